@@ -1,0 +1,30 @@
+# Every target sets up .venv itself, so each works on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test dev setup clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Generate sample data if there is none, materialise the whole pipeline, print what landed.
+run: $(STAMP)
+	$(BIN)/ai-assets demo
+
+## Run the test suite (offline; includes one end-to-end test on the embedded model).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Start the Dagster UI on http://127.0.0.1:3000 (DAGSTER_HOME under the data directory).
+dev: $(STAMP)
+	$(BIN)/ai-assets dev
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs

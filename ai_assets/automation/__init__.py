@@ -1,0 +1,1 @@
+"""Automation: partitions and jobs (schedules and sensors come with the orchestration work)."""

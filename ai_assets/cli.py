@@ -1,0 +1,141 @@
+"""`ai-assets`: run the pipeline end to end, generate sample data, start the UI, query the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from ai_assets.config import Settings, load_settings
+
+EXAMPLE_QUERIES = (
+    "select category, count(*) as tickets, round(avg(confidence), 2) as confidence from ticket_triage group by all order by tickets desc",
+    "select reason, count(*) from raw_tickets_quarantine group by all order by 2 desc",
+    "select * from ticket_kpis_daily order by created_date, tickets desc limit 10",
+)
+
+
+def _landing_is_empty(settings: Settings) -> bool:
+    tickets = settings.landing_dir / "tickets"
+    return not tickets.is_dir() or not any(tickets.iterdir())
+
+
+def _generate(settings: Settings) -> None:
+    from ai_assets.sample_data.generator import generate_sample_data
+
+    summary = generate_sample_data(settings.data_dir)
+    print(
+        f"Generated sample data in {settings.landing_dir}: {len(summary.days)} days, "
+        f"{summary.tickets_written} ticket records, {summary.customers} customers, {summary.kb_articles} KB articles"
+    )
+
+
+def _landed_days(settings: Settings) -> list[str]:
+    return sorted(p.name for p in (settings.landing_dir / "tickets").iterdir() if p.is_dir())
+
+
+def print_summary(settings: Settings) -> None:
+    """What landed in the warehouse, queried read-only, and how to query it."""
+    from ai_assets.warehouse.tables import query_read_only
+
+    tables = query_read_only(
+        settings.warehouse_path,
+        "select table_name, estimated_size, column_count from duckdb_tables() order by table_name",
+    )
+    print(f"\nWarehouse {settings.warehouse_path}:")
+    for name, _, columns in tables.iter_rows():
+        rows = query_read_only(settings.warehouse_path, f'select count(*) from "{name}"').item()
+        print(f"  {name:<28} {rows:>7} rows  {columns:>3} columns")
+    print("\nQuery it read-only, for example:")
+    for sql in EXAMPLE_QUERIES:
+        print(f'  ai-assets query "{sql}"')
+    print(f"Or with any DuckDB client: duckdb -readonly {settings.warehouse_path}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from ai_assets.automation.instance import ensure_dagster_home
+    from ai_assets.pipeline import materialize_pipeline
+
+    settings = load_settings()
+    if _landing_is_empty(settings):
+        _generate(settings)
+    ensure_dagster_home(settings.dagster_home)
+    from ai_assets.definitions import defs
+
+    days = _landed_days(settings)[: args.days or None]
+    model = "the embedded local model (SmolLM2-135M via llama.cpp)" if settings.uses_embedded_model else settings.chat_model
+    print(f"Materialising the pipeline for {len(days)} days ({days[0]} .. {days[-1]}) on {model}")
+    started = time.monotonic()
+
+    def report(run) -> None:
+        status = "ok" if run.success else "FAILED"
+        print(f"  {run.job:<20} {run.partition or '':<10} {status}  ({time.monotonic() - started:.0f}s, run {run.run_id[:8]})", flush=True)
+
+    with dg.DagsterInstance.get() as instance:
+        runs = materialize_pipeline(defs, instance, days, on_run=report)
+    print_summary(settings)
+    if not all(run.success for run in runs):
+        print(f"\nA run failed: see its logs with `ai-assets dev` (DAGSTER_HOME={settings.dagster_home}).", file=sys.stderr)
+        return 1
+    print(f"\nBrowse the runs and assets: ai-assets dev  (then open http://127.0.0.1:3000)")
+    return 0
+
+
+def cmd_sample_data(args: argparse.Namespace) -> int:
+    _generate(load_settings())
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    print_summary(load_settings())
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from ai_assets.warehouse.tables import query_read_only
+
+    import polars as pl
+
+    with pl.Config(tbl_rows=args.limit, fmt_str_lengths=60, tbl_width_chars=160):
+        print(query_read_only(load_settings().warehouse_path, args.sql))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from ai_assets.automation.instance import ensure_dagster_home
+
+    settings = load_settings()
+    ensure_dagster_home(settings.dagster_home)
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", str(workspace)]
+    print(f"DAGSTER_HOME={settings.dagster_home} {' '.join(command)}")
+    os.execv(command[0], command)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ai-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="generate sample data if none, materialise everything, print what landed")
+    demo.add_argument("--days", type=int, default=0, help="only the first N landed days (default: all)")
+    demo.set_defaults(run=cmd_demo)
+    sub.add_parser("sample-data", help="(re)generate the sample landing data").set_defaults(run=cmd_sample_data)
+    sub.add_parser("summary", help="list the warehouse tables and row counts").set_defaults(run=cmd_summary)
+    query = sub.add_parser("query", help="run a read-only SQL query on the warehouse")
+    query.add_argument("sql")
+    query.add_argument("--limit", type=int, default=25)
+    query.set_defaults(run=cmd_query)
+    dev = sub.add_parser("dev", help="start the Dagster UI on 127.0.0.1 with DAGSTER_HOME under the data directory")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(run=cmd_dev)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Every setting of ai_assets, read from the environment in this one place.
+
+Secrets (OPENAI_API_KEY) are never read into a setting: the `openai` client reads the key from
+the environment itself, so it can't leak into logs, run metadata or tables by way of config.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw not in (None, "") else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number; unset it or give e.g. {default}") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env_float(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Pipeline settings; see the README's "Settings" table for each variable."""
+
+    data_dir: Path
+    # None means: no OpenAI-compatible endpoint configured, so the embedded local model serves.
+    base_url: str | None
+    has_api_key: bool
+    chat_model: str
+    partitions_start: str
+    llm_concurrency: int
+    llm_timeout_s: float
+    llm_max_retries: int
+    response_format: str  # auto | json_schema | json_object
+    max_input_chars: int
+    price_input_per_1m: float
+    price_output_per_1m: float
+
+    @property
+    def uses_embedded_model(self) -> bool:
+        return self.base_url is None and not self.has_api_key
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def llm_cache_path(self) -> Path:
+        return self.data_dir / "llm_cache.sqlite"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (call again after changing it)."""
+    embedded = not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY")
+    return Settings(
+        data_dir=Path(os.environ.get("AI_ASSETS_DATA_DIR", "data")).resolve(),
+        base_url=os.environ.get("OPENAI_BASE_URL") or None,
+        has_api_key=bool(os.environ.get("OPENAI_API_KEY")),
+        chat_model=os.environ.get("AI_ASSETS_CHAT_MODEL") or ("smollm2" if embedded else "gpt-4o-mini"),
+        partitions_start=os.environ.get("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
+        # The embedded llama.cpp server answers one request at a time; more would only queue.
+        llm_concurrency=_env_int("AI_ASSETS_LLM_CONCURRENCY", 2 if embedded else 16),
+        llm_timeout_s=_env_float("AI_ASSETS_LLM_TIMEOUT_S", 120.0 if embedded else 60.0),
+        llm_max_retries=_env_int("AI_ASSETS_LLM_MAX_RETRIES", 4),
+        response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),
+        max_input_chars=_env_int("AI_ASSETS_MAX_INPUT_CHARS", 4000),
+        price_input_per_1m=_env_float("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0),
+        price_output_per_1m=_env_float("AI_ASSETS_PRICE_OUTPUT_PER_1M", 0.0),
+    )

@@ -1,0 +1,62 @@
+"""The one `dg.Definitions` of ai_assets, assembled from the folders of the architecture."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+
+from ai_assets.automation.jobs import daily_tickets_job, marts_job, reference_data_job
+from ai_assets.config import Settings, load_settings
+from ai_assets.extract.assets import customers, kb_articles, raw_tickets
+from ai_assets.load.dbt import dbt_marts, dbt_project
+from ai_assets.quality.checks import asset_checks
+from ai_assets.resources import DataDirResource, LLMResource
+from ai_assets.transform.assets import ticket_triage
+
+ASSETS = [raw_tickets, customers, kb_articles, ticket_triage, dbt_marts]
+
+
+def _dbt_executable() -> str:
+    # The dbt installed beside this Python, so it works without an activated virtualenv.
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    return {
+        "landing": DataDirResource(data_dir=str(settings.data_dir)),
+        "duckdb": DuckDBResource(database=str(settings.warehouse_path)),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
+        "llm": LLMResource(
+            base_url=settings.base_url,
+            chat_model=settings.chat_model,
+            use_embedded_model=settings.uses_embedded_model,
+            concurrency=settings.llm_concurrency,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            response_format=settings.response_format,
+            max_input_chars=settings.max_input_chars,
+            price_input_per_1m=settings.price_input_per_1m,
+            price_output_per_1m=settings.price_output_per_1m,
+            cache_path=str(settings.llm_cache_path),
+            log_dir=str(settings.data_dir / "logs"),
+        ),
+    }
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=asset_checks,
+        jobs=[daily_tickets_job, reference_data_job, marts_job],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""Extract: context gathering from landing files (tickets, CRM, knowledge base)."""

@@ -1,0 +1,38 @@
+"""Read the CRM export (`landing/crm/customers.csv`) into `customers` rows and rejects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+
+from ai_assets.quality.schemas import CUSTOMERS
+from ai_assets.quality.validate import split_valid
+
+
+def read_customers(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Returns (customers, rejected rows with a `reason`); duplicates keep the first row."""
+    if not path.exists():
+        raise FileNotFoundError(f"No CRM export at {path}: put customers.csv there, or run `ai-assets sample-data`")
+    # Every column as text first: a bad cell becomes a rejected row, not a failed read.
+    frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy").with_row_index("source_line", offset=2)
+    missing = set(CUSTOMERS.columns) - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: the header lacks {sorted(missing)}; expected {list(CUSTOMERS.columns)}")
+    typed = frame.with_columns(
+        signup_date=pl.col("signup_date").str.to_date(strict=False),
+        source_line=pl.col("source_line").cast(pl.Int64),
+    )
+    columns = [*CUSTOMERS.columns, "source_line"]
+    # Duplicates are resolved below (first row wins), not rejected wholesale by `unique`.
+    schema = CUSTOMERS.update_columns({"customer_id": {"unique": False}}).add_columns(
+        {"source_line": pa.Column(pl.Int64)}
+    )
+    valid, rejected = split_valid(typed.select(columns), schema)
+    first = valid.filter(pl.col("customer_id").is_first_distinct())
+    duplicates = valid.filter(~pl.col("customer_id").is_first_distinct()).with_columns(
+        reason=pl.lit("duplicate customer_id: kept the first row")
+    )
+    rejects = pl.concat([rejected, duplicates]).select("source_line", "customer_id", "reason")
+    return first.drop("source_line"), rejects

@@ -1,0 +1,95 @@
+"""Turn one day of landing files into `raw_tickets` rows and `raw_tickets_quarantine` rows.
+
+Every record read ends up in exactly one of the two frames: valid and first of its ticket_id in
+`tickets`, anything else in `quarantine` with the reason. Duplicates are resolved
+deterministically: the copy in the first file (by name) and the first line wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from ai_assets.extract.landing import ParsedRecord, parse_ticket_file, ticket_files
+from ai_assets.quality.schemas import RAW_TICKETS, RAW_TICKETS_QUARANTINE, ticket_candidates_schema
+from ai_assets.quality.validate import split_valid
+
+_CANDIDATE_SCHEMA = {
+    "ticket_id": pl.Utf8,
+    "customer_id": pl.Utf8,
+    "created_at": pl.Datetime("us"),
+    "channel": pl.Utf8,
+    "subject": pl.Utf8,
+    "body": pl.Utf8,
+    "source_file": pl.Utf8,
+    "source_line": pl.Int64,
+    "raw_record": pl.Utf8,
+}
+
+
+@dataclass(frozen=True)
+class RawTickets:
+    tickets: pl.DataFrame
+    quarantine: pl.DataFrame
+    files: int
+    records: int
+    duplicates: int
+
+
+def _quarantine_frame(records: list[ParsedRecord], day: date) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "created_date": day,
+                "source_file": r.source_file,
+                "source_line": r.source_line,
+                "ticket_id": None if r.ticket_id is None else str(r.ticket_id),
+                "reason": r.reason,
+                "raw_record": r.raw_record,
+            }
+            for r in records
+        ],
+        schema={name: column.dtype.type for name, column in RAW_TICKETS_QUARANTINE.columns.items()},
+    )
+
+
+def _as_quarantine(rejected: pl.DataFrame, day: date) -> pl.DataFrame:
+    return rejected.with_columns(created_date=pl.lit(day)).select(list(RAW_TICKETS_QUARANTINE.columns))
+
+
+def build_raw_tickets(landing_dir: Path, day: date) -> RawTickets:
+    day_dir = landing_dir / "tickets" / day.isoformat()
+    files = ticket_files(day_dir)
+    parsed = [
+        record
+        for path in files
+        for record in parse_ticket_file(path, path.relative_to(landing_dir).as_posix())
+    ]
+    unreadable = [r for r in parsed if r.reason is not None]
+    candidates = pl.DataFrame(
+        [{**r.fields, "source_file": r.source_file, "source_line": r.source_line, "raw_record": r.raw_record}
+         for r in parsed if r.reason is None],
+        schema=_CANDIDATE_SCHEMA,
+    ).with_columns(created_date=pl.col("created_at").dt.date())
+
+    valid, invalid = split_valid(candidates, ticket_candidates_schema(day))
+    ranked = valid.sort("ticket_id", "source_file", "source_line").with_columns(
+        kept_at=pl.format("{}:{}", "source_file", "source_line").first().over("ticket_id"),
+        is_kept=pl.col("ticket_id").is_first_distinct(),
+    )
+    duplicates = ranked.filter(~pl.col("is_kept")).with_columns(
+        reason=pl.format("duplicate ticket_id: kept the copy at {}", "kept_at")
+    )
+    tickets = (
+        ranked.filter(pl.col("is_kept"))
+        .with_columns(body_chars=pl.col("body").str.len_chars().cast(pl.Int64))
+        .select(list(RAW_TICKETS.columns))
+        .sort("created_at", "ticket_id")
+    )
+    quarantine = pl.concat(
+        [_quarantine_frame(unreadable, day), _as_quarantine(invalid, day), _as_quarantine(duplicates, day)]
+    ).sort("source_file", "source_line")
+    return RawTickets(tickets, quarantine, files=len(files), records=len(parsed), duplicates=duplicates.height)

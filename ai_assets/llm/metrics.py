@@ -1,0 +1,46 @@
+"""Per-step LLM metrics: calls, cache hits, tokens, cost, latency, failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass
+class StepMetrics:
+    rows: int = 0
+    calls: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+
+    def record_failure(self, error_type: str) -> None:
+        self.failures += 1
+        self.failure_reasons[error_type] = self.failure_reasons.get(error_type, 0) + 1
+
+    def to_dict(self) -> dict[str, float | int | dict[str, int]]:
+        """Spend counts only calls made in this run; cached rows cost nothing now."""
+        return {
+            "rows": self.rows,
+            "llm_calls": self.calls,
+            "llm_retries": self.retries,
+            "cache_hits": self.cache_hits,
+            "failures": self.failures,
+            "failure_reasons": dict(self.failure_reasons),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "latency_p50_ms": round(_percentile(self.latencies_ms, 0.50), 1),
+            "latency_p95_ms": round(_percentile(self.latencies_ms, 0.95), 1),
+        }

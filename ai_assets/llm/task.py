@@ -1,0 +1,73 @@
+"""Declarative LLM tasks: a prompt template file plus a pydantic output model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+_SYSTEM_MARK, _USER_MARK = "[system]", "[user]"
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A prompt file with a `[system]` section and a `[user]` section of `{placeholders}`."""
+
+    name: str
+    system: str
+    user: str
+
+    @classmethod
+    def load(cls, name: str, prompts_dir: Path = PROMPTS_DIR) -> PromptTemplate:
+        path = prompts_dir / f"{name}.txt"
+        text = path.read_text(encoding="utf-8")
+        if _SYSTEM_MARK not in text or _USER_MARK not in text:
+            raise ValueError(f"{path}: a prompt file needs a '{_SYSTEM_MARK}' and a '{_USER_MARK}' section")
+        system, user = text.split(_SYSTEM_MARK, 1)[1].split(_USER_MARK, 1)
+        return cls(name=name, system=system.strip(), user=user.strip())
+
+    def render(self, values: dict[str, Any]) -> list[dict[str, str]]:
+        # str.format only substitutes into the template: braces inside ticket text are never parsed.
+        return [
+            {"role": "system", "content": self.system},
+            {"role": "user", "content": self.user.format(**values)},
+        ]
+
+
+@dataclass(frozen=True)
+class LLMTask:
+    """One LLM step: which prompt, which output model, which sampling parameters."""
+
+    name: str
+    prompt: PromptTemplate
+    output_model: type[BaseModel]
+    input_columns: tuple[str, ...]
+    temperature: float = 0.0
+    max_tokens: int = 300
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def json_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema()
+
+    @cached_property
+    def prompt_version(self) -> str:
+        """Content hash of everything that defines the task's answers, except the model."""
+        material = json.dumps(
+            {
+                "system": self.prompt.system,
+                "user": self.prompt.user,
+                "schema": self.json_schema,
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "params": self.params,
+            },
+            sort_keys=True,
+        )
+        return f"{self.prompt.name}@{hashlib.sha256(material.encode()).hexdigest()[:12]}"

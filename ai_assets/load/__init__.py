@@ -1,0 +1,1 @@
+"""Load: delivery of outcomes (dbt marts over the enriched tables)."""

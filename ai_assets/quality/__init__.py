@@ -1,0 +1,1 @@
+"""Table schemas (pandera), asset checks and the shared vocabularies they enforce."""

@@ -1,0 +1,150 @@
+"""Pandera (polars) schemas: the one definition of every warehouse table's columns and rules.
+
+Assets validate what they write with these, and asset checks re-validate what landed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandera.polars as pa
+import polars as pl
+
+from ai_assets.quality.vocabulary import CATEGORIES, CHANNELS, SENTIMENTS, TIERS, URGENCIES
+
+
+def _not_blank() -> pa.Check:
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(data.key).str.strip_chars().str.len_chars() > 0),
+        name="not_blank",
+        error="must not be empty or whitespace",
+    )
+
+
+def _text(**kwargs) -> pa.Column:
+    return pa.Column(pl.Utf8, **kwargs)
+
+
+LINEAGE_COLUMNS = {
+    "model": _text(),
+    "prompt_version": _text(),
+    "input_hash": _text(),
+    "prompt_tokens": pa.Column(pl.Int64, pa.Check.ge(0)),
+    "completion_tokens": pa.Column(pl.Int64, pa.Check.ge(0)),
+    "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+    "cache_hit": pa.Column(pl.Boolean),
+}
+
+
+def ticket_candidates_schema(day: date) -> pa.DataFrameSchema:
+    """Rules a parsed landing record must pass to become a `raw_tickets` row of `day`."""
+    return pa.DataFrameSchema(
+        {
+            "ticket_id": _text(checks=_not_blank()),
+            "customer_id": _text(checks=_not_blank()),
+            "created_at": pa.Column(pl.Datetime("us")),
+            "created_date": pa.Column(pl.Date, pa.Check.equal_to(day, error=f"created_at must fall on {day}")),
+            "channel": _text(checks=pa.Check.isin(CHANNELS)),
+            "subject": _text(checks=_not_blank()),
+            "body": _text(checks=_not_blank()),
+        },
+        name="ticket_candidates",
+    )
+
+
+RAW_TICKETS = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(unique=True),
+        "customer_id": _text(),
+        "created_at": pa.Column(pl.Datetime("us")),
+        "created_date": pa.Column(pl.Date),
+        "channel": _text(checks=pa.Check.isin(CHANNELS)),
+        "subject": _text(),
+        "body": _text(checks=_not_blank()),
+        "body_chars": pa.Column(pl.Int64, pa.Check.ge(1)),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+    },
+    name="raw_tickets",
+    strict=True,
+)
+
+RAW_TICKETS_QUARANTINE = pa.DataFrameSchema(
+    {
+        "created_date": pa.Column(pl.Date),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        "ticket_id": _text(nullable=True),
+        "reason": _text(checks=_not_blank()),
+        "raw_record": _text(),
+    },
+    name="raw_tickets_quarantine",
+    strict=True,
+)
+
+CUSTOMERS = pa.DataFrameSchema(
+    {
+        "customer_id": _text(unique=True, checks=_not_blank()),
+        "name": _text(),
+        "email": _text(nullable=True),
+        "tier": _text(checks=pa.Check.isin(TIERS)),
+        "region": _text(),
+        "signup_date": pa.Column(pl.Date, nullable=True),
+    },
+    name="customers",
+    strict=True,
+)
+
+KB_ARTICLES = pa.DataFrameSchema(
+    {
+        "article_id": _text(unique=True, checks=_not_blank()),
+        "title": _text(checks=_not_blank()),
+        "category": _text(checks=pa.Check.isin(CATEGORIES)),
+        "body": _text(checks=_not_blank()),
+        "content_hash": _text(),
+        "source_file": _text(),
+    },
+    name="kb_articles",
+    strict=True,
+)
+
+TICKET_TRIAGE = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(unique=True),
+        "created_date": pa.Column(pl.Date),
+        "category": _text(checks=pa.Check.isin(CATEGORIES)),
+        "urgency": _text(checks=pa.Check.isin(URGENCIES)),
+        "sentiment": _text(checks=pa.Check.isin(SENTIMENTS)),
+        "language": _text(),
+        "summary": _text(),
+        "order_id": _text(nullable=True),
+        "product": _text(nullable=True),
+        "confidence": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+        **LINEAGE_COLUMNS,
+        "latency_ms": pa.Column(pl.Float64),
+        "input_truncated": pa.Column(pl.Boolean),
+    },
+    name="ticket_triage",
+    strict=True,
+)
+
+TICKET_TRIAGE_FAILURES = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(unique=True),
+        "created_date": pa.Column(pl.Date),
+        "error_type": _text(checks=pa.Check.isin(("provider_error", "invalid_output"))),
+        "reason": _text(checks=_not_blank()),
+        "raw_output": _text(nullable=True),
+        "model": _text(),
+        "prompt_version": _text(),
+        "input_hash": _text(),
+        "input_truncated": pa.Column(pl.Boolean),
+    },
+    name="ticket_triage_failures",
+    strict=True,
+)
+
+TABLE_SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    schema.name: schema
+    for schema in (RAW_TICKETS, RAW_TICKETS_QUARANTINE, CUSTOMERS, KB_ARTICLES, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES)
+}

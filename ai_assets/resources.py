@@ -1,0 +1,72 @@
+"""Dagster resources, built from the settings in `config.py`."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from ai_assets.llm.cache import ResponseCache
+from ai_assets.llm.client import Endpoint
+from ai_assets.llm.cost import Pricing
+from ai_assets.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedModelServer
+
+
+class DataDirResource(dg.ConfigurableResource):
+    """Where landing files live (`<data_dir>/landing/...`)."""
+
+    data_dir: str
+
+    @property
+    def landing_dir(self) -> Path:
+        return Path(self.data_dir) / "landing"
+
+
+class LLMResource(dg.ConfigurableResource):
+    """An OpenAI-compatible endpoint, or the embedded local model when none is configured.
+
+    Holds no API key: the `openai` client reads OPENAI_API_KEY from the environment.
+    """
+
+    base_url: str | None = None
+    chat_model: str = EMBEDDED_MODEL_ALIAS
+    use_embedded_model: bool = True
+    concurrency: int = 2
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    response_format: str = "auto"
+    max_input_chars: int = 4000
+    price_input_per_1m: float = 0.0
+    price_output_per_1m: float = 0.0
+    cache_path: str
+    log_dir: str
+
+    _served_url: str | None = PrivateAttr(default=None)
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["LLMResource"]:
+        if not self.use_embedded_model:
+            yield self
+            return
+        log_path = Path(self.log_dir) / "embedded_llm.log"
+        context.log.info(f"Starting the embedded model server (SmolLM2-135M, llama.cpp); log: {log_path}")
+        with EmbeddedModelServer(log_path) as server:
+            self._served_url = server.base_url
+            yield self
+        context.log.info("Stopped the embedded model server")
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(
+            base_url=self._served_url or self.base_url,
+            model=self.chat_model,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            response_format="json_object" if self.use_embedded_model else self.response_format,
+        )
+
+    def pricing(self) -> Pricing:
+        return Pricing(self.price_input_per_1m, self.price_output_per_1m)
+
+    def open_cache(self) -> ResponseCache:
+        return ResponseCache(Path(self.cache_path))

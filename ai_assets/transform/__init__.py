@@ -1,0 +1,1 @@
+"""Transform: LLM-enriched assets (reasoning over the extracted context)."""

@@ -1,0 +1,66 @@
+"""The ticket-triage task: what the LLM is asked, and the shape its answer must have."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ai_assets.llm.task import LLMTask, PromptTemplate
+from ai_assets.quality.vocabulary import CATEGORIES, SENTIMENTS, URGENCIES
+
+# Literal[tuple] spells out the tuple's values: one vocabulary for prompts, schemas and tables.
+Category = Literal[CATEGORIES]
+Urgency = Literal[URGENCIES]
+Sentiment = Literal[SENTIMENTS]
+SUMMARY_MAX_CHARS = 240
+
+
+class TicketTriage(BaseModel):
+    """One triaged ticket. Every field is required (nullable where "when mentioned"), so the
+    schema is also valid for providers' strict structured-output mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: Category
+    urgency: Urgency
+    sentiment: Sentiment
+    language: str = Field(description="ISO 639-1 code, e.g. en")
+    summary: str = Field(description="One short sentence")
+    order_id: str | None
+    product: str | None
+    confidence: float = Field(ge=0.0, le=1.0)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def primary_language_subtag(cls, value: object) -> object:
+        # Models often answer "en-US" or "EN"; the table stores the primary ISO 639-1 subtag.
+        if isinstance(value, str):
+            value = value.strip().lower().replace("_", "-").split("-")[0]
+            if not (2 <= len(value) <= 3 and value.isalpha()):
+                raise ValueError("expected an ISO 639-1 language code such as 'en'")
+        return value
+
+    @field_validator("summary", mode="before")
+    @classmethod
+    def one_line(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = " ".join(value.split())[:SUMMARY_MAX_CHARS]
+            if not value:
+                raise ValueError("summary is empty")
+        return value
+
+    @field_validator("order_id", "product", mode="before")
+    @classmethod
+    def blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+TRIAGE_TASK = LLMTask(
+    name="ticket_triage",
+    prompt=PromptTemplate.load("ticket_triage"),
+    output_model=TicketTriage,
+    input_columns=("channel", "subject", "body"),
+    temperature=0.0,
+    max_tokens=300,
+)

@@ -1,0 +1,1 @@
+"""DuckDB warehouse: atomic table writes and read-only queries."""

@@ -1,0 +1,69 @@
+"""Atomic writes of polars frames into DuckDB tables.
+
+Each write replaces exactly one partition (or the whole table) inside one transaction, so a rerun
+never doubles rows and a crash mid-write leaves the previous rows in place. Tables are created
+from the frame's schema even when the frame is empty, so every table a step owns exists after
+its first run (an empty failure table is still a table users can query).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    *,
+    partition_column: str | None = None,
+    partition_value: date | str | None = None,
+) -> int:
+    """Replace the rows of `table` where `partition_column = partition_value` (or all rows) by `frame`."""
+    conn.register("incoming_frame", frame.to_arrow())
+    try:
+        conn.begin()
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_frame LIMIT 0")
+        if partition_column is None:
+            conn.execute(f"DELETE FROM {table}")
+        else:
+            conn.execute(f"DELETE FROM {table} WHERE {partition_column} = ?", [partition_value])
+        # BY NAME keeps writes correct when a column was added to the table's schema later.
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_frame")
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    finally:
+        conn.unregister("incoming_frame")
+    return frame.height
+
+
+def read_table(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    *,
+    partition_column: str | None = None,
+    partition_value: date | str | None = None,
+) -> pl.DataFrame:
+    """Read a table (or one partition of it) into polars."""
+    if partition_column is None:
+        return conn.execute(f"SELECT * FROM {table}").pl()
+    return conn.execute(f"SELECT * FROM {table} WHERE {partition_column} = ?", [partition_value]).pl()
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def query_read_only(database: Path, sql: str, params: list | None = None) -> pl.DataFrame:
+    """Run a user query on a read-only connection, so it can never change the warehouse."""
+    with duckdb.connect(str(database), read_only=True) as conn:
+        return conn.execute(sql, params or []).pl()

@@ -1,0 +1,72 @@
+"""Each test gets its own data directory, sample data, a fake LLM server on loopback and definitions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from ai_assets.config import Settings, load_settings
+from ai_assets.definitions import build_definitions
+from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets_tests.llm_server import FakeLLMServer
+
+DAY_1 = "2026-11-01"
+DAY_2 = "2026-11-02"
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    server: FakeLLMServer
+
+    def run(self, job: str, partition: str | None = None) -> dg.ExecuteInJobResult:
+        result = self.defs.resolve_job_def(job).execute_in_process(
+            instance=self.instance, partition_key=partition, raise_on_error=False
+        )
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        return result
+
+    def sql(self, query: str) -> list[tuple]:
+        with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as conn:
+            return conn.execute(query).fetchall()
+
+    def count(self, table: str, where: str = "true") -> int:
+        return self.sql(f"select count(*) from {table} where {where}")[0][0]
+
+    def expectations(self, day: str) -> dict:
+        path = self.settings.data_dir / "eval" / "landing_expectations.json"
+        return json.loads(path.read_text())[day]
+
+
+@pytest.fixture
+def llm_server():
+    with FakeLLMServer(model_name="fake-model") as server:
+        yield server
+
+
+def configure_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, server: FakeLLMServer | None) -> Settings:
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(data_dir))
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "AI_ASSETS_CHAT_MODEL", "AI_ASSETS_RESPONSE_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
+    if server is not None:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-never-logged")
+        monkeypatch.setenv("AI_ASSETS_CHAT_MODEL", "fake-model")
+        monkeypatch.setenv("AI_ASSETS_LLM_MAX_RETRIES", "2")
+        monkeypatch.setenv("AI_ASSETS_LLM_TIMEOUT_S", "5")
+    return load_settings()
+
+
+@pytest.fixture
+def pipeline(tmp_path, monkeypatch, llm_server) -> Pipeline:
+    settings = configure_env(monkeypatch, tmp_path / "data", llm_server)
+    generate_sample_data(settings.data_dir, days=2, tickets_per_day=30, golden_size=100)
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield Pipeline(settings, build_definitions(settings), instance, llm_server)

@@ -1,0 +1,107 @@
+"""The LLM engine on its own (no Dagster), over real HTTP to the fake server."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from ai_assets.llm.cache import ResponseCache
+from ai_assets.llm.client import Endpoint
+from ai_assets.llm.engine import run_task
+from ai_assets.transform.triage import TRIAGE_TASK
+from ai_assets_tests.llm_server import Fault, FakeLLMServer
+
+
+def _tickets(n: int, body: str = "I was charged twice for ORD-1234, please refund me") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "ticket_id": [f"T-{i:03d}" for i in range(n)],
+            "channel": ["email"] * n,
+            "subject": [f"Problem number {i}" for i in range(n)],
+            "body": [f"{body} (ticket {i})" for i in range(n)],
+        }
+    )
+
+
+@pytest.fixture
+def cache(tmp_path):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    yield cache
+    cache.close()
+
+
+def _run(server, cache, rows, **kwargs):
+    endpoint = Endpoint(
+        base_url=server.base_url,
+        model=kwargs.pop("model", "fake-model"),
+        timeout_s=kwargs.pop("timeout_s", 5),
+        max_retries=kwargs.pop("max_retries", 2),
+        response_format=kwargs.pop("response_format", "auto"),
+    )
+    return run_task(TRIAGE_TASK, rows, endpoint=endpoint, cache=cache, id_column="ticket_id", **kwargs)
+
+
+def test_every_row_comes_back_once_with_lineage(cache):
+    with FakeLLMServer() as server:
+        result = _run(server, cache, _tickets(12), concurrency=4)
+    assert result.outputs.height == 12 and result.failures.height == 0
+    row = result.outputs.row(0, named=True)
+    assert row["category"] == "billing" and row["order_id"] == "ORD-1234"
+    assert row["prompt_version"] == TRIAGE_TASK.prompt_version and row["model"] == "fake-model"
+    assert row["prompt_tokens"] > 0 and not row["cache_hit"]
+    assert result.metrics.to_dict()["llm_calls"] == 12
+
+
+def test_concurrency_is_bounded_and_used(cache):
+    with FakeLLMServer(latency=0.1) as server:
+        _run(server, cache, _tickets(12), concurrency=3)
+        assert 2 <= server.peak_concurrency <= 3
+
+
+def test_unchanged_rerun_is_served_from_cache_and_a_new_model_is_not(cache):
+    with FakeLLMServer() as server:
+        _run(server, cache, _tickets(5))
+        again = _run(server, cache, _tickets(5))
+        assert server.call_count == 5
+        assert again.outputs["cache_hit"].all() and again.metrics.cache_hits == 5
+        _run(server, cache, _tickets(5), model="another-model")
+        assert server.call_count == 10
+
+
+def test_falls_back_to_json_object_when_json_schema_is_refused(cache):
+    with FakeLLMServer(reject_json_schema=True) as server:
+        result = _run(server, cache, _tickets(3), concurrency=1)
+        formats = [r["response_format"]["type"] for r in server.requests]
+    assert result.failures.height == 0
+    assert formats[0] == "json_schema" and formats[-1] == "json_object"
+    assert server.requests[-1]["response_format"]["schema"]["properties"]["category"]["enum"][0] == "billing"
+
+
+def test_timeout_becomes_a_provider_error_row(cache):
+    with FakeLLMServer() as server:
+        server.inject(Fault(delay=2.0, match="Problem number 1\n"))
+        result = _run(server, cache, _tickets(3), timeout_s=0.5, max_retries=0)
+    assert result.outputs.height == 2
+    failure = result.failures.row(0, named=True)
+    assert failure["ticket_id"] == "T-001" and failure["error_type"] == "provider_error"
+    assert "Timeout" in failure["reason"]
+
+
+def test_huge_input_is_truncated_and_flagged(cache):
+    rows = _tickets(2).with_columns(pl.when(pl.col("ticket_id") == "T-000").then(pl.lit("x" * 50_000)).otherwise(pl.col("body")).alias("body"))
+    with FakeLLMServer() as server:
+        result = _run(server, cache, rows, max_input_chars=1000)
+        sent = max(len(m["content"]) for r in server.requests for m in r["messages"])
+    assert sent < 3000
+    flags = dict(result.outputs.select("ticket_id", "input_truncated").iter_rows())
+    assert flags == {"T-000": True, "T-001": False}
+
+
+def test_prompt_version_changes_with_the_prompt():
+    from dataclasses import replace
+
+    from ai_assets.llm.task import PromptTemplate
+
+    edited = replace(TRIAGE_TASK, prompt=PromptTemplate("ticket_triage", TRIAGE_TASK.prompt.system + " Be brief.", TRIAGE_TASK.prompt.user))
+    assert edited.prompt_version != TRIAGE_TASK.prompt_version
+    assert replace(TRIAGE_TASK, temperature=0.7).prompt_version != TRIAGE_TASK.prompt_version

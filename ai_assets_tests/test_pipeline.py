@@ -1,0 +1,171 @@
+"""Real Dagster materialisations into a real DuckDB file, against the fake LLM server."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import dagster as dg
+
+from ai_assets.definitions import build_definitions
+from ai_assets.extract.tickets import build_raw_tickets
+from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
+from ai_assets_tests.llm_server import Fault
+
+CONTRACT_LINEAGE = ("model", "prompt_version", "input_hash", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hit")
+
+
+def _check_results(result) -> dict[str, bool]:
+    return {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def test_full_graph_for_one_partition(pipeline: Pipeline):
+    pipeline.run("reference_data_job")
+    daily = pipeline.run("daily_tickets_job", DAY_1)
+    marts = pipeline.run("marts_job")
+
+    expected = pipeline.expectations(DAY_1)
+    raw = pipeline.count("raw_tickets")
+    assert raw == expected["valid_unique"]
+    assert pipeline.count("raw_tickets_quarantine") == sum(expected["bad"].values())
+    assert pipeline.count("customers") >= 300 and pipeline.count("kb_articles") >= 20
+
+    # Every raw ticket is triaged or failed, exactly once; the fake server answers validly.
+    assert pipeline.count("ticket_triage") + pipeline.count("ticket_triage_failures") == raw
+    assert pipeline.count("ticket_triage_failures") == 0
+    assert pipeline.server.completed_count == raw
+    nulls = " or ".join(f"{c} is null" for c in CONTRACT_LINEAGE)
+    assert pipeline.count("ticket_triage", nulls) == 0
+    assert pipeline.sql("select distinct model from ticket_triage") == [("fake-model",)]
+    billing = pipeline.sql(
+        "select count(*) from ticket_triage t join raw_tickets r using (ticket_id) "
+        "where r.subject ilike '%refund%' and t.category = 'billing'"
+    )[0][0]
+    assert billing > 0
+
+    # The huge body was cut before it reached the model, and the row says so.
+    huge = pipeline.sql("select t.input_truncated, r.body_chars from ticket_triage t join raw_tickets r using (ticket_id) where r.body_chars >= 50000")
+    assert huge == [(True, 50000)]
+    longest_prompt = max(len(json.dumps(r["messages"])) for r in pipeline.server.requests)
+    assert longest_prompt < 10_000
+
+    # The marts account for the whole day, by category.
+    assert pipeline.sql(f"select sum(tickets) from ticket_kpis_daily where created_date = '{DAY_1}'") == [(raw,)]
+    checks = {**_check_results(daily), **_check_results(marts)}
+    assert checks["every_ticket_triaged_once"] and checks["raw_tickets_matches_schema"]
+    assert checks["ticket_triage_matches_schema"]
+    assert all(checks.values()), checks
+
+
+def test_rerun_is_idempotent_and_makes_no_llm_calls(pipeline: Pipeline):
+    pipeline.run("daily_tickets_job", DAY_1)
+    calls = pipeline.server.call_count
+    counts = {t: pipeline.count(t) for t in ("raw_tickets", "raw_tickets_quarantine", "ticket_triage")}
+    first = pipeline.sql("select ticket_id, category, input_hash, cost_usd from ticket_triage order by 1")
+
+    rerun = pipeline.run("daily_tickets_job", DAY_1)
+
+    assert pipeline.server.call_count == calls
+    assert {t: pipeline.count(t) for t in counts} == counts
+    assert pipeline.sql("select ticket_id, category, input_hash, cost_usd from ticket_triage order by 1") == first
+    assert pipeline.count("ticket_triage", "not cache_hit") == 0
+    triage_metadata = rerun.asset_materializations_for_node("ticket_triage")[0].metadata
+    assert triage_metadata["llm_calls"].value == 0
+    assert triage_metadata["cache_hits"].value == counts["ticket_triage"]
+
+
+def test_partition_rerun_touches_only_its_partition(pipeline: Pipeline):
+    pipeline.run("daily_tickets_job", DAY_1)
+    day_1 = pipeline.sql(f"select * from ticket_triage where created_date = '{DAY_1}' order by ticket_id")
+    pipeline.run("daily_tickets_job", DAY_2)
+    pipeline.run("daily_tickets_job", DAY_2)
+
+    assert pipeline.sql(f"select * from ticket_triage where created_date = '{DAY_1}' order by ticket_id") == day_1
+    for day in (DAY_1, DAY_2):
+        raw = pipeline.count("raw_tickets", f"created_date = '{day}'")
+        assert raw == pipeline.expectations(day)["valid_unique"]
+        outcomes = pipeline.count("ticket_triage", f"created_date = '{day}'") + pipeline.count(
+            "ticket_triage_failures", f"created_date = '{day}'"
+        )
+        assert outcomes == raw
+
+
+def test_invalid_llm_output_is_dead_lettered(pipeline: Pipeline):
+    subjects = _day_1_prompts(pipeline)
+    ticket_ids = list(subjects)
+    victims = ticket_ids[:3]
+    pipeline.server.inject(
+        Fault(content="Sure! Here is the triage: billing", match=subjects[victims[0]]),
+        Fault(content=json.dumps({"category": "spam", "urgency": "low"}), match=subjects[victims[1]]),
+        Fault(content='{"category": "billing", "urgency": "low", "sentiment": "neutral", "language": "en", '
+              '"summary": "x", "order_id": null, "product": null, "confidence": 7}', match=subjects[victims[2]]),
+    )
+    result = pipeline.run("daily_tickets_job", DAY_1)
+
+    failures = dict(pipeline.sql("select ticket_id, error_type || ': ' || reason from ticket_triage_failures"))
+    assert set(victims) <= set(failures)
+    assert all(failures[v].startswith("invalid_output") for v in victims)
+    assert "confidence" in failures[victims[2]]
+    assert pipeline.sql(f"select raw_output from ticket_triage_failures where ticket_id = '{victims[0]}'") == [
+        ("Sure! Here is the triage: billing",)
+    ]
+    assert pipeline.count("ticket_triage") + len(failures) == len(ticket_ids)
+    assert _check_results(result)["every_ticket_triaged_once"]
+
+    # Failed answers are never cached: once the model behaves, the rerun retries exactly those rows.
+    calls = pipeline.server.call_count
+    pipeline.run("daily_tickets_job", DAY_1)
+    assert pipeline.server.call_count - calls == len(failures)
+    assert pipeline.count("ticket_triage_failures") == 0
+
+
+def test_provider_errors_retry_then_dead_letter(pipeline: Pipeline):
+    subjects = _day_1_prompts(pipeline)
+    ticket_ids = list(subjects)
+    flaky, broken = ticket_ids[0], ticket_ids[1]
+    pipeline.server.inject(
+        Fault(status=429, retry_after=0, match=subjects[flaky]),
+        Fault(status=503, match=subjects[flaky]),
+        *[Fault(status=500, match=subjects[broken]) for _ in range(3)],  # 1 try + 2 retries
+    )
+    pipeline.run("daily_tickets_job", DAY_1)
+
+    assert pipeline.count("ticket_triage", f"ticket_id = '{flaky}'") == 1
+    failure = pipeline.sql(f"select error_type, reason from ticket_triage_failures where ticket_id = '{broken}'")
+    assert failure and failure[0][0] == "provider_error" and "HTTP 500" in failure[0][1]
+    assert pipeline.count("ticket_triage") + pipeline.count("ticket_triage_failures") == len(ticket_ids)
+
+
+def test_api_key_never_reaches_tables_or_run_logs(pipeline: Pipeline):
+    result = pipeline.run("daily_tickets_job", DAY_1)
+    secret = "sk-test-secret-never-logged"
+    for (table,) in pipeline.sql("select table_name from duckdb_tables()"):
+        dump = pipeline.sql(f"select * from {table}")
+        assert secret not in repr(dump), table
+    events = pipeline.instance.all_logs(result.run_id)
+    assert secret not in repr([e.dagster_event for e in events]) + repr([e.user_message for e in events])
+
+
+def test_definitions_load_with_groups_checks_and_dbt(pipeline: Pipeline):
+    defs = build_definitions(pipeline.settings)
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert set(groups.values()) == {"extract", "transform", "load"}
+    assert groups["raw_tickets"] == "extract" and groups["ticket_triage"] == "transform"
+    assert groups["ticket_kpis_daily"] == "load"
+    check_names = {key.name for key in graph.asset_check_keys}
+    assert {"every_ticket_triaged_once", "raw_tickets_matches_schema", "ticket_triage_matches_schema"} <= check_names
+    assert any(name.startswith("not_null_") or name.startswith("unique_") for name in check_names)  # dbt tests
+    # Lineage: the mart reaches back to raw_tickets through the triage.
+    assert dg.AssetKey("stg_tickets") in graph.get(dg.AssetKey("ticket_kpis_daily")).parent_keys
+    assert {dg.AssetKey("raw_tickets"), dg.AssetKey("ticket_triage")} <= graph.get(dg.AssetKey("stg_tickets")).parent_keys
+
+
+def _day_1_prompts(pipeline: Pipeline) -> dict[str, str]:
+    """ticket_id -> a piece of its prompt unique enough to target that one request with a fault."""
+    tickets = build_raw_tickets(pipeline.settings.landing_dir, date.fromisoformat(DAY_1)).tickets.sort("ticket_id")
+    return {r["ticket_id"]: f"Subject: {r['subject']}\n<<<TICKET\n{r['body'][:60]}" for r in tickets.iter_rows(named=True)}
