@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import dagster as dg
 
 JOB_ORDER = ("reference_data_job", "daily_tickets_job", "marts_job")
+# The console shows what each step did (INFO), not Dagster's step-by-step engine events (DEBUG).
+CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,9 @@ def materialize_pipeline(
     for job_name in JOB_ORDER:
         job = defs.resolve_job_def(job_name)
         for partition in partition_keys if job.partitions_def else [None]:
-            result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
+            result = job.execute_in_process(
+                run_config=CONSOLE_INFO, instance=instance, partition_key=partition, raise_on_error=False
+            )
             run = PipelineRun(job_name, partition, result.success, result.run_id)
             runs.append(run)
             if on_run:

@@ -105,3 +105,13 @@ def test_prompt_version_changes_with_the_prompt():
     edited = replace(TRIAGE_TASK, prompt=PromptTemplate("ticket_triage", TRIAGE_TASK.prompt.system + " Be brief.", TRIAGE_TASK.prompt.user))
     assert edited.prompt_version != TRIAGE_TASK.prompt_version
     assert replace(TRIAGE_TASK, temperature=0.7).prompt_version != TRIAGE_TASK.prompt_version
+
+
+def test_progress_is_reported_while_running_and_at_the_end(cache):
+    lines = []
+    with FakeLLMServer() as server:
+        _run(server, cache, _tickets(4), concurrency=1, progress_every_s=0,
+             on_progress=lambda done, metrics: lines.append(metrics.progress_line(done)))
+    assert len(lines) == 5  # after each row, then the final summary
+    assert lines[0].startswith("1/4 rows (25%)") and lines[-1].startswith("4/4 rows (100%)")
+    assert "rows/s, ETA" in lines[0] and "4 calls, 0 cache hits, 0 failures" in lines[-1]

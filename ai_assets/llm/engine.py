@@ -26,7 +26,7 @@ from ai_assets.llm.cost import Pricing
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
 
-ProgressCallback = Callable[[int, int, StepMetrics], None]
+ProgressCallback = Callable[[int, StepMetrics], None]
 
 LINEAGE_SCHEMA = {
     "model": pl.Utf8,
@@ -92,6 +92,15 @@ def _validation_reason(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _parse_answer(model: type[BaseModel], content: str) -> BaseModel:
+    try:
+        # strict=False accepts raw newlines inside strings, which small local models often emit.
+        data = json.loads(content, strict=False)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"answer is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    return model.model_validate(data)
+
+
 def _provider_reason(error: Exception) -> str:
     if isinstance(error, openai.APIStatusError):
         return f"HTTP {error.status_code} after retries: {error.message[:300]}"
@@ -146,13 +155,13 @@ class _Runner:
             self.metrics.cache_hits += 1
             latency_ms, answer = 0.0, cached
         try:
-            parsed = self.task.output_model.model_validate_json(answer.content)
-        except ValidationError as error:
+            parsed = _parse_answer(self.task.output_model, answer.content)
+        except ValueError as error:
             self.metrics.record_failure("invalid_output")
             return False, {
                 **lineage,
                 "error_type": "invalid_output",
-                "reason": _validation_reason(error),
+                "reason": _validation_reason(error) if isinstance(error, ValidationError) else str(error),
                 "raw_output": answer.content[:_RAW_OUTPUT_KEEP],
             }
         if cached is None:
@@ -188,23 +197,25 @@ async def run_task_async(
     semaphore = asyncio.Semaphore(max(1, concurrency))
     outputs: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    last_report = time.monotonic()
+    started = last_report = time.monotonic()
 
     async def bounded(row: dict[str, Any]) -> None:
         nonlocal last_report
         async with semaphore:
             ok, record = await runner.run_row(row)
         (outputs if ok else failures).append(record)
+        metrics.wall_s = time.monotonic() - started
         if on_progress and time.monotonic() - last_report >= progress_every_s:
             last_report = time.monotonic()
-            on_progress(len(outputs) + len(failures), rows.height, metrics)
+            on_progress(len(outputs) + len(failures), metrics)
 
     try:
         await asyncio.gather(*(bounded(row) for row in rows.iter_rows(named=True)))
     finally:
         await client.close()
+    metrics.wall_s = time.monotonic() - started
     if on_progress:
-        on_progress(rows.height, rows.height, metrics)
+        on_progress(rows.height, metrics)
 
     id_schema = {id_column: rows.schema[id_column]}
     output_columns = {**id_schema, **output_schema(task.output_model), **LINEAGE_SCHEMA}

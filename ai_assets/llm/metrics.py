@@ -22,12 +22,22 @@ class StepMetrics:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    wall_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     failure_reasons: dict[str, int] = field(default_factory=dict)
 
     def record_failure(self, error_type: str) -> None:
         self.failures += 1
         self.failure_reasons[error_type] = self.failure_reasons.get(error_type, 0) + 1
+
+    def progress_line(self, done: int) -> str:
+        """One log line for a long step: rows done/total, rate, ETA, cache hits, failures."""
+        rate = done / self.wall_s if self.wall_s else 0.0
+        eta = f"{(self.rows - done) / rate:.0f}s" if rate else "?"
+        return (
+            f"{done}/{self.rows} rows ({done / max(self.rows, 1):.0%}), {rate:.2f} rows/s, ETA {eta}; "
+            f"{self.calls} calls, {self.cache_hits} cache hits, {self.failures} failures"
+        )
 
     def to_dict(self) -> dict[str, float | int | dict[str, int]]:
         """Spend counts only calls made in this run; cached rows cost nothing now."""
@@ -41,6 +51,8 @@ class StepMetrics:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost_usd": round(self.cost_usd, 6),
+            "wall_s": round(self.wall_s, 2),
+            "rows_per_s": round(self.rows / self.wall_s, 2) if self.wall_s else 0.0,
             "latency_p50_ms": round(_percentile(self.latencies_ms, 0.50), 1),
             "latency_p95_ms": round(_percentile(self.latencies_ms, 0.95), 1),
         }

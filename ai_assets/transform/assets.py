@@ -19,13 +19,8 @@ _KINDS = {"duckdb", "polars", "openai"}
 
 
 def _progress_logger(context: dg.AssetExecutionContext, label: str):
-    def log(done: int, total: int, metrics: StepMetrics) -> None:
-        elapsed = max(sum(metrics.latencies_ms) / 1000, 1e-9)
-        context.log.info(
-            f"{label}: {done}/{total} rows ({done / max(total, 1):.0%}), {metrics.calls} calls, "
-            f"{metrics.cache_hits} cache hits, {metrics.failures} failures, "
-            f"p50 {metrics.to_dict()['latency_p50_ms']} ms/call, {metrics.calls / elapsed:.1f} calls per call-second"
-        )
+    def log(done: int, metrics: StepMetrics) -> None:
+        context.log.info(f"{label}: {metrics.progress_line(done)}")
 
     return log
 

@@ -13,7 +13,10 @@ from ai_assets.quality.vocabulary import CATEGORIES, SENTIMENTS, URGENCIES
 Category = Literal[CATEGORIES]
 Urgency = Literal[URGENCIES]
 Sentiment = Literal[SENTIMENTS]
-SUMMARY_MAX_CHARS = 240
+# Length limits are in the JSON schema too: grammar-constrained local models then stop early
+# instead of spending their slow tokens on rambling strings.
+SUMMARY_MAX_CHARS = 120
+FIELD_MAX_CHARS = 64
 
 
 class TicketTriage(BaseModel):
@@ -25,10 +28,10 @@ class TicketTriage(BaseModel):
     category: Category
     urgency: Urgency
     sentiment: Sentiment
-    language: str = Field(description="ISO 639-1 code, e.g. en")
-    summary: str = Field(description="One short sentence")
-    order_id: str | None
-    product: str | None
+    language: str = Field(max_length=8, description="ISO 639-1 code, e.g. en")
+    summary: str = Field(max_length=SUMMARY_MAX_CHARS, description="One short sentence")
+    order_id: str | None = Field(max_length=FIELD_MAX_CHARS)
+    product: str | None = Field(max_length=FIELD_MAX_CHARS)
     confidence: float = Field(ge=0.0, le=1.0)
 
     @field_validator("language", mode="before")
