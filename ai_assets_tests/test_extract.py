@@ -82,3 +82,38 @@ def test_wrong_day_and_extra_csv_fields_are_quarantined(tmp_path):
 def test_a_missing_day_is_empty_not_an_error(tmp_path):
     result = build_raw_tickets(tmp_path, DAY)
     assert result.files == 0 and result.tickets.height == 0 and result.quarantine.height == 0
+
+
+def test_bad_crm_rows_and_kb_files_are_quarantined(tmp_path):
+    from ai_assets.extract.crm import read_customers
+    from ai_assets.extract.knowledge_base import read_kb_articles
+
+    crm = tmp_path / "customers.csv"
+    crm.write_text(
+        "customer_id,name,email,tier,region,signup_date\n"
+        "C-1,Ana,ana@example.com,pro,EMEA,2025-01-02\n"
+        "C-2,Bo,bo@example.com,platinum,NA,2025-01-02\n"
+        "C-1,Ana again,ana@example.com,free,EMEA,not a date\n"
+    )
+    customers, rejects = read_customers(crm)
+    assert customers["customer_id"].to_list() == ["C-1"] and customers["tier"].to_list() == ["pro"]
+    reasons = dict(zip(rejects["source_line"].to_list(), rejects["reason"].to_list()))
+    assert "tier" in reasons[3] and "platinum" in reasons[3]
+    assert reasons[4].startswith("duplicate customer_id")
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "good.md").write_text("---\narticle_id: kb-1\ntitle: Refunds\ncategory: billing\n---\n# Refunds\nWithin 30 days.")
+    (kb / "empty.md").write_text("")
+    (kb / "odd.md").write_text("---\narticle_id: kb-2\ntitle: Odd\ncategory: astrology\n---\n# Odd\ntext")
+    articles, rejected = read_kb_articles(kb)
+    assert articles["article_id"].to_list() == ["kb-1"]
+    reasons = dict(zip(rejected["source_file"].to_list(), rejected["reason"].to_list()))
+    assert "body" in reasons["kb/empty.md"] and "astrology" in reasons["kb/odd.md"]
+
+
+def test_a_missing_crm_export_says_what_to_do(tmp_path):
+    from ai_assets.extract.crm import read_customers
+
+    with pytest.raises(FileNotFoundError, match="customers.csv"):
+        read_customers(tmp_path / "customers.csv")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from ai_assets.quality.schemas import CUSTOMERS
+from ai_assets.quality.schemas import CUSTOMERS, CUSTOMERS_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 
@@ -34,5 +34,5 @@ def read_customers(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     duplicates = valid.filter(~pl.col("customer_id").is_first_distinct()).with_columns(
         reason=pl.lit("duplicate customer_id: kept the first row")
     )
-    rejects = pl.concat([rejected, duplicates]).select("source_line", "customer_id", "reason")
+    rejects = pl.concat([rejected, duplicates]).select(list(CUSTOMERS_QUARANTINE.columns))
     return first.drop("source_line"), rejects

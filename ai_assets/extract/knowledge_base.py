@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from ai_assets.quality.schemas import KB_ARTICLES
+from ai_assets.quality.schemas import KB_ARTICLES, KB_ARTICLES_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 _FENCE = "---"
@@ -47,4 +47,4 @@ def read_kb_articles(kb_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         schema={name: pl.Utf8 for name in KB_ARTICLES.columns},
     )
     valid, rejected = split_valid(frame, KB_ARTICLES)
-    return valid, rejected.select("source_file", "article_id", "reason")
+    return valid, rejected.select(list(KB_ARTICLES_QUARANTINE.columns))

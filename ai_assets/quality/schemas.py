@@ -95,6 +95,16 @@ CUSTOMERS = pa.DataFrameSchema(
     strict=True,
 )
 
+CUSTOMERS_QUARANTINE = pa.DataFrameSchema(
+    {
+        "source_line": pa.Column(pl.Int64),
+        "customer_id": _text(nullable=True),
+        "reason": _text(checks=_not_blank()),
+    },
+    name="customers_quarantine",
+    strict=True,
+)
+
 KB_ARTICLES = pa.DataFrameSchema(
     {
         "article_id": _text(unique=True, checks=_not_blank()),
@@ -105,6 +115,16 @@ KB_ARTICLES = pa.DataFrameSchema(
         "source_file": _text(),
     },
     name="kb_articles",
+    strict=True,
+)
+
+KB_ARTICLES_QUARANTINE = pa.DataFrameSchema(
+    {
+        "source_file": _text(),
+        "article_id": _text(nullable=True),
+        "reason": _text(checks=_not_blank()),
+    },
+    name="kb_articles_quarantine",
     strict=True,
 )
 
@@ -146,5 +166,14 @@ TICKET_TRIAGE_FAILURES = pa.DataFrameSchema(
 
 TABLE_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     schema.name: schema
-    for schema in (RAW_TICKETS, RAW_TICKETS_QUARANTINE, CUSTOMERS, KB_ARTICLES, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES)
+    for schema in (
+        RAW_TICKETS,
+        RAW_TICKETS_QUARANTINE,
+        CUSTOMERS,
+        CUSTOMERS_QUARANTINE,
+        KB_ARTICLES,
+        KB_ARTICLES_QUARANTINE,
+        TICKET_TRIAGE,
+        TICKET_TRIAGE_FAILURES,
+    )
 }
