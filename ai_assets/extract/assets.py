@@ -1,8 +1,11 @@
 """Extract assets: landing files -> validated DuckDB tables, rejects -> quarantine tables."""
 
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from ai_assets.automation.partitions import PARTITION_COLUMN, daily_partitions
@@ -69,37 +72,41 @@ def raw_tickets(context: dg.AssetExecutionContext, landing: DataDirResource, duc
     )
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec("customers", description="One row per CRM customer (tier, region), from landing/crm/customers.csv.", kinds=_KINDS),
-        dg.AssetSpec("customers_quarantine", description="One row per rejected CRM row, with the reason.", kinds=_KINDS),
-    ],
-    group_name="extract",
-)
-def customers(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
-    """Replaces the customers table with the current CRM export."""
-    rows, rejects = read_customers(landing.landing_dir / "crm" / "customers.csv")
-    with duckdb.get_connection() as conn:
-        replace_rows(conn, "customers", rows)
-        replace_rows(conn, "customers_quarantine", rejects)
-    context.log.info(f"Loaded {rows.height} customers, rejected {rejects.height}")
-    yield dg.MaterializeResult(asset_key="customers", metadata={"dagster/row_count": rows.height, "by_tier": counts_by(rows, "tier")})
-    yield dg.MaterializeResult(asset_key="customers_quarantine", metadata={"dagster/row_count": rejects.height})
+def _reference_table(
+    table: str,
+    description: str,
+    read: Callable[[Path], tuple[pl.DataFrame, pl.DataFrame]],
+    source: str,
+    count_column: str,
+) -> dg.AssetsDefinition:
+    """An unpartitioned table rebuilt whole from one landing source, plus its quarantine table."""
+
+    @dg.multi_asset(
+        name=table,
+        specs=[
+            dg.AssetSpec(table, description=f"{description}, from landing/{source}.", kinds=_KINDS),
+            dg.AssetSpec(f"{table}_quarantine", description=f"One row per rejected row of landing/{source}, with the reason.", kinds=_KINDS),
+        ],
+        group_name="extract",
+    )
+    def reference_table(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
+        rows, rejects = read(landing.landing_dir / source)
+        with duckdb.get_connection() as conn:
+            replace_rows(conn, table, rows)
+            replace_rows(conn, f"{table}_quarantine", rejects)
+        context.log.info(f"Loaded {rows.height} rows into {table}, rejected {rejects.height}")
+        yield dg.MaterializeResult(
+            asset_key=table, metadata={"dagster/row_count": rows.height, f"by_{count_column}": counts_by(rows, count_column)}
+        )
+        yield dg.MaterializeResult(
+            asset_key=f"{table}_quarantine",
+            metadata={"dagster/row_count": rejects.height, "preview": markdown_preview(rejects, empty="_nothing rejected_")},
+        )
+
+    return reference_table
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec("kb_articles", description="One row per knowledge-base article (markdown with front matter) from landing/kb/.", kinds=_KINDS),
-        dg.AssetSpec("kb_articles_quarantine", description="One row per rejected knowledge-base file, with the reason.", kinds=_KINDS),
-    ],
-    group_name="extract",
+customers = _reference_table("customers", "One row per CRM customer (tier, region)", read_customers, "crm/customers.csv", "tier")
+kb_articles = _reference_table(
+    "kb_articles", "One row per knowledge-base article (markdown with front matter)", read_kb_articles, "kb", "category"
 )
-def kb_articles(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
-    """Replaces the knowledge-base table with the articles currently in landing/kb/."""
-    rows, rejects = read_kb_articles(landing.landing_dir / "kb")
-    with duckdb.get_connection() as conn:
-        replace_rows(conn, "kb_articles", rows)
-        replace_rows(conn, "kb_articles_quarantine", rejects)
-    context.log.info(f"Loaded {rows.height} knowledge-base articles, rejected {rejects.height}")
-    yield dg.MaterializeResult(asset_key="kb_articles", metadata={"dagster/row_count": rows.height, "by_category": counts_by(rows, "category")})
-    yield dg.MaterializeResult(asset_key="kb_articles_quarantine", metadata={"dagster/row_count": rejects.height})
