@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
@@ -20,17 +17,11 @@ from ai_assets.transform.assets import ticket_triage
 ASSETS = [raw_tickets, customers, kb_articles, ticket_triage, dbt_marts]
 
 
-def _dbt_executable() -> str:
-    # The dbt installed beside this Python, so it works without an activated virtualenv.
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
-
-
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "landing": DataDirResource(data_dir=str(settings.data_dir)),
         "duckdb": DuckDBResource(database=str(settings.warehouse_path)),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
+        "dbt": DbtCliResource(project_dir=dbt_project),
         "llm": LLMResource(
             base_url=settings.base_url,
             chat_model=settings.chat_model,
@@ -56,6 +47,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         asset_checks=asset_checks,
         jobs=[daily_tickets_job, reference_data_job, marts_job],
         resources=build_resources(settings),
+        # One process per run: DuckDB allows one writing process per file, and a run's steps would
+        # otherwise contend for it. Parallelism across runs is the orchestration work's to add.
+        executor=dg.in_process_executor,
     )
 
 

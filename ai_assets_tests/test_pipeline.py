@@ -9,6 +9,7 @@ import dagster as dg
 
 from ai_assets.definitions import build_definitions
 from ai_assets.extract.tickets import build_raw_tickets
+from ai_assets.quality.schemas import TABLE_SCHEMAS
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
 from ai_assets_tests.llm_server import Fault
 
@@ -55,6 +56,11 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
 
     # The marts account for the whole day, by category.
     assert pipeline.sql(f"select sum(tickets) from ticket_kpis_daily where created_date = '{DAY_1}'") == [(raw,)]
+    # Every table has exactly the columns its pandera schema (and the README) names.
+    for table, schema in TABLE_SCHEMAS.items():
+        columns = [name for (name,) in pipeline.sql(f"select column_name from information_schema.columns where table_name = '{table}' order by ordinal_position")]
+        assert columns == list(schema.columns), table
+
     checks = {**_check_results(daily), **_check_results(marts)}
     assert checks["every_ticket_triaged_once"] and checks["raw_tickets_matches_schema"]
     assert checks["ticket_triage_matches_schema"]

@@ -1,6 +1,7 @@
 """dbt marts over the warehouse, as Dagster assets wired to their upstream tables."""
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,13 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_duckdb import DuckDBResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+# dagster-dbt (its resource and its project preparer) finds `dbt` on PATH. Put the directory of
+# this Python first, so the dbt installed beside it is found without an activated virtualenv
+# (`.venv/bin/ai-assets`, cron, IDEs).
+_python_bin = str(Path(sys.executable).parent)
+if _python_bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_python_bin, os.environ.get("PATH", "")])
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # `dagster dev` re-parses on every reload; everywhere else a missing manifest is made once here,
