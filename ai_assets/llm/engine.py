@@ -107,16 +107,21 @@ def _provider_reason(error: Exception) -> str:
     return f"{type(error).__name__} after retries: {str(error)[:300]}"
 
 
+@dataclass
 class _Runner:
-    def __init__(self, task, client, cache, pricing, id_column, max_input_chars, metrics):
-        self.task: LLMTask = task
-        self.client: StructuredClient = client
-        self.cache: ResponseCache = cache
-        self.pricing: Pricing = pricing
-        self.id_column: str = id_column
-        self.max_input_chars: int = max_input_chars
-        self.metrics: StepMetrics = metrics
-        self.params = {"temperature": task.temperature, "max_tokens": task.max_tokens, **task.params}
+    """Turns one input row into one output row or one failure row."""
+
+    task: LLMTask
+    client: StructuredClient
+    cache: ResponseCache
+    pricing: Pricing
+    id_column: str
+    max_input_chars: int
+    metrics: StepMetrics
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"temperature": self.task.temperature, "max_tokens": self.task.max_tokens, **self.task.params}
 
     async def run_row(self, row: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         values, truncated = _truncate({c: row[c] for c in self.task.input_columns}, self.max_input_chars)
@@ -169,6 +174,7 @@ class _Runner:
         return True, {
             **lineage,
             **parsed.model_dump(),
+            "model": answer.model,  # as served: a provider may pin a dated snapshot of the alias asked for
             "prompt_tokens": answer.prompt_tokens,
             "completion_tokens": answer.completion_tokens,
             # The cost of producing this answer, whenever it was paid; run metadata has this run's spend.
