@@ -23,6 +23,12 @@ def _env_int(name: str, default: int) -> int:
     return int(_env_float(name, default))
 
 
+def _env_limit(name: str) -> float | None:
+    """An optional limit: unset or 0 means none."""
+    value = _env_float(name, 0.0)
+    return value if value > 0 else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Pipeline settings; see the README's "Settings" table for each variable."""
@@ -36,6 +42,11 @@ class Settings:
     llm_concurrency: int
     llm_timeout_s: float
     llm_max_retries: int
+    llm_requests_per_minute: float | None
+    llm_tokens_per_minute: float | None
+    llm_max_tokens_per_run: int | None
+    llm_max_cost_per_run_usd: float | None
+    triage_batch_size: int
     response_format: str  # auto | json_schema | json_object
     max_input_chars: int
     price_input_per_1m: float
@@ -75,6 +86,12 @@ def load_settings() -> Settings:
         llm_concurrency=_env_int("AI_ASSETS_LLM_CONCURRENCY", 2 if embedded else 16),
         llm_timeout_s=_env_float("AI_ASSETS_LLM_TIMEOUT_S", 120.0 if embedded else 60.0),
         llm_max_retries=_env_int("AI_ASSETS_LLM_MAX_RETRIES", 4),
+        llm_requests_per_minute=_env_limit("AI_ASSETS_LLM_RPM"),
+        llm_tokens_per_minute=_env_limit("AI_ASSETS_LLM_TPM"),
+        llm_max_tokens_per_run=int(_env_limit("AI_ASSETS_LLM_MAX_TOKENS_PER_RUN") or 0) or None,
+        llm_max_cost_per_run_usd=_env_limit("AI_ASSETS_LLM_MAX_COST_PER_RUN_USD"),
+        # One row per request by default: small local models answer batches badly.
+        triage_batch_size=max(1, _env_int("AI_ASSETS_TRIAGE_BATCH_SIZE", 1)),
         response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),
         max_input_chars=_env_int("AI_ASSETS_MAX_INPUT_CHARS", 4000),
         price_input_per_1m=_env_float("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0),

@@ -10,6 +10,7 @@ from pydantic import PrivateAttr
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
+from ai_assets.llm.engine import Limits
 from ai_assets.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedModelServer
 
 
@@ -35,6 +36,10 @@ class LLMResource(dg.ConfigurableResource):
     concurrency: int = 2
     timeout_s: float = 120.0
     max_retries: int = 4
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_tokens_per_run: int | None = None
+    max_cost_per_run_usd: float | None = None
     response_format: str = "auto"
     max_input_chars: int = 4000
     price_input_per_1m: float = 0.0
@@ -63,6 +68,15 @@ class LLMResource(dg.ConfigurableResource):
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
             response_format="json_object" if self.use_embedded_model else self.response_format,
+        )
+
+    def limits(self) -> Limits:
+        return Limits(
+            concurrency=self.concurrency,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            max_tokens_per_run=self.max_tokens_per_run,
+            max_cost_per_run_usd=self.max_cost_per_run_usd,
         )
 
     def pricing(self) -> Pricing:

@@ -19,22 +19,33 @@ Endpoints:
     GET  /v1/models             the one model (``model_name``)
     POST /v1/chat/completions   non-streaming chat.completion; faults apply here only
     POST /v1/embeddings         deterministic 8-dim unit vectors (float or base64)
+    GET  /stats                 counters as JSON, for a benchmark in another process
+    POST /reset                 reset_stats()
+
+Standalone (for benchmarks; serves with keep-alive until SIGTERM/SIGINT)::
+
+    python -m ai_assets_tests.llm_server --port 0 --latency 0.1 --ready-file /tmp/url
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import functools
 import hashlib
 import itertools
 import json
 import math
 import re
+import signal
+import socket
 import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,6 +70,7 @@ class Fault:
     content: str | None = None  # answer 200 with exactly this message content
     drop_connection: bool = False  # close the socket without any answer
     match: str | None = None  # only for requests whose messages' text contains this substring
+    headers: dict[str, str] | None = None  # extra headers on whatever answer the request gets
 
     def applies_to(self, text: str) -> bool:
         return self.match is None or self.match in text
@@ -93,6 +105,17 @@ def _error_body(status: int, message: str | None = None) -> dict:
 def _approx_tokens(text: str) -> int:
     # Real tokenizers average ~4 characters per token for English; good enough for usage accounting.
     return math.ceil(len(text) / 4)
+
+
+def _context_exceeded_body(limit: int, tokens: int) -> dict:
+    # OpenAI's wording and code, so clients can detect it the way they would in production.
+    message = (
+        f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
+        f"{tokens} tokens. Please reduce the length of the messages."
+    )
+    return {
+        "error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}
+    }
 
 
 def _content_text(content: Any) -> str:
@@ -140,6 +163,12 @@ _LANGUAGE_WORDS: dict[str, frozenset[str]] = {
 }
 
 
+@functools.cache
+def _keyword_re(keyword: str) -> re.Pattern[str]:
+    # Compiled once per keyword: the heuristics run ~40 searches per answered item.
+    return re.compile(rf"(?<!\w){re.escape(keyword)}(?:s|es|d|ed|ing|ly)?(?!\w)")
+
+
 def _has(text: str, keyword: str) -> bool:
     """Whole-word(-ish) keyword match.
 
@@ -149,7 +178,7 @@ def _has(text: str, keyword: str) -> bool:
     """
     if not keyword[0].isalnum():
         return keyword in text
-    return re.search(rf"(?<!\w){re.escape(keyword)}(?:s|es|d|ed|ing|ly)?(?!\w)", text) is not None
+    return _keyword_re(keyword).search(text) is not None
 
 
 def _category(text: str) -> str:
@@ -321,20 +350,62 @@ def _response_schema(body: dict) -> tuple[str | None, dict | None]:
     return kind, schema if isinstance(schema, dict) else None
 
 
-def default_responder(body: dict) -> str:
+# One row of a batch request: "<<<ITEM id" line, the row's text, "ITEM>>>" line.
+_ITEM_BLOCK = re.compile(r"^<<<ITEM[ \t]+(\S+)[ \t]*\r?\n(.*?)^ITEM>>>[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def _batch_item_schema(schema: dict) -> dict | None:
+    """The per-row schema if ``schema`` is a batch answer ({"items": [{"row_id": ..., ...}]}), else None."""
+    root, _ = _resolve(schema, schema)
+    if "items" not in (root.get("required") or []):
+        return None
+    items, _ = _resolve((root.get("properties") or {}).get("items"), schema)
+    if items.get("type") != "array":
+        return None
+    row, _ = _resolve(items.get("items"), schema)
+    row_id, _ = _resolve((row.get("properties") or {}).get("row_id"), schema)
+    return row if row_id.get("type") == "string" else None
+
+
+def default_responder(
+    body: dict, *, batch_drop_ids: Collection[str] = (), batch_corrupt_ids: Collection[str] = ()
+) -> str:
     """Deterministic content for a chat-completions request body.
 
     - no response_format (or type "text"): "OK"
     - json_object without a schema: "{}"
     - a schema: JSON filling every property; triage enums (category/urgency/sentiment)
       are guessed from keywords in the last user message.
+    - a batch schema (required ``items`` array of objects with a string ``row_id``) and
+      ``<<<ITEM id`` ... ``ITEM>>>`` blocks in the last user message: one item per block,
+      in block order, each filled from that block's text only. Blocks whose text contains
+      a string of ``batch_drop_ids`` are left out; those containing a string of
+      ``batch_corrupt_ids`` get a category no schema allows (to test partial answers).
     """
     kind, schema = _response_schema(body)
     if kind in (None, "text"):
         return "OK"
     if schema is None:
         return "{}"
-    value = _fill("", schema, schema, _last_user_text(body))
+    text = _last_user_text(body)
+    blocks = _ITEM_BLOCK.findall(text) if "<<<ITEM" in text else []
+    row_schema = _batch_item_schema(schema) if blocks else None
+    if row_schema is None:
+        return json.dumps(_fill("", schema, schema, text), ensure_ascii=False)
+    items = []
+    for row_id, block in blocks:
+        if any(s in block for s in batch_drop_ids):
+            continue
+        item = _fill("", row_schema, schema, block)
+        item["row_id"] = row_id
+        if any(s in block for s in batch_corrupt_ids):
+            item["category"] = "not-a-category"
+        items.append(item)
+    root, _ = _resolve(schema, schema)
+    value = {
+        key: items if key == "items" else _fill(key, sub, schema, text)
+        for key, sub in (root.get("properties") or {}).items()
+    }
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -357,7 +428,33 @@ class _Dropped(Exception):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a handler stuck in a delay must never keep the test process alive
+    request_queue_size = 128  # the default backlog of 5 drops connects when many clients start at once
     fake: FakeLLMServer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Open connections, so stop() can end keep-alive ones idling in a handler thread.
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            connections = list(self.connections)
+        for sock in connections:
+            try:  # shutdown, not close: the handler thread still owns (and closes) the fd
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its handler
 
     def handle_error(self, request, client_address) -> None:
         # Clients that gave up (timeouts, dropped connections) are expected; don't spam stderr.
@@ -366,9 +463,12 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.0: one request per connection, so no idle keep-alive sockets outlive stop()
-    # and a dropped connection is always a fresh one (no client-side pool reuse surprises).
+    # HTTP/1.0 by default: one request per connection, so a dropped connection is always a
+    # fresh one (no client-side pool reuse surprises). See _KeepAliveHandler.
     protocol_version = "HTTP/1.0"
+    # Headers and body are separate writes; with Nagle on, a keep-alive client's delayed ACK
+    # would stall every answer by ~40 ms.
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -397,9 +497,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         fake = self.server.fake
-        if self._path() == "/v1/models":
+        path = self._path()
+        if path == "/v1/models":
             model = {"id": fake.model_name, "object": "model", "created": 0, "owned_by": "fake-llm-server"}
             self._send_json(200, {"object": "list", "data": [model]})
+        elif path in ("/stats", "/v1/stats"):
+            self._send_json(200, fake.stats())
         else:
             self._send_json(404, _error_body(404, f"Unknown path {self.path}"))
 
@@ -409,10 +512,14 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self._send_json(400, _error_body(400, "Request body is not valid JSON"))
             return
+        path = self._path()
+        if path in ("/reset", "/v1/reset"):  # the body, if any, is ignored
+            self.server.fake.reset_stats()
+            self._send_json(200, self.server.fake.stats())
+            return
         if not isinstance(body, dict):
             self._send_json(400, _error_body(400, "Request body must be a JSON object"))
             return
-        path = self._path()
         if path == "/v1/chat/completions":
             try:
                 self.server.fake._handle_chat(self, body)
@@ -442,6 +549,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
 
 
+class _KeepAliveHandler(_Handler):
+    # HTTP/1.1 keep-alive: a benchmark client reuses its connections instead of paying a
+    # connect and a handler thread per request. stop() shuts idle connections down.
+    protocol_version = "HTTP/1.1"
+
+
 class FakeLLMServer:
     """OpenAI-compatible fake on 127.0.0.1 with injectable latency/faults and request recording.
 
@@ -453,6 +566,15 @@ class FakeLLMServer:
         reject_json_schema: answer ``response_format.type == "json_schema"`` with HTTP 400,
             like llama.cpp / older OpenAI-compatible servers.
         model_name: the model listed by ``GET /v1/models`` (chat answers echo the request's model).
+        response_headers: extra headers on every chat-completions answer (a fault's
+            ``headers`` are added on top), e.g. ``x-ratelimit-remaining-requests``.
+        context_limit_tokens: answer chat requests whose prompt (estimated like the usage
+            ``prompt_tokens``) exceeds this with OpenAI's 400 ``context_length_exceeded``.
+        batch_drop_ids, batch_corrupt_ids: passed to :func:`default_responder` (ignored with a
+            custom ``responder``) to simulate partial or schema-invalid batch answers.
+        keep_alive: speak HTTP/1.1 with persistent connections (the standalone mode does).
+            Off by default so each request, and each dropped connection, is a fresh connection.
+        port: port to listen on; 0 lets the OS pick a free one.
     """
 
     def __init__(
@@ -462,13 +584,28 @@ class FakeLLMServer:
         responder: Callable[[dict], str] | None = None,
         reject_json_schema: bool = False,
         model_name: str = "fake-model",
+        response_headers: dict[str, str] | None = None,
+        context_limit_tokens: int | None = None,
+        batch_drop_ids: Collection[str] | None = None,
+        batch_corrupt_ids: Collection[str] | None = None,
+        keep_alive: bool = False,
+        port: int = 0,
     ) -> None:
         self.latency = latency
+        if responder is None and (batch_drop_ids or batch_corrupt_ids):
+            responder = functools.partial(
+                default_responder, batch_drop_ids=batch_drop_ids or (), batch_corrupt_ids=batch_corrupt_ids or ()
+            )
         self.responder = responder or default_responder
         self.reject_json_schema = reject_json_schema
         self.model_name = model_name
+        self.response_headers = dict(response_headers or {})
+        self.context_limit_tokens = context_limit_tokens
+        self.keep_alive = keep_alive
+        self.port = port
         self._lock = threading.Lock()  # guards faults, requests and counters (handlers run in threads)
         self._faults: list[Fault] = []
+        self._in_flight = 0
         self._ids = itertools.count(1)
         self._stopping = threading.Event()  # wakes handlers sleeping in latency/delay on stop()
         self._httpd: _HTTPServer | None = None
@@ -481,7 +618,7 @@ class FakeLLMServer:
         if self._httpd is not None:
             raise RuntimeError("FakeLLMServer is already running")
         self._stopping.clear()
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free port
+        httpd = _HTTPServer(("127.0.0.1", self.port), _KeepAliveHandler if self.keep_alive else _Handler)
         httpd.fake = self
         self._httpd = httpd
         # serve_forever() only notices shutdown() between polls; the default 0.5 s would make
@@ -502,6 +639,7 @@ class FakeLLMServer:
         if thread is not None:
             thread.join()
         httpd.server_close()
+        httpd.close_connections()  # idle keep-alive connections would otherwise still be served
         self._httpd = self._thread = None
 
     def __enter__(self) -> FakeLLMServer:
@@ -533,9 +671,10 @@ class FakeLLMServer:
         """Forget recorded requests and counters (pending faults are kept)."""
         with self._lock:
             self._requests: list[dict] = []
+            self._request_times: list[float] = []
             self._completed = 0
-            self._in_flight = 0
-            self._peak = 0
+            self._peak = self._in_flight  # a live gauge, not a stat: requests may still be in flight
+            self._prompt_tokens = self._completion_tokens = 0
 
     @property
     def requests(self) -> list[dict]:
@@ -561,6 +700,23 @@ class FakeLLMServer:
         with self._lock:
             return self._peak
 
+    @property
+    def request_times(self) -> list[float]:
+        """``time.monotonic()`` at the arrival of each chat request, in the order of :attr:`requests`."""
+        with self._lock:
+            return list(self._request_times)
+
+    def stats(self) -> dict[str, int]:
+        """Counters (what ``GET /stats`` answers); token sums are over 200 answers only."""
+        with self._lock:
+            return {
+                "call_count": len(self._requests),
+                "completed_count": self._completed,
+                "peak_concurrency": self._peak,
+                "prompt_tokens": self._prompt_tokens,
+                "completion_tokens": self._completion_tokens,
+            }
+
     # ---- request handling (runs in handler threads) ------------------------------------
 
     def _sleep(self, seconds: float) -> None:
@@ -577,6 +733,7 @@ class FakeLLMServer:
     def _handle_chat(self, handler: _Handler, body: dict) -> None:
         with self._lock:
             self._requests.append(body)
+            self._request_times.append(time.monotonic())
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
         try:
@@ -588,32 +745,39 @@ class FakeLLMServer:
     def _answer_chat(self, handler: _Handler, body: dict) -> None:
         self._sleep(self.latency)
         fault = self._take_fault(_all_text(body))
+        headers = {**self.response_headers, **((fault and fault.headers) or {})}
+
+        def send(status: int, obj: dict) -> None:
+            handler._send_json(status, obj, headers)
+
         content: str | None = None
         if fault is not None:
             self._sleep(fault.delay)
             if fault.drop_connection:
                 raise _Dropped
             if fault.status is not None:
-                headers = {}
                 if fault.retry_after is not None:
-                    headers["Retry-After"] = f"{fault.retry_after:g}"
-                handler._send_json(fault.status, _error_body(fault.status), headers)
+                    headers.setdefault("Retry-After", f"{fault.retry_after:g}")
+                send(fault.status, _error_body(fault.status))
                 return
             content = fault.content
+        prompt_tokens = sum(_approx_tokens(_content_text(m.get("content"))) for m in _messages(body))
         if content is None:
             if body.get("stream"):
-                handler._send_json(400, _error_body(400, "stream=true is not supported by FakeLLMServer"))
+                send(400, _error_body(400, "stream=true is not supported by FakeLLMServer"))
                 return
             kind, _ = _response_schema(body)
             if self.reject_json_schema and kind == "json_schema":
-                handler._send_json(400, _error_body(400, JSON_SCHEMA_REJECTED))
+                send(400, _error_body(400, JSON_SCHEMA_REJECTED))
+                return
+            if self.context_limit_tokens is not None and prompt_tokens > self.context_limit_tokens:
+                send(400, _context_exceeded_body(self.context_limit_tokens, prompt_tokens))
                 return
             try:
                 content = self.responder(body)
             except Exception as exc:  # surface responder bugs as a 500 instead of a hung test
-                handler._send_json(500, _error_body(500, f"responder failed: {exc!r}"))
+                send(500, _error_body(500, f"responder failed: {exc!r}"))
                 return
-        prompt_tokens = sum(_approx_tokens(_content_text(m.get("content"))) for m in _messages(body))
         completion_tokens = _approx_tokens(content)
         answer = {
             "id": f"chatcmpl-fake-{next(self._ids)}",
@@ -637,4 +801,44 @@ class FakeLLMServer:
         # Count before writing: the client may return (and the test assert) as soon as bytes arrive.
         with self._lock:
             self._completed += 1
-        handler._send_json(200, answer)
+            self._prompt_tokens += prompt_tokens
+            self._completion_tokens += completion_tokens
+        send(200, answer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve in the foreground until SIGTERM/SIGINT (for benchmarks in another process)."""
+    parser = argparse.ArgumentParser(prog="python -m ai_assets_tests.llm_server", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (see READY line)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each chat answer")
+    parser.add_argument("--context-limit-tokens", type=int, default=None)
+    parser.add_argument("--model-name", default="fake-model")
+    parser.add_argument("--ready-file", type=Path, help="write the base URL here once serving")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server = FakeLLMServer(
+        latency=args.latency,
+        context_limit_tokens=args.context_limit_tokens,
+        model_name=args.model_name,
+        keep_alive=True,
+        port=args.port,
+    ).start()
+    try:
+        if args.ready_file is not None:  # write-then-rename: a poller never reads a partial URL
+            partial = args.ready_file.with_name(args.ready_file.name + ".partial")
+            partial.write_text(server.base_url)
+            partial.replace(args.ready_file)
+        print(f"READY {server.base_url}", flush=True)
+        # wait() with a timeout so the main thread wakes up to run the signal handler promptly.
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

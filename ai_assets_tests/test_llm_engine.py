@@ -7,7 +7,7 @@ import pytest
 
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.client import Endpoint
-from ai_assets.llm.engine import run_task
+from ai_assets.llm.engine import Limits, run_task
 from ai_assets.transform.triage import TRIAGE_TASK
 from ai_assets_tests.llm_server import Fault, FakeLLMServer
 
@@ -43,7 +43,7 @@ def _run(server, cache, rows, **kwargs):
 
 def test_every_row_comes_back_once_with_lineage(cache):
     with FakeLLMServer() as server:
-        result = _run(server, cache, _tickets(12), concurrency=4)
+        result = _run(server, cache, _tickets(12), limits=Limits(concurrency=4))
     assert result.outputs.height == 12 and result.failures.height == 0
     row = result.outputs.row(0, named=True)
     assert row["category"] == "billing" and row["order_id"] == "ORD-1234"
@@ -54,7 +54,7 @@ def test_every_row_comes_back_once_with_lineage(cache):
 
 def test_concurrency_is_bounded_and_used(cache):
     with FakeLLMServer(latency=0.1) as server:
-        _run(server, cache, _tickets(12), concurrency=3)
+        _run(server, cache, _tickets(12), limits=Limits(concurrency=3))
         assert 2 <= server.peak_concurrency <= 3
 
 
@@ -70,7 +70,7 @@ def test_unchanged_rerun_is_served_from_cache_and_a_new_model_is_not(cache):
 
 def test_falls_back_to_json_object_when_json_schema_is_refused(cache):
     with FakeLLMServer(reject_json_schema=True) as server:
-        result = _run(server, cache, _tickets(3), concurrency=1)
+        result = _run(server, cache, _tickets(3), limits=Limits(concurrency=1))
         formats = [r["response_format"]["type"] for r in server.requests]
     assert result.failures.height == 0
     assert formats[0] == "json_schema" and formats[-1] == "json_object"
@@ -110,7 +110,7 @@ def test_prompt_version_changes_with_the_prompt():
 def test_progress_is_reported_while_running_and_at_the_end(cache):
     lines = []
     with FakeLLMServer() as server:
-        _run(server, cache, _tickets(4), concurrency=1, progress_every_s=0,
+        _run(server, cache, _tickets(4), limits=Limits(concurrency=1), progress_every_s=0,
              on_progress=lambda done, metrics: lines.append(metrics.progress_line(done)))
     assert len(lines) == 5  # after each row, then the final summary
     assert lines[0].startswith("1/4 rows (25%)") and lines[-1].startswith("4/4 rows (100%)")

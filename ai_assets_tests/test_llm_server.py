@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Literal
 
 import openai
@@ -363,3 +368,184 @@ def test_default_responder_generic_schema() -> None:
     }
     assert default_responder(body) == default_responder(body)  # deterministic
     assert default_responder({"messages": [], "response_format": {"type": "json_object"}}) == "{}"
+
+
+# ---- response headers, context limit, arrival times ------------------------------------------
+
+
+def test_fault_and_global_headers_are_added_to_answers() -> None:
+    with FakeLLMServer(response_headers={"x-ratelimit-remaining-requests": "7"}) as srv:
+        srv.inject(
+            Fault(status=429, retry_after=1, headers={"retry-after-ms": "250", "x-ratelimit-reset-requests": "250ms"}),
+            Fault(headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"}),
+        )
+        with pytest.raises(openai.RateLimitError) as info:
+            ask(client_for(srv), BILLING_TICKET)
+        headers = info.value.response.headers
+        assert (headers["retry-after-ms"], headers["retry-after"]) == ("250", "1")
+        assert (headers["x-ratelimit-reset-requests"], headers["x-ratelimit-remaining-requests"]) == ("250ms", "7")
+
+        ok = client_for(srv).chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert ok.status_code == 200
+        assert ok.headers["x-ratelimit-remaining-requests"] == "0"  # the fault's value wins
+        assert ok.headers["x-ratelimit-reset-requests"] == "1s"
+
+        plain = client_for(srv).chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert plain.headers["x-ratelimit-remaining-requests"] == "7"
+        assert "x-ratelimit-reset-requests" not in plain.headers
+
+
+def test_context_limit_answers_context_length_exceeded() -> None:
+    with FakeLLMServer(context_limit_tokens=10) as srv:
+        client = client_for(srv)
+
+        def chat(text: str) -> str:
+            completion = client.chat.completions.create(model="m", messages=[{"role": "user", "content": text}])
+            return completion.choices[0].message.content
+
+        assert chat("x" * 40) == "OK"  # exactly 10 tokens: allowed
+        with pytest.raises(openai.BadRequestError) as info:
+            chat("x" * 41)
+        assert info.value.code == "context_length_exceeded"
+        assert info.value.param == "messages"
+        assert "maximum context length is 10 tokens" in info.value.message
+        assert "resulted in 11 tokens" in info.value.message
+        assert (srv.call_count, srv.completed_count) == (2, 1)
+
+
+def test_request_times_one_per_request_in_order(server: FakeLLMServer) -> None:
+    server.inject(Fault(status=500))
+    client = client_for(server)
+    with pytest.raises(openai.InternalServerError):
+        ask(client, "a", response_format=None)
+    for text in ("b", "c"):
+        ask(client, text, response_format=None)
+    times = server.request_times
+    assert len(times) == len(server.requests) == 3
+    assert times == sorted(times)
+    server.reset_stats()
+    assert server.request_times == []
+
+
+# ---- batch answers ---------------------------------------------------------------------------
+
+
+class BatchRow(TicketTriage):
+    row_id: str
+
+
+class Batch(BaseModel):
+    items: list[BatchRow] = Field(min_length=3, max_length=3)
+
+
+BATCH_TICKETS = {
+    "r-1": "Subject: App crashes\n\nThe app shows an error on login.",
+    "r-2": BILLING_TICKET,
+    "r-3": "Subject: Where is it?\nMy package has not arrived,\ntracking shows nothing.",
+}
+
+
+def _batch_message(tickets: dict[str, str]) -> str:
+    blocks = "\n".join(f"<<<ITEM {row_id}\n{text}\nITEM>>>" for row_id, text in tickets.items())
+    return f"Triage each ticket.\n\n{blocks}\n"
+
+
+def _ask_batch(server: FakeLLMServer, tickets: dict[str, str], schema_format: dict | None = None) -> dict:
+    fmt = schema_format or {
+        "type": "json_schema",
+        "json_schema": {"name": "Batch", "schema": Batch.model_json_schema(), "strict": True},
+    }
+    return json.loads(ask(client_for(server), _batch_message(tickets), response_format=fmt))
+
+
+def test_batch_answer_has_one_item_per_block_in_order(server: FakeLLMServer) -> None:
+    schema = Batch.model_json_schema()
+    assert "$ref" in json.dumps(schema["properties"]["items"])  # rows are reached through $defs
+    answer = _ask_batch(server, BATCH_TICKETS)
+    rows = Batch.model_validate(answer).items
+    assert [r.row_id for r in rows] == ["r-1", "r-2", "r-3"]
+    assert [r.category for r in rows] == ["technical", "billing", "shipping"]
+    # Each item is filled from its own block only.
+    assert rows[1].order_id == "ORD-12345" and rows[0].order_id is None and rows[2].order_id is None
+    assert [r.summary for r in rows] == ["App crashes", "Charged twice for order ORD-12345", "Where is it?"]
+
+    # json_object + schema is understood too.
+    answer = _ask_batch(server, BATCH_TICKETS, {"type": "json_object", "schema": schema})
+    assert [item["row_id"] for item in answer["items"]] == ["r-1", "r-2", "r-3"]
+
+
+def test_batch_schema_without_item_blocks_keeps_single_answer_behaviour(server: FakeLLMServer) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "Batch", "schema": Batch.model_json_schema()}}
+    answer = json.loads(ask(client_for(server), BILLING_TICKET, response_format=fmt))
+    assert [item["row_id"] for item in answer["items"]] == ["fake row_id"] * 3  # minItems, whole-text fill
+
+
+def test_batch_drop_and_corrupt_match_block_text_not_row_id() -> None:
+    with FakeLLMServer(batch_drop_ids={"package"}, batch_corrupt_ids={"ORD-12345", "r-1"}) as srv:
+        items = _ask_batch(srv, BATCH_TICKETS)["items"]
+    assert [item["row_id"] for item in items] == ["r-1", "r-2"]  # r-3 mentions "package"
+    assert items[0]["category"] == "technical"  # "r-1" is only its id, not in its text
+    assert items[1]["category"] == "not-a-category"
+    with pytest.raises(ValidationError):
+        BatchRow.model_validate(items[1])
+
+
+# ---- standalone process mode -----------------------------------------------------------------
+
+
+def test_standalone_process_serves_counts_and_exits_on_sigterm(tmp_path) -> None:
+    ready_file = tmp_path / "url"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ai_assets_tests.llm_server", "--port", "0", "--ready-file", str(ready_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("READY http://127.0.0.1:")
+        base_url = line.split()[1]
+        assert ready_file.read_text() == base_url
+
+        client = openai.OpenAI(base_url=base_url, api_key="test", max_retries=0, timeout=10)
+        completion = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "12345678"}])
+        assert completion.choices[0].message.content == "OK"
+
+        root = base_url.removesuffix("/v1")
+        with urllib.request.urlopen(f"{root}/stats", timeout=10) as response:
+            stats = json.load(response)
+        assert stats == {
+            "call_count": 1,
+            "completed_count": 1,
+            "peak_concurrency": 1,
+            "prompt_tokens": 2,
+            "completion_tokens": 1,
+        }
+        with urllib.request.urlopen(urllib.request.Request(f"{root}/reset", data=b"", method="POST"), timeout=10):
+            pass
+        with urllib.request.urlopen(f"{root}/stats", timeout=10) as response:
+            assert json.load(response)["call_count"] == 0
+
+        client.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def test_keep_alive_stop_closes_idle_connections() -> None:
+    srv = FakeLLMServer(keep_alive=True).start()
+    client = client_for(srv)
+    assert ask(client, "hi", response_format=None) == "OK"  # leaves an idle pooled connection
+    srv.stop()
+    # Without closing it, the idle connection's handler thread would keep answering.
+    with pytest.raises(openai.APIConnectionError):
+        ask(client, "again", response_format=None)
+    assert srv.call_count == 1

@@ -104,17 +104,20 @@ def test_invalid_llm_output_is_dead_lettered(pipeline: Pipeline):
     subjects = _day_1_prompts(pipeline)
     ticket_ids = list(subjects)
     victims = ticket_ids[:3]
-    pipeline.server.inject(
-        Fault(content="Sure! Here is the triage: billing", match=subjects[victims[0]]),
-        Fault(content=json.dumps({"category": "spam", "urgency": "low"}), match=subjects[victims[1]]),
-        Fault(content='{"category": "billing", "urgency": "low", "sentiment": "neutral", "language": "en", '
-              '"summary": "x", "order_id": null, "product": null, "confidence": 7}', match=subjects[victims[2]]),
-    )
+    bad_answers = {
+        victims[0]: "Sure! Here is the triage: billing",
+        victims[1]: json.dumps({"category": "spam", "urgency": "low"}),
+        victims[2]: '{"category": "billing", "urgency": "low", "sentiment": "neutral", "language": "en", '
+        '"summary": "x", "order_id": null, "product": null, "confidence": 7}',
+    }
+    # Each victim answers badly twice: the first answer, then the reask that shows it its error.
+    for victim, answer in bad_answers.items():
+        pipeline.server.inject(*[Fault(content=answer, match=subjects[victim])] * 2)
     result = pipeline.run("daily_tickets_job", DAY_1)
 
     failures = dict(pipeline.sql("select ticket_id, error_type || ': ' || reason from ticket_triage_failures"))
     assert set(victims) <= set(failures)
-    assert all(failures[v].startswith("invalid_output") for v in victims)
+    assert all(failures[v].startswith("invalid_output") and "after one reask" in failures[v] for v in victims)
     assert "confidence" in failures[victims[2]]
     assert pipeline.sql(f"select raw_output from ticket_triage_failures where ticket_id = '{victims[0]}'") == [
         ("Sure! Here is the triage: billing",)

@@ -2,7 +2,9 @@
 
 SQLite (stdlib) rather than the DuckDB warehouse: the cache is written by many concurrent calls
 and by parallel runs, which DuckDB's one-writer-per-file rule would serialise or refuse.
-Only validated answers are stored; a failed call or an invalid answer is never cached.
+Only validated answers are stored, in their validated (normalised) JSON form, so a cache hit
+needs no re-validation; a failed call or an invalid answer is never cached. Each answer is
+committed as it arrives: a run killed mid-step loses none of the answers it already paid for.
 """
 
 from __future__ import annotations
@@ -10,24 +12,32 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+_LOOKUP_CHUNK = 500  # below SQLite's bound-parameter limit
 
-def cache_key(model: str, messages: list[dict[str, str]], schema: dict[str, Any], params: dict[str, Any]) -> str:
-    """Hash of everything that changes the answer."""
-    material = json.dumps(
-        {"model": model, "messages": messages, "schema": schema, "params": params},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+class CacheKeys:
+    """Cache keys: a hash of everything that changes the answer (model, messages, schema, params).
+
+    The task-wide part is hashed once, so a key per row costs one small hash (cached reruns of
+    100,000 rows must be fast)."""
+
+    def __init__(self, model: str, schema: dict[str, Any], params: dict[str, Any]):
+        task_part = json.dumps({"model": model, "schema": schema, "params": params}, sort_keys=True)
+        self._prefix = hashlib.sha256(task_part.encode("utf-8")).hexdigest()
+
+    def key(self, messages: list[dict[str, str]]) -> str:
+        material = self._prefix + json.dumps(messages, ensure_ascii=False)
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class CachedResponse:
-    content: str
+    content: str  # the validated answer, as JSON
     model: str
     prompt_tokens: int
     completion_tokens: int
@@ -39,6 +49,9 @@ class ResponseCache:
         # timeout: parallel runs share the file; wait for a writer instead of failing.
         self._conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives the process being killed (not a power cut),
+        # without an fsync per answer.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS responses ("
             " key TEXT PRIMARY KEY, content TEXT NOT NULL, model TEXT NOT NULL,"
@@ -46,20 +59,29 @@ class ResponseCache:
             " created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
         )
 
-    def get(self, key: str) -> CachedResponse | None:
-        row = self._conn.execute(
-            "SELECT content, model, prompt_tokens, completion_tokens FROM responses WHERE key = ?", [key]
-        ).fetchone()
-        return CachedResponse(*row) if row else None
+    def get_many(self, keys: Iterable[str]) -> dict[str, CachedResponse]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, CachedResponse] = {}
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            rows = self._conn.execute(
+                "SELECT key, content, model, prompt_tokens, completion_tokens FROM responses"
+                f" WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((key, CachedResponse(*rest)) for key, *rest in rows)
+        return found
 
     def put(self, key: str, response: CachedResponse) -> None:
-        # Committed per answer: a crash mid-step keeps every answer already paid for.
         with self._conn:
             self._conn.execute(
                 "INSERT OR REPLACE INTO responses (key, content, model, prompt_tokens, completion_tokens)"
                 " VALUES (?, ?, ?, ?, ?)",
                 [key, response.content, response.model, response.prompt_tokens, response.completion_tokens],
             )
+
+    def count(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
         self._conn.close()

@@ -17,7 +17,13 @@ class StepMetrics:
     rows: int = 0
     calls: int = 0
     retries: int = 0
+    rate_limited: int = 0
+    reasks: int = 0
+    batches: int = 0
+    batch_splits: int = 0
+    batch_rows_retried: int = 0
     cache_hits: int = 0
+    deduplicated: int = 0
     failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -45,7 +51,13 @@ class StepMetrics:
             "rows": self.rows,
             "llm_calls": self.calls,
             "llm_retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "reasks": self.reasks,
+            "batches": self.batches,
+            "batch_splits": self.batch_splits,
+            "batch_rows_retried": self.batch_rows_retried,
             "cache_hits": self.cache_hits,
+            "deduplicated": self.deduplicated,
             "failures": self.failures,
             "failure_reasons": dict(self.failure_reasons),
             "prompt_tokens": self.prompt_tokens,

@@ -49,7 +49,9 @@ class LLMTask:
     output_model: type[BaseModel]
     input_columns: tuple[str, ...]
     temperature: float = 0.0
-    max_tokens: int = 300
+    max_tokens: int = 300  # per row
+    # Rows per request; >1 sends several rows in one request (see batching.py).
+    batch_size: int = 1
     params: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

@@ -152,7 +152,7 @@ TICKET_TRIAGE_FAILURES = pa.DataFrameSchema(
     {
         "ticket_id": _text(unique=True),
         "created_date": pa.Column(pl.Date),
-        "error_type": _text(checks=pa.Check.isin(("provider_error", "invalid_output"))),
+        "error_type": _text(checks=pa.Check.isin(("provider_error", "invalid_output", "budget_exceeded"))),
         "reason": _text(checks=_not_blank()),
         "raw_output": _text(nullable=True),
         "model": _text(),

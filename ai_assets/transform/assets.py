@@ -66,7 +66,7 @@ def ticket_triage(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: D
             cache=cache,
             pricing=llm.pricing(),
             id_column="ticket_id",
-            concurrency=llm.concurrency,
+            limits=llm.limits(),
             max_input_chars=llm.max_input_chars,
             on_progress=_progress_logger(context, f"triage {day}"),
         )

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ai_assets.config import load_settings
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.vocabulary import CATEGORIES, SENTIMENTS, URGENCIES
 
@@ -66,4 +67,5 @@ TRIAGE_TASK = LLMTask(
     input_columns=("channel", "subject", "body"),
     temperature=0.0,
     max_tokens=300,
+    batch_size=load_settings().triage_batch_size,
 )
