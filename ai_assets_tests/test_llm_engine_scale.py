@@ -59,3 +59,47 @@ def test_provider_errors_are_retried_with_backoff_then_dead_lettered(cache):
 
 def test_batch_size_is_a_task_setting_that_keeps_the_prompt_version(cache):
     assert replace(TRIAGE_TASK, batch_size=8).prompt_version == TRIAGE_TASK.prompt_version
+
+
+_CHILD = """
+import sys
+from pathlib import Path
+import polars as pl
+from ai_assets.llm.cache import ResponseCache
+from ai_assets.llm.client import Endpoint
+from ai_assets.llm.engine import Limits, run_task
+from ai_assets.transform.triage import TRIAGE_TASK
+from ai_assets_tests.test_llm_engine import _tickets
+run_task(TRIAGE_TASK, _tickets(int(sys.argv[3])), endpoint=Endpoint(sys.argv[1], "fake-model", 5, 0),
+         cache=ResponseCache(Path(sys.argv[2])), id_column="ticket_id", limits=Limits(concurrency=1))
+"""
+
+
+def test_a_killed_run_resumes_without_repeating_a_completed_call(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ai_assets.llm.cache import ResponseCache
+
+    rows, cache_path = 40, tmp_path / "cache.sqlite"
+    with FakeLLMServer(latency=0.05) as server:
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, server.base_url, str(cache_path), str(rows)], cwd=os.getcwd())
+        deadline = time.monotonic() + 60
+        while server.completed_count < 10 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        answered_before_kill = server.completed_count
+        cache = ResponseCache(cache_path)
+        persisted = cache.count()
+        # Answers are persisted as they arrive: at most the one in flight at the kill is lost.
+        assert answered_before_kill - 1 <= persisted < rows and persisted >= 9
+
+        calls_before = server.call_count
+        result = _run(server, cache, _tickets(rows))
+        assert server.call_count - calls_before == rows - persisted
+        cache.close()
+    assert result.outputs.height == rows and result.metrics.cache_hits == persisted
