@@ -673,7 +673,7 @@ class FakeLLMServer:
             self._requests: list[dict] = []
             self._request_times: list[float] = []
             self._completed = 0
-            self._peak = self._in_flight  # a live gauge, not a stat: requests may still be in flight
+            self._peak = 0  # _in_flight is a live gauge, not a stat: zeroing it would go negative
             self._prompt_tokens = self._completion_tokens = 0
 
     @property

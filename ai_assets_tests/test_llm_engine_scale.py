@@ -103,3 +103,75 @@ def test_a_killed_run_resumes_without_repeating_a_completed_call(tmp_path):
         assert server.call_count - calls_before == rows - persisted
         cache.close()
     assert result.outputs.height == rows and result.metrics.cache_hits == persisted
+
+
+def _batched(size: int = 4):
+    return replace(TRIAGE_TASK, batch_size=size)
+
+
+def _run_task(server, cache, rows, task, **limits):
+    from ai_assets.llm.client import Endpoint
+    from ai_assets.llm.engine import run_task
+
+    return run_task(task, rows, endpoint=Endpoint(server.base_url, "fake-model", 5, 2), cache=cache,
+                    id_column="ticket_id", limits=Limits(**limits))
+
+
+def test_batch_ids_round_trip_and_only_bad_rows_are_retried_alone(cache):
+    with FakeLLMServer(batch_drop_ids={"Problem number 2\n"}, batch_corrupt_ids={"Problem number 5\n"}) as server:
+        result = _run_task(server, cache, _tickets(8), _batched(4), concurrency=1)
+        sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
+    assert sizes == [4, 4, 0, 0]  # two batches, then T-002 and T-005 alone (no ITEM fence)
+    assert result.failures.height == 0 and result.outputs.height == 8
+    assert result.metrics.batches == 2 and result.metrics.batch_rows_retried == 2
+    # Every row got its own answer back, by id: a billing body stays billing, ids are not swapped.
+    assert result.outputs.filter(pl.col("order_id") != "ORD-1234").height == 0
+    assert result.outputs["ticket_id"].to_list() == [f"T-{i:03d}" for i in range(8)]
+
+
+def test_batching_spends_fewer_tokens_per_row(cache, tmp_path):
+    from ai_assets.llm.cache import ResponseCache
+
+    with FakeLLMServer() as single_server:
+        single = _run_task(single_server, cache, _tickets(20), TRIAGE_TASK)
+    with FakeLLMServer() as batch_server:
+        batched = _run_task(batch_server, ResponseCache(tmp_path / "other.sqlite"), _tickets(20), _batched(10))
+        assert batch_server.call_count == 2
+    tokens = lambda r: r.metrics.prompt_tokens + r.metrics.completion_tokens  # noqa: E731
+    assert tokens(batched) < 0.6 * tokens(single)
+
+
+def test_context_overflow_halves_the_batch(cache):
+    # Room for four rows of this task's prompt (about 490 tokens), not eight (about 630).
+    with FakeLLMServer(context_limit_tokens=520) as server:
+        result = _run_task(server, cache, _tickets(8), _batched(8), concurrency=1)
+        sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
+    assert sizes[0] == 8 and result.metrics.batch_splits >= 1
+    assert result.outputs.height == 8 and result.failures.height == 0
+    assert max(sizes[1:]) <= 4
+
+
+def test_429_pauses_every_request_for_retry_after(cache):
+    with FakeLLMServer() as server:
+        server.inject(Fault(status=429, retry_after=0.5, match="Problem number 0\n"))
+        result = _run_task(server, cache, _tickets(6), TRIAGE_TASK, concurrency=1)
+        times = server.request_times
+    assert result.outputs.height == 6 and result.metrics.rate_limited == 1
+    # Nothing was sent between the 429 and the end of its Retry-After.
+    assert times[1] - times[0] >= 0.5
+
+
+def test_ratelimit_headers_pause_until_reset(cache):
+    with FakeLLMServer() as server:
+        server.inject(Fault(headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "400ms"}, match="Problem number 0\n"))
+        _run_task(server, cache, _tickets(3), TRIAGE_TASK, concurrency=1)
+        times = server.request_times
+    assert times[1] - times[0] >= 0.4
+
+
+def test_requests_per_minute_limit_spaces_requests(cache):
+    with FakeLLMServer() as server:
+        _run_task(server, cache, _tickets(4), TRIAGE_TASK, concurrency=4, requests_per_minute=120)
+        times = server.request_times
+    # 120/min: a burst of one second's worth (2), then one every 0.5 s.
+    assert times[-1] - times[0] >= 0.9
