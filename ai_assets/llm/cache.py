@@ -10,29 +10,30 @@ committed as it arrives: a run killed mid-step loses none of the answers it alre
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 _LOOKUP_CHUNK = 500  # below SQLite's bound-parameter limit
 
 
 class CacheKeys:
-    """Cache keys: a hash of everything that changes the answer (model, messages, schema, params).
+    """Cache keys: a hash of everything that changes the answer (model, system and user messages,
+    schema, params).
 
     The task-wide part is hashed once, so a key per row costs one small hash (cached reruns of
     100,000 rows must be fast)."""
 
-    def __init__(self, model: str, schema: dict[str, Any], params: dict[str, Any]):
-        task_part = json.dumps({"model": model, "schema": schema, "params": params}, sort_keys=True)
-        self._prefix = hashlib.sha256(task_part.encode("utf-8")).hexdigest()
+    def __init__(self, model: str, system: str, schema: dict[str, Any], params: dict[str, Any]):
+        task_part = {"model": model, "system": system, "schema": schema, "params": params}
+        self._prefix = hashlib.sha256(orjson.dumps(task_part, option=orjson.OPT_SORT_KEYS)).digest()
 
-    def key(self, messages: list[dict[str, str]]) -> str:
-        material = self._prefix + json.dumps(messages, ensure_ascii=False)
-        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    def key(self, user_message: str) -> str:
+        return hashlib.sha256(self._prefix + user_message.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
@@ -95,7 +96,6 @@ class _Answer:
     prompt_tokens: int
     completion_tokens: int
     latency_ms: float
-    cache_hit: bool
 
 
 @dataclass(frozen=True)
@@ -117,21 +117,6 @@ def _polars_dtype(annotation: Any) -> pl.DataType:
 
 def output_schema(model: type[BaseModel]) -> dict[str, pl.DataType]:
     return {name: _polars_dtype(field.annotation) for name, field in model.model_fields.items()}
-
-
-def _truncate(values: dict[str, Any], max_chars: int) -> tuple[dict[str, Any], bool]:
-    truncated = False
-    clipped = {}
-    for name, value in values.items():
-        if isinstance(value, str) and len(value) > max_chars:
-            value = f"{value[:max_chars]}\n[... {len(value) - max_chars} more characters cut]"
-            truncated = True
-        clipped[name] = value
-    return clipped, truncated
-
-
-def _input_hash(values: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _validate(model: type[BaseModel], data: Any) -> dict[str, Any]:
@@ -191,8 +176,8 @@ class _Dispatcher:
         return completion, latency_ms
 
     def _accept(self, key: str, data: dict[str, Any], model: str, prompt_tokens: int, completion_tokens: int, latency_ms: float) -> None:
-        self.cache.put(key, CachedResponse(json.dumps(data, ensure_ascii=False), model, prompt_tokens, completion_tokens))
-        self._finish(key, _Answer(data, model, prompt_tokens, completion_tokens, latency_ms, cache_hit=False))
+        self.cache.put(key, CachedResponse(orjson.dumps(data).decode(), model, prompt_tokens, completion_tokens))
+        self._finish(key, _Answer(data, model, prompt_tokens, completion_tokens, latency_ms))
 
     async def run_single(self, item: _Input) -> None:
         try:
@@ -261,6 +246,53 @@ class _Dispatcher:
         await asyncio.gather(*(self.run_single(item) for item in retry_alone))
 
 
+def _prepare(task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars: int) -> pl.DataFrame:
+    """One row per input row: the rendered user prompt, truncation flag and input hash (vectorised)."""
+    clipped = [
+        pl.when(pl.col(c).str.len_chars() > max_input_chars)
+        .then(pl.format("{}\n[... {} more characters cut]", pl.col(c).str.slice(0, max_input_chars), pl.col(c).str.len_chars() - max_input_chars))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in task.input_columns
+    ]
+    truncated = pl.any_horizontal([pl.col(c).str.len_chars().fill_null(0) > max_input_chars for c in task.input_columns])
+    frame = rows.select(id_column, *task.input_columns).with_columns(input_truncated=truncated).with_columns(clipped)
+    values = frame.select(task.input_columns).rows()
+    return frame.select(
+        id_column,
+        "input_truncated",
+        user=task.prompt.user_expr(),
+        input_hash=pl.Series([hashlib.sha256(orjson.dumps(v)).hexdigest()[:16] for v in values], dtype=pl.Utf8),
+    )
+
+
+def _answer_frame(task: LLMTask, cached: dict[str, CachedResponse], answered: dict[str, _Answer]) -> pl.DataFrame:
+    """One row per answered key: the output fields, model, tokens, latency, and whether it was cached."""
+    fields = output_schema(task.output_model)
+    from_cache = pl.DataFrame(
+        {
+            "key": list(cached),
+            "content": [r.content for r in cached.values()],
+            "model": [r.model for r in cached.values()],
+            "prompt_tokens": [r.prompt_tokens for r in cached.values()],
+            "completion_tokens": [r.completion_tokens for r in cached.values()],
+        },
+        schema={"key": pl.Utf8, "content": pl.Utf8, "model": pl.Utf8, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64},
+    )
+    # Cached answers were validated when they arrived: decoding them is all a cached row costs.
+    from_cache = from_cache.with_columns(
+        pl.col("content").str.json_decode(pl.Struct(fields)), latency_ms=pl.lit(0.0), cached=pl.lit(True)
+    ).unnest("content")
+    from_run = pl.DataFrame(
+        [
+            {"key": key, **a.data, "model": a.model, "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens, "latency_ms": a.latency_ms, "cached": False}
+            for key, a in answered.items()
+        ],
+        schema=from_cache.schema,
+    )
+    return pl.concat([from_cache, from_run])
+
+
 async def run_task_async(
     task: LLMTask,
     rows: pl.DataFrame,
@@ -276,21 +308,13 @@ async def run_task_async(
 ) -> TaskResult:
     started = time.monotonic()
     metrics = StepMetrics(rows=rows.height)
-    keys = CacheKeys(endpoint.model, task.json_schema, {"temperature": task.temperature, "max_tokens": task.max_tokens, **task.params})
+    keys = CacheKeys(endpoint.model, task.prompt.system, task.json_schema, {"temperature": task.temperature, "max_tokens": task.max_tokens, **task.params})
+    prepared = _prepare(task, rows, id_column, max_input_chars)
+    prepared = prepared.with_columns(key=pl.Series([keys.key(user) for user in prepared["user"]], dtype=pl.Utf8))
 
-    # Prepare every row: its prompt, cache key and lineage.
-    prepared = []
-    for row in rows.select(id_column, *task.input_columns).iter_rows(named=True):
-        values, truncated = _truncate({c: row[c] for c in task.input_columns}, max_input_chars)
-        messages = task.prompt.render(values)
-        prepared.append((row[id_column], keys.key(messages), messages, _input_hash(values), truncated))
-
-    rows_per_key: dict[str, int] = {}
-    for _, key, *_ in prepared:
-        rows_per_key[key] = rows_per_key.get(key, 0) + 1
+    rows_per_key = dict(prepared.group_by("key", maintain_order=True).len().iter_rows())
     cached = cache.get_many(rows_per_key)
-    done = sum(rows_per_key[k] for k in cached)
-    metrics.cache_hits = done
+    done = metrics.cache_hits = sum(rows_per_key[k] for k in cached)
     last_report = started
 
     def on_done(n_rows: int) -> None:
@@ -301,68 +325,67 @@ async def run_task_async(
             last_report = time.monotonic()
             on_progress(done, metrics)
 
-    pending: dict[str, _Input] = {}
-    for _, key, messages, *_ in prepared:
-        if key not in cached and key not in pending:
-            pending[key] = _Input(key, messages)
-    metrics.deduplicated = sum(rows_per_key[k] - 1 for k in pending)
+    pending = [
+        _Input(key, task.prompt.messages(user))
+        for key, user in prepared.filter(~pl.col("key").is_in(list(cached))).unique("key", keep="first", maintain_order=True).select("key", "user").iter_rows()
+    ]
+    metrics.deduplicated = sum(rows_per_key[item.key] - 1 for item in pending)
 
     limiter = RateLimiter(limits.concurrency, limits.requests_per_minute, limits.tokens_per_minute)
     budget = Budget(limits.max_tokens_per_run, limits.max_cost_per_run_usd)
-    client = StructuredClient(endpoint, limiter, stop_reason=lambda: budget.describe() if budget.exhausted else None)
-    dispatcher = _Dispatcher(
-        task, client, cache, pricing, metrics, budget,
-        batch_size=max(1, task.batch_size), rows_per_key=rows_per_key, on_done=on_done,
-    )
-    try:
-        inputs = list(pending.values())
-        if dispatcher.batch_size > 1:
-            # Batches are cut up front; a context overflow halves the ones still to be sent.
-            await asyncio.gather(*(dispatcher.run_batch(inputs[i : i + task.batch_size]) for i in range(0, len(inputs), task.batch_size)))
-        else:
-            await asyncio.gather(*(dispatcher.run_single(item) for item in inputs))
-    finally:
-        await client.close()
+    dispatcher = None
+    if pending:
+        client = StructuredClient(endpoint, limiter, stop_reason=lambda: budget.describe() if budget.exhausted else None)
+        dispatcher = _Dispatcher(
+            task, client, cache, pricing, metrics, budget,
+            batch_size=max(1, task.batch_size), rows_per_key=rows_per_key, on_done=on_done,
+        )
+        try:
+            if dispatcher.batch_size > 1:
+                # Batches are cut up front; a context overflow halves the ones still to be sent.
+                size = dispatcher.batch_size
+                await asyncio.gather(*(dispatcher.run_batch(pending[i : i + size]) for i in range(0, len(pending), size)))
+            else:
+                await asyncio.gather(*(dispatcher.run_single(item) for item in pending))
+        finally:
+            await client.close()
     metrics.rate_limited = limiter.rate_limited
     metrics.wall_s = time.monotonic() - started
     if on_progress:
         on_progress(rows.height, metrics)
 
-    outcomes = dispatcher.outcomes
-    for key, response in cached.items():
-        outcomes[key] = _Answer(json.loads(response.content), response.model, response.prompt_tokens, response.completion_tokens, 0.0, True)
-    outputs, failures = [], []
-    first_use: set[str] = set()
-    for row_id, key, _, input_hash, truncated in prepared:
-        outcome = outcomes[key]
-        lineage = {"prompt_version": task.prompt_version, "input_hash": input_hash, "input_truncated": truncated}
-        if isinstance(outcome, _Failure):
-            failures.append({id_column: row_id, "error_type": outcome.error_type, "reason": outcome.reason, "raw_output": outcome.raw_output, "model": endpoint.model, **lineage})
-            continue
+    outcomes = dispatcher.outcomes if dispatcher else {}
+    answered = {k: o for k, o in outcomes.items() if isinstance(o, _Answer)}
+    failed = {k: o for k, o in outcomes.items() if isinstance(o, _Failure)}
+    lineage = prepared.with_columns(
+        prompt_version=pl.lit(task.prompt_version),
         # A duplicate of an input answered in this run got its answer without a call of its own.
-        reused = outcome.cache_hit or key in first_use
-        first_use.add(key)
-        outputs.append(
-            {
-                id_column: row_id,
-                **outcome.data,
-                **lineage,
-                "model": outcome.model,  # as served: a provider may pin a dated snapshot of the alias asked for
-                "prompt_tokens": outcome.prompt_tokens,
-                "completion_tokens": outcome.completion_tokens,
-                # The cost of producing this answer, whenever it was paid; run metadata has this run's spend.
-                "cost_usd": pricing.cost_usd(outcome.prompt_tokens, outcome.completion_tokens),
-                "cache_hit": reused,
-                "latency_ms": 0.0 if reused else outcome.latency_ms,
-            }
-        )
-
-    id_schema = {id_column: rows.schema[id_column]}
-    return TaskResult(
-        outputs=pl.DataFrame(outputs, schema={**id_schema, **output_schema(task.output_model), **LINEAGE_SCHEMA}).sort(id_column),
-        failures=pl.DataFrame(failures, schema={**id_schema, **FAILURE_SCHEMA}).sort(id_column),
-        metrics=metrics,
+        reused=~pl.col("key").is_first_distinct(),
     )
+    outputs = (
+        lineage.join(_answer_frame(task, cached, answered), on="key", how="inner", maintain_order="left")
+        .with_columns(
+            cache_hit=pl.col("cached") | pl.col("reused"),
+            cost_usd=(pl.col("prompt_tokens") * pricing.input_per_1m + pl.col("completion_tokens") * pricing.output_per_1m) / 1_000_000,
+        )
+        .with_columns(latency_ms=pl.when(pl.col("cache_hit")).then(0.0).otherwise(pl.col("latency_ms")))
+        .select(id_column, *output_schema(task.output_model), *LINEAGE_SCHEMA)
+    )
+    failure_frame = pl.DataFrame(
+        {
+            "key": list(failed),
+            "error_type": [f.error_type for f in failed.values()],
+            "reason": [f.reason for f in failed.values()],
+            "raw_output": [f.raw_output for f in failed.values()],
+        },
+        schema={"key": pl.Utf8, "error_type": pl.Utf8, "reason": pl.Utf8, "raw_output": pl.Utf8},
+    )
+    failures = (
+        lineage.join(failure_frame, on="key", how="inner", maintain_order="left")
+        .with_columns(model=pl.lit(endpoint.model))
+        .select(id_column, *FAILURE_SCHEMA)
+    )
+    return TaskResult(outputs=outputs.sort(id_column), failures=failures.sort(id_column), metrics=metrics)
 
 
 def run_task(task: LLMTask, rows: pl.DataFrame, **kwargs: Any) -> TaskResult:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
@@ -34,10 +36,21 @@ class PromptTemplate:
 
     def render(self, values: dict[str, Any]) -> list[dict[str, str]]:
         # str.format only substitutes into the template: braces inside ticket text are never parsed.
-        return [
-            {"role": "system", "content": self.system},
-            {"role": "user", "content": self.user.format(**values)},
-        ]
+        return self.messages(self.user.format(**values))
+
+    def messages(self, user_message: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user_message}]
+
+    def user_expr(self) -> pl.Expr:
+        """The user message as a polars expression over the input columns (vectorised render).
+        Values are inserted as data, never parsed: braces inside ticket text stay text."""
+        parts: list[pl.Expr] = []
+        for literal, field_name, _, _ in string.Formatter().parse(self.user):
+            if literal:
+                parts.append(pl.lit(literal))
+            if field_name is not None:
+                parts.append(pl.col(field_name).cast(pl.Utf8).fill_null(""))
+        return pl.concat_str(parts)
 
 
 @dataclass(frozen=True)
