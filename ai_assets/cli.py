@@ -42,12 +42,15 @@ def print_summary(settings: Settings) -> None:
 
     tables = query_read_only(
         settings.warehouse_path,
-        "select table_name, estimated_size, column_count from duckdb_tables() order by table_name",
+        "select table_name, any_value(table_type), count(*) from information_schema.tables"
+        " join information_schema.columns using (table_schema, table_name)"
+        " where table_schema = 'main' group by table_name order by table_name",
     )
     print(f"\nWarehouse {settings.warehouse_path}:")
-    for name, _, columns in tables.iter_rows():
+    for name, kind, columns in tables.iter_rows():
         rows = query_read_only(settings.warehouse_path, f'select count(*) from "{name}"').item()
-        print(f"  {name:<28} {rows:>7} rows  {columns:>3} columns")
+        label = "view" if kind == "VIEW" else "table"
+        print(f"  {name:<28} {label:<5} {rows:>7} rows  {columns:>3} columns")
     print("\nQuery it read-only, for example:")
     for sql in EXAMPLE_QUERIES:
         print(f'  ai-assets query "{sql}"')

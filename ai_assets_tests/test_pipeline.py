@@ -178,3 +178,21 @@ def _day_1_prompts(pipeline: Pipeline) -> dict[str, str]:
     """ticket_id -> a piece of its prompt unique enough to target that one request with a fault."""
     tickets = build_raw_tickets(pipeline.settings.landing_dir, date.fromisoformat(DAY_1)).tickets.sort("ticket_id")
     return {r["ticket_id"]: f"Subject: {r['subject']}\n<<<TICKET\n{r['body'][:60]}" for r in tickets.iter_rows(named=True)}
+
+
+def test_cli_summary_and_read_only_queries(pipeline: Pipeline, capsys):
+    import duckdb
+    import pytest
+
+    from ai_assets.cli import main
+
+    pipeline.run("daily_tickets_job", DAY_1)
+    assert main(["summary"]) == 0
+    summary = capsys.readouterr().out
+    assert "raw_tickets" in summary and "ticket_triage_failures" in summary
+    assert main(["query", "select count(*) as n from raw_tickets"]) == 0
+    assert str(pipeline.count("raw_tickets")) in capsys.readouterr().out
+    # Queries exposed to users can't change the warehouse.
+    with pytest.raises(duckdb.Error, match="read-only"):
+        main(["query", "delete from raw_tickets"])
+    assert pipeline.count("raw_tickets") > 0
