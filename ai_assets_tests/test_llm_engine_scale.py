@@ -175,3 +175,16 @@ def test_requests_per_minute_limit_spaces_requests(cache):
         times = server.request_times
     # 120/min: a burst of one second's worth (2), then one every 0.5 s.
     assert times[-1] - times[0] >= 0.9
+
+
+def test_a_malformed_completion_body_is_recognised():
+    # A proxy's error page with status 200 must become a retry, not a crash of the step.
+    import pytest
+
+    from ai_assets.llm.client import MalformedResponse, _completion_from_body
+
+    with pytest.raises(MalformedResponse):
+        _completion_from_body(b"<html>502 Bad Gateway</html>", "m", 0)
+    with pytest.raises(MalformedResponse):
+        _completion_from_body(b'{"choices": []}', "m", 0)
+    assert _completion_from_body(b'{"choices": [{"message": {"content": "{}"}}]}', "m", 1).model == "m"
