@@ -188,9 +188,10 @@ class _Dispatcher:
             return self._finish(item.key, _Failure("provider_error", str(error)))
         try:
             data = _parse(self.task.output_model, first.content)
-            return self._accept(item.key, data, first.model, first.prompt_tokens, first.completion_tokens, latency)
         except ValueError as error:
             reason = str(error)
+        else:
+            return self._accept(item.key, data, first.model, first.prompt_tokens, first.completion_tokens, latency)
         # One reask that shows the model its own answer and what was wrong with it.
         self.metrics.reasks += 1
         reask = [*item.messages, {"role": "assistant", "content": first.content}, {"role": "user", "content": REASK.format(reason=reason)}]

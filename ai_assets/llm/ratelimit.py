@@ -112,7 +112,7 @@ class RateLimiter:
         self._tokens.refund(max(0, refund_tokens))
         async with self._slots:
             self.in_flight -= 1
-            self._slots.notify_all()
+            self._slots.notify()  # one waiter per freed slot: waking all of them is quadratic
 
     def on_rate_limited(self, wait_s: float) -> None:
         """A 429: everybody waits, and fewer requests fly at once afterwards."""
