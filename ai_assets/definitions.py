@@ -7,10 +7,13 @@ from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from ai_assets.automation.jobs import daily_tickets_job, marts_job, reference_data_job
+from ai_assets.automation.schedules import daily_tickets_schedule
+from ai_assets.automation.sensors import landing_files_sensor, run_failures_sensor
 from ai_assets.config import Settings, load_settings
 from ai_assets.extract.assets import customers, kb_articles, raw_tickets
 from ai_assets.load.dbt import dbt_marts, dbt_project
 from ai_assets.quality.checks import asset_checks
+from ai_assets.quality.freshness import freshness_checks, freshness_sensor
 from ai_assets.resources import DataDirResource, LLMResource
 from ai_assets.transform.assets import ticket_triage
 
@@ -48,8 +51,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=asset_checks,
+        asset_checks=[*asset_checks, *freshness_checks],
         jobs=[daily_tickets_job, reference_data_job, marts_job],
+        schedules=[daily_tickets_schedule],
+        sensors=[landing_files_sensor, run_failures_sensor, freshness_sensor],
         resources=build_resources(settings),
         # One process per run: DuckDB allows one writing process per file, and a run's steps would
         # otherwise contend for it. Parallelism across runs is the orchestration work's to add.

@@ -36,6 +36,7 @@ _KINDS = {"duckdb", "polars"}
     ],
     partitions_def=daily_partitions,
     group_name="extract",
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
 )
 def raw_tickets(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
     """Reads `landing/tickets/<day>/*.jsonl|*.csv` and replaces that day's rows in both tables."""

@@ -7,6 +7,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from ai_assets.automation.partitions import PARTITION_COLUMN, daily_partitions
+from ai_assets.config import load_settings
 from ai_assets.llm.engine import run_task
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.metadata import counts_by, markdown_preview
@@ -48,7 +49,10 @@ def _progress_logger(context: dg.AssetExecutionContext, label: str):
     ],
     partitions_def=daily_partitions,
     group_name="transform",
-    code_version=TRIAGE_TASK.prompt_version,
+    # Prompt, output schema, sampling parameters and model: a change to any marks the asset (and
+    # its downstream) unsynced, and the rerun misses the cache for this step only.
+    code_version=f"{TRIAGE_TASK.prompt_version}+{load_settings().chat_model}",
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def ticket_triage(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
     """Classifies each of the day's raw tickets with the LLM; unchanged tickets come from the cache."""

@@ -1,0 +1,67 @@
+"""Sensors: new or changed landing files start a run for exactly their day; failed runs are recorded."""
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+
+from ai_assets.automation.jobs import daily_tickets_job
+from ai_assets.automation.partitions import daily_partitions
+from ai_assets.config import load_settings
+from ai_assets.extract.landing import ticket_files
+
+
+def day_fingerprints(tickets_dir: Path) -> dict[str, str]:
+    """day -> a hash of its landing files' names, sizes and modification times."""
+    fingerprints = {}
+    if not tickets_dir.is_dir():
+        return fingerprints
+    for day_dir in sorted(p for p in tickets_dir.iterdir() if p.is_dir()):
+        stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in ticket_files(day_dir)]
+        if stats:
+            fingerprints[day_dir.name] = hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
+    return fingerprints
+
+
+@dg.sensor(
+    job=daily_tickets_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests a daily_tickets_job run for each landing/tickets/<day>/ whose files are new or changed.",
+)
+def landing_files_sensor(context: dg.SensorEvaluationContext):
+    tickets_dir = load_settings().landing_dir / "tickets"
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current = day_fingerprints(tickets_dir)
+    valid_days = set(daily_partitions.get_partition_keys())
+    for day, fingerprint in current.items():
+        if seen.get(day) == fingerprint:
+            continue
+        if day not in valid_days:
+            context.log.warning(f"landing/tickets/{day}/ is not a partition of {daily_partitions}; skipped")
+            continue
+        # The run key includes the fingerprint: the same files never run twice, changed files run again.
+        yield dg.RunRequest(partition_key=day, run_key=f"{day}:{fingerprint}", tags={"ai_assets/trigger": "landing_files"})
+    context.update_cursor(json.dumps(current, sort_keys=True))
+
+
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Appends every failed run to <data_dir>/logs/run_failures.jsonl and logs it as an error.",
+)
+def run_failures_sensor(context: dg.RunFailureSensorContext):
+    run = context.dagster_run
+    record = {
+        "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "partition": run.tags.get("dagster/partition"),
+        "error": context.failure_event.message,
+    }
+    log_path = load_settings().data_dir / "logs" / "run_failures.jsonl"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(json.dumps(record) + "\n")
+    context.log.error(f"Run {run.run_id} of {run.job_name} failed ({record['partition']}): {record['error']}")

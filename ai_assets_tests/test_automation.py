@@ -1,0 +1,95 @@
+"""Sensors, schedules, staleness from prompts and freshness, evaluated the way the daemon does."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from ai_assets.automation.schedules import daily_tickets_schedule
+from ai_assets.automation.sensors import landing_files_sensor, run_failures_sensor
+from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
+
+
+def _write(path, lines: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"ticket_id": "T-1", "customer_id": "C-1", "created_at": f"{path.parent.name}T10:00:00Z", "channel": "web", "subject": "s", "body": "b"}
+    path.write_text("\n".join(json.dumps({**record, "ticket_id": f"T-{i}"}) for i in range(lines)))
+
+
+def _evaluate(cursor: str | None):
+    context = dg.build_sensor_context(cursor=cursor)
+    requests = list(landing_files_sensor(context) or [])
+    return requests, context.cursor
+
+
+def test_landing_sensor_runs_each_new_or_changed_day_once(tmp_path, monkeypatch):
+    settings = configure_env(monkeypatch, tmp_path / "data", None)
+    tickets = settings.landing_dir / "tickets"
+    _write(tickets / DAY_1 / "a.jsonl", 3)
+
+    requests, cursor = _evaluate(None)
+    assert [(r.partition_key, r.run_key.split(":")[0]) for r in requests] == [(DAY_1, DAY_1)]
+
+    assert _evaluate(cursor)[0] == []  # same files: nothing to do
+
+    _write(tickets / DAY_2 / "a.jsonl", 2)
+    requests, cursor_2 = _evaluate(cursor)
+    assert [r.partition_key for r in requests] == [DAY_2]  # only the new day
+
+    first_key = _evaluate(None)[0][0].run_key
+    _write(tickets / DAY_1 / "a.jsonl", 5)
+    os.utime(tickets / DAY_1 / "a.jsonl", ns=(1, 1))  # a changed file, whatever the clock says
+    requests, _ = _evaluate(cursor_2)
+    assert [r.partition_key for r in requests] == [DAY_1] and requests[0].run_key != first_key
+
+
+def test_landing_sensor_skips_days_outside_the_partitions(tmp_path, monkeypatch):
+    settings = configure_env(monkeypatch, tmp_path / "data", None)
+    _write(settings.landing_dir / "tickets" / "2019-01-01" / "a.jsonl", 1)
+    assert _evaluate(None)[0] == []
+
+
+def test_daily_schedule_targets_yesterday():
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 10, 1, 0, tzinfo=timezone.utc))
+    result = daily_tickets_schedule.evaluate_tick(context)
+    assert [r.partition_key for r in result.run_requests] == ["2026-11-09"]
+
+
+def test_failed_runs_are_recorded_where_users_see_them(tmp_path, monkeypatch):
+    settings = configure_env(monkeypatch, tmp_path / "data", None)
+
+    @dg.op
+    def explode():
+        raise RuntimeError("provider down")
+
+    @dg.job
+    def doomed():
+        explode()
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = doomed.execute_in_process(instance=instance, raise_on_error=False)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failures_sensor",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+        ).for_run_failure()
+        run_failures_sensor(context)
+    records = [json.loads(line) for line in (settings.data_dir / "logs" / "run_failures.jsonl").read_text().splitlines()]
+    assert records[0]["run_id"] == result.run_id and records[0]["job"] == "doomed"
+
+
+def test_code_version_follows_prompt_schema_and_model():
+    from ai_assets.definitions import defs
+    from ai_assets.transform.triage import TRIAGE_TASK
+
+    graph = defs.resolve_asset_graph()
+    version = graph.get(dg.AssetKey("ticket_triage")).code_version
+    assert version.startswith(TRIAGE_TASK.prompt_version + "+")
+    sensors = {s.name for s in defs.sensors}
+    assert {"landing_files_sensor", "run_failures_sensor", "freshness_checks_sensor"} <= sensors
+    assert any("freshness" in key.name for key in graph.asset_check_keys)
+    assert graph.get(dg.AssetKey("ticket_kpis_daily")).automation_condition is not None
