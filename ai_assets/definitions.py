@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.automation.jobs import daily_tickets_job, marts_job, reference_data_job
 from ai_assets.automation.schedules import daily_tickets_schedule
@@ -16,6 +15,7 @@ from ai_assets.quality.checks import asset_checks
 from ai_assets.quality.freshness import freshness_checks, freshness_sensor
 from ai_assets.resources import DataDirResource, LLMResource
 from ai_assets.transform.assets import ticket_triage
+from ai_assets.warehouse.locking import LockedDuckDBResource
 
 ASSETS = [raw_tickets, customers, kb_articles, ticket_triage, dbt_marts]
 
@@ -23,7 +23,7 @@ ASSETS = [raw_tickets, customers, kb_articles, ticket_triage, dbt_marts]
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "landing": DataDirResource(data_dir=str(settings.data_dir)),
-        "duckdb": DuckDBResource(database=str(settings.warehouse_path)),
+        "duckdb": LockedDuckDBResource(database=str(settings.warehouse_path)),
         "dbt": DbtCliResource(project_dir=dbt_project),
         "llm": LLMResource(
             base_url=settings.base_url,
@@ -56,8 +56,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         schedules=[daily_tickets_schedule],
         sensors=[landing_files_sensor, run_failures_sensor, freshness_sensor],
         resources=build_resources(settings),
-        # One process per run: DuckDB allows one writing process per file, and a run's steps would
-        # otherwise contend for it. Parallelism across runs is the orchestration work's to add.
+        # One process per run for now: a run's steps share the embedded model server and the
+        # DuckDB file. Runs in parallel processes are safe (LockedDuckDBResource); multiprocess
+        # steps within a run are the next orchestration step.
         executor=dg.in_process_executor,
     )
 

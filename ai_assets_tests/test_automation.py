@@ -93,3 +93,15 @@ def test_code_version_follows_prompt_schema_and_model():
     assert {"landing_files_sensor", "run_failures_sensor", "freshness_checks_sensor"} <= sensors
     assert any("freshness" in key.name for key in graph.asset_check_keys)
     assert graph.get(dg.AssetKey("ticket_kpis_daily")).automation_condition is not None
+
+
+def test_the_shipped_instance_config_loads(tmp_path, monkeypatch):
+    from ai_assets.automation.instance import ensure_dagster_home
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = ensure_dagster_home(tmp_path / "dagster_home")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # so monkeypatch restores it afterwards
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+        assert str(home) in str(instance.root_directory)

@@ -6,9 +6,18 @@ import os
 from pathlib import Path
 
 DAGSTER_YAML = """\
-# Written by ai_assets (see README, "Settings"). Storage lives beside this file.
+# Written by ai_assets (see README, "Orchestration"). Run, event and schedule storage are SQLite
+# files beside this one, under the data directory.
 telemetry:
   enabled: false
+run_queue:
+  # Two cores here: more runs at once only queue for CPU (and each starts its own embedded model).
+  max_concurrent_runs: 2
+run_retries:
+  # A run that failed (after its steps' own RetryPolicy) is retried once, from the failed steps.
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: true
 """
 
 

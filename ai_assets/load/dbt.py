@@ -10,6 +10,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_duckdb import DuckDBResource
 
+from ai_assets.warehouse.locking import warehouse_lock
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 # dagster-dbt (its resource and its project preparer) finds `dbt` on PATH. Put the directory of
@@ -41,4 +43,6 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: Du
     """Builds and tests the staging views and marts (`dbt build`)."""
     # dbt runs in a subprocess that reads the warehouse path from its profile's env_var.
     os.environ["AI_ASSETS_WAREHOUSE_PATH"] = str(Path(duckdb.database).resolve())
-    yield from dbt.cli(["build"], context=context).stream()
+    # dbt writes the warehouse from its own process for the whole build: hold the write lock.
+    with warehouse_lock(duckdb.database):
+        yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,40 @@
+"""Parallel processes writing the same DuckDB file wait for each other instead of failing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+
+_WRITER = """
+import sys
+import polars as pl
+from ai_assets.warehouse.locking import LockedDuckDBResource
+from ai_assets.warehouse.tables import replace_rows
+resource = LockedDuckDBResource(database=sys.argv[1])
+for i in range(15):
+    with resource.get_connection() as conn:
+        frame = pl.DataFrame({"writer": [sys.argv[2]] * 50, "round": [i] * 50})
+        replace_rows(conn, "writes", frame, partition_column="writer", partition_value=sys.argv[2])
+"""
+
+
+def test_parallel_writer_processes_never_hit_a_lock_error(tmp_path):
+    database = tmp_path / "warehouse.duckdb"
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(database), f"w{n}"], stderr=subprocess.PIPE, text=True) for n in range(4)]
+    errors = [w.communicate()[1] for w in writers]
+    assert [w.returncode for w in writers] == [0] * 4, errors
+    with duckdb.connect(str(database), read_only=True) as conn:
+        assert conn.execute("select writer, count(*), max(round) from writes group by 1 order by 1").fetchall() == [
+            (f"w{n}", 50, 14) for n in range(4)
+        ]
+
+
+def test_without_the_lock_a_second_writer_process_fails(tmp_path):
+    # The reason the lock exists: DuckDB refuses a second writing process outright.
+    database = tmp_path / "warehouse.duckdb"
+    holder = duckdb.connect(str(database))
+    probe = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(database)!r})"], capture_output=True, text=True)
+    holder.close()
+    assert probe.returncode != 0 and "lock" in probe.stderr.lower()
