@@ -47,6 +47,7 @@ class Settings:
     llm_max_tokens_per_run: int | None
     llm_max_cost_per_run_usd: float | None
     triage_batch_size: int
+    executor: str  # in_process | multiprocess
     response_format: str  # auto | json_schema | json_object
     max_input_chars: int
     price_input_per_1m: float
@@ -92,6 +93,7 @@ def load_settings() -> Settings:
         llm_max_cost_per_run_usd=_env_limit("AI_ASSETS_LLM_MAX_COST_PER_RUN_USD"),
         # One row per request by default: small local models answer batches badly.
         triage_batch_size=max(1, _env_int("AI_ASSETS_TRIAGE_BATCH_SIZE", 1)),
+        executor=os.environ.get("AI_ASSETS_EXECUTOR", "in_process"),
         response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),
         max_input_chars=_env_int("AI_ASSETS_MAX_INPUT_CHARS", 4000),
         price_input_per_1m=_env_float("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0),

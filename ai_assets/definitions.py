@@ -17,6 +17,11 @@ from ai_assets.resources import DataDirResource, LLMResource
 from ai_assets.transform.assets import ticket_triage
 from ai_assets.warehouse.locking import LockedDuckDBResource
 
+# in_process (default): one process per run, the cheapest on a small machine (each step process
+# re-imports everything and starts its own embedded model). multiprocess: steps in parallel
+# processes; safe on one DuckDB file thanks to LockedDuckDBResource.
+EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
 ASSETS = [raw_tickets, customers, kb_articles, ticket_triage, dbt_marts]
 
 
@@ -56,10 +61,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         schedules=[daily_tickets_schedule],
         sensors=[landing_files_sensor, run_failures_sensor, freshness_sensor],
         resources=build_resources(settings),
-        # One process per run for now: a run's steps share the embedded model server and the
-        # DuckDB file. Runs in parallel processes are safe (LockedDuckDBResource); multiprocess
-        # steps within a run are the next orchestration step.
-        executor=dg.in_process_executor,
+        executor=EXECUTORS[settings.executor],
     )
 
 
