@@ -122,10 +122,6 @@ class StructuredClient:
         self._mode = "json_schema" if endpoint.response_format == "auto" else endpoint.response_format
         self._may_fall_back = endpoint.response_format == "auto"
 
-    @property
-    def mode(self) -> str:
-        return self._mode
-
     def _response_format(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         if self._mode == "json_schema":
             return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}

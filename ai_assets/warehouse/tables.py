@@ -56,13 +56,6 @@ def read_table(
     return conn.execute(f"SELECT * FROM {table} WHERE {partition_column} = ?", [partition_value]).pl()
 
 
-def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-    ).fetchone()
-    return bool(found and found[0])
-
-
 def query_read_only(database: Path, sql: str, params: list | None = None) -> pl.DataFrame:
     """Run a user query on a read-only connection, so it can never change the warehouse."""
     with duckdb.connect(str(database), read_only=True) as conn:
