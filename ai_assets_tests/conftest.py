@@ -12,6 +12,7 @@ import pytest
 
 from ai_assets.config import Settings, load_settings
 from ai_assets.definitions import build_definitions
+from ai_assets.llm.cache import ResponseCache
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.llm_server import FakeLLMServer
 
@@ -43,6 +44,14 @@ class Pipeline:
     def expectations(self, day: str) -> dict:
         path = self.settings.data_dir / "eval" / "landing_expectations.json"
         return json.loads(path.read_text())[day]
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """A fresh response cache for engine tests."""
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    yield cache
+    cache.close()
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
-import pytest
 
-from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
 from ai_assets.transform.triage import TRIAGE_TASK
@@ -23,14 +21,7 @@ def _tickets(n: int, body: str = "I was charged twice for ORD-1234, please refun
     )
 
 
-@pytest.fixture
-def cache(tmp_path):
-    cache = ResponseCache(tmp_path / "cache.sqlite")
-    yield cache
-    cache.close()
-
-
-def _run(server, cache, rows, **kwargs):
+def _run(server, cache, rows, task=TRIAGE_TASK, **kwargs):
     endpoint = Endpoint(
         base_url=server.base_url,
         model=kwargs.pop("model", "fake-model"),
@@ -38,7 +29,7 @@ def _run(server, cache, rows, **kwargs):
         max_retries=kwargs.pop("max_retries", 2),
         response_format=kwargs.pop("response_format", "auto"),
     )
-    return run_task(TRIAGE_TASK, rows, endpoint=endpoint, cache=cache, id_column="ticket_id", **kwargs)
+    return run_task(task, rows, endpoint=endpoint, cache=cache, id_column="ticket_id", **kwargs)
 
 
 def test_every_row_comes_back_once_with_lineage(cache):

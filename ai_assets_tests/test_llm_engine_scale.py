@@ -9,7 +9,7 @@ import polars as pl
 from ai_assets.llm.engine import Limits
 from ai_assets.transform.triage import TRIAGE_TASK
 from ai_assets_tests.llm_server import Fault, FakeLLMServer
-from ai_assets_tests.test_llm_engine import _run, _tickets, cache  # noqa: F401  (fixture)
+from ai_assets_tests.test_llm_engine import _run, _tickets
 
 
 def test_identical_inputs_are_sent_once(cache):
@@ -109,17 +109,9 @@ def _batched(size: int = 4):
     return replace(TRIAGE_TASK, batch_size=size)
 
 
-def _run_task(server, cache, rows, task, **limits):
-    from ai_assets.llm.client import Endpoint
-    from ai_assets.llm.engine import run_task
-
-    return run_task(task, rows, endpoint=Endpoint(server.base_url, "fake-model", 5, 2), cache=cache,
-                    id_column="ticket_id", limits=Limits(**limits))
-
-
 def test_batch_ids_round_trip_and_only_bad_rows_are_retried_alone(cache):
     with FakeLLMServer(batch_drop_ids={"Problem number 2\n"}, batch_corrupt_ids={"Problem number 5\n"}) as server:
-        result = _run_task(server, cache, _tickets(8), _batched(4), concurrency=1)
+        result = _run(server, cache, _tickets(8), _batched(4), limits=Limits(concurrency=1))
         sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
     assert sizes == [4, 4, 0, 0]  # two batches, then T-002 and T-005 alone (no ITEM fence)
     assert result.failures.height == 0 and result.outputs.height == 8
@@ -133,9 +125,9 @@ def test_batching_spends_fewer_tokens_per_row(cache, tmp_path):
     from ai_assets.llm.cache import ResponseCache
 
     with FakeLLMServer() as single_server:
-        single = _run_task(single_server, cache, _tickets(20), TRIAGE_TASK)
+        single = _run(single_server, cache, _tickets(20), TRIAGE_TASK)
     with FakeLLMServer() as batch_server:
-        batched = _run_task(batch_server, ResponseCache(tmp_path / "other.sqlite"), _tickets(20), _batched(10))
+        batched = _run(batch_server, ResponseCache(tmp_path / "other.sqlite"), _tickets(20), _batched(10))
         assert batch_server.call_count == 2
     tokens = lambda r: r.metrics.prompt_tokens + r.metrics.completion_tokens  # noqa: E731
     assert tokens(batched) < 0.6 * tokens(single)
@@ -144,7 +136,7 @@ def test_batching_spends_fewer_tokens_per_row(cache, tmp_path):
 def test_context_overflow_halves_the_batch(cache):
     # Room for four rows of this task's prompt (about 490 tokens), not eight (about 630).
     with FakeLLMServer(context_limit_tokens=520) as server:
-        result = _run_task(server, cache, _tickets(8), _batched(8), concurrency=1)
+        result = _run(server, cache, _tickets(8), _batched(8), limits=Limits(concurrency=1))
         sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
     assert sizes[0] == 8 and result.metrics.batch_splits >= 1
     assert result.outputs.height == 8 and result.failures.height == 0
@@ -154,7 +146,7 @@ def test_context_overflow_halves_the_batch(cache):
 def test_429_pauses_every_request_for_retry_after(cache):
     with FakeLLMServer() as server:
         server.inject(Fault(status=429, retry_after=0.5, match="Problem number 0\n"))
-        result = _run_task(server, cache, _tickets(6), TRIAGE_TASK, concurrency=1)
+        result = _run(server, cache, _tickets(6), TRIAGE_TASK, limits=Limits(concurrency=1))
         times = server.request_times
     assert result.outputs.height == 6 and result.metrics.rate_limited == 1
     # Nothing was sent between the 429 and the end of its Retry-After.
@@ -164,14 +156,14 @@ def test_429_pauses_every_request_for_retry_after(cache):
 def test_ratelimit_headers_pause_until_reset(cache):
     with FakeLLMServer() as server:
         server.inject(Fault(headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "400ms"}, match="Problem number 0\n"))
-        _run_task(server, cache, _tickets(3), TRIAGE_TASK, concurrency=1)
+        _run(server, cache, _tickets(3), TRIAGE_TASK, limits=Limits(concurrency=1))
         times = server.request_times
     assert times[1] - times[0] >= 0.4
 
 
 def test_requests_per_minute_limit_spaces_requests(cache):
     with FakeLLMServer() as server:
-        _run_task(server, cache, _tickets(4), TRIAGE_TASK, concurrency=4, requests_per_minute=120)
+        _run(server, cache, _tickets(4), TRIAGE_TASK, limits=Limits(concurrency=4, requests_per_minute=120))
         times = server.request_times
     # 120/min: a burst of one second's worth (2), then one every 0.5 s.
     assert times[-1] - times[0] >= 0.9
