@@ -121,6 +121,25 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from ai_assets.automation.backfills import submit_daily_backfill
+    from ai_assets.automation.instance import ensure_dagster_home
+    from ai_assets.definitions import build_definitions
+
+    settings = load_settings()
+    ensure_dagster_home(settings.dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        backfill_id = submit_daily_backfill(instance, build_definitions(settings), args.first_day, args.last_day)
+    print(
+        f"Submitted backfill {backfill_id} for {args.first_day}..{args.last_day} "
+        f"({settings.backfill_days_per_run} days per run). The daemon runs it: keep `ai-assets dev` running "
+        "and follow it under Overview > Backfills."
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ai-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("sql")
     query.add_argument("--limit", type=int, default=25)
     query.set_defaults(run=cmd_query)
+    backfill = sub.add_parser("backfill", help="submit a backfill of a range of days (run by the daemon of `ai-assets dev`)")
+    backfill.add_argument("first_day", help="YYYY-MM-DD")
+    backfill.add_argument("last_day", help="YYYY-MM-DD (inclusive)")
+    backfill.set_defaults(run=cmd_backfill)
     dev = sub.add_parser("dev", help="start the Dagster UI on 127.0.0.1 with DAGSTER_HOME under the data directory")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(run=cmd_dev)

@@ -39,6 +39,8 @@ class Settings:
     has_api_key: bool
     chat_model: str
     partitions_start: str
+    # Prompt files here replace the packaged ones of the same name (ai_assets/prompts/).
+    prompts_dir: Path | None
     llm_concurrency: int
     llm_timeout_s: float
     llm_max_retries: int
@@ -47,6 +49,7 @@ class Settings:
     llm_max_tokens_per_run: int | None
     llm_max_cost_per_run_usd: float | None
     triage_batch_size: int
+    backfill_days_per_run: int
     executor: str  # in_process | multiprocess
     response_format: str  # auto | json_schema | json_object
     max_input_chars: int
@@ -83,6 +86,7 @@ def load_settings() -> Settings:
         has_api_key=bool(os.environ.get("OPENAI_API_KEY")),
         chat_model=os.environ.get("AI_ASSETS_CHAT_MODEL") or ("smollm2" if embedded else "gpt-4o-mini"),
         partitions_start=os.environ.get("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
+        prompts_dir=Path(os.environ["AI_ASSETS_PROMPTS_DIR"]).resolve() if os.environ.get("AI_ASSETS_PROMPTS_DIR") else None,
         # The embedded llama.cpp server answers one request at a time; more would only queue.
         llm_concurrency=_env_int("AI_ASSETS_LLM_CONCURRENCY", 2 if embedded else 16),
         llm_timeout_s=_env_float("AI_ASSETS_LLM_TIMEOUT_S", 120.0 if embedded else 60.0),
@@ -93,6 +97,7 @@ def load_settings() -> Settings:
         llm_max_cost_per_run_usd=_env_limit("AI_ASSETS_LLM_MAX_COST_PER_RUN_USD"),
         # One row per request by default: small local models answer batches badly.
         triage_batch_size=max(1, _env_int("AI_ASSETS_TRIAGE_BATCH_SIZE", 1)),
+        backfill_days_per_run=max(1, _env_int("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5)),
         executor=os.environ.get("AI_ASSETS_EXECUTOR", "in_process"),
         response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),
         max_input_chars=_env_int("AI_ASSETS_MAX_INPUT_CHARS", 4000),

@@ -14,16 +14,14 @@ from ai_assets.load.dbt import dbt_marts, dbt_project
 from ai_assets.quality.checks import asset_checks
 from ai_assets.quality.freshness import freshness_checks, freshness_sensor
 from ai_assets.resources import DataDirResource, LLMResource
-from ai_assets.transform.assets import ticket_triage
+from ai_assets.transform.assets import build_ticket_triage
+from ai_assets.transform.triage import triage_task
 from ai_assets.warehouse.locking import LockedDuckDBResource
 
 # in_process (default): one process per run, the cheapest on a small machine (each step process
 # re-imports everything and starts its own embedded model). multiprocess: steps in parallel
 # processes; safe on one DuckDB file thanks to LockedDuckDBResource.
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
-
-ASSETS = [raw_tickets, customers, kb_articles, ticket_triage, dbt_marts]
-
 
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
@@ -55,7 +53,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
-        assets=ASSETS,
+        assets=[raw_tickets, customers, kb_articles, build_ticket_triage(triage_task(settings), settings.chat_model), dbt_marts],
         asset_checks=[*asset_checks, *freshness_checks],
         jobs=[daily_tickets_job, reference_data_job, marts_job],
         schedules=[daily_tickets_schedule],

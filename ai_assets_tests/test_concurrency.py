@@ -1,65 +1,78 @@
-"""Several partitions at once, in parallel run processes with the multiprocess executor, one DuckDB file."""
+"""A real backfill: the Dagster daemon, the shipped instance config, the multiprocess executor and
+parallel runs, all on one DuckDB file."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from ai_assets.automation.instance import ensure_dagster_home
+from ai_assets.cli import main as ai_assets_cli
+from ai_assets.definitions import build_definitions
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
 from ai_assets_tests.llm_server import FakeLLMServer
 
-DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
+DAYS = [f"2026-11-{day:02d}" for day in range(1, 11)]
+TROUBLE = {"STEP_FAILURE", "STEP_UP_FOR_RETRY", "RUN_FAILURE"}
 
 
-def daily_tickets_job() -> dg.JobDefinition:
-    """Rebuilt in every run and step process from the environment the test set."""
-    from ai_assets.definitions import build_definitions
-
-    return build_definitions().resolve_job_def("daily_tickets_job")
-
-
-def run_partition(day: str) -> None:
-    """One run, as the run launcher would start it: its own process, the shared instance."""
-    with dg.DagsterInstance.get() as instance:
-        with dg.execute_job(dg.reconstructable(daily_tickets_job), instance=instance, tags={"dagster/partition": day}) as result:
-            for event in result.all_events:
-                if event.is_failure:
-                    print(f"FAILURE {day}: {event.message}", flush=True)
-            sys.exit(0 if result.success else 1)
+def _wait_for(instance: dg.DagsterInstance, backfill_id: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = instance.get_backfill(backfill_id).status.value
+        in_flight = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]))
+        if status not in ("REQUESTED", "CANCELING", "FAILING") and not in_flight:
+            return status
+        time.sleep(2)
+    raise TimeoutError(f"backfill {backfill_id} still {status} after {timeout_s} s")
 
 
-def test_parallel_runs_have_no_lock_errors_and_overlapping_llm_calls(tmp_path, monkeypatch):
+def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tmp_path, monkeypatch, capsys):
     with FakeLLMServer(latency=0.05) as server:
         settings = configure_env(monkeypatch, tmp_path / "data", server)
-        generate_sample_data(settings.data_dir, days=len(DAYS), tickets_per_day=12, golden_size=0)
-        # The shipped instance config, with its storage created once before the runs start:
-        # run processes racing to create the same SQLite schema fail at start-up.
-        home = ensure_dagster_home(tmp_path / "dagster_home")
+        generate_sample_data(settings.data_dir, days=len(DAYS), tickets_per_day=10, golden_size=0)
+        monkeypatch.setenv("AI_ASSETS_EXECUTOR", "multiprocess")
+        # One call in flight per run: any overlap the server sees is between runs.
+        monkeypatch.setenv("AI_ASSETS_LLM_CONCURRENCY", "1")
+        home = ensure_dagster_home(settings.dagster_home)
         monkeypatch.setenv("DAGSTER_HOME", str(home))
-        with dg.DagsterInstance.get() as instance:
-            instance.get_runs()
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "AI_ASSETS_EXECUTOR": "multiprocess",
-            # One call in flight per run: any overlap the server sees is between partitions.
-            "AI_ASSETS_LLM_CONCURRENCY": "1",
-        }
-        script = "import sys; from ai_assets_tests.test_concurrency import run_partition; run_partition(sys.argv[1])"
-        runs = [
-            subprocess.Popen([sys.executable, "-c", script, day], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for day in DAYS
-        ]
-        logs = [run.communicate(timeout=600)[0] for run in runs]
-        assert [run.returncode for run in runs] == [0] * len(DAYS), [line for log in logs for line in log.splitlines() if "FAILURE" in line]
-        assert not any("lock" in line.lower() and "FAILURE" in line for log in logs for line in log.splitlines())
-        assert server.peak_concurrency >= 2
+
+        with dg.DagsterInstance.get() as instance:  # the marts join the CRM, loaded once beforehand
+            build_definitions().resolve_job_def("reference_data_job").execute_in_process(instance=instance)
+        assert ai_assets_cli(["backfill", DAYS[0], DAYS[-1]]) == 0
+        backfill_id = capsys.readouterr().out.split()[2]
+        daemon_log = (tmp_path / "daemon.log").open("w")
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "ai_assets.definitions"],
+            stdout=daemon_log, stderr=subprocess.STDOUT,
+        )
+        try:
+            with dg.DagsterInstance.get() as instance:
+                status = _wait_for(instance, backfill_id, timeout_s=900)
+                runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+                trouble = [
+                    f"{run.run_id[:8]} {event.dagster_event.event_type_value}: {event.dagster_event.message}"
+                    for run in runs
+                    for event in instance.all_logs(run.run_id)
+                    if event.dagster_event and event.dagster_event.event_type_value in TROUBLE
+                ]
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=60)
+
+    assert status == "COMPLETED_SUCCESS", (status, trouble, (tmp_path / "daemon.log").read_text()[-3000:])
+    assert trouble == []  # no step failed or retried: no lock error anywhere, not even a retried one
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    # 10 days in runs of 5 (the default AI_ASSETS_BACKFILL_DAYS_PER_RUN), then one run of the marts.
+    ranges = sorted((r.tags.get("dagster/asset_partition_range_start", ""), r.tags.get("dagster/asset_partition_range_end", "")) for r in runs)
+    assert ranges == [("", ""), (DAYS[0], DAYS[4]), (DAYS[5], DAYS[9])]
+    assert server.peak_concurrency >= 2  # the two groups' LLM calls overlapped
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         raw = dict(conn.execute("select created_date::varchar, count(*) from raw_tickets group by 1").fetchall())
@@ -69,4 +82,5 @@ def test_parallel_runs_have_no_lock_errors_and_overlapping_llm_calls(tmp_path, m
                 " union all select created_date from ticket_triage_failures) group by 1"
             ).fetchall()
         )
-    assert sorted(raw) == DAYS and raw == outcomes
+        mart_days = conn.execute("select count(distinct created_date) from ticket_kpis_daily").fetchone()[0]
+    assert sorted(raw) == DAYS and raw == outcomes and mart_days == len(DAYS)

@@ -7,8 +7,10 @@ from datetime import date
 
 import dagster as dg
 
+from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.extract.tickets import build_raw_tickets
+from ai_assets.llm.task import PROMPTS_DIR
 from ai_assets.quality.schemas import TABLE_SCHEMAS
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
 from ai_assets_tests.llm_server import Fault
@@ -98,6 +100,56 @@ def test_partition_rerun_touches_only_its_partition(pipeline: Pipeline):
             "ticket_triage_failures", f"created_date = '{day}'"
         )
         assert outcomes == raw
+
+
+def test_a_range_of_days_in_one_run_matches_day_by_day_runs(pipeline: Pipeline):
+    grouped = pipeline.run("daily_tickets_job", days=(DAY_1, DAY_2))
+    calls = pipeline.server.call_count
+    by_day = "select created_date::varchar, count(*) from {} group by 1 order by 1"
+    grouped_rows = {t: pipeline.sql(by_day.format(t)) for t in ("raw_tickets", "raw_tickets_quarantine", "ticket_triage")}
+
+    assert [(d, n) for d, n in grouped_rows["raw_tickets"]] == [(d, pipeline.expectations(d)["valid_unique"]) for d in (DAY_1, DAY_2)]
+    assert calls == sum(n for _, n in grouped_rows["raw_tickets"])  # one LLM call per ticket, days pooled
+    materialized = {m.partition for m in grouped.asset_materializations_for_node("ticket_triage")}
+    assert materialized == {DAY_1, DAY_2}
+    assert _check_results(grouped)["every_ticket_triaged_once"]
+
+    # The same days one by one: same rows, no LLM call (a group and a day share the cache).
+    pipeline.run("daily_tickets_job", DAY_1)
+    pipeline.run("daily_tickets_job", DAY_2)
+    assert {t: pipeline.sql(by_day.format(t)) for t in grouped_rows} == grouped_rows
+    assert pipeline.server.call_count == calls
+
+
+def _stale_status(pipeline: Pipeline, defs: dg.Definitions, key: str, partition: str | None = None) -> str:
+    # The resolver behind the UI's "unsynced" labels.
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
+    from dagster._core.loader import LoadingContextForTest
+
+    resolver = CachingStaleStatusResolver(pipeline.instance, defs.resolve_asset_graph(), LoadingContextForTest(pipeline.instance))
+    return resolver.get_status(dg.AssetKey(key), partition).value
+
+
+def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pipeline, monkeypatch, tmp_path):
+    for job in ("reference_data_job", "daily_tickets_job", "marts_job"):
+        pipeline.run(job, DAY_1 if job == "daily_tickets_job" else None)
+    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
+    tickets, calls = pipeline.count("raw_tickets"), pipeline.server.call_count
+
+    # A data engineer edits the triage prompt in their own prompts directory.
+    packaged = (PROMPTS_DIR / "ticket_triage.txt").read_text()
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "ticket_triage.txt").write_text(packaged.replace("[user]", "Answer in the customer's words.\n\n[user]"))
+    monkeypatch.setenv("AI_ASSETS_PROMPTS_DIR", str(tmp_path / "prompts"))
+    edited = build_definitions(load_settings())
+
+    assert _stale_status(pipeline, edited, "ticket_triage", DAY_1) == "STALE"
+    assert _stale_status(pipeline, edited, "raw_tickets", DAY_1) == "FRESH"
+
+    edited.resolve_job_def("daily_tickets_job").execute_in_process(instance=pipeline.instance, partition_key=DAY_1)
+    assert pipeline.server.call_count - calls == tickets  # triage only, once per ticket
+    new_version = edited.resolve_asset_graph().get(dg.AssetKey("ticket_triage")).code_version.split("+")[0]
+    assert pipeline.sql("select distinct prompt_version from ticket_triage") == [(new_version,)]
 
 
 def test_invalid_llm_output_is_dead_lettered(pipeline: Pipeline):

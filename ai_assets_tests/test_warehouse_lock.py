@@ -16,7 +16,7 @@ resource = LockedDuckDBResource(database=sys.argv[1])
 for i in range(15):
     with resource.get_connection() as conn:
         frame = pl.DataFrame({"writer": [sys.argv[2]] * 50, "round": [i] * 50})
-        replace_rows(conn, "writes", frame, partition_column="writer", partition_value=sys.argv[2])
+        replace_rows(conn, "writes", frame, partition_column="writer", partitions=[sys.argv[2]])
 """
 
 

@@ -4,17 +4,19 @@ import dagster as dg
 
 from ai_assets.automation.partitions import daily_partitions
 
+REFERENCE_ASSETS = dg.AssetSelection.keys("customers", "customers_quarantine", "kb_articles", "kb_articles_quarantine")
+DAILY_TICKETS_ASSETS = dg.AssetSelection.groups("extract", "transform") - REFERENCE_ASSETS
+
 daily_tickets_job = dg.define_asset_job(
     "daily_tickets_job",
-    selection=dg.AssetSelection.groups("extract", "transform")
-    - dg.AssetSelection.keys("customers", "customers_quarantine", "kb_articles", "kb_articles_quarantine"),
+    selection=DAILY_TICKETS_ASSETS,
     partitions_def=daily_partitions,
     description="Extract and triage one day of tickets (materialise a partition or launch a backfill).",
 )
 
 reference_data_job = dg.define_asset_job(
     "reference_data_job",
-    selection=dg.AssetSelection.keys("customers", "customers_quarantine", "kb_articles", "kb_articles_quarantine"),
+    selection=REFERENCE_ASSETS,
     description="Reload the CRM export and the knowledge base.",
 )
 

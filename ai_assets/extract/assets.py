@@ -1,14 +1,13 @@
 """Extract assets: landing files -> validated DuckDB tables, rejects -> quarantine tables."""
 
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from ai_assets.automation.partitions import PARTITION_COLUMN, daily_partitions
+from ai_assets.automation.partitions import PARTITION_COLUMN, daily_backfill_policy, daily_partitions, partition_days
 from ai_assets.extract.crm import read_customers
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.tickets import build_raw_tickets
@@ -35,39 +34,44 @@ _KINDS = {"duckdb", "polars"}
         ),
     ],
     partitions_def=daily_partitions,
+    backfill_policy=daily_backfill_policy,
     group_name="extract",
     retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
 )
 def raw_tickets(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
-    """Reads `landing/tickets/<day>/*.jsonl|*.csv` and replaces that day's rows in both tables."""
-    day = date.fromisoformat(context.partition_key)
-    result = build_raw_tickets(landing.landing_dir, day)
-    if result.files == 0:
-        context.log.warning(f"No landing files in {landing.landing_dir / 'tickets' / day.isoformat()}; the day is empty")
+    """Reads `landing/tickets/<day>/*.jsonl|*.csv` and replaces those days' rows in both tables."""
+    days = partition_days(context)
+    results = [build_raw_tickets(landing.landing_dir, day) for day in days]
+    for day, result in zip(days, results):
+        if result.files == 0:
+            context.log.warning(f"No landing files in {landing.landing_dir / 'tickets' / day.isoformat()}; the day is empty")
+        context.log.info(
+            f"{day}: read {result.records} records from {result.files} files; "
+            f"{result.tickets.height} tickets, {result.quarantine.height} quarantined ({result.duplicates} duplicates)"
+        )
+    tickets = pl.concat([r.tickets for r in results])
+    quarantine = pl.concat([r.quarantine for r in results])
     with duckdb.get_connection() as conn:
-        replace_rows(conn, "raw_tickets", result.tickets, partition_column=PARTITION_COLUMN, partition_value=day)
-        replace_rows(conn, "raw_tickets_quarantine", result.quarantine, partition_column=PARTITION_COLUMN, partition_value=day)
-    context.log.info(
-        f"{day}: read {result.records} records from {result.files} files; "
-        f"{result.tickets.height} tickets, {result.quarantine.height} quarantined ({result.duplicates} duplicates)"
-    )
+        replace_rows(conn, "raw_tickets", tickets, partition_column=PARTITION_COLUMN, partitions=days)
+        replace_rows(conn, "raw_tickets_quarantine", quarantine, partition_column=PARTITION_COLUMN, partitions=days)
     yield dg.MaterializeResult(
         asset_key="raw_tickets",
         metadata={
-            "dagster/row_count": result.tickets.height,
-            "files": result.files,
-            "records_read": result.records,
-            "quarantined": result.quarantine.height,
-            "duplicates_dropped": result.duplicates,
-            "by_channel": counts_by(result.tickets, "channel"),
+            "dagster/row_count": tickets.height,
+            "days": len(days),
+            "files": sum(r.files for r in results),
+            "records_read": sum(r.records for r in results),
+            "quarantined": quarantine.height,
+            "duplicates_dropped": sum(r.duplicates for r in results),
+            "by_channel": counts_by(tickets, "channel"),
         },
     )
     yield dg.MaterializeResult(
         asset_key="raw_tickets_quarantine",
         metadata={
-            "dagster/row_count": result.quarantine.height,
+            "dagster/row_count": quarantine.height,
             "preview": markdown_preview(
-                result.quarantine.select("source_file", "source_line", "ticket_id", "reason"), limit=20
+                quarantine.select("source_file", "source_line", "ticket_id", "reason"), limit=20
             ),
         },
     )

@@ -26,8 +26,11 @@ class PromptTemplate:
     user: str
 
     @classmethod
-    def load(cls, name: str, prompts_dir: Path = PROMPTS_DIR) -> PromptTemplate:
-        path = prompts_dir / f"{name}.txt"
+    def load(cls, name: str, override_dir: Path | None = None) -> PromptTemplate:
+        """The packaged prompt `name`, or the file of that name in `override_dir` when there is one."""
+        path = PROMPTS_DIR / f"{name}.txt"
+        if override_dir is not None and (override_dir / f"{name}.txt").exists():
+            path = override_dir / f"{name}.txt"
         text = path.read_text(encoding="utf-8")
         if _SYSTEM_MARK not in text or _USER_MARK not in text:
             raise ValueError(f"{path}: a prompt file needs a '{_SYSTEM_MARK}' and a '{_USER_MARK}' section")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ai_assets.config import load_settings
+from ai_assets.config import Settings, load_settings
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.vocabulary import CATEGORIES, SENTIMENTS, URGENCIES
 
@@ -60,12 +60,17 @@ class TicketTriage(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-TRIAGE_TASK = LLMTask(
-    name="ticket_triage",
-    prompt=PromptTemplate.load("ticket_triage"),
-    output_model=TicketTriage,
-    input_columns=("channel", "subject", "body"),
-    temperature=0.0,
-    max_tokens=300,
-    batch_size=load_settings().triage_batch_size,
-)
+def triage_task(settings: Settings) -> LLMTask:
+    return LLMTask(
+        name="ticket_triage",
+        prompt=PromptTemplate.load("ticket_triage", settings.prompts_dir),
+        output_model=TicketTriage,
+        input_columns=("channel", "subject", "body"),
+        temperature=0.0,
+        max_tokens=300,
+        batch_size=settings.triage_batch_size,
+    )
+
+
+# The task as the environment configures it (scripts, benchmarks, tests).
+TRIAGE_TASK = triage_task(load_settings())

@@ -8,6 +8,7 @@ its first run (an empty failure table is still a table users can query).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -21,9 +22,9 @@ def replace_rows(
     frame: pl.DataFrame,
     *,
     partition_column: str | None = None,
-    partition_value: date | str | None = None,
+    partitions: Sequence[date | str] = (),
 ) -> int:
-    """Replace the rows of `table` where `partition_column = partition_value` (or all rows) by `frame`."""
+    """Replace the rows of `table` whose `partition_column` is in `partitions` (or all rows) by `frame`."""
     conn.register("incoming_frame", frame.to_arrow())
     try:
         conn.begin()
@@ -31,7 +32,7 @@ def replace_rows(
         if partition_column is None:
             conn.execute(f"DELETE FROM {table}")
         else:
-            conn.execute(f"DELETE FROM {table} WHERE {partition_column} = ?", [partition_value])
+            conn.execute(f"DELETE FROM {table} WHERE list_contains(?, {partition_column})", [list(partitions)])
         # BY NAME keeps writes correct when a column was added to the table's schema later.
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_frame")
         conn.commit()
@@ -48,12 +49,12 @@ def read_table(
     table: str,
     *,
     partition_column: str | None = None,
-    partition_value: date | str | None = None,
+    partitions: Sequence[date | str] = (),
 ) -> pl.DataFrame:
-    """Read a table (or one partition of it) into polars."""
+    """Read a table (or some of its partitions) into polars."""
     if partition_column is None:
         return conn.execute(f"SELECT * FROM {table}").pl()
-    return conn.execute(f"SELECT * FROM {table} WHERE {partition_column} = ?", [partition_value]).pl()
+    return conn.execute(f"SELECT * FROM {table} WHERE list_contains(?, {partition_column})", [list(partitions)]).pl()
 
 
 def query_read_only(database: Path, sql: str, params: list | None = None) -> pl.DataFrame:
