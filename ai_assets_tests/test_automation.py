@@ -105,3 +105,13 @@ def test_the_shipped_instance_config_loads(tmp_path, monkeypatch):
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
         assert str(home) in str(instance.root_directory)
+        concurrency = instance.get_concurrency_config()  # what the run queue daemon reads
+        assert concurrency.run_queue_config.max_concurrent_runs == 2
+        assert concurrency.pool_config.default_pool_limit == 2
+
+
+def test_llm_steps_and_dbt_builds_have_pools():
+    from ai_assets.definitions import defs
+
+    pools = {node.name: node.pool for node in defs.resolve_asset_graph().assets_defs for node in [node.node_def]}
+    assert pools["ticket_triage"] == "llm_provider" and pools["dbt_marts"] == "dbt_build"

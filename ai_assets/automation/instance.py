@@ -10,9 +10,14 @@ DAGSTER_YAML = """\
 # files beside this one, under the data directory.
 telemetry:
   enabled: false
-run_queue:
-  # Two cores here: more runs at once only queue for CPU (and each starts its own embedded model).
-  max_concurrent_runs: 2
+concurrency:
+  runs:
+    # Two cores here: more runs at once only queue for CPU (and each starts its own embedded model).
+    max_concurrent_runs: 2
+  pools:
+    # Pools: llm_provider (LLM steps) and dbt_build (dbt builds). Two LLM steps of different runs
+    # overlap; set a pool's own limit with `dagster instance concurrency set <pool> <limit>`.
+    default_limit: 2
 run_retries:
   # A run that failed (after its steps' own RetryPolicy) is retried once, from the failed steps.
   enabled: true

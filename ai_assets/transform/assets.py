@@ -72,6 +72,9 @@ def build_ticket_triage(task: LLMTask, model: str) -> dg.AssetsDefinition:
         # Prompt, output schema, sampling parameters and model: a change to any marks the asset (and
         # its downstream) unsynced, and the rerun misses the cache for this step only.
         code_version=f"{task.prompt_version}+{model}",
+        # Caps the LLM steps hitting the provider at once across all runs (each step also has its
+        # own AI_ASSETS_LLM_CONCURRENCY); the limit is the instance's pool limit.
+        pool="llm_provider",
         retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
     )
     def ticket_triage(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
