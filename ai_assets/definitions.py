@@ -9,12 +9,13 @@ from ai_assets.automation.jobs import daily_tickets_job, marts_job, reference_da
 from ai_assets.automation.schedules import daily_tickets_schedule
 from ai_assets.automation.sensors import landing_files_sensor, run_failures_sensor
 from ai_assets.config import Settings, load_settings
-from ai_assets.extract.assets import customers, kb_articles, raw_tickets
+from ai_assets.extract.assets import customers, kb_articles, kb_chunks, raw_tickets
 from ai_assets.load.dbt import dbt_marts, dbt_project
 from ai_assets.quality.checks import asset_checks
 from ai_assets.quality.freshness import freshness_checks, freshness_sensor
-from ai_assets.resources import DataDirResource, LLMResource
+from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource
 from ai_assets.transform.assets import build_ticket_triage
+from ai_assets.transform.retrieval_assets import build_retrieval_assets
 from ai_assets.transform.triage import triage_task
 from ai_assets.warehouse.locking import LockedDuckDBResource
 
@@ -28,6 +29,16 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "landing": DataDirResource(data_dir=str(settings.data_dir)),
         "duckdb": LockedDuckDBResource(database=str(settings.warehouse_path)),
         "dbt": DbtCliResource(project_dir=dbt_project),
+        "embeddings": EmbeddingResource(
+            base_url=None if settings.embed_base_url == "embedded" else (settings.embed_base_url or settings.base_url),
+            model=settings.embed_model,
+            use_embedded_model=settings.uses_embedded_embeddings,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            top_k=settings.retrieval_top_k,
+            max_input_chars=settings.max_input_chars,
+            cache_path=str(settings.data_dir / "embedding_cache.sqlite"),
+        ),
         "llm": LLMResource(
             base_url=settings.base_url,
             chat_model=settings.chat_model,
@@ -53,7 +64,15 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
-        assets=[raw_tickets, customers, kb_articles, build_ticket_triage(triage_task(settings), settings.chat_model), dbt_marts],
+        assets=[
+            raw_tickets,
+            customers,
+            kb_articles,
+            kb_chunks,
+            build_ticket_triage(triage_task(settings), settings.chat_model),
+            *build_retrieval_assets(settings.embed_model),
+            dbt_marts,
+        ],
         asset_checks=[*asset_checks, *freshness_checks],
         jobs=[daily_tickets_job, reference_data_job, marts_job],
         schedules=[daily_tickets_schedule],

@@ -12,6 +12,7 @@ from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.engine import Limits
 from ai_assets.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedModelServer
+from ai_assets.llm.embeddings import EmbeddingCache, Embedder, LocalE5Embedder, OpenAIEmbedder
 
 
 class DataDirResource(dg.ConfigurableResource):
@@ -84,3 +85,24 @@ class LLMResource(dg.ConfigurableResource):
 
     def open_cache(self) -> ResponseCache:
         return ResponseCache(Path(self.cache_path))
+
+
+class EmbeddingResource(dg.ConfigurableResource):
+    """Embeddings for retrieval: an OpenAI-compatible endpoint, or the bundled e5 model in process."""
+
+    base_url: str | None = None
+    model: str
+    use_embedded_model: bool = True
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    top_k: int = 3
+    max_input_chars: int = 4000  # of a ticket's subject and body, as for the LLM steps
+    cache_path: str
+
+    def embedder(self) -> Embedder:
+        if self.use_embedded_model:
+            return LocalE5Embedder()
+        return OpenAIEmbedder(self.base_url, self.model, self.timeout_s, self.max_retries)
+
+    def open_cache(self) -> EmbeddingCache:
+        return EmbeddingCache(Path(self.cache_path))

@@ -18,7 +18,8 @@ Usage::
 Endpoints:
     GET  /v1/models             the one model (``model_name``)
     POST /v1/chat/completions   non-streaming chat.completion; faults apply here only
-    POST /v1/embeddings         deterministic 8-dim unit vectors (float or base64)
+    POST /v1/embeddings         deterministic 256-dim bag-of-words unit vectors (float or base64):
+                                texts sharing words are close, so retrieval works lexically
     GET  /stats                 counters as JSON, for a benchmark in another process
     POST /reset                 reset_stats()
 
@@ -409,11 +410,18 @@ def default_responder(
     return json.dumps(value, ensure_ascii=False)
 
 
+EMBEDDING_DIM = 256
+
+
 def _embedding(text: str) -> list[float]:
-    """Deterministic 8-dim unit vector from a hash of ``text``."""
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    raw = [(b - 127.5) / 127.5 for b in digest[:8]]
-    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    """Deterministic unit vector: each word (4+ letters, lowercased) adds +-1 to a hashed dimension."""
+    raw = [0.0] * EMBEDDING_DIM
+    for word in re.findall(r"[a-z]{4,}", text.lower()):
+        digest = hashlib.sha256(word.encode("utf-8")).digest()
+        raw[int.from_bytes(digest[:2], "little") % EMBEDDING_DIM] += 1.0 if digest[2] & 1 else -1.0
+    if not any(raw):  # no words: a fixed direction, still a unit vector
+        raw[0] = 1.0
+    norm = math.sqrt(sum(x * x for x in raw))
     return [x / norm for x in raw]
 
 
@@ -532,6 +540,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, _error_body(404, f"Unknown path {self.path}"))
 
     def _embeddings(self, body: dict) -> None:
+        self.server.fake._record_embedding_request(body)
         inputs = body.get("input")
         if not isinstance(inputs, list) or (inputs and all(isinstance(i, int) for i in inputs)):
             inputs = [inputs]  # a single string (or a single token array)
@@ -675,6 +684,17 @@ class FakeLLMServer:
             self._completed = 0
             self._peak = 0  # _in_flight is a live gauge, not a stat: zeroing it would go negative
             self._prompt_tokens = self._completion_tokens = 0
+            self._embedding_requests: list[dict] = []
+
+    def _record_embedding_request(self, body: dict) -> None:
+        with self._lock:
+            self._embedding_requests.append(body)
+
+    @property
+    def embedding_requests(self) -> list[dict]:
+        """Embeddings bodies in arrival order (what left the pipeline for the embedding model)."""
+        with self._lock:
+            return list(self._embedding_requests)
 
     @property
     def requests(self) -> list[dict]:

@@ -19,7 +19,7 @@ import openai
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from ai_assets_tests.llm_server import JSON_SCHEMA_REJECTED, FakeLLMServer, Fault, default_responder
+from ai_assets_tests.llm_server import EMBEDDING_DIM, JSON_SCHEMA_REJECTED, FakeLLMServer, Fault, default_responder
 
 
 class TicketTriage(BaseModel):
@@ -260,14 +260,18 @@ def test_peak_concurrency_with_parallel_clients() -> None:
 
 def test_embeddings_are_deterministic_unit_vectors(server: FakeLLMServer) -> None:
     client = client_for(server)
-    response = client.embeddings.create(model="embed", input=["alpha", "beta", "alpha"])
+    texts = ["refund for my order", "beta", "refund for my order", "where is my refund"]
+    response = client.embeddings.create(model="embed", input=texts)
     vectors = [d.embedding for d in response.data]
-    assert [len(v) for v in vectors] == [8, 8, 8]
+    assert [len(v) for v in vectors] == [EMBEDDING_DIM] * 4
     assert all(math.isclose(math.fsum(x * x for x in v), 1.0, rel_tol=1e-5) for v in vectors)
     assert vectors[0] == vectors[2] != vectors[1]
+    cosine = lambda a, b: math.fsum(x * y for x, y in zip(a, b))  # noqa: E731
+    assert cosine(vectors[0], vectors[3]) > cosine(vectors[0], vectors[1])  # shared words are close
     assert response.usage.total_tokens > 0
+    assert [body["input"] for body in server.embedding_requests] == [texts]
 
-    single = client.embeddings.create(model="embed", input="alpha", encoding_format="float")
+    single = client.embeddings.create(model="embed", input=texts[0], encoding_format="float")
     assert single.data[0].embedding == pytest.approx(vectors[0], rel=1e-6)
 
 

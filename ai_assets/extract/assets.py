@@ -8,12 +8,14 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from ai_assets.automation.partitions import PARTITION_COLUMN, daily_backfill_policy, daily_partitions, partition_days
+from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.metadata import counts_by, markdown_preview
 from ai_assets.resources import DataDirResource
-from ai_assets.warehouse.tables import replace_rows
+from ai_assets.quality.schemas import KB_CHUNKS
+from ai_assets.warehouse.tables import read_table, replace_rows
 
 _KINDS = {"duckdb", "polars"}
 
@@ -115,3 +117,27 @@ customers = _reference_table("customers", "One row per CRM customer (tier, regio
 kb_articles = _reference_table(
     "kb_articles", "One row per knowledge-base article (markdown with front matter)", read_kb_articles, "kb", "category"
 )
+
+
+# Sections longer than this are split at paragraph, then word, boundaries: small enough for a
+# focused embedding and a short grounding citation, big enough to keep a policy rule whole.
+KB_CHUNK_MAX_CHARS = 800
+
+
+@dg.asset(deps=["kb_articles"], group_name="extract", kinds=_KINDS)
+def kb_chunks(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """One row per knowledge-base chunk: an article section (split further when long), with the
+    text to embed (title and heading included) and its content hash."""
+    with duckdb.get_connection() as conn:
+        chunks = chunk_articles(read_table(conn, "kb_articles"), KB_CHUNK_MAX_CHARS)
+        KB_CHUNKS.validate(chunks)
+        replace_rows(conn, "kb_chunks", chunks)
+    context.log.info(f"Split {chunks['article_id'].n_unique()} articles into {chunks.height} chunks")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": chunks.height,
+            "articles": chunks["article_id"].n_unique(),
+            "longest_chunk_chars": int(chunks["text"].str.len_chars().max() or 0),
+            "by_category": counts_by(chunks, "category"),
+        }
+    )

@@ -44,15 +44,21 @@ class CachedResponse:
     completion_tokens: int
 
 
+def open_sqlite_cache(path: Path) -> sqlite3.Connection:
+    """A cache file shared by concurrent calls and parallel runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # timeout: parallel runs share the file; wait for a writer instead of failing.
+    conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives the process being killed (not a power cut),
+    # without an fsync per answer.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 class ResponseCache:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # timeout: parallel runs share the file; wait for a writer instead of failing.
-        self._conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives the process being killed (not a power cut),
-        # without an fsync per answer.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = open_sqlite_cache(path)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS responses ("
             " key TEXT PRIMARY KEY, content TEXT NOT NULL, model TEXT NOT NULL,"

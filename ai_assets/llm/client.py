@@ -37,6 +37,11 @@ class Endpoint:
     response_format: str = "auto"  # auto | json_schema | json_object
 
 
+def api_key_from_env() -> str:
+    # Self-hosted servers (vLLM, Ollama, llama.cpp) need no key, but the client insists on one.
+    return os.environ.get("OPENAI_API_KEY") or "not-needed"
+
+
 @dataclass(frozen=True)
 class Completion:
     content: str
@@ -114,8 +119,7 @@ class StructuredClient:
         self.stop_reason = stop_reason
         self._client = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
-            # Self-hosted servers (vLLM, Ollama, llama.cpp) need no key, but the client insists on one.
-            api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
+            api_key=api_key_from_env(),
             timeout=endpoint.timeout_s,
             max_retries=0,
         )

@@ -164,6 +164,56 @@ TICKET_TRIAGE_FAILURES = pa.DataFrameSchema(
     strict=True,
 )
 
+KB_CHUNKS = pa.DataFrameSchema(
+    {
+        "chunk_id": _text(unique=True),
+        "article_id": _text(),
+        "chunk_index": pa.Column(pl.Int32, pa.Check.ge(0)),
+        "category": _text(checks=pa.Check.isin(CATEGORIES)),
+        "title": _text(),
+        "heading": _text(),
+        "text": _text(checks=_not_blank()),
+        "content_hash": _text(),
+    },
+    name="kb_chunks",
+    strict=True,
+)
+
+KB_EMBEDDINGS = pa.DataFrameSchema(
+    {
+        "chunk_id": _text(unique=True),
+        "article_id": _text(),
+        "category": _text(checks=pa.Check.isin(CATEGORIES)),
+        "content_hash": _text(),
+        "embed_model": _text(),
+        # A fixed-size FLOAT array whose width is the model's dimension (384 for the embedded e5).
+        "embedding": pa.Column(None),
+    },
+    name="kb_embeddings",
+    strict=True,
+)
+
+TICKET_CONTEXT = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(),
+        "created_date": pa.Column(pl.Date),
+        "customer_id": _text(),
+        "customer_tier": _text(nullable=True, checks=pa.Check.isin(TIERS)),  # null: not in the CRM
+        "customer_region": _text(nullable=True),
+        "chunk_ids": pa.Column(pl.List(pl.Utf8)),
+        "article_ids": pa.Column(pl.List(pl.Utf8)),
+        "scores": pa.Column(pl.List(pl.Float64)),
+        "top_score": pa.Column(pl.Float64, nullable=True),
+        "previous_ticket_count": pa.Column(pl.Int64, pa.Check.ge(0)),
+        # Up to 5 earlier tickets of the customer, newest first, with their triage outcome.
+        "history": pa.Column(None),
+        "embed_model": _text(),
+    },
+    name="ticket_context",
+    strict=True,
+    unique=["ticket_id", "created_date"],
+)
+
 TABLE_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     schema.name: schema
     for schema in (
@@ -175,5 +225,8 @@ TABLE_SCHEMAS: dict[str, pa.DataFrameSchema] = {
         KB_ARTICLES_QUARANTINE,
         TICKET_TRIAGE,
         TICKET_TRIAGE_FAILURES,
+        KB_CHUNKS,
+        KB_EMBEDDINGS,
+        TICKET_CONTEXT,
     )
 }

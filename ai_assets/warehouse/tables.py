@@ -8,12 +8,28 @@ its first run (an empty failure table is still a table users can query).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import polars as pl
+
+
+@contextmanager
+def _transaction_over(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> Iterator[None]:
+    """A transaction in which `frame` is readable as the view `incoming_frame`."""
+    conn.register("incoming_frame", frame.to_arrow())
+    try:
+        conn.begin()
+        yield
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    finally:
+        conn.unregister("incoming_frame")
 
 
 def replace_rows(
@@ -25,9 +41,7 @@ def replace_rows(
     partitions: Sequence[date | str] = (),
 ) -> int:
     """Replace the rows of `table` whose `partition_column` is in `partitions` (or all rows) by `frame`."""
-    conn.register("incoming_frame", frame.to_arrow())
-    try:
-        conn.begin()
+    with _transaction_over(conn, frame):
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_frame LIMIT 0")
         if partition_column is None:
             conn.execute(f"DELETE FROM {table}")
@@ -35,13 +49,18 @@ def replace_rows(
             conn.execute(f"DELETE FROM {table} WHERE list_contains(?, {partition_column})", [list(partitions)])
         # BY NAME keeps writes correct when a column was added to the table's schema later.
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_frame")
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
-    finally:
-        conn.unregister("incoming_frame")
     return frame.height
+
+
+def rewrite_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
+    """Replace `table` whole, schema included (e.g. an embedding width that changed with the model)."""
+    with _transaction_over(conn, frame):
+        conn.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM incoming_frame")
+    return frame.height
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
 
 
 def read_table(
