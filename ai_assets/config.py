@@ -53,6 +53,7 @@ class Settings:
     llm_max_tokens_per_run: int | None
     llm_max_cost_per_run_usd: float | None
     triage_batch_size: int
+    reply_max_refinements: int
     backfill_days_per_run: int
     executor: str  # in_process | multiprocess
     response_format: str  # auto | json_schema | json_object
@@ -114,6 +115,7 @@ def load_settings() -> Settings:
         llm_max_cost_per_run_usd=_env_limit("AI_ASSETS_LLM_MAX_COST_PER_RUN_USD"),
         # One row per request by default: small local models answer batches badly.
         triage_batch_size=max(1, _env_int("AI_ASSETS_TRIAGE_BATCH_SIZE", 1)),
+        reply_max_refinements=max(0, _env_int("AI_ASSETS_REPLY_MAX_REFINEMENTS", 2)),
         backfill_days_per_run=max(1, _env_int("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5)),
         executor=os.environ.get("AI_ASSETS_EXECUTOR", "in_process"),
         response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),

@@ -15,6 +15,8 @@ from ai_assets.quality.checks import asset_checks
 from ai_assets.quality.freshness import freshness_checks, freshness_sensor
 from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource
 from ai_assets.transform.assets import build_ticket_triage
+from ai_assets.transform.reply import reply_tasks
+from ai_assets.transform.reply_assets import build_reply_drafts
 from ai_assets.transform.retrieval_assets import build_retrieval_assets
 from ai_assets.transform.triage import triage_task
 from ai_assets.warehouse.locking import LockedDuckDBResource
@@ -71,6 +73,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             kb_chunks,
             build_ticket_triage(triage_task(settings), settings.chat_model),
             *build_retrieval_assets(settings.embed_model),
+            build_reply_drafts(reply_tasks(settings), settings.chat_model, settings.reply_max_refinements),
             dbt_marts,
         ],
         asset_checks=[*asset_checks, *freshness_checks],

@@ -13,6 +13,7 @@ import pytest
 from ai_assets.config import Settings, load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.llm.cache import ResponseCache
+from ai_assets.llm.task import PromptTemplate
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.llm_server import FakeLLMServer
 
@@ -35,6 +36,11 @@ class Pipeline:
         )
         assert result.success, [e.message for e in result.all_events if e.is_failure]
         return result
+
+    def calls(self, prompt: str) -> int:
+        """Chat requests the server received for the prompt `prompt` (e.g. "ticket_triage")."""
+        system = PromptTemplate.load(prompt, self.settings.prompts_dir).system
+        return sum(1 for body in self.server.requests if body["messages"][0]["content"].startswith(system))
 
     def sql(self, query: str) -> list[tuple]:
         with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as conn:

@@ -310,6 +310,11 @@ def _fill(name: str, schema: Any, root: dict, text: str, depth: int = 0) -> Any:
         return m.group(0) if m else (None if nullable else "")
     if name == "product" and nullable:
         return None
+    if name == "cited_chunk_ids" and typ == "array":
+        # Reply drafts cite the first knowledge-base excerpt of the prompt ("[<chunk_id>] ...").
+        return re.findall(r"^\[([^\]\s]+#\d+)\]", text, flags=re.MULTILINE)[:1]
+    if name == "reply" and typ == "string":
+        return f"Thank you for your message about \"{_subject(text)[:60]}\". Here is what we can do for you."
     if typ == "string":
         if name == "summary":
             value = _subject(text)[:80] or "Customer request"

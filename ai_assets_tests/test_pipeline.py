@@ -40,7 +40,7 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
     # Every raw ticket is triaged or failed, exactly once; the fake server answers validly.
     assert pipeline.count("ticket_triage") + pipeline.count("ticket_triage_failures") == raw
     assert pipeline.count("ticket_triage_failures") == 0
-    assert pipeline.server.completed_count == raw
+    assert pipeline.calls("ticket_triage") == raw
     nulls = " or ".join(f"{c} is null" for c in CONTRACT_LINEAGE)
     assert pipeline.count("ticket_triage", nulls) == 0
     assert pipeline.sql("select distinct model from ticket_triage") == [("fake-model",)]
@@ -104,12 +104,12 @@ def test_partition_rerun_touches_only_its_partition(pipeline: Pipeline):
 
 def test_a_range_of_days_in_one_run_matches_day_by_day_runs(pipeline: Pipeline):
     grouped = pipeline.run("daily_tickets_job", days=(DAY_1, DAY_2))
-    calls = pipeline.server.call_count
+    calls, triage_calls = pipeline.server.call_count, pipeline.calls("ticket_triage")
     by_day = "select created_date::varchar, count(*) from {} group by 1 order by 1"
     grouped_rows = {t: pipeline.sql(by_day.format(t)) for t in ("raw_tickets", "raw_tickets_quarantine", "ticket_triage")}
 
     assert [(d, n) for d, n in grouped_rows["raw_tickets"]] == [(d, pipeline.expectations(d)["valid_unique"]) for d in (DAY_1, DAY_2)]
-    assert calls == sum(n for _, n in grouped_rows["raw_tickets"])  # one LLM call per ticket, days pooled
+    assert triage_calls == sum(n for _, n in grouped_rows["raw_tickets"])  # one triage call per ticket, days pooled
     materialized = {m.partition for m in grouped.asset_materializations_for_node("ticket_triage")}
     assert materialized == {DAY_1, DAY_2}
     assert _check_results(grouped)["every_ticket_triaged_once"]
@@ -134,7 +134,7 @@ def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pi
     for job in ("reference_data_job", "daily_tickets_job", "marts_job"):
         pipeline.run(job, DAY_1 if job == "daily_tickets_job" else None)
     assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
-    tickets, calls = pipeline.count("raw_tickets"), pipeline.server.call_count
+    tickets, calls = pipeline.count("raw_tickets"), pipeline.calls("ticket_triage")
 
     # A data engineer edits the triage prompt in their own prompts directory.
     packaged = (PROMPTS_DIR / "ticket_triage.txt").read_text()
@@ -147,7 +147,7 @@ def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pi
     assert _stale_status(pipeline, edited, "raw_tickets", DAY_1) == "FRESH"
 
     edited.resolve_job_def("daily_tickets_job").execute_in_process(instance=pipeline.instance, partition_key=DAY_1)
-    assert pipeline.server.call_count - calls == tickets  # triage only, once per ticket
+    assert pipeline.calls("ticket_triage") - calls == tickets  # once per ticket
     new_version = edited.resolve_asset_graph().get(dg.AssetKey("ticket_triage")).code_version.split("+")[0]
     assert pipeline.sql("select distinct prompt_version from ticket_triage") == [(new_version,)]
 
@@ -178,9 +178,9 @@ def test_invalid_llm_output_is_dead_lettered(pipeline: Pipeline):
     assert _check_results(result)["every_ticket_triaged_once"]
 
     # Failed answers are never cached: once the model behaves, the rerun retries exactly those rows.
-    calls = pipeline.server.call_count
+    calls = pipeline.calls("ticket_triage")
     pipeline.run("daily_tickets_job", DAY_1)
-    assert pipeline.server.call_count - calls == len(failures)
+    assert pipeline.calls("ticket_triage") - calls == len(failures)
     assert pipeline.count("ticket_triage_failures") == 0
 
 

@@ -106,10 +106,12 @@ class _Failure:
 
 
 def _polars_dtype(annotation: Any) -> pl.DataType:
-    """Column type for a field of a task's output model (flat models of scalars)."""
+    """Column type for a field of a task's output model (scalars, and lists of scalars)."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
         return _polars_dtype(args[0])
+    if typing.get_origin(annotation) is list:
+        return pl.List(_polars_dtype(args[0]))
     if typing.get_origin(annotation) is typing.Literal or annotation is str:
         return pl.Utf8
     return {float: pl.Float64, int: pl.Int64, bool: pl.Boolean}.get(annotation, pl.Utf8)

@@ -214,6 +214,59 @@ TICKET_CONTEXT = pa.DataFrameSchema(
     unique=["ticket_id", "created_date"],
 )
 
+_REPLY_LINEAGE = {
+    "model": _text(nullable=True),  # null: no LLM call (the ticket went straight to a human)
+    "draft_prompt_version": _text(nullable=True),
+    "critique_prompt_version": _text(nullable=True),
+    "prompt_tokens": pa.Column(pl.Int64, pa.Check.ge(0)),
+    "completion_tokens": pa.Column(pl.Int64, pa.Check.ge(0)),
+    "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+    "cache_hit": pa.Column(pl.Boolean),
+}
+
+REPLY_DRAFTS = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(),
+        "created_date": pa.Column(pl.Date),
+        "reply": _text(nullable=True),  # null when no draft was written
+        "cited_chunk_ids": pa.Column(pl.List(pl.Utf8)),
+        "rounds": pa.Column(pl.Int32, pa.Check.ge(0)),
+        "outcome": _text(checks=pa.Check.isin(("approved", "needs_human"))),
+        "reason": _text(nullable=True),  # why a human must look; null when approved
+        **_REPLY_LINEAGE,
+    },
+    name="reply_drafts",
+    strict=True,
+    unique=["ticket_id", "created_date"],
+    checks=[
+        pa.Check(
+            lambda data: data.lazyframe.select((pl.col("outcome") == "approved") | pl.col("reason").is_not_null()),
+            name="needs_human_has_a_reason",
+            error="every needs_human row says why",
+        )
+    ],
+)
+
+REPLY_ROUNDS = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(),
+        "created_date": pa.Column(pl.Date),
+        "round": pa.Column(pl.Int32, pa.Check.ge(1)),
+        "step": _text(checks=pa.Check.isin(("draft", "refine"))),
+        "reply": _text(nullable=True),
+        "cited_chunk_ids": pa.Column(pl.List(pl.Utf8), nullable=True),
+        "grounded": pa.Column(pl.Boolean, nullable=True),
+        "policy_ok": pa.Column(pl.Boolean, nullable=True),
+        "tone_ok": pa.Column(pl.Boolean, nullable=True),
+        "problems": pa.Column(pl.List(pl.Utf8), nullable=True),
+        "verdict": _text(checks=pa.Check.isin(("pass", "fail", "error"))),
+        "error": _text(nullable=True),
+        **_REPLY_LINEAGE,
+    },
+    name="reply_rounds",
+    strict=True,
+)
+
 TABLE_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     schema.name: schema
     for schema in (
@@ -228,5 +281,7 @@ TABLE_SCHEMAS: dict[str, pa.DataFrameSchema] = {
         KB_CHUNKS,
         KB_EMBEDDINGS,
         TICKET_CONTEXT,
+        REPLY_DRAFTS,
+        REPLY_ROUNDS,
     )
 }

@@ -1,0 +1,142 @@
+"""The bounded draft -> critique -> refine loop, run round by round over all tickets at once.
+
+Each round is one engine call per step over every ticket still in the loop (concurrent, cached,
+budgeted like any LLM step), so a rerun with nothing changed replays every round from the cache.
+A ticket leaves the loop `approved` when the critic and the rule checks pass, or `needs_human`
+when a step fails or the last allowed refinement still fails its critique.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from ai_assets.llm.engine import TaskResult
+from ai_assets.llm.task import LLMTask
+from ai_assets.transform.reply import rule_problems
+
+# (task, rows keyed by `row_key` with the task's input columns, label for progress lines) -> result
+RunStep = Callable[[LLMTask, pl.DataFrame, str], TaskResult]
+
+ROUND_COLUMNS = {
+    "row_key": pl.Utf8,
+    "round": pl.Int32,
+    "step": pl.Utf8,  # draft | refine
+    "reply": pl.Utf8,
+    "cited_chunk_ids": pl.List(pl.Utf8),
+    "grounded": pl.Boolean,
+    "policy_ok": pl.Boolean,
+    "tone_ok": pl.Boolean,
+    "problems": pl.List(pl.Utf8),  # the critic's, then the rule checks'
+    "verdict": pl.Utf8,  # pass | fail | error
+    "error": pl.Utf8,
+    "model": pl.Utf8,
+    "draft_prompt_version": pl.Utf8,
+    "critique_prompt_version": pl.Utf8,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "cost_usd": pl.Float64,
+    "cache_hit": pl.Boolean,
+}
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    rounds: pl.DataFrame  # ROUND_COLUMNS: one row per ticket and round
+    outcomes: pl.DataFrame  # one row per ticket: row_key, reply, cited_chunk_ids, rounds, outcome, reason
+
+
+def _failed_rows(failures: pl.DataFrame, round_no: int, step: str, what: str) -> pl.DataFrame:
+    return failures.select(
+        "row_key",
+        round=pl.lit(round_no, pl.Int32),
+        step=pl.lit(step),
+        verdict=pl.lit("error"),
+        error=pl.format(f"{what} failed ({{}}): {{}}", "error_type", "reason"),
+        model="model",
+    )
+
+
+def run_reply_loop(tickets: pl.DataFrame, tasks: tuple[LLMTask, LLMTask, LLMTask], run_step: RunStep, max_refinements: int) -> LoopResult:
+    """`tickets`: row_key, customer_context, knowledge, subject, body, retrieved_chunk_ids."""
+    draft_task, critique_task, refine_task = tasks
+    rounds: list[pl.DataFrame] = []
+    active, step, task = tickets.with_columns(draft=pl.lit(""), problems=pl.lit("")), "draft", draft_task
+    for round_no in range(1, max_refinements + 2):
+        if active.height == 0:
+            break
+        drafted = run_step(task, active, f"{step} round {round_no}")
+        rounds.append(_failed_rows(drafted.failures, round_no, step, step))
+        drafts = active.drop("draft").join(drafted.outputs, on="row_key").rename({"reply": "draft"})
+        critique_input = drafts.with_columns(cited=pl.col("cited_chunk_ids").list.join(", "))
+        critiqued = run_step(critique_task, critique_input, f"critique round {round_no}")
+        rounds.append(_failed_rows(critiqued.failures, round_no, step, "critique"))
+        judged = drafts.join(
+            critiqued.outputs.select("row_key", "grounded", "policy_ok", "tone_ok", pl.col("problems").alias("critic_problems"),
+                                     pl.col("prompt_version").alias("critique_prompt_version"),
+                                     pl.col("prompt_tokens").alias("critique_prompt_tokens"),
+                                     pl.col("completion_tokens").alias("critique_completion_tokens"),
+                                     pl.col("cost_usd").alias("critique_cost_usd"), pl.col("cache_hit").alias("critique_cache_hit")),
+            on="row_key",
+        )  # fmt: skip
+        judged = judged.with_columns(rules=rule_problems(judged.rename({"draft": "reply"})))
+        judged = judged.with_columns(
+            problems_list=pl.concat_list("critic_problems", "rules"),
+            passed=pl.col("grounded") & pl.col("policy_ok") & pl.col("tone_ok") & (pl.col("rules").list.len() == 0),
+        )
+        rounds.append(
+            judged.select(
+                "row_key",
+                round=pl.lit(round_no, pl.Int32),
+                step=pl.lit(step),
+                reply="draft",
+                cited_chunk_ids="cited_chunk_ids",
+                grounded="grounded",
+                policy_ok="policy_ok",
+                tone_ok="tone_ok",
+                problems="problems_list",
+                verdict=pl.when("passed").then(pl.lit("pass")).otherwise(pl.lit("fail")),
+                model="model",
+                draft_prompt_version="prompt_version",
+                critique_prompt_version="critique_prompt_version",
+                prompt_tokens=pl.col("prompt_tokens") + pl.col("critique_prompt_tokens"),
+                completion_tokens=pl.col("completion_tokens") + pl.col("critique_completion_tokens"),
+                cost_usd=pl.col("cost_usd") + pl.col("critique_cost_usd"),
+                cache_hit=pl.col("cache_hit") & pl.col("critique_cache_hit"),
+            )
+        )
+        # The next round refines what failed, with the problems the critic and the rules found.
+        active = judged.filter(~pl.col("passed")).select(
+            *tickets.columns, "draft", problems=pl.col("problems_list").list.eval(pl.lit("- ") + pl.element()).list.join("\n")
+        )
+        step, task = "refine", refine_task
+
+    all_rounds = pl.concat([r.select([pl.col(c).cast(t) if c in r.columns else pl.lit(None, t).alias(c) for c, t in ROUND_COLUMNS.items()]) for r in rounds]) if rounds else pl.DataFrame(schema=ROUND_COLUMNS)
+    return LoopResult(all_rounds, _outcomes(tickets, all_rounds, max_refinements))
+
+
+def _outcomes(tickets: pl.DataFrame, rounds: pl.DataFrame, max_refinements: int) -> pl.DataFrame:
+    """Per ticket: its last round decides; the reply is the last draft written (for a reviewer)."""
+    last = rounds.sort("round").group_by("row_key", maintain_order=True).agg(
+        pl.col("round").last().alias("rounds"),
+        pl.col("verdict").last(),
+        pl.col("error").last(),
+        pl.col("problems").last(),
+        pl.col("reply").drop_nulls().last(),
+        pl.col("cited_chunk_ids").drop_nulls().last(),
+    )
+    reason = (
+        pl.when(pl.col("verdict") == "error").then(pl.col("error"))
+        .when(pl.col("verdict") == "fail")
+        .then(pl.format(f"critique still failing after {max_refinements} refinements: {{}}", pl.col("problems").list.join("; ")))
+    )  # fmt: skip
+    return tickets.select("row_key").join(last, on="row_key", how="left").select(
+        "row_key",
+        "reply",
+        pl.col("cited_chunk_ids").fill_null([]),
+        pl.col("rounds").fill_null(0),
+        outcome=pl.when(pl.col("verdict") == "pass").then(pl.lit("approved")).otherwise(pl.lit("needs_human")),
+        reason=reason,
+    )
