@@ -54,6 +54,9 @@ class Settings:
     llm_max_cost_per_run_usd: float | None
     triage_batch_size: int
     reply_max_refinements: int
+    review_min_confidence: float
+    outbox_webhook_url: str | None
+    outbox_max_attempts: int
     backfill_days_per_run: int
     executor: str  # in_process | multiprocess
     response_format: str  # auto | json_schema | json_object
@@ -80,6 +83,10 @@ class Settings:
     @property
     def llm_cache_path(self) -> Path:
         return self.data_dir / "llm_cache.sqlite"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox" / "actions.jsonl"
 
     @property
     def dagster_home(self) -> Path:
@@ -116,6 +123,9 @@ def load_settings() -> Settings:
         # One row per request by default: small local models answer batches badly.
         triage_batch_size=max(1, _env_int("AI_ASSETS_TRIAGE_BATCH_SIZE", 1)),
         reply_max_refinements=max(0, _env_int("AI_ASSETS_REPLY_MAX_REFINEMENTS", 2)),
+        review_min_confidence=_env_float("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6),
+        outbox_webhook_url=os.environ.get("AI_ASSETS_OUTBOX_WEBHOOK_URL") or None,
+        outbox_max_attempts=max(1, _env_int("AI_ASSETS_OUTBOX_MAX_ATTEMPTS", 3)),
         backfill_days_per_run=max(1, _env_int("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5)),
         executor=os.environ.get("AI_ASSETS_EXECUTOR", "in_process"),
         response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),

@@ -5,15 +5,16 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from ai_assets.automation.jobs import daily_tickets_job, marts_job, reference_data_job
+from ai_assets.automation.jobs import daily_tickets_job, marts_job, reference_data_job, reviews_job
 from ai_assets.automation.schedules import daily_tickets_schedule
 from ai_assets.automation.sensors import landing_files_sensor, run_failures_sensor
 from ai_assets.config import Settings, load_settings
-from ai_assets.extract.assets import customers, kb_articles, kb_chunks, raw_tickets
+from ai_assets.extract.assets import customers, kb_articles, kb_chunks, raw_tickets, review_decisions
+from ai_assets.load.assets import build_routing, outbox, outbox_deliveries
 from ai_assets.load.dbt import dbt_marts, dbt_project
 from ai_assets.quality.checks import asset_checks
 from ai_assets.quality.freshness import freshness_checks, freshness_sensor
-from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource
+from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource, OutboxResource
 from ai_assets.transform.assets import build_ticket_triage
 from ai_assets.transform.reply import reply_tasks
 from ai_assets.transform.reply_assets import build_reply_drafts
@@ -40,6 +41,11 @@ def build_resources(settings: Settings) -> dict[str, object]:
             top_k=settings.retrieval_top_k,
             max_input_chars=settings.max_input_chars,
             cache_path=str(settings.data_dir / "embedding_cache.sqlite"),
+        ),
+        "outbox_sink": OutboxResource(
+            jsonl_path=str(settings.outbox_path),
+            webhook_url=settings.outbox_webhook_url,
+            max_attempts=settings.outbox_max_attempts,
         ),
         "llm": LLMResource(
             base_url=settings.base_url,
@@ -74,10 +80,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             build_ticket_triage(triage_task(settings), settings.chat_model),
             *build_retrieval_assets(settings.embed_model),
             build_reply_drafts(reply_tasks(settings), settings.chat_model, settings.reply_max_refinements),
+            review_decisions,
+            build_routing(settings.review_min_confidence),
+            outbox,
+            outbox_deliveries,
             dbt_marts,
         ],
         asset_checks=[*asset_checks, *freshness_checks],
-        jobs=[daily_tickets_job, reference_data_job, marts_job],
+        jobs=[daily_tickets_job, reference_data_job, reviews_job, marts_job],
         schedules=[daily_tickets_schedule],
         sensors=[landing_files_sensor, run_failures_sensor, freshness_sensor],
         resources=build_resources(settings),

@@ -13,6 +13,7 @@ from ai_assets.llm.cost import Pricing
 from ai_assets.llm.engine import Limits
 from ai_assets.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedModelServer
 from ai_assets.llm.embeddings import EmbeddingCache, Embedder, LocalE5Embedder, OpenAIEmbedder
+from ai_assets.load.outbox import JsonlSink, Sink, WebhookSink
 
 
 class DataDirResource(dg.ConfigurableResource):
@@ -106,3 +107,15 @@ class EmbeddingResource(dg.ConfigurableResource):
 
     def open_cache(self) -> EmbeddingCache:
         return EmbeddingCache(Path(self.cache_path))
+
+
+class OutboxResource(dg.ConfigurableResource):
+    """Where actions are delivered: a JSONL file by default, an HTTP webhook when configured."""
+
+    jsonl_path: str
+    webhook_url: str | None = None
+    max_attempts: int = 3
+    backoff_s: float = 1.0
+
+    def sink(self) -> Sink:
+        return WebhookSink(self.webhook_url) if self.webhook_url else JsonlSink(Path(self.jsonl_path))

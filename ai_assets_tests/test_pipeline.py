@@ -29,6 +29,7 @@ def _check_results(result) -> dict[str, bool]:
 def test_full_graph_for_one_partition(pipeline: Pipeline):
     pipeline.run("reference_data_job")
     daily = pipeline.run("daily_tickets_job", DAY_1)
+    reviews = pipeline.run("reviews_job", DAY_1)  # no decision landed yet: changes nothing
     marts = pipeline.run("marts_job")
 
     expected = pipeline.expectations(DAY_1)
@@ -63,7 +64,7 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
         columns = [name for (name,) in pipeline.sql(f"select column_name from information_schema.columns where table_name = '{table}' order by ordinal_position")]
         assert columns == list(schema.columns), table
 
-    checks = {**_check_results(daily), **_check_results(marts)}
+    checks = {**_check_results(daily), **_check_results(reviews), **_check_results(marts)}
     assert checks["every_ticket_triaged_once"] and checks["raw_tickets_matches_schema"]
     assert checks["ticket_triage_matches_schema"]
     assert all(checks.values()), checks

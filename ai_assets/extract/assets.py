@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from ai_assets.automation.partitions import PARTITION_COLUMN, daily_backfill_policy, daily_partitions, partition_days
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
+from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.metadata import counts_by, markdown_preview
@@ -117,7 +118,13 @@ customers = _reference_table("customers", "One row per CRM customer (tier, regio
 kb_articles = _reference_table(
     "kb_articles", "One row per knowledge-base article (markdown with front matter)", read_kb_articles, "kb", "category"
 )
-
+review_decisions = _reference_table(
+    "review_decisions",
+    "One row per reviewer decision (approve, edit or reject a reply); is_latest marks the one that decides its ticket",
+    read_review_decisions,
+    "reviews",
+    "decision",
+)
 
 # Sections longer than this are split at paragraph, then word, boundaries: small enough for a
 # focused embedding and a short grounding citation, big enough to keep a policy rule whole.

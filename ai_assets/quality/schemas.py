@@ -10,7 +10,7 @@ from datetime import date
 import pandera.polars as pa
 import polars as pl
 
-from ai_assets.quality.vocabulary import CATEGORIES, CHANNELS, SENTIMENTS, TIERS, URGENCIES
+from ai_assets.quality.vocabulary import ACTION_TYPES, CATEGORIES, CHANNELS, DECISIONS, SENTIMENTS, TIERS, URGENCIES
 
 
 def _not_blank() -> pa.Check:
@@ -267,6 +267,112 @@ REPLY_ROUNDS = pa.DataFrameSchema(
     strict=True,
 )
 
+REVIEW_DECISIONS = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(checks=_not_blank()),
+        "decision": _text(checks=pa.Check.isin(DECISIONS)),
+        "edited_text": _text(nullable=True),
+        "reviewer": _text(checks=_not_blank()),
+        "decided_at": pa.Column(pl.Datetime("us")),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        "is_latest": pa.Column(pl.Boolean),  # the row that decides the ticket
+    },
+    name="review_decisions",
+    strict=True,
+    checks=[
+        pa.Check(
+            lambda data: data.lazyframe.select(
+                (pl.col("decision") != "edit") | (pl.col("edited_text").str.strip_chars().str.len_chars() > 0).fill_null(False)
+            ),
+            name="an edit carries its text",
+            error="edited_text is required when decision is edit",
+        )
+    ],
+)
+
+REVIEW_DECISIONS_QUARANTINE = pa.DataFrameSchema(
+    {
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        "ticket_id": _text(nullable=True),
+        "reason": _text(checks=_not_blank()),
+    },
+    name="review_decisions_quarantine",
+    strict=True,
+)
+
+_ROUTE_STATUSES = ("auto_approved", "pending_review", "human_approved", "human_edited", "rejected")
+
+REVIEW_QUEUE = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(),
+        "created_date": pa.Column(pl.Date),
+        "priority": pa.Column(pl.Int32, pa.Check.isin((1, 2, 3))),
+        "reasons": pa.Column(pl.List(pl.Utf8)),
+        "category": _text(nullable=True),  # null: triage failed
+        "urgency": _text(nullable=True),
+        "customer_tier": _text(nullable=True),
+        "subject": _text(nullable=True),
+        "draft_reply": _text(nullable=True),
+        "status": _text(checks=pa.Check.isin(_ROUTE_STATUSES[1:])),
+        "decision": _text(nullable=True),
+        "edited_text": _text(nullable=True),
+        "reviewer": _text(nullable=True),
+        "decided_at": pa.Column(pl.Datetime("us"), nullable=True),
+    },
+    name="review_queue",
+    strict=True,
+    unique=["ticket_id", "created_date"],
+)
+
+TICKET_OUTCOMES = pa.DataFrameSchema(
+    {
+        "ticket_id": _text(),
+        "created_date": pa.Column(pl.Date),
+        "customer_id": _text(),
+        "category": _text(nullable=True),
+        "urgency": _text(nullable=True),
+        "summary": _text(nullable=True),
+        "reasons": pa.Column(pl.List(pl.Utf8)),
+        "route": _text(checks=pa.Check.isin(("auto", "review"))),
+        "status": _text(checks=pa.Check.isin(_ROUTE_STATUSES)),
+        "final_reply": _text(nullable=True),
+        "reviewer": _text(nullable=True),
+    },
+    name="ticket_outcomes",
+    strict=True,
+    unique=["ticket_id", "created_date"],
+)
+
+OUTBOX = pa.DataFrameSchema(
+    {
+        "action_id": _text(unique=True),
+        "ticket_id": _text(),
+        "created_date": pa.Column(pl.Date),
+        "action_type": _text(checks=pa.Check.isin(ACTION_TYPES)),
+        "payload": _text(),
+    },
+    name="outbox",
+    strict=True,
+)
+
+OUTBOX_DELIVERIES = pa.DataFrameSchema(
+    {
+        "action_id": _text(unique=True),
+        "ticket_id": _text(),
+        "created_date": pa.Column(pl.Date),
+        "action_type": _text(checks=pa.Check.isin(ACTION_TYPES)),
+        "status": _text(checks=pa.Check.isin(("delivered", "failed"))),
+        "attempts": pa.Column(pl.Int64, pa.Check.ge(0)),
+        "last_error": _text(nullable=True),
+        "delivered_at": pa.Column(pl.Datetime("us"), nullable=True),
+        "sink": _text(),
+    },
+    name="outbox_deliveries",
+    strict=True,
+)
+
 TABLE_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     schema.name: schema
     for schema in (
@@ -283,5 +389,11 @@ TABLE_SCHEMAS: dict[str, pa.DataFrameSchema] = {
         TICKET_CONTEXT,
         REPLY_DRAFTS,
         REPLY_ROUNDS,
+        REVIEW_DECISIONS,
+        REVIEW_DECISIONS_QUARANTINE,
+        REVIEW_QUEUE,
+        TICKET_OUTCOMES,
+        OUTBOX,
+        OUTBOX_DELIVERIES,
     )
 }
