@@ -61,6 +61,7 @@ class Settings:
     executor: str  # in_process | multiprocess
     response_format: str  # auto | json_schema | json_object
     max_input_chars: int
+    redact_pii: str  # auto | on | off
     price_input_per_1m: float
     price_output_per_1m: float
 
@@ -71,6 +72,13 @@ class Settings:
     @property
     def uses_embedded_embeddings(self) -> bool:
         return self.embed_base_url == "embedded" or (self.embed_base_url is None and self.uses_embedded_model)
+
+    def redacts_for(self, embedded: bool) -> bool:
+        """Whether text is redacted before it goes to a model: `auto` redacts for every endpoint
+        but the embedded (in-machine) models."""
+        if self.redact_pii not in ("auto", "on", "off"):
+            raise ValueError(f"AI_ASSETS_REDACT_PII must be auto, on or off, not {self.redact_pii!r}")
+        return self.redact_pii == "on" or (self.redact_pii == "auto" and not embedded)
 
     @property
     def landing_dir(self) -> Path:
@@ -130,6 +138,7 @@ def load_settings() -> Settings:
         executor=os.environ.get("AI_ASSETS_EXECUTOR", "in_process"),
         response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),
         max_input_chars=_env_int("AI_ASSETS_MAX_INPUT_CHARS", 4000),
+        redact_pii=os.environ.get("AI_ASSETS_REDACT_PII", "auto"),
         price_input_per_1m=_env_float("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0),
         price_output_per_1m=_env_float("AI_ASSETS_PRICE_OUTPUT_PER_1M", 0.0),
     )

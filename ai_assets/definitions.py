@@ -7,7 +7,7 @@ from dagster_dbt import DbtCliResource
 
 from ai_assets.automation.jobs import daily_tickets_job, marts_job, reference_data_job, reviews_job
 from ai_assets.automation.schedules import daily_tickets_schedule
-from ai_assets.automation.sensors import landing_files_sensor, run_failures_sensor
+from ai_assets.automation.sensors import landing_files_sensor, reviews_sensor, run_failures_sensor
 from ai_assets.config import Settings, load_settings
 from ai_assets.extract.assets import customers, kb_articles, kb_chunks, raw_tickets, review_decisions
 from ai_assets.load.assets import build_routing, outbox, outbox_deliveries
@@ -40,6 +40,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             max_retries=settings.llm_max_retries,
             top_k=settings.retrieval_top_k,
             max_input_chars=settings.max_input_chars,
+            redact_pii=settings.redacts_for(settings.uses_embedded_embeddings),
             cache_path=str(settings.data_dir / "embedding_cache.sqlite"),
         ),
         "outbox_sink": OutboxResource(
@@ -60,6 +61,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             max_cost_per_run_usd=settings.llm_max_cost_per_run_usd,
             response_format=settings.response_format,
             max_input_chars=settings.max_input_chars,
+            redact_pii=settings.redacts_for(settings.uses_embedded_model),
             price_input_per_1m=settings.price_input_per_1m,
             price_output_per_1m=settings.price_output_per_1m,
             cache_path=str(settings.llm_cache_path),
@@ -89,7 +91,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         asset_checks=[*asset_checks, *freshness_checks],
         jobs=[daily_tickets_job, reference_data_job, reviews_job, marts_job],
         schedules=[daily_tickets_schedule],
-        sensors=[landing_files_sensor, run_failures_sensor, freshness_sensor],
+        sensors=[landing_files_sensor, reviews_sensor, run_failures_sensor, freshness_sensor],
         resources=build_resources(settings),
         executor=EXECUTORS[settings.executor],
     )

@@ -44,6 +44,7 @@ class LLMResource(dg.ConfigurableResource):
     max_cost_per_run_usd: float | None = None
     response_format: str = "auto"
     max_input_chars: int = 4000
+    redact_pii: bool = False  # emails, card numbers, phones out of every prompt (remote endpoints)
     price_input_per_1m: float = 0.0
     price_output_per_1m: float = 0.0
     cache_path: str
@@ -98,6 +99,7 @@ class EmbeddingResource(dg.ConfigurableResource):
     max_retries: int = 4
     top_k: int = 3
     max_input_chars: int = 4000  # of a ticket's subject and body, as for the LLM steps
+    redact_pii: bool = False
     cache_path: str
 
     def embedder(self) -> Embedder:

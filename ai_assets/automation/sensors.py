@@ -1,4 +1,5 @@
-"""Sensors: new or changed landing files start a run for exactly their day; failed runs are recorded."""
+"""Sensors: new or changed landing files start a run for exactly their day (tickets, and reviewer
+decisions for the days of the tickets they decide); failed runs are recorded."""
 
 import hashlib
 import json
@@ -7,10 +8,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from ai_assets.automation.jobs import daily_tickets_job
+from ai_assets.automation.jobs import daily_tickets_job, reviews_job
 from ai_assets.automation.partitions import daily_partitions
 from ai_assets.config import load_settings
 from ai_assets.extract.landing import ticket_files
+from ai_assets.extract.reviews import read_review_decisions, review_files
+from ai_assets.warehouse.tables import query_read_only
 
 
 def day_fingerprints(tickets_dir: Path) -> dict[str, str]:
@@ -44,6 +47,40 @@ def landing_files_sensor(context: dg.SensorEvaluationContext):
             continue
         # The run key includes the fingerprint: the same files never run twice, changed files run again.
         yield dg.RunRequest(partition_key=day, run_key=f"{day}:{fingerprint}", tags={"ai_assets/trigger": "landing_files"})
+    context.update_cursor(json.dumps(current, sort_keys=True))
+
+
+def _file_fingerprints(files: list[Path]) -> dict[str, str]:
+    return {f.name: f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files}
+
+
+@dg.sensor(
+    job=reviews_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests a reviews_job run for each day whose tickets got a new or changed decision in landing/reviews/.",
+)
+def reviews_sensor(context: dg.SensorEvaluationContext):
+    settings = load_settings()
+    reviews_dir = settings.landing_dir / "reviews"
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current = _file_fingerprints(review_files(reviews_dir))
+    changed = {name for name, fingerprint in current.items() if seen.get(name) != fingerprint}
+    if not changed:
+        return
+    decisions, _ = read_review_decisions(reviews_dir)
+    ticket_ids = decisions.filter(decisions["source_file"].is_in(list(changed)))["ticket_id"].unique().to_list()
+    days = query_read_only(
+        settings.warehouse_path,
+        "SELECT created_date::VARCHAR AS day, count(*) AS tickets FROM raw_tickets WHERE list_contains(?, ticket_id) GROUP BY 1 ORDER BY 1",
+        [ticket_ids],
+    ) if ticket_ids and settings.warehouse_path.exists() else None
+    found = 0 if days is None else int(days["tickets"].sum())
+    if found < len(ticket_ids):
+        context.log.warning(f"{len(ticket_ids) - found} reviewed ticket ids are not in raw_tickets; they decide nothing (see review_decisions)")
+    batch = hashlib.sha256(json.dumps(sorted((n, current[n]) for n in changed)).encode()).hexdigest()[:16]
+    for day in [] if days is None else days["day"].to_list():
+        yield dg.RunRequest(partition_key=day, run_key=f"reviews:{day}:{batch}", tags={"ai_assets/trigger": "reviews"})
     context.update_cursor(json.dumps(current, sort_keys=True))
 
 

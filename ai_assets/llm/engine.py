@@ -32,6 +32,7 @@ from ai_assets.llm.client import Completion, ContextOverflow, Endpoint, Provider
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.ratelimit import RateLimiter
+from ai_assets.llm.redaction import redact_expr
 from ai_assets.llm.task import LLMTask
 
 ProgressCallback = Callable[[int, StepMetrics], None]
@@ -249,7 +250,7 @@ class _Dispatcher:
         await asyncio.gather(*(self.run_single(item) for item in retry_alone))
 
 
-def _prepare(task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars: int) -> pl.DataFrame:
+def _prepare(task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars: int, redact_pii: bool) -> pl.DataFrame:
     """One row per input row: the rendered user prompt, truncation flag and input hash (vectorised)."""
     clipped = [
         pl.when(pl.col(c).str.len_chars() > max_input_chars)
@@ -260,6 +261,8 @@ def _prepare(task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars:
     ]
     truncated = pl.any_horizontal([pl.col(c).str.len_chars().fill_null(0) > max_input_chars for c in task.input_columns])
     frame = rows.select(id_column, *task.input_columns).with_columns(input_truncated=truncated).with_columns(clipped)
+    if redact_pii:
+        frame = frame.with_columns(redact_expr(pl.col(c)) for c in task.input_columns)
     values = frame.select(task.input_columns).rows()
     return frame.select(
         id_column,
@@ -306,13 +309,14 @@ async def run_task_async(
     id_column: str,
     limits: Limits = Limits(),
     max_input_chars: int = 4000,
+    redact_pii: bool = False,
     on_progress: ProgressCallback | None = None,
     progress_every_s: float = 10.0,
 ) -> TaskResult:
     started = time.monotonic()
     metrics = StepMetrics(rows=rows.height)
     keys = CacheKeys(endpoint.model, task.prompt.system, task.json_schema, {"temperature": task.temperature, "max_tokens": task.max_tokens, **task.params})
-    prepared = _prepare(task, rows, id_column, max_input_chars)
+    prepared = _prepare(task, rows, id_column, max_input_chars, redact_pii)
     prepared = prepared.with_columns(key=pl.Series([keys.key(user) for user in prepared["user"]], dtype=pl.Utf8))
 
     rows_per_key = dict(prepared.group_by("key", maintain_order=True).len().iter_rows())

@@ -36,6 +36,7 @@ def run_llm_step(context: dg.AssetExecutionContext, llm: LLMResource, task: LLMT
             id_column="row_key",
             limits=llm.limits(),
             max_input_chars=llm.max_input_chars,
+            redact_pii=llm.redact_pii,
             on_progress=log_progress,
         )
     finally:

@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from ai_assets.automation.partitions import PARTITION_COLUMN, daily_backfill_policy, daily_partitions, partition_days
 from ai_assets.llm.embeddings import EmbeddingStats, embed_texts
+from ai_assets.llm.redaction import redact_expr
 from ai_assets.metadata import markdown_preview
 from ai_assets.quality.schemas import KB_EMBEDDINGS, TICKET_CONTEXT
 from ai_assets.resources import EmbeddingResource
@@ -63,9 +64,10 @@ def build_retrieval_assets(embed_model: str) -> list[dg.AssetsDefinition]:
             has_crm, has_kb = _check_inputs(context, conn, embedder.model)
             tickets = read_table(conn, "raw_tickets", partition_column=PARTITION_COLUMN, partitions=days)
             memory = customer_memory(conn, days, has_crm=has_crm)
+        text = pl.concat_str("subject", "body", separator="\n").str.slice(0, embeddings.max_input_chars)
         queries = tickets.select(
             row_key=pl.format("{}/{}", PARTITION_COLUMN, "ticket_id"),
-            text=pl.concat_str("subject", "body", separator="\n").str.slice(0, embeddings.max_input_chars),
+            text=redact_expr(text) if embeddings.redact_pii else text,
         )
         nearest, stats = _no_chunks(), EmbeddingStats()
         if has_kb and tickets.height:

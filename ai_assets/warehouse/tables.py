@@ -16,6 +16,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from ai_assets.warehouse.locking import warehouse_lock
+
 
 @contextmanager
 def _transaction_over(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> Iterator[None]:
@@ -77,6 +79,7 @@ def read_table(
 
 
 def query_read_only(database: Path, sql: str, params: list | None = None) -> pl.DataFrame:
-    """Run a user query on a read-only connection, so it can never change the warehouse."""
-    with duckdb.connect(str(database), read_only=True) as conn:
+    """Run a user query on a read-only connection, so it can never change the warehouse. It waits
+    for a writing step to close its connection instead of failing on DuckDB's file lock."""
+    with warehouse_lock(database), duckdb.connect(str(database), read_only=True) as conn:
         return conn.execute(sql, params or []).pl()
