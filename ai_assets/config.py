@@ -57,6 +57,7 @@ class Settings:
     review_min_confidence: float
     outbox_webhook_url: str | None
     outbox_max_attempts: int
+    outbox_backoff_s: float
     backfill_days_per_run: int
     executor: str  # in_process | multiprocess
     response_format: str  # auto | json_schema | json_object
@@ -134,6 +135,7 @@ def load_settings() -> Settings:
         review_min_confidence=_env_float("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6),
         outbox_webhook_url=os.environ.get("AI_ASSETS_OUTBOX_WEBHOOK_URL") or None,
         outbox_max_attempts=max(1, _env_int("AI_ASSETS_OUTBOX_MAX_ATTEMPTS", 3)),
+        outbox_backoff_s=_env_float("AI_ASSETS_OUTBOX_BACKOFF_S", 1.0),
         backfill_days_per_run=max(1, _env_int("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5)),
         executor=os.environ.get("AI_ASSETS_EXECUTOR", "in_process"),
         response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),

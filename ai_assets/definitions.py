@@ -47,6 +47,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             jsonl_path=str(settings.outbox_path),
             webhook_url=settings.outbox_webhook_url,
             max_attempts=settings.outbox_max_attempts,
+            backoff_s=settings.outbox_backoff_s,
         ),
         "llm": LLMResource(
             base_url=settings.base_url,
