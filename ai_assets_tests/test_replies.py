@@ -263,3 +263,20 @@ def test_reviewer_decisions_land_through_the_sensor_and_are_sent_once(pipeline: 
     assert pipeline.count("review_decisions_quarantine") == 1
     sink = [json.loads(line) for line in pipeline.settings.outbox_path.read_text().splitlines()]
     assert [a["ticket_id"] for a in sink if a["action_type"] == "send_reply"] == [edited]
+
+
+def test_marts_report_reply_outcomes_failure_reasons_and_kb_gaps(pipeline: Pipeline):
+    pipeline.server.responder = _responder(
+        critique=lambda body: {"grounded": "refund" not in body["messages"][1]["content"].lower(), "policy_ok": True, "tone_ok": True, "problems": ["Claim not in the excerpts "]}
+    )
+    _run_day(pipeline)
+    pipeline.run("marts_job")
+
+    raw = pipeline.count("raw_tickets")
+    assert pipeline.sql("select sum(tickets), sum(auto_approved) + sum(sent_to_review) from reply_outcomes_daily") == [(raw, raw)]
+    assert pipeline.sql("select sum(auto_approved) from reply_outcomes_daily") == [(pipeline.count("ticket_outcomes", "status = 'auto_approved'"),)]
+    reasons = dict(pipeline.sql("select problem, sum(failed_rounds) from critique_failure_reasons group by 1"))
+    assert reasons["claim not in the excerpts"] == pipeline.count("reply_rounds", "verdict = 'fail'")
+    gaps = pipeline.sql("select category, tickets, avg_top_score from kb_gaps order by 1")
+    assert sum(n for _, n, _ in gaps) == raw
+    assert {c for c, _, _ in gaps} == {c for (c,) in pipeline.sql("select distinct coalesce(category, 'unknown') from ticket_context left join ticket_triage using (ticket_id, created_date)")}

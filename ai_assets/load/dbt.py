@@ -22,10 +22,21 @@ if _python_bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.pathsep.join([_python_bin, os.environ.get("PATH", "")])
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# `dagster dev` re-parses on every reload; everywhere else a missing manifest is made once here,
-# so a fresh clone loads without a separate build step.
+
+
+def _manifest_is_stale() -> bool:
+    """No manifest yet, or a model, test or config edited since it was parsed."""
+    if not dbt_project.manifest_path.exists():
+        return True
+    parsed = dbt_project.manifest_path.stat().st_mtime
+    sources = [p for folder in ("models", "tests") for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file()]
+    return any(p.stat().st_mtime > parsed for p in [*sources, DBT_PROJECT_DIR / "dbt_project.yml"])
+
+
+# `dagster dev` re-parses on every reload; everywhere else the manifest is made here when missing
+# or out of date, so a fresh clone (or an edited model) loads without a separate build step.
 dbt_project.prepare_if_dev()
-if not dbt_project.manifest_path.exists():
+if _manifest_is_stale():
     dbt_project.preparer.prepare(dbt_project)
 
 
