@@ -280,3 +280,22 @@ def test_marts_report_reply_outcomes_failure_reasons_and_kb_gaps(pipeline: Pipel
     gaps = pipeline.sql("select category, tickets, avg_top_score from kb_gaps order by 1")
     assert sum(n for _, n, _ in gaps) == raw
     assert {c for c, _, _ in gaps} == {c for (c,) in pipeline.sql("select distinct coalesce(category, 'unknown') from ticket_context left join ticket_triage using (ticket_id, created_date)")}
+
+
+def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pipeline, monkeypatch, tmp_path):
+    from ai_assets.llm.task import PROMPTS_DIR
+    from ai_assets_tests.test_pipeline import _stale_status
+
+    _run_day(pipeline)
+    triage, drafts, critiques = pipeline.calls("ticket_triage"), pipeline.calls("reply_draft"), pipeline.calls("reply_critique")
+    (tmp_path / "prompts").mkdir()
+    edited = (PROMPTS_DIR / "reply_critique.txt").read_text().replace("[user]", "Be strict about dates.\n\n[user]")
+    (tmp_path / "prompts" / "reply_critique.txt").write_text(edited)
+    _rebuild(pipeline, monkeypatch, AI_ASSETS_PROMPTS_DIR=str(tmp_path / "prompts"))
+    assert pipeline.calls("reply_critique") == 0  # counted from here on: requests with the edited prompt
+
+    assert _stale_status(pipeline, pipeline.defs, "reply_drafts", DAY_1) == "STALE"
+    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
+    pipeline.run("daily_tickets_job", DAY_1)
+    assert pipeline.calls("ticket_triage") == triage and pipeline.calls("reply_draft") == drafts  # served from the cache
+    assert pipeline.calls("reply_critique") == critiques  # every critique again, with the edited prompt

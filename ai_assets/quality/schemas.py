@@ -233,6 +233,7 @@ REPLY_DRAFTS = pa.DataFrameSchema(
         "rounds": pa.Column(pl.Int32, pa.Check.ge(0)),
         "outcome": _text(checks=pa.Check.isin(("approved", "needs_human"))),
         "reason": _text(nullable=True),  # why a human must look; null when approved
+        "prompt_version": _text(),  # the loop's version: its three prompts, the model and the bound
         **_REPLY_LINEAGE,
     },
     name="reply_drafts",

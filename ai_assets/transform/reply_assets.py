@@ -54,6 +54,8 @@ def _read_inputs(conn: duckdb.DuckDBPyConnection, days: list) -> tuple[pl.DataFr
 
 
 def build_reply_drafts(tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_refinements: int) -> dg.AssetsDefinition:
+    version = loop_version(tasks, model, max_refinements)
+
     @dg.multi_asset(
         specs=[
             dg.AssetSpec(
@@ -78,7 +80,7 @@ def build_reply_drafts(tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_
         backfill_policy=daily_backfill_policy,
         group_name="transform",
         # The three prompts, the model and the bound: a change to any marks the replies unsynced.
-        code_version=loop_version(tasks, model, max_refinements),
+        code_version=version,
         pool="llm_provider",
         retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
     )
@@ -118,7 +120,10 @@ def build_reply_drafts(tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_
         drafted = loop.outcomes.join(keys, on="row_key").join(totals, on="row_key", how="left")
         to_human = untriaged.with_columns(cited_chunk_ids=pl.lit([], pl.List(pl.Utf8)), rounds=pl.lit(0), outcome=pl.lit("needs_human"))
         drafts = pl.concat([drafted, to_human], how="diagonal_relaxed").with_columns(
-            pl.col("prompt_tokens", "completion_tokens").fill_null(0), pl.col("cost_usd").fill_null(0.0), pl.col("cache_hit").fill_null(True)
+            pl.col("prompt_tokens", "completion_tokens").fill_null(0),
+            pl.col("cost_usd").fill_null(0.0),
+            pl.col("cache_hit").fill_null(True),
+            prompt_version=pl.lit(version),
         ).select(list(REPLY_DRAFTS.columns))
         REPLY_DRAFTS.validate(drafts)
         with duckdb.get_connection() as conn:
