@@ -54,8 +54,12 @@ def test_pipeline_runs_on_the_embedded_model(tmp_path, monkeypatch):
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         triaged = conn.execute("select ticket_id, category, model, prompt_version from ticket_triage").fetchall()
         failed = conn.execute("select ticket_id, reason from ticket_triage_failures").fetchall()
+        drafted = conn.execute("select count(*) from reply_rounds where reply is not null").fetchone()[0]
+        provider_errors = conn.execute("select error from reply_rounds where error like '%provider_error%'").fetchall()
     # A 135M model is often wrong, but every answer is schema-valid or dead-lettered with a reason.
     assert len(triaged) + len(failed) == len(TICKETS)
     assert len(triaged) >= 1
     assert {row[2] for row in triaged} == {"smollm2"}
+    # The reply schemas compile to llama.cpp grammars (a long maxLength once crashed its server).
+    assert drafted >= 1 and provider_errors == []
     assert len(_llama_servers()) == before, "the embedded model server outlived the run"

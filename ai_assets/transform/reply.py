@@ -16,14 +16,18 @@ class ReplyDraft(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reply: str = Field(max_length=REPLY_MAX_CHARS)
+    # No maxLength in the schema: llama.cpp expands it into one grammar rule per character and
+    # fails (taking its server down) for lengths like this one. The validator enforces it instead.
+    reply: str
     cited_chunk_ids: list[str] = Field(max_length=5)
 
     @field_validator("reply")
     @classmethod
-    def not_blank(cls, value: str) -> str:
+    def not_blank_nor_too_long(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("reply is empty")
+        if len(value) > REPLY_MAX_CHARS:
+            raise ValueError(f"reply is longer than {REPLY_MAX_CHARS} characters")
         return value.strip()
 
 
