@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from ai_assets.quality.schemas import TABLE_SCHEMAS
 
 # Bad rows in these would flow into the LLM step or the marts.
-_BLOCKING = {"raw_tickets", "ticket_triage"}
+_BLOCKING = {"raw_tickets", "ticket_triage", "reply_drafts", "ticket_outcomes", "outbox"}
 
 
 def _schema_check(table: str, schema: pa.DataFrameSchema) -> dg.AssetChecksDefinition:
@@ -40,15 +40,11 @@ def _schema_check(table: str, schema: pa.DataFrameSchema) -> dg.AssetChecksDefin
     return check
 
 
-# A day counts once its triage has run: raw tickets of days not yet triaged are not "missing".
+# A day counts once its step has run: raw tickets of days not yet processed are not "missing".
 _CONSERVATION_SQL = """
-WITH outcomes AS (
-    SELECT ticket_id, created_date FROM ticket_triage
-    UNION ALL
-    SELECT ticket_id, created_date FROM ticket_triage_failures
-),
-triaged_days AS (SELECT DISTINCT created_date FROM outcomes),
-raw AS (SELECT ticket_id, created_date FROM raw_tickets WHERE created_date IN (SELECT created_date FROM triaged_days))
+WITH outcomes AS ({outcomes}),
+done_days AS (SELECT DISTINCT created_date FROM outcomes),
+raw AS (SELECT ticket_id, created_date FROM raw_tickets WHERE created_date IN (SELECT created_date FROM done_days))
 SELECT
     (SELECT count(*) FROM raw) AS raw_rows,
     (SELECT count(*) FROM outcomes) AS outcome_rows,
@@ -58,20 +54,35 @@ SELECT
 """
 
 
-@dg.asset_check(
-    asset="ticket_triage",
-    additional_deps=["raw_tickets", "ticket_triage_failures"],
-    blocking=True,
-    description="Every raw ticket is in ticket_triage or ticket_triage_failures, exactly once, and nothing else is.",
-)
-def every_ticket_triaged_once(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with duckdb.get_connection() as conn:
-        raw_rows, outcome_rows, missing, orphans, doubled = conn.execute(_CONSERVATION_SQL).fetchone()
-    return dg.AssetCheckResult(
-        passed=missing == 0 and orphans == 0 and doubled == 0,
-        metadata={"raw_rows": raw_rows, "outcome_rows": outcome_rows, "missing": missing, "orphans": orphans, "doubled": doubled},
+def _conservation_check(name: str, asset: str, tables: tuple[str, ...]) -> dg.AssetChecksDefinition:
+    """Every raw ticket is in exactly one of `tables`, once, and nothing else is."""
+    outcomes = " UNION ALL ".join(f"SELECT ticket_id, created_date FROM {table}" for table in tables)
+
+    @dg.asset_check(
+        asset=asset,
+        name=name,
+        additional_deps=["raw_tickets", *(t for t in tables if t != asset)],
+        blocking=True,
+        description=f"Every raw ticket is in {' or '.join(tables)}, exactly once, and nothing else is.",
     )
+    def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as conn:
+            raw_rows, outcome_rows, missing, orphans, doubled = conn.execute(_CONSERVATION_SQL.format(outcomes=outcomes)).fetchone()
+        return dg.AssetCheckResult(
+            passed=missing == 0 and orphans == 0 and doubled == 0,
+            metadata={"raw_rows": raw_rows, "outcome_rows": outcome_rows, "missing": missing, "orphans": orphans, "doubled": doubled},
+        )
+
+    return check
+
+
+conservation_checks = [
+    _conservation_check("every_ticket_triaged_once", "ticket_triage", ("ticket_triage", "ticket_triage_failures")),
+    # The outbox acts on replies and outcomes: a ticket lost or doubled there would be a lost or doubled send.
+    _conservation_check("every_ticket_has_one_reply", "reply_drafts", ("reply_drafts",)),
+    _conservation_check("every_ticket_has_one_outcome", "ticket_outcomes", ("ticket_outcomes",)),
+]
 
 
 schema_checks = [_schema_check(table, schema) for table, schema in TABLE_SCHEMAS.items()]
-asset_checks = [*schema_checks, every_ticket_triaged_once]
+asset_checks = [*schema_checks, *conservation_checks]
