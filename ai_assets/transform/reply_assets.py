@@ -14,7 +14,7 @@ from ai_assets.quality.schemas import REPLY_DRAFTS, REPLY_ROUNDS
 from ai_assets.resources import LLMResource
 from ai_assets.transform.assets import run_llm_step
 from ai_assets.transform.reply_loop import run_reply_loop
-from ai_assets.warehouse.tables import replace_rows
+from ai_assets.warehouse.tables import replace_rows, table_exists
 
 _KINDS = {"duckdb", "polars", "openai"}
 
@@ -48,8 +48,7 @@ def loop_version(tasks: tuple[LLMTask, ...], model: str, max_refinements: int) -
 
 
 def _read_inputs(conn: duckdb.DuckDBPyConnection, days: list) -> tuple[pl.DataFrame, pl.DataFrame]:
-    has_kb = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'kb_chunks'").fetchone()[0]
-    sql = _LOOP_INPUT_SQL if has_kb else _LOOP_INPUT_SQL.replace("JOIN kb_chunks k", "JOIN (SELECT NULL::VARCHAR AS chunk_id, NULL::VARCHAR AS text WHERE false) k")
+    sql = _LOOP_INPUT_SQL if table_exists(conn, "kb_chunks") else _LOOP_INPUT_SQL.replace("JOIN kb_chunks k", "JOIN (SELECT NULL::VARCHAR AS chunk_id, NULL::VARCHAR AS text WHERE false) k")
     return conn.execute(sql, {"days": days}).pl(), conn.execute(_UNTRIAGED_SQL, {"days": days}).pl()
 
 
