@@ -131,7 +131,9 @@ def load_settings() -> Settings:
         llm_max_cost_per_run_usd=_env_limit("AI_ASSETS_LLM_MAX_COST_PER_RUN_USD"),
         # One row per request by default: small local models answer batches badly.
         triage_batch_size=max(1, _env_int("AI_ASSETS_TRIAGE_BATCH_SIZE", 1)),
-        reply_max_refinements=max(0, _env_int("AI_ASSETS_REPLY_MAX_REFINEMENTS", 2)),
+        # A 135M local model rarely repairs a reply it got wrong, and each round costs it ~12 minutes
+        # a day of tickets on 2 cores: it drafts and critiques once; real models get 2 refinements.
+        reply_max_refinements=max(0, _env_int("AI_ASSETS_REPLY_MAX_REFINEMENTS", 0 if embedded else 2)),
         review_min_confidence=_env_float("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6),
         outbox_webhook_url=os.environ.get("AI_ASSETS_OUTBOX_WEBHOOK_URL") or None,
         outbox_max_attempts=max(1, _env_int("AI_ASSETS_OUTBOX_MAX_ATTEMPTS", 3)),
