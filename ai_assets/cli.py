@@ -14,6 +14,8 @@ EXAMPLE_QUERIES = (
     "select category, count(*) as tickets, round(avg(confidence), 2) as confidence from ticket_triage group by all order by tickets desc",
     "select reason, count(*) from raw_tickets_quarantine group by all order by 2 desc",
     "select * from ticket_kpis_daily order by created_date, tickets desc limit 10",
+    "select priority, ticket_id, reasons, status from review_queue order by priority, ticket_id limit 10",
+    "select action_type, status, count(*) from outbox_deliveries group by all",
 )
 
 
