@@ -14,6 +14,8 @@ from ai_assets.resources import LLMResource
 from ai_assets.warehouse.tables import read_table, replace_rows
 
 _KINDS = {"duckdb", "polars", "openai"}
+# A whole LLM step retried (the engine already retries each call): for an endpoint that was down.
+LLM_STEP_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 def run_llm_step(context: dg.AssetExecutionContext, llm: LLMResource, task: LLMTask, rows: pl.DataFrame, label: str) -> TaskResult:
@@ -76,7 +78,7 @@ def build_ticket_triage(task: LLMTask, model: str) -> dg.AssetsDefinition:
         # Caps the LLM steps hitting the provider at once across all runs (each step also has its
         # own AI_ASSETS_LLM_CONCURRENCY); the limit is the instance's pool limit.
         pool="llm_provider",
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+        retry_policy=LLM_STEP_RETRY_POLICY,
     )
     def ticket_triage(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
         """Classifies each of the days' raw tickets with the LLM; unchanged tickets come from the cache."""

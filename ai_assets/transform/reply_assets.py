@@ -12,7 +12,7 @@ from ai_assets.llm.task import LLMTask
 from ai_assets.metadata import counts_by, markdown_preview
 from ai_assets.quality.schemas import REPLY_DRAFTS, REPLY_ROUNDS
 from ai_assets.resources import LLMResource
-from ai_assets.transform.assets import run_llm_step
+from ai_assets.transform.assets import LLM_STEP_RETRY_POLICY, run_llm_step
 from ai_assets.transform.reply_loop import run_reply_loop
 from ai_assets.warehouse.tables import replace_rows, table_exists
 
@@ -81,7 +81,7 @@ def build_reply_drafts(tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_
         # The three prompts, the model and the bound: a change to any marks the replies unsynced.
         code_version=version,
         pool="llm_provider",
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+        retry_policy=LLM_STEP_RETRY_POLICY,
     )
     def reply_drafts(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
         """Drafts a reply grounded in each triaged ticket's context, has a critic check it, refines
