@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -65,14 +65,14 @@ class JsonlSink:
 
     path: Path
     name: str = "jsonl"
-
-    def _ids(self) -> set[str]:
-        if not self.path.exists():
-            return set()
-        return {json.loads(line)["action_id"] for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    # The ids already in the file, read once per delivery step rather than once per action.
+    _sent: set[str] | None = field(default=None, init=False, repr=False)
 
     def already_has(self, action_id: str) -> bool:
-        return action_id in self._ids()
+        if self._sent is None:
+            lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+            self._sent = {json.loads(line)["action_id"] for line in lines if line.strip()}
+        return action_id in self._sent
 
     def send(self, action: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +81,8 @@ class JsonlSink:
             out.write(line + "\n")
             out.flush()
             os.fsync(out.fileno())
+        if self._sent is not None:
+            self._sent.add(action["action_id"])
 
 
 @dataclass
