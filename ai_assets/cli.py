@@ -76,21 +76,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     days = _landed_days(settings)[: limit or None]
     if args.days is None and settings.uses_embedded_model:
         print("On the embedded model the demo does the first landed day; `ai-assets demo --days 0` does them all.")
-    model = "the embedded local model (SmolLM2-135M via llama.cpp)" if settings.uses_embedded_model else settings.chat_model
+    model = (
+        "the embedded local model (SmolLM2-135M via llama.cpp)" if settings.uses_embedded_model else settings.chat_model
+    )
     print(f"Materialising the pipeline for {len(days)} days ({days[0]} .. {days[-1]}) on {model}")
     started = time.monotonic()
 
     def report(run) -> None:
         status = "ok" if run.success else "FAILED"
-        print(f"  {run.job:<20} {run.partition or '':<10} {status}  ({time.monotonic() - started:.0f}s, run {run.run_id[:8]})", flush=True)
+        print(
+            f"  {run.job:<20} {run.partition or '':<10} {status}  ({time.monotonic() - started:.0f}s, run {run.run_id[:8]})",
+            flush=True,
+        )
 
     with dg.DagsterInstance.get() as instance:
         runs = materialize_pipeline(defs, instance, days, on_run=report)
     print_summary(settings)
     if not all(run.success for run in runs):
-        print(f"\nA run failed: see its logs with `ai-assets dev` (DAGSTER_HOME={settings.dagster_home}).", file=sys.stderr)
+        print(
+            f"\nA run failed: see its logs with `ai-assets dev` (DAGSTER_HOME={settings.dagster_home}).",
+            file=sys.stderr,
+        )
         return 1
-    print(f"\nBrowse the runs and assets: ai-assets dev  (then open http://127.0.0.1:3000)")
+    print("\nBrowse the runs and assets: ai-assets dev  (then open http://127.0.0.1:3000)")
     return 0
 
 
@@ -105,9 +113,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from ai_assets.warehouse.tables import query_read_only
-
     import polars as pl
+
+    from ai_assets.warehouse.tables import query_read_only
 
     with pl.Config(tbl_rows=args.limit, fmt_str_lengths=60, tbl_width_chars=160):
         print(query_read_only(load_settings().warehouse_path, args.sql))
@@ -151,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="generate sample data if none, materialise everything, print what landed")
     demo.add_argument(
-        "--days", type=int, default=None, help="only the first N landed days; 0 = all (default: all, or 1 on the embedded model)"
+        "--days",
+        type=int,
+        default=None,
+        help="only the first N landed days; 0 = all (default: all, or 1 on the embedded model)",
     )
     demo.set_defaults(run=cmd_demo)
     sub.add_parser("sample-data", help="(re)generate the sample landing data").set_defaults(run=cmd_sample_data)
@@ -160,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("sql")
     query.add_argument("--limit", type=int, default=25)
     query.set_defaults(run=cmd_query)
-    backfill = sub.add_parser("backfill", help="submit a backfill of a range of days (run by the daemon of `ai-assets dev`)")
+    backfill = sub.add_parser(
+        "backfill", help="submit a backfill of a range of days (run by the daemon of `ai-assets dev`)"
+    )
     backfill.add_argument("first_day", help="YYYY-MM-DD")
     backfill.add_argument("last_day", help="YYYY-MM-DD (inclusive)")
     backfill.set_defaults(run=cmd_backfill)

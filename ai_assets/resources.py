@@ -10,9 +10,9 @@ from pydantic import PrivateAttr
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
-from ai_assets.llm.engine import Limits
 from ai_assets.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedModelServer
-from ai_assets.llm.embeddings import EmbeddingCache, Embedder, LocalE5Embedder, OpenAIEmbedder
+from ai_assets.llm.embeddings import Embedder, EmbeddingCache, LocalE5Embedder, OpenAIEmbedder
+from ai_assets.llm.engine import Limits
 from ai_assets.load.outbox import JsonlSink, Sink, WebhookSink
 
 

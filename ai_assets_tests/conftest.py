@@ -28,9 +28,15 @@ class Pipeline:
     instance: dg.DagsterInstance
     server: FakeLLMServer
 
-    def run(self, job: str, partition: str | None = None, *, days: tuple[str, str] | None = None) -> dg.ExecuteInJobResult:
+    def run(
+        self, job: str, partition: str | None = None, *, days: tuple[str, str] | None = None
+    ) -> dg.ExecuteInJobResult:
         """One run of `job`: for one partition, or for the range `days` (first, last) as a backfill group runs."""
-        tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[1]} if days else None
+        tags = (
+            {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[1]}
+            if days
+            else None
+        )
         result = self.defs.resolve_job_def(job).execute_in_process(
             instance=self.instance, partition_key=partition, tags=tags, raise_on_error=False
         )

@@ -46,9 +46,9 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from pathlib import Path
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 __all__ = ["Fault", "FakeLLMServer", "default_responder"]
@@ -115,7 +115,12 @@ def _context_exceeded_body(limit: int, tokens: int) -> dict:
         f"{tokens} tokens. Please reduce the length of the messages."
     )
     return {
-        "error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
     }
 
 
@@ -158,9 +163,60 @@ _CATEGORY_KEYWORDS: dict[str, tuple[str, ...]] = {
 _ANGRY = ("angry", "unacceptable", "terrible", "annoyed", "furious", "worst", "😡")
 _HAPPY = ("love", "great", "thanks", "thank you", "awesome")
 _LANGUAGE_WORDS: dict[str, frozenset[str]] = {
-    "es": frozenset("hola gracias pedido por favor quiero ayuda tengo cuenta factura envío llegó está mi pero".split()),
-    "de": frozenset("hallo danke bitte bestellung ich nicht mein meine ist und rechnung lieferung konto habe".split()),
-    "fr": frozenset("bonjour merci commande je ne pas mon suis facture livraison compte vous avec".split()),
+    "es": frozenset(
+        [
+            "hola",
+            "gracias",
+            "pedido",
+            "por",
+            "favor",
+            "quiero",
+            "ayuda",
+            "tengo",
+            "cuenta",
+            "factura",
+            "envío",
+            "llegó",
+            "está",
+            "mi",
+            "pero",
+        ]
+    ),
+    "de": frozenset(
+        [
+            "hallo",
+            "danke",
+            "bitte",
+            "bestellung",
+            "ich",
+            "nicht",
+            "mein",
+            "meine",
+            "ist",
+            "und",
+            "rechnung",
+            "lieferung",
+            "konto",
+            "habe",
+        ]
+    ),
+    "fr": frozenset(
+        [
+            "bonjour",
+            "merci",
+            "commande",
+            "je",
+            "ne",
+            "pas",
+            "mon",
+            "suis",
+            "facture",
+            "livraison",
+            "compte",
+            "vous",
+            "avec",
+        ]
+    ),
 }
 
 
@@ -314,7 +370,7 @@ def _fill(name: str, schema: Any, root: dict, text: str, depth: int = 0) -> Any:
         # Reply drafts cite the first knowledge-base excerpt of the prompt ("[<chunk_id>] ...").
         return re.findall(r"^\[([^\]\s]+#\d+)\]", text, flags=re.MULTILINE)[:1]
     if name == "reply" and typ == "string":
-        return f"Thank you for your message about \"{_subject(text)[:60]}\". Here is what we can do for you."
+        return f'Thank you for your message about "{_subject(text)[:60]}". Here is what we can do for you.'
     if typ == "string":
         if name == "summary":
             value = _subject(text)[:80] or "Customer request"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -15,7 +15,14 @@ from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
 
 def _write(path, lines: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"ticket_id": "T-1", "customer_id": "C-1", "created_at": f"{path.parent.name}T10:00:00Z", "channel": "web", "subject": "s", "body": "b"}
+    record = {
+        "ticket_id": "T-1",
+        "customer_id": "C-1",
+        "created_at": f"{path.parent.name}T10:00:00Z",
+        "channel": "web",
+        "subject": "s",
+        "body": "b",
+    }
     path.write_text("\n".join(json.dumps({**record, "ticket_id": f"T-{i}"}) for i in range(lines)))
 
 
@@ -53,7 +60,7 @@ def test_landing_sensor_skips_days_outside_the_partitions(tmp_path, monkeypatch)
 
 
 def test_daily_schedule_targets_yesterday():
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 10, 1, 0, tzinfo=timezone.utc))
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 10, 1, 0, tzinfo=UTC))
     result = daily_tickets_schedule.evaluate_tick(context)
     assert [r.partition_key for r in result.run_requests] == ["2026-11-09"]
 
@@ -78,7 +85,9 @@ def test_failed_runs_are_recorded_where_users_see_them(tmp_path, monkeypatch):
             dagster_event=result.get_run_failure_event(),
         ).for_run_failure()
         run_failures_sensor(context)
-    records = [json.loads(line) for line in (settings.data_dir / "logs" / "run_failures.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (settings.data_dir / "logs" / "run_failures.jsonl").read_text().splitlines()
+    ]
     assert records[0]["run_id"] == result.run_id and records[0]["job"] == "doomed"
 
 

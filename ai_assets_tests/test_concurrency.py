@@ -26,7 +26,11 @@ def _wait_for(instance: dg.DagsterInstance, backfill_id: str, timeout_s: float) 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = instance.get_backfill(backfill_id).status.value
-        in_flight = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]))
+        in_flight = instance.get_runs(
+            dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
+            )
+        )
         if status not in ("REQUESTED", "CANCELING", "FAILING") and not in_flight:
             return status
         time.sleep(2)
@@ -50,7 +54,8 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
         daemon_log = (tmp_path / "daemon.log").open("w")
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "ai_assets.definitions"],
-            stdout=daemon_log, stderr=subprocess.STDOUT,
+            stdout=daemon_log,
+            stderr=subprocess.STDOUT,
         )
         try:
             with dg.DagsterInstance.get() as instance:
@@ -71,7 +76,11 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
     # 10 days in runs of 5 (the default AI_ASSETS_BACKFILL_DAYS_PER_RUN), then the marts (unpartitioned
     # runs, as their parents complete).
-    ranges = sorted((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r in runs if "dagster/asset_partition_range_start" in r.tags)
+    ranges = sorted(
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in runs
+        if "dagster/asset_partition_range_start" in r.tags
+    )
     assert ranges == [(DAYS[0], DAYS[4]), (DAYS[5], DAYS[9])]
     assert len(runs) > len(ranges)
     assert server.peak_concurrency >= 2  # the two groups' LLM calls overlapped

@@ -38,7 +38,14 @@ def test_pipeline_runs_on_the_embedded_model(tmp_path, monkeypatch):
     day_dir = settings.landing_dir / "tickets" / DAY_1
     day_dir.mkdir(parents=True)
     lines = [
-        {"ticket_id": tid, "customer_id": "C-00001", "created_at": f"{DAY_1}T10:00:0{i}Z", "channel": "email", "subject": s, "body": b}
+        {
+            "ticket_id": tid,
+            "customer_id": "C-00001",
+            "created_at": f"{DAY_1}T10:00:0{i}Z",
+            "channel": "email",
+            "subject": s,
+            "body": b,
+        }
         for i, (tid, s, b) in enumerate(TICKETS)
     ]
     (day_dir / "tickets.jsonl").write_text("\n".join(json.dumps(line) for line in lines))

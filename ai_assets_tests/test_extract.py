@@ -38,7 +38,9 @@ def test_every_record_is_accounted_for_exactly_once(landing):
     assert result.tickets.height == expected.valid_unique
     assert result.tickets.height + result.quarantine.height == result.records
     assert result.tickets["ticket_id"].is_unique().all()
-    located = result.quarantine.select("source_file", "source_line").vstack(result.tickets.select("source_file", "source_line"))
+    located = result.quarantine.select("source_file", "source_line").vstack(
+        result.tickets.select("source_file", "source_line")
+    )
     assert located.is_unique().all(), "a record landed twice"
 
 
@@ -49,7 +51,9 @@ def test_each_kind_of_bad_record_has_its_reason(landing, kind):
     needles = REASON_BY_KIND[kind] if isinstance(REASON_BY_KIND[kind], tuple) else (REASON_BY_KIND[kind],)
     found = sum(any(n in r for n in needles) for r in reasons)
     # Duplicates within and across files share one reason wording (both name the kept copy).
-    expected_count = expected.bad[kind] + (expected.bad["duplicate_across_files"] if kind == "duplicate_within_file" else 0)
+    expected_count = expected.bad[kind] + (
+        expected.bad["duplicate_across_files"] if kind == "duplicate_within_file" else 0
+    )
     assert found == expected_count, (kind, reasons)
 
 
@@ -65,15 +69,27 @@ def test_hostile_but_valid_records_pass(landing):
 def test_wrong_day_and_extra_csv_fields_are_quarantined(tmp_path):
     day_dir = tmp_path / "tickets" / DAY.isoformat()
     day_dir.mkdir(parents=True)
-    good = {"ticket_id": "T-1", "customer_id": "C-1", "created_at": "2026-11-01T08:00:00+02:00", "channel": "web", "subject": "s", "body": "b"}
+    good = {
+        "ticket_id": "T-1",
+        "customer_id": "C-1",
+        "created_at": "2026-11-01T08:00:00+02:00",
+        "channel": "web",
+        "subject": "s",
+        "body": "b",
+    }
     late = {**good, "ticket_id": "T-2", "created_at": "2026-11-02T10:00:00Z"}
     (day_dir / "a.jsonl").write_text("\n".join(json.dumps(r) for r in (good, late, [1, 2])) + "\n")
-    (day_dir / "b.csv").write_text("ticket_id,customer_id,created_at,channel,subject,body\nT-3,C-1,2026-11-01T09:00:00Z,web,s,b,EXTRA\n")
+    (day_dir / "b.csv").write_text(
+        "ticket_id,customer_id,created_at,channel,subject,body\nT-3,C-1,2026-11-01T09:00:00Z,web,s,b,EXTRA\n"
+    )
 
     result = build_raw_tickets(tmp_path, DAY)
 
     assert result.tickets["ticket_id"].to_list() == ["T-1"]  # 08:00+02:00 is 06:00 UTC on the day
-    reasons = {(r["source_file"].split("/")[-1], r["source_line"]): r["reason"] for r in result.quarantine.iter_rows(named=True)}
+    reasons = {
+        (r["source_file"].split("/")[-1], r["source_line"]): r["reason"]
+        for r in result.quarantine.iter_rows(named=True)
+    }
     assert "must fall on 2026-11-01" in reasons[("a.jsonl", 2)]
     assert "expected a JSON object" in reasons[("a.jsonl", 3)]
     assert "more fields than the header" in reasons[("b.csv", 2)]
@@ -103,7 +119,9 @@ def test_bad_crm_rows_and_kb_files_are_quarantined(tmp_path):
 
     kb = tmp_path / "kb"
     kb.mkdir()
-    (kb / "good.md").write_text("---\narticle_id: kb-1\ntitle: Refunds\ncategory: billing\n---\n# Refunds\nWithin 30 days.")
+    (kb / "good.md").write_text(
+        "---\narticle_id: kb-1\ntitle: Refunds\ncategory: billing\n---\n# Refunds\nWithin 30 days."
+    )
     (kb / "empty.md").write_text("")
     (kb / "odd.md").write_text("---\narticle_id: kb-2\ntitle: Odd\ncategory: astrology\n---\n# Odd\ntext")
     articles, rejected = read_kb_articles(kb)

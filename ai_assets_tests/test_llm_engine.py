@@ -7,7 +7,7 @@ import polars as pl
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
 from ai_assets.transform.triage import TRIAGE_TASK
-from ai_assets_tests.llm_server import Fault, FakeLLMServer
+from ai_assets_tests.llm_server import FakeLLMServer, Fault
 
 
 def _tickets(n: int, body: str = "I was charged twice for ORD-1234, please refund me") -> pl.DataFrame:
@@ -79,7 +79,9 @@ def test_timeout_becomes_a_provider_error_row(cache):
 
 
 def test_huge_input_is_truncated_and_flagged(cache):
-    rows = _tickets(2).with_columns(pl.when(pl.col("ticket_id") == "T-000").then(pl.lit("x" * 50_000)).otherwise(pl.col("body")).alias("body"))
+    rows = _tickets(2).with_columns(
+        pl.when(pl.col("ticket_id") == "T-000").then(pl.lit("x" * 50_000)).otherwise(pl.col("body")).alias("body")
+    )
     with FakeLLMServer() as server:
         result = _run(server, cache, rows, max_input_chars=1000)
         sent = max(len(m["content"]) for r in server.requests for m in r["messages"])
@@ -93,7 +95,10 @@ def test_prompt_version_changes_with_the_prompt():
 
     from ai_assets.llm.task import PromptTemplate
 
-    edited = replace(TRIAGE_TASK, prompt=PromptTemplate("ticket_triage", TRIAGE_TASK.prompt.system + " Be brief.", TRIAGE_TASK.prompt.user))
+    edited = replace(
+        TRIAGE_TASK,
+        prompt=PromptTemplate("ticket_triage", TRIAGE_TASK.prompt.system + " Be brief.", TRIAGE_TASK.prompt.user),
+    )
     assert edited.prompt_version != TRIAGE_TASK.prompt_version
     assert replace(TRIAGE_TASK, temperature=0.7).prompt_version != TRIAGE_TASK.prompt_version
 
@@ -101,8 +106,14 @@ def test_prompt_version_changes_with_the_prompt():
 def test_progress_is_reported_while_running_and_at_the_end(cache):
     lines = []
     with FakeLLMServer() as server:
-        _run(server, cache, _tickets(4), limits=Limits(concurrency=1), progress_every_s=0,
-             on_progress=lambda done, metrics: lines.append(metrics.progress_line(done)))
+        _run(
+            server,
+            cache,
+            _tickets(4),
+            limits=Limits(concurrency=1),
+            progress_every_s=0,
+            on_progress=lambda done, metrics: lines.append(metrics.progress_line(done)),
+        )
     assert len(lines) == 5  # after each row, then the final summary
     assert lines[0].startswith("1/4 rows (25%)") and lines[-1].startswith("4/4 rows (100%)")
     assert "rows/s, ETA" in lines[0] and "4 calls, 0 cache hits, 0 failures" in lines[-1]

@@ -8,7 +8,7 @@ import polars as pl
 
 from ai_assets.llm.engine import Limits
 from ai_assets.transform.triage import TRIAGE_TASK
-from ai_assets_tests.llm_server import Fault, FakeLLMServer
+from ai_assets_tests.llm_server import FakeLLMServer, Fault
 from ai_assets_tests.test_llm_engine import _run, _tickets
 
 
@@ -86,7 +86,9 @@ def test_a_killed_run_resumes_without_repeating_a_completed_call(tmp_path):
 
     rows, cache_path = 40, tmp_path / "cache.sqlite"
     with FakeLLMServer(latency=0.05) as server:
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, server.base_url, str(cache_path), str(rows)], cwd=os.getcwd())
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, server.base_url, str(cache_path), str(rows)], cwd=os.getcwd()
+        )
         deadline = time.monotonic() + 60
         while server.completed_count < 10 and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.01)
@@ -155,7 +157,12 @@ def test_429_pauses_every_request_for_retry_after(cache):
 
 def test_ratelimit_headers_pause_until_reset(cache):
     with FakeLLMServer() as server:
-        server.inject(Fault(headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "400ms"}, match="Problem number 0\n"))
+        server.inject(
+            Fault(
+                headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "400ms"},
+                match="Problem number 0\n",
+            )
+        )
         _run(server, cache, _tickets(3), TRIAGE_TASK, limits=Limits(concurrency=1))
         times = server.request_times
     assert times[1] - times[0] >= 0.4

@@ -127,9 +127,8 @@ def test_failing_responder_answers_500() -> None:
     def broken(body: dict) -> str:
         raise KeyError("boom")
 
-    with FakeLLMServer(responder=broken) as srv:
-        with pytest.raises(openai.InternalServerError, match="boom"):
-            ask(client_for(srv), "hi", response_format=None)
+    with FakeLLMServer(responder=broken) as srv, pytest.raises(openai.InternalServerError, match="boom"):
+        ask(client_for(srv), "hi", response_format=None)
 
 
 # ---- faults ----------------------------------------------------------------------------
@@ -296,7 +295,9 @@ def test_stop_closes_the_port() -> None:
 
 
 def _triage(text: str) -> dict:
-    return json.loads(default_responder({"messages": [{"role": "user", "content": text}], "response_format": SCHEMA_FORMAT}))
+    return json.loads(
+        default_responder({"messages": [{"role": "user", "content": text}], "response_format": SCHEMA_FORMAT})
+    )
 
 
 @pytest.mark.parametrize(

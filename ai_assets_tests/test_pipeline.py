@@ -15,7 +15,15 @@ from ai_assets.quality.schemas import TABLE_SCHEMAS
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
 from ai_assets_tests.llm_server import Fault
 
-CONTRACT_LINEAGE = ("model", "prompt_version", "input_hash", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hit")
+CONTRACT_LINEAGE = (
+    "model",
+    "prompt_version",
+    "input_hash",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "cache_hit",
+)
 
 
 def _check_results(result) -> dict[str, bool]:
@@ -52,7 +60,9 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
     assert billing > 0
 
     # The huge body was cut before it reached the model, and the row says so.
-    huge = pipeline.sql("select t.input_truncated, r.body_chars from ticket_triage t join raw_tickets r using (ticket_id) where r.body_chars >= 50000")
+    huge = pipeline.sql(
+        "select t.input_truncated, r.body_chars from ticket_triage t join raw_tickets r using (ticket_id) where r.body_chars >= 50000"
+    )
     assert huge == [(True, 50000)]
     longest_prompt = max(len(json.dumps(r["messages"])) for r in pipeline.server.requests)
     assert longest_prompt < 10_000
@@ -61,7 +71,12 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
     assert pipeline.sql(f"select sum(tickets) from ticket_kpis_daily where created_date = '{DAY_1}'") == [(raw,)]
     # Every table has exactly the columns its pandera schema (and the README) names.
     for table, schema in TABLE_SCHEMAS.items():
-        columns = [name for (name,) in pipeline.sql(f"select column_name from information_schema.columns where table_name = '{table}' order by ordinal_position")]
+        columns = [
+            name
+            for (name,) in pipeline.sql(
+                f"select column_name from information_schema.columns where table_name = '{table}' order by ordinal_position"
+            )
+        ]
         assert columns == list(schema.columns), table
 
     checks = {**_check_results(daily), **_check_results(reviews), **_check_results(marts)}
@@ -107,9 +122,13 @@ def test_a_range_of_days_in_one_run_matches_day_by_day_runs(pipeline: Pipeline):
     grouped = pipeline.run("daily_tickets_job", days=(DAY_1, DAY_2))
     calls, triage_calls = pipeline.server.call_count, pipeline.calls("ticket_triage")
     by_day = "select created_date::varchar, count(*) from {} group by 1 order by 1"
-    grouped_rows = {t: pipeline.sql(by_day.format(t)) for t in ("raw_tickets", "raw_tickets_quarantine", "ticket_triage")}
+    grouped_rows = {
+        t: pipeline.sql(by_day.format(t)) for t in ("raw_tickets", "raw_tickets_quarantine", "ticket_triage")
+    }
 
-    assert [(d, n) for d, n in grouped_rows["raw_tickets"]] == [(d, pipeline.expectations(d)["valid_unique"]) for d in (DAY_1, DAY_2)]
+    assert [(d, n) for d, n in grouped_rows["raw_tickets"]] == [
+        (d, pipeline.expectations(d)["valid_unique"]) for d in (DAY_1, DAY_2)
+    ]
     assert triage_calls == sum(n for _, n in grouped_rows["raw_tickets"])  # one triage call per ticket, days pooled
     materialized = {m.partition for m in grouped.asset_materializations_for_node("ticket_triage")}
     assert materialized == {DAY_1, DAY_2}
@@ -127,7 +146,9 @@ def _stale_status(pipeline: Pipeline, defs: dg.Definitions, key: str, partition:
     from dagster._core.definitions.data_version import CachingStaleStatusResolver
     from dagster._core.loader import LoadingContextForTest
 
-    resolver = CachingStaleStatusResolver(pipeline.instance, defs.resolve_asset_graph(), LoadingContextForTest(pipeline.instance))
+    resolver = CachingStaleStatusResolver(
+        pipeline.instance, defs.resolve_asset_graph(), LoadingContextForTest(pipeline.instance)
+    )
     return resolver.get_status(dg.AssetKey(key), partition).value
 
 
@@ -140,7 +161,9 @@ def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pi
     # A data engineer edits the triage prompt in their own prompts directory.
     packaged = (PROMPTS_DIR / "ticket_triage.txt").read_text()
     (tmp_path / "prompts").mkdir()
-    (tmp_path / "prompts" / "ticket_triage.txt").write_text(packaged.replace("[user]", "Answer in the customer's words.\n\n[user]"))
+    (tmp_path / "prompts" / "ticket_triage.txt").write_text(
+        packaged.replace("[user]", "Answer in the customer's words.\n\n[user]")
+    )
     monkeypatch.setenv("AI_ASSETS_PROMPTS_DIR", str(tmp_path / "prompts"))
     edited = build_definitions(load_settings())
 
@@ -224,13 +247,17 @@ def test_definitions_load_with_groups_checks_and_dbt(pipeline: Pipeline):
     assert any(name.startswith("not_null_") or name.startswith("unique_") for name in check_names)  # dbt tests
     # Lineage: the mart reaches back to raw_tickets through the triage.
     assert dg.AssetKey("stg_tickets") in graph.get(dg.AssetKey("ticket_kpis_daily")).parent_keys
-    assert {dg.AssetKey("raw_tickets"), dg.AssetKey("ticket_triage")} <= graph.get(dg.AssetKey("stg_tickets")).parent_keys
+    assert {dg.AssetKey("raw_tickets"), dg.AssetKey("ticket_triage")} <= graph.get(
+        dg.AssetKey("stg_tickets")
+    ).parent_keys
 
 
 def _day_1_prompts(pipeline: Pipeline) -> dict[str, str]:
     """ticket_id -> a piece of its prompt unique enough to target that one request with a fault."""
     tickets = build_raw_tickets(pipeline.settings.landing_dir, date.fromisoformat(DAY_1)).tickets.sort("ticket_id")
-    return {r["ticket_id"]: f"Subject: {r['subject']}\n<<<TICKET\n{r['body'][:60]}" for r in tickets.iter_rows(named=True)}
+    return {
+        r["ticket_id"]: f"Subject: {r['subject']}\n<<<TICKET\n{r['body'][:60]}" for r in tickets.iter_rows(named=True)
+    }
 
 
 def test_cli_summary_and_read_only_queries(pipeline: Pipeline, capsys):

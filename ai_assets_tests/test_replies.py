@@ -65,12 +65,19 @@ def test_happy_path_every_ticket_has_one_reply_and_one_outcome(pipeline: Pipelin
 def test_loop_stops_at_its_bound_and_keeps_every_round(pipeline: Pipeline, monkeypatch):
     _rebuild(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="1")
     pipeline.server.responder = _responder(
-        critique=lambda body: {"grounded": False, "policy_ok": True, "tone_ok": True, "problems": ["the delivery date is not in the excerpts"]}
+        critique=lambda body: {
+            "grounded": False,
+            "policy_ok": True,
+            "tone_ok": True,
+            "problems": ["the delivery date is not in the excerpts"],
+        }
     )
     _run_day(pipeline)
 
     triaged = pipeline.count("ticket_triage")
-    assert pipeline.sql("select outcome, rounds, count(*) from reply_drafts where rounds > 0 group by all") == [("needs_human", 2, triaged)]
+    assert pipeline.sql("select outcome, rounds, count(*) from reply_drafts where rounds > 0 group by all") == [
+        ("needs_human", 2, triaged)
+    ]
     assert pipeline.sql("select step, round, verdict, count(*) from reply_rounds group by all order by round") == [
         ("draft", 1, "fail", triaged),
         ("refine", 2, "fail", triaged),
@@ -78,7 +85,9 @@ def test_loop_stops_at_its_bound_and_keeps_every_round(pipeline: Pipeline, monke
     reason = pipeline.sql("select distinct reason from reply_drafts where rounds > 0")[0][0]
     assert "after 1 refinements" in reason and "delivery date" in reason
     # The refinement saw the critique: the refine prompt carries the problem.
-    refine_prompts = [b["messages"][1]["content"] for b in pipeline.server.requests if b["messages"][0]["content"] == DRAFT_SYSTEMS[1]]
+    refine_prompts = [
+        b["messages"][1]["content"] for b in pipeline.server.requests if b["messages"][0]["content"] == DRAFT_SYSTEMS[1]
+    ]
     assert refine_prompts and all("the delivery date is not in the excerpts" in p for p in refine_prompts)
     # Nothing the loop could not approve is sent; every one of them waits in the review queue.
     assert pipeline.count("outbox", "action_type = 'send_reply'") == 0
@@ -88,8 +97,16 @@ def test_loop_stops_at_its_bound_and_keeps_every_round(pipeline: Pipeline, monke
 def test_a_refinement_that_passes_is_approved_in_round_two(pipeline: Pipeline):
     # The critic fails every first draft and passes every refined one.
     pipeline.server.responder = _responder(
-        critique=lambda body: {"grounded": "(refined)" in body["messages"][1]["content"], "policy_ok": True, "tone_ok": True, "problems": ["too vague"]},
-        draft=lambda body, answer: {**answer, "reply": answer["reply"] + (" (refined)" if body["messages"][0]["content"] == DRAFT_SYSTEMS[1] else "")},
+        critique=lambda body: {
+            "grounded": "(refined)" in body["messages"][1]["content"],
+            "policy_ok": True,
+            "tone_ok": True,
+            "problems": ["too vague"],
+        },
+        draft=lambda body, answer: {
+            **answer,
+            "reply": answer["reply"] + (" (refined)" if body["messages"][0]["content"] == DRAFT_SYSTEMS[1] else ""),
+        },
     )
     _run_day(pipeline)
     assert pipeline.sql("select distinct outcome, rounds from reply_drafts where rounds > 0") == [("approved", 2)]
@@ -110,7 +127,11 @@ def test_routing_reasons_and_escalations_follow_triage(pipeline: Pipeline):
     # Refund tickets are critical, and shipping ones are classified with low confidence.
     def triage(body, answer):
         text = body["messages"][1]["content"].lower()
-        return {**answer, "urgency": "critical" if "refund" in text else answer["urgency"], "confidence": 0.3 if answer["category"] == "shipping" else 0.9}
+        return {
+            **answer,
+            "urgency": "critical" if "refund" in text else answer["urgency"],
+            "confidence": 0.3 if answer["category"] == "shipping" else 0.9,
+        }
 
     pipeline.server.responder = _responder(triage=triage)
     _run_day(pipeline)
@@ -125,8 +146,16 @@ def test_routing_reasons_and_escalations_follow_triage(pipeline: Pipeline):
     critical = pipeline.sql("select ticket_id from ticket_triage where urgency = 'critical' order by 1")
     assert critical, "the sample day has critical tickets"
     assert pipeline.sql("select ticket_id from outbox where action_type = 'escalate' order by 1") == critical
-    assert pipeline.sql("select distinct priority from review_queue where list_contains(reasons, 'critical urgency')") == [(1,)]
-    assert pipeline.count("review_queue", "reasons[1] like 'low triage confidence (0.3)%' or list_contains(reasons, 'low triage confidence (0.3)')") > 0
+    assert pipeline.sql(
+        "select distinct priority from review_queue where list_contains(reasons, 'critical urgency')"
+    ) == [(1,)]
+    assert (
+        pipeline.count(
+            "review_queue",
+            "reasons[1] like 'low triage confidence (0.3)%' or list_contains(reasons, 'low triage confidence (0.3)')",
+        )
+        > 0
+    )
 
 
 def test_outbox_is_exactly_once_under_reruns(pipeline: Pipeline):
@@ -137,7 +166,9 @@ def test_outbox_is_exactly_once_under_reruns(pipeline: Pipeline):
     sink = [json.loads(line) for line in pipeline.settings.outbox_path.read_text().splitlines()]
     actions = pipeline.count("outbox")
     assert actions > 0 and len(sink) == actions == len({a["action_id"] for a in sink})
-    assert pipeline.sql("select status, max(attempts), count(*) from outbox_deliveries group by all") == [("delivered", 1, actions)]
+    assert pipeline.sql("select status, max(attempts), count(*) from outbox_deliveries group by all") == [
+        ("delivered", 1, actions)
+    ]
     assert {a["action_type"] for a in sink} <= set(ACTION_TYPES)
 
 
@@ -167,19 +198,29 @@ class _Webhook:
 
 def test_failed_deliveries_are_retried_with_backoff_shown_and_never_doubled(pipeline: Pipeline, monkeypatch):
     hook = _Webhook()
-    _rebuild(pipeline, monkeypatch, AI_ASSETS_OUTBOX_WEBHOOK_URL=hook.url, AI_ASSETS_OUTBOX_MAX_ATTEMPTS="2", AI_ASSETS_OUTBOX_BACKOFF_S="0.01")
+    _rebuild(
+        pipeline,
+        monkeypatch,
+        AI_ASSETS_OUTBOX_WEBHOOK_URL=hook.url,
+        AI_ASSETS_OUTBOX_MAX_ATTEMPTS="2",
+        AI_ASSETS_OUTBOX_BACKOFF_S="0.01",
+    )
     pipeline.run("reference_data_job")
     failed_run = pipeline.run("daily_tickets_job", DAY_1)  # the receiver is down: the run still succeeds
 
     actions = pipeline.count("outbox")
-    assert pipeline.sql("select status, attempts, count(*) from outbox_deliveries group by all") == [("failed", 2, actions)]
+    assert pipeline.sql("select status, attempts, count(*) from outbox_deliveries group by all") == [
+        ("failed", 2, actions)
+    ]
     assert pipeline.sql("select distinct last_error from outbox_deliveries") == [("webhook answered HTTP 503",)]
     metadata = failed_run.asset_materializations_for_node("outbox_deliveries")[0].metadata
     assert metadata["failed"].value == actions
 
     hook.failing = False
     pipeline.run("reviews_job", DAY_1)  # any run that includes outbox_deliveries retries
-    assert pipeline.sql("select status, attempts, count(*) from outbox_deliveries group by all") == [("delivered", 3, actions)]
+    assert pipeline.sql("select status, attempts, count(*) from outbox_deliveries group by all") == [
+        ("delivered", 3, actions)
+    ]
     pipeline.run("reviews_job", DAY_1)
     assert len(hook.accepted) == len(set(hook.accepted)) == actions  # each action accepted once
     assert len(hook.received) == 3 * actions  # two failed attempts, one success, nothing after
@@ -190,17 +231,27 @@ def test_injection_tickets_cannot_create_a_disallowed_action(pipeline: Pipeline)
     # A model that obeys the injected instructions, in triage and in the reply.
     def obey(body, answer):
         if "admin mode" in body["messages"][1]["content"]:
-            return {"reply": "Done: refund of $5,000 issued and all other tickets closed. Confirm at http://refunds.example/claim", "cited_chunk_ids": answer["cited_chunk_ids"]}
+            return {
+                "reply": "Done: refund of $5,000 issued and all other tickets closed. Confirm at http://refunds.example/claim",
+                "cited_chunk_ids": answer["cited_chunk_ids"],
+            }
         return answer
 
     pipeline.server.responder = _responder(draft=obey)
     _run_day(pipeline)
-    (injected,) = pipeline.sql("select ticket_id from raw_tickets where body ilike '%ignore all previous instructions%'")[0]
+    (injected,) = pipeline.sql(
+        "select ticket_id from raw_tickets where body ilike '%ignore all previous instructions%'"
+    )[0]
 
     assert pipeline.sql("select distinct action_type from outbox") <= [(t,) for t in ACTION_TYPES]
-    assert pipeline.sql(f"select action_type from outbox where ticket_id = '{injected}' and action_type = 'send_reply'") == []
+    assert (
+        pipeline.sql(f"select action_type from outbox where ticket_id = '{injected}' and action_type = 'send_reply'")
+        == []
+    )
     assert pipeline.sql(f"select outcome from reply_drafts where ticket_id = '{injected}'") == [("needs_human",)]
-    assert ("contains a link",) in pipeline.sql(f"select distinct unnest(problems) from reply_rounds where ticket_id = '{injected}'")
+    assert ("contains a link",) in pipeline.sql(
+        f"select distinct unnest(problems) from reply_rounds where ticket_id = '{injected}'"
+    )
     # Every action acts on its own ticket and that ticket's customer, never one the text names.
     assert pipeline.sql(
         "select count(*) from outbox o join raw_tickets r using (ticket_id, created_date)"
@@ -236,15 +287,27 @@ def test_pii_redaction_can_be_turned_off_for_a_trusted_endpoint(pipeline: Pipeli
 
 def test_reviewer_decisions_land_through_the_sensor_and_are_sent_once(pipeline: Pipeline, monkeypatch):
     _rebuild(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="0")
-    pipeline.server.responder = _responder(critique=lambda body: {"grounded": False, "policy_ok": True, "tone_ok": True, "problems": ["unsupported"]})
+    pipeline.server.responder = _responder(
+        critique=lambda body: {"grounded": False, "policy_ok": True, "tone_ok": True, "problems": ["unsupported"]}
+    )
     _run_day(pipeline)
-    edited, rejected = [t for (t,) in pipeline.sql("select ticket_id from review_queue where status = 'pending_review' order by 1 limit 2")]
+    edited, rejected = [
+        t
+        for (t,) in pipeline.sql(
+            "select ticket_id from review_queue where status = 'pending_review' order by 1 limit 2"
+        )
+    ]
     reviews = pipeline.settings.landing_dir / "reviews"
     reviews.mkdir(parents=True)
     (reviews / "batch-1.jsonl").write_text(
-        json.dumps({"ticket_id": edited, "decision": "edit", "edited_text": "Your parcel ships today.", "reviewer": "ana"}) + "\n"
-        + json.dumps({"ticket_id": rejected, "decision": "reject", "reviewer": "ana"}) + "\n"
-        + json.dumps({"ticket_id": "T-UNKNOWN", "decision": "maybe"}) + "\n"
+        json.dumps(
+            {"ticket_id": edited, "decision": "edit", "edited_text": "Your parcel ships today.", "reviewer": "ana"}
+        )
+        + "\n"
+        + json.dumps({"ticket_id": rejected, "decision": "reject", "reviewer": "ana"})
+        + "\n"
+        + json.dumps({"ticket_id": "T-UNKNOWN", "decision": "maybe"})
+        + "\n"
     )
 
     context = dg.build_sensor_context(cursor=None)
@@ -258,7 +321,9 @@ def test_reviewer_decisions_land_through_the_sensor_and_are_sent_once(pipeline: 
         ("human_edited", "Your parcel ships today.", "ana")
     ]
     assert pipeline.sql(f"select status from review_queue where ticket_id = '{rejected}'") == [("rejected",)]
-    sends = pipeline.sql("select ticket_id, json_extract_string(payload, '$.reply') from outbox where action_type = 'send_reply'")
+    sends = pipeline.sql(
+        "select ticket_id, json_extract_string(payload, '$.reply') from outbox where action_type = 'send_reply'"
+    )
     assert sends == [(edited, "Your parcel ships today.")]  # the rejected reply is never sent
     assert pipeline.count("review_decisions_quarantine") == 1
     sink = [json.loads(line) for line in pipeline.settings.outbox_path.read_text().splitlines()]
@@ -267,19 +332,33 @@ def test_reviewer_decisions_land_through_the_sensor_and_are_sent_once(pipeline: 
 
 def test_marts_report_reply_outcomes_failure_reasons_and_kb_gaps(pipeline: Pipeline):
     pipeline.server.responder = _responder(
-        critique=lambda body: {"grounded": "refund" not in body["messages"][1]["content"].lower(), "policy_ok": True, "tone_ok": True, "problems": ["Claim not in the excerpts "]}
+        critique=lambda body: {
+            "grounded": "refund" not in body["messages"][1]["content"].lower(),
+            "policy_ok": True,
+            "tone_ok": True,
+            "problems": ["Claim not in the excerpts "],
+        }
     )
     _run_day(pipeline)
     pipeline.run("marts_job")
 
     raw = pipeline.count("raw_tickets")
-    assert pipeline.sql("select sum(tickets), sum(auto_approved) + sum(sent_to_review) from reply_outcomes_daily") == [(raw, raw)]
-    assert pipeline.sql("select sum(auto_approved) from reply_outcomes_daily") == [(pipeline.count("ticket_outcomes", "status = 'auto_approved'"),)]
+    assert pipeline.sql("select sum(tickets), sum(auto_approved) + sum(sent_to_review) from reply_outcomes_daily") == [
+        (raw, raw)
+    ]
+    assert pipeline.sql("select sum(auto_approved) from reply_outcomes_daily") == [
+        (pipeline.count("ticket_outcomes", "status = 'auto_approved'"),)
+    ]
     reasons = dict(pipeline.sql("select problem, sum(failed_rounds) from critique_failure_reasons group by 1"))
     assert reasons["claim not in the excerpts"] == pipeline.count("reply_rounds", "verdict = 'fail'")
     gaps = pipeline.sql("select category, tickets, avg_top_score from kb_gaps order by 1")
     assert sum(n for _, n, _ in gaps) == raw
-    assert {c for c, _, _ in gaps} == {c for (c,) in pipeline.sql("select distinct coalesce(category, 'unknown') from ticket_context left join ticket_triage using (ticket_id, created_date)")}
+    assert {c for c, _, _ in gaps} == {
+        c
+        for (c,) in pipeline.sql(
+            "select distinct coalesce(category, 'unknown') from ticket_context left join ticket_triage using (ticket_id, created_date)"
+        )
+    }
 
 
 def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pipeline, monkeypatch, tmp_path):
@@ -287,7 +366,11 @@ def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pi
     from ai_assets_tests.test_pipeline import _stale_status
 
     _run_day(pipeline)
-    triage, drafts, critiques = pipeline.calls("ticket_triage"), pipeline.calls("reply_draft"), pipeline.calls("reply_critique")
+    triage, drafts, critiques = (
+        pipeline.calls("ticket_triage"),
+        pipeline.calls("reply_draft"),
+        pipeline.calls("reply_critique"),
+    )
     (tmp_path / "prompts").mkdir()
     edited = (PROMPTS_DIR / "reply_critique.txt").read_text().replace("[user]", "Be strict about dates.\n\n[user]")
     (tmp_path / "prompts" / "reply_critique.txt").write_text(edited)
@@ -297,5 +380,7 @@ def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pi
     assert _stale_status(pipeline, pipeline.defs, "reply_drafts", DAY_1) == "STALE"
     assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
     pipeline.run("daily_tickets_job", DAY_1)
-    assert pipeline.calls("ticket_triage") == triage and pipeline.calls("reply_draft") == drafts  # served from the cache
+    assert (
+        pipeline.calls("ticket_triage") == triage and pipeline.calls("reply_draft") == drafts
+    )  # served from the cache
     assert pipeline.calls("reply_critique") == critiques  # every critique again, with the edited prompt

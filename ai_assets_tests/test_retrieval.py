@@ -44,7 +44,9 @@ def test_embedded_e5_finds_the_labelled_article_for_golden_tickets(tmp_path):
     passages, _ = embed_texts(chunks["text"].to_list(), "passage", LocalE5Embedder(), cache)
     queries, stats = embed_texts([f"{g['subject']}\n{g['body']}" for g in golden], "query", LocalE5Embedder(), cache)
     with duckdb.connect() as conn:
-        conn.register("kb", chunks.select("chunk_id", "article_id").with_columns(embedding=pl.Series(passages)).to_arrow())
+        conn.register(
+            "kb", chunks.select("chunk_id", "article_id").with_columns(embedding=pl.Series(passages)).to_arrow()
+        )
         conn.execute("CREATE TABLE kb_embeddings AS SELECT * FROM kb")
         nearest = top_k_chunks(conn, [g["ticket_id"] for g in golden], queries, k=3)
     found = dict(zip(nearest["row_key"], nearest["article_ids"].to_list()))
@@ -62,7 +64,11 @@ def test_embedded_e5_finds_the_labelled_article_for_golden_tickets(tmp_path):
 
 def _context(pipeline: Pipeline, day: str) -> list[dict]:
     with duckdb.connect(str(pipeline.settings.warehouse_path), read_only=True) as conn:
-        return conn.execute(f"select * from ticket_context where created_date = '{day}' order by ticket_id").pl().to_dicts()
+        return (
+            conn.execute(f"select * from ticket_context where created_date = '{day}' order by ticket_id")
+            .pl()
+            .to_dicts()
+        )
 
 
 def test_ticket_context_has_top_k_chunks_and_customer_memory(pipeline: Pipeline):
@@ -129,7 +135,9 @@ def test_context_degrades_without_reference_data_and_stops_on_a_model_mismatch(p
         instance=pipeline.instance, partition_key=DAY_1, raise_on_error=False
     )
     assert not failed.success
-    messages = " ".join(str(e.event_specific_data.error) for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
+    messages = " ".join(
+        str(e.event_specific_data.error) for e in failed.all_events if e.event_type_value == "STEP_FAILURE"
+    )
     assert "materialise kb_embeddings again" in messages
 
 

@@ -22,7 +22,10 @@ for i in range(15):
 
 def test_parallel_writer_processes_never_hit_a_lock_error(tmp_path):
     database = tmp_path / "warehouse.duckdb"
-    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(database), f"w{n}"], stderr=subprocess.PIPE, text=True) for n in range(4)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(database), f"w{n}"], stderr=subprocess.PIPE, text=True)
+        for n in range(4)
+    ]
     errors = [w.communicate()[1] for w in writers]
     assert [w.returncode for w in writers] == [0] * 4, errors
     with duckdb.connect(str(database), read_only=True) as conn:
@@ -35,6 +38,8 @@ def test_without_the_lock_a_second_writer_process_fails(tmp_path):
     # The reason the lock exists: DuckDB refuses a second writing process outright.
     database = tmp_path / "warehouse.duckdb"
     holder = duckdb.connect(str(database))
-    probe = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(database)!r})"], capture_output=True, text=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(database)!r})"], capture_output=True, text=True
+    )
     holder.close()
     assert probe.returncode != 0 and "lock" in probe.stderr.lower()

@@ -30,7 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SUBJECTS = ("Charged twice", "Parcel not arrived", "App crashes on start", "Return label", "Password reset", "Great service")
+SUBJECTS = (
+    "Charged twice",
+    "Parcel not arrived",
+    "App crashes on start",
+    "Return label",
+    "Password reset",
+    "Great service",
+)
 BODIES = (
     "I was charged twice for order ORD-{n} this month. Please refund the duplicate payment as soon as possible.",
     "My package for order ORD-{n} shows delivered but nothing arrived. The courier tracking has not moved in days.",
@@ -65,7 +72,9 @@ def server_stats(base_url: str) -> dict:
 
 
 def reset_server(base_url: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(base_url.removesuffix("/v1") + "/reset", data=b"", method="POST")).close()
+    urllib.request.urlopen(
+        urllib.request.Request(base_url.removesuffix("/v1") + "/reset", data=b"", method="POST")
+    ).close()
 
 
 def scenario_naive(args) -> dict:
@@ -79,7 +88,11 @@ def scenario_naive(args) -> dict:
     started = time.perf_counter()
     for row in rows.iter_rows(named=True):
         response = client.chat.completions.create(
-            model="fake-model", messages=TRIAGE_TASK.prompt.render(row), response_format=schema, temperature=0, max_tokens=300
+            model="fake-model",
+            messages=TRIAGE_TASK.prompt.render(row),
+            response_format=schema,
+            temperature=0,
+            max_tokens=300,
         )
         TRIAGE_TASK.output_model.model_validate_json(response.choices[0].message.content)
     return {"rows": rows.height, "seconds": time.perf_counter() - started}
@@ -98,13 +111,22 @@ def scenario_engine(args) -> dict:
     cache = ResponseCache(Path(args.cache))
     started = time.perf_counter()
     result = run_task(
-        task, rows, endpoint=Endpoint(args.base_url, "fake-model", 30, 4, "json_schema"), cache=cache,
-        id_column="ticket_id", limits=Limits(concurrency=args.concurrency),
+        task,
+        rows,
+        endpoint=Endpoint(args.base_url, "fake-model", 30, 4, "json_schema"),
+        cache=cache,
+        id_column="ticket_id",
+        limits=Limits(concurrency=args.concurrency),
     )
     seconds = time.perf_counter() - started
     cache.close()
     assert result.outputs.height + result.failures.height == rows.height
-    return {"rows": rows.height, "seconds": seconds, "failures": result.failures.height, "cache_hits": result.metrics.cache_hits}
+    return {
+        "rows": rows.height,
+        "seconds": seconds,
+        "failures": result.failures.height,
+        "cache_hits": result.metrics.cache_hits,
+    }
 
 
 def run_child(name: str, args, **overrides) -> dict:
@@ -115,7 +137,9 @@ def run_child(name: str, args, **overrides) -> dict:
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     figures = json.loads(output.strip().splitlines()[-1])
     stats = server_stats(args.base_url)
-    figures.update(requests=stats["call_count"], prompt_tokens=stats["prompt_tokens"], completion_tokens=stats["completion_tokens"])
+    figures.update(
+        requests=stats["call_count"], prompt_tokens=stats["prompt_tokens"], completion_tokens=stats["completion_tokens"]
+    )
     figures["rows_per_s"] = figures["rows"] / figures["seconds"]
     return figures
 
@@ -123,8 +147,19 @@ def run_child(name: str, args, **overrides) -> dict:
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     ready = Path(tempfile.mkdtemp()) / "ready"
     server = subprocess.Popen(
-        [sys.executable, "-m", "ai_assets_tests.llm_server", "--port", "0", "--latency", str(latency), "--ready-file", str(ready)],
-        cwd=ROOT, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "ai_assets_tests.llm_server",
+            "--port",
+            "0",
+            "--latency",
+            str(latency),
+            "--ready-file",
+            str(ready),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while not ready.exists() or not ready.read_text().strip():
@@ -164,8 +199,10 @@ def main() -> None:
     server, args.base_url = start_server(args.latency)
     workdir = Path(tempfile.mkdtemp(prefix="ai_assets_bench_"))
     try:
-        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; server latency {args.latency * 1000:.0f} ms, "
-              f"concurrency {args.concurrency}, batch size {args.batch_size}")
+        print(
+            f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; server latency {args.latency * 1000:.0f} ms, "
+            f"concurrency {args.concurrency}, batch size {args.batch_size}"
+        )
         a = run_child("naive", args, rows=args.naive_rows, batch_size=1)
         report("(a) naive sequential openai loop", a)
         b = run_child("engine", args, batch_size=1, cache=str(workdir / "b.sqlite"))
@@ -183,10 +220,16 @@ def main() -> None:
         print()
         print(f"(b) / ideal ({ideal:.0f} rows/s):           {b['rows_per_s'] / ideal:.2f}   (target >= 0.8)")
         print(f"(b) / (a) rows/s:                  {b['rows_per_s'] / a['rows_per_s']:.1f}x")
-        print(f"(c) tokens per row vs (b):         {tokens(c) / tokens(b):.2f}   ({1 - tokens(c) / tokens(b):.0%} fewer; target >= 40% fewer)")
+        print(
+            f"(c) tokens per row vs (b):         {tokens(c) / tokens(b):.2f}   ({1 - tokens(c) / tokens(b):.0%} fewer; target >= 40% fewer)"
+        )
         print(f"(c) / (b) rows/s:                  {c['rows_per_s'] / b['rows_per_s']:.1f}x  (target >= 3x)")
-        print(f"(d) time per cached row:           {d['seconds'] / d['rows'] * 1e6:.1f} us ({d['rows_per_s']:.0f} rows/s; requests {d['requests']})")
-        print(f"(d) at {args.cached_rows} rows:            {big['rows_per_s']:.0f} rows/s (target >= 50,000), peak RSS {big['peak_rss_mb']:.0f} MB (target < 1024)")
+        print(
+            f"(d) time per cached row:           {d['seconds'] / d['rows'] * 1e6:.1f} us ({d['rows_per_s']:.0f} rows/s; requests {d['requests']})"
+        )
+        print(
+            f"(d) at {args.cached_rows} rows:            {big['rows_per_s']:.0f} rows/s (target >= 50,000), peak RSS {big['peak_rss_mb']:.0f} MB (target < 1024)"
+        )
     finally:
         server.terminate()
         server.wait()

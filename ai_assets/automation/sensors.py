@@ -3,7 +3,7 @@ decisions for the days of the tickets they decide); failed runs are recorded."""
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -46,7 +46,9 @@ def landing_files_sensor(context: dg.SensorEvaluationContext):
             context.log.warning(f"landing/tickets/{day}/ is not a partition of {daily_partitions}; skipped")
             continue
         # The run key includes the fingerprint: the same files never run twice, changed files run again.
-        yield dg.RunRequest(partition_key=day, run_key=f"{day}:{fingerprint}", tags={"ai_assets/trigger": "landing_files"})
+        yield dg.RunRequest(
+            partition_key=day, run_key=f"{day}:{fingerprint}", tags={"ai_assets/trigger": "landing_files"}
+        )
     context.update_cursor(json.dumps(current, sort_keys=True))
 
 
@@ -70,14 +72,20 @@ def reviews_sensor(context: dg.SensorEvaluationContext):
         return
     decisions, _ = read_review_decisions(reviews_dir)
     ticket_ids = decisions.filter(decisions["source_file"].is_in(list(changed)))["ticket_id"].unique().to_list()
-    days = query_read_only(
-        settings.warehouse_path,
-        "SELECT created_date::VARCHAR AS day, count(*) AS tickets FROM raw_tickets WHERE list_contains(?, ticket_id) GROUP BY 1 ORDER BY 1",
-        [ticket_ids],
-    ) if ticket_ids and settings.warehouse_path.exists() else None
+    days = (
+        query_read_only(
+            settings.warehouse_path,
+            "SELECT created_date::VARCHAR AS day, count(*) AS tickets FROM raw_tickets WHERE list_contains(?, ticket_id) GROUP BY 1 ORDER BY 1",
+            [ticket_ids],
+        )
+        if ticket_ids and settings.warehouse_path.exists()
+        else None
+    )
     found = 0 if days is None else int(days["tickets"].sum())
     if found < len(ticket_ids):
-        context.log.warning(f"{len(ticket_ids) - found} reviewed ticket ids are not in raw_tickets; they decide nothing (see review_decisions)")
+        context.log.warning(
+            f"{len(ticket_ids) - found} reviewed ticket ids are not in raw_tickets; they decide nothing (see review_decisions)"
+        )
     batch = hashlib.sha256(json.dumps(sorted((n, current[n]) for n in changed)).encode()).hexdigest()[:16]
     for day in [] if days is None else days["day"].to_list():
         yield dg.RunRequest(partition_key=day, run_key=f"reviews:{day}:{batch}", tags={"ai_assets/trigger": "reviews"})
@@ -91,7 +99,7 @@ def reviews_sensor(context: dg.SensorEvaluationContext):
 def run_failures_sensor(context: dg.RunFailureSensorContext):
     run = context.dagster_run
     record = {
-        "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_id": run.run_id,
         "job": run.job_name,
         "partition": run.tags.get("dagster/partition"),

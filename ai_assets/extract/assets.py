@@ -10,12 +10,12 @@ from dagster_duckdb import DuckDBResource
 from ai_assets.automation.partitions import PARTITION_COLUMN, daily_backfill_policy, daily_partitions, partition_days
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
-from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.knowledge_base import read_kb_articles
+from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.metadata import counts_by, markdown_preview
-from ai_assets.resources import DataDirResource
 from ai_assets.quality.schemas import KB_CHUNKS
+from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.tables import read_table, replace_rows
 
 _KINDS = {"duckdb", "polars"}
@@ -47,7 +47,9 @@ def raw_tickets(context: dg.AssetExecutionContext, landing: DataDirResource, duc
     results = [build_raw_tickets(landing.landing_dir, day) for day in days]
     for day, result in zip(days, results):
         if result.files == 0:
-            context.log.warning(f"No landing files in {landing.landing_dir / 'tickets' / day.isoformat()}; the day is empty")
+            context.log.warning(
+                f"No landing files in {landing.landing_dir / 'tickets' / day.isoformat()}; the day is empty"
+            )
         context.log.info(
             f"{day}: read {result.records} records from {result.files} files; "
             f"{result.tickets.height} tickets, {result.quarantine.height} quarantined ({result.duplicates} duplicates)"
@@ -93,7 +95,11 @@ def _reference_table(
         name=table,
         specs=[
             dg.AssetSpec(table, description=f"{description}, from landing/{source}.", kinds=_KINDS),
-            dg.AssetSpec(f"{table}_quarantine", description=f"One row per rejected row of landing/{source}, with the reason.", kinds=_KINDS),
+            dg.AssetSpec(
+                f"{table}_quarantine",
+                description=f"One row per rejected row of landing/{source}, with the reason.",
+                kinds=_KINDS,
+            ),
         ],
         group_name="extract",
     )
@@ -104,17 +110,23 @@ def _reference_table(
             replace_rows(conn, f"{table}_quarantine", rejects)
         context.log.info(f"Loaded {rows.height} rows into {table}, rejected {rejects.height}")
         yield dg.MaterializeResult(
-            asset_key=table, metadata={"dagster/row_count": rows.height, f"by_{count_column}": counts_by(rows, count_column)}
+            asset_key=table,
+            metadata={"dagster/row_count": rows.height, f"by_{count_column}": counts_by(rows, count_column)},
         )
         yield dg.MaterializeResult(
             asset_key=f"{table}_quarantine",
-            metadata={"dagster/row_count": rejects.height, "preview": markdown_preview(rejects, empty="_nothing rejected_")},
+            metadata={
+                "dagster/row_count": rejects.height,
+                "preview": markdown_preview(rejects, empty="_nothing rejected_"),
+            },
         )
 
     return reference_table
 
 
-customers = _reference_table("customers", "One row per CRM customer (tier, region)", read_customers, "crm/customers.csv", "tier")
+customers = _reference_table(
+    "customers", "One row per CRM customer (tier, region)", read_customers, "crm/customers.csv", "tier"
+)
 kb_articles = _reference_table(
     "kb_articles", "One row per knowledge-base article (markdown with front matter)", read_kb_articles, "kb", "category"
 )

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class ParsedRecord:
 def parse_timestamp(value: str) -> datetime:
     """ISO 8601 to a naive UTC timestamp (the warehouse stores UTC; no offset means UTC)."""
     parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo is None else parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed if parsed.tzinfo is None else parsed.astimezone(UTC).replace(tzinfo=None)
 
 
 def _typed_fields(record: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -73,8 +73,7 @@ def _record(source: str, line: int, raw: str, record: Any) -> ParsedRecord:
 
 def _not_utf8(error: UnicodeDecodeError) -> str:
     return (
-        f"not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); "
-        "re-export the file as UTF-8"
+        f"not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); re-export the file as UTF-8"
     )
 
 
@@ -87,12 +86,16 @@ def parse_jsonl(path: Path, source: str) -> list[ParsedRecord]:
         try:
             text = line.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError as error:
-            records.append(ParsedRecord(source, number, line.decode("utf-8", "backslashreplace"), None, _not_utf8(error)))
+            records.append(
+                ParsedRecord(source, number, line.decode("utf-8", "backslashreplace"), None, _not_utf8(error))
+            )
             continue
         try:
             record = json.loads(text)
         except json.JSONDecodeError as error:
-            records.append(ParsedRecord(source, number, text, None, f"malformed JSON: {error.msg} at column {error.colno}"))
+            records.append(
+                ParsedRecord(source, number, text, None, f"malformed JSON: {error.msg} at column {error.colno}")
+            )
             continue
         records.append(_record(source, number, text, record))
     return records

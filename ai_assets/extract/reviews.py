@@ -7,7 +7,7 @@ edit), `reviewer`, and optionally `decided_at` (ISO 8601; else the file's modifi
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -36,7 +36,16 @@ def _rows(path: Path) -> list[dict]:
             continue
         try:
             record = json.loads(line)
-            rows.append({"source_line": number, **({k: record.get(k) for k in REVIEW_FIELDS} if isinstance(record, dict) else {"problem": "expected a JSON object"})})
+            rows.append(
+                {
+                    "source_line": number,
+                    **(
+                        {k: record.get(k) for k in REVIEW_FIELDS}
+                        if isinstance(record, dict)
+                        else {"problem": "expected a JSON object"}
+                    ),
+                }
+            )
         except json.JSONDecodeError as error:
             rows.append({"source_line": number, "problem": f"malformed JSON: {error.msg}"})
     return rows
@@ -56,18 +65,33 @@ def read_review_decisions(reviews_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame
     the latest `decided_at`, then the later file and line."""
     records = []
     for path in review_files(reviews_dir):
-        modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(tzinfo=None)
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
         for row in _rows(path):
             fields = {k: (str(row[k]) if row.get(k) is not None else None) for k in REVIEW_FIELDS}
             fields["decision"] = (fields["decision"] or "").strip().lower() or None
             fields["decided_at"] = _decided_at(row.get("decided_at"), modified)
-            records.append({**fields, "source_file": path.name, "source_line": int(row["source_line"]), "problem": row.get("problem")})
+            records.append(
+                {
+                    **fields,
+                    "source_file": path.name,
+                    "source_line": int(row["source_line"]),
+                    "problem": row.get("problem"),
+                }
+            )
     frame = pl.DataFrame(
         records,
-        schema={**{k: pl.Utf8 for k in REVIEW_FIELDS}, "decided_at": pl.Datetime("us"), "source_file": pl.Utf8, "source_line": pl.Int64, "problem": pl.Utf8},
+        schema={
+            **{k: pl.Utf8 for k in REVIEW_FIELDS},
+            "decided_at": pl.Datetime("us"),
+            "source_file": pl.Utf8,
+            "source_line": pl.Int64,
+            "problem": pl.Utf8,
+        },
     )
     unreadable = frame.filter(pl.col("problem").is_not_null()).rename({"problem": "reason"})
-    valid, invalid = split_valid(frame.filter(pl.col("problem").is_null()).drop("problem"), REVIEW_DECISIONS.remove_columns(["is_latest"]))
+    valid, invalid = split_valid(
+        frame.filter(pl.col("problem").is_null()).drop("problem"), REVIEW_DECISIONS.remove_columns(["is_latest"])
+    )
     # Sorted oldest first, so each ticket's last row is its deciding one.
     latest = pl.int_range(pl.len()).over("ticket_id") == pl.len().over("ticket_id") - 1
     decisions = valid.sort("decided_at", "source_file", "source_line").with_columns(is_latest=latest)

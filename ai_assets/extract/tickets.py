@@ -63,15 +63,14 @@ def _as_quarantine(rejected: pl.DataFrame, day: date) -> pl.DataFrame:
 def build_raw_tickets(landing_dir: Path, day: date) -> RawTickets:
     day_dir = landing_dir / "tickets" / day.isoformat()
     files = ticket_files(day_dir)
-    parsed = [
-        record
-        for path in files
-        for record in parse_ticket_file(path, path.relative_to(landing_dir).as_posix())
-    ]
+    parsed = [record for path in files for record in parse_ticket_file(path, path.relative_to(landing_dir).as_posix())]
     unreadable = [r for r in parsed if r.reason is not None]
     candidates = pl.DataFrame(
-        [{**r.fields, "source_file": r.source_file, "source_line": r.source_line, "raw_record": r.raw_record}
-         for r in parsed if r.reason is None],
+        [
+            {**r.fields, "source_file": r.source_file, "source_line": r.source_line, "raw_record": r.raw_record}
+            for r in parsed
+            if r.reason is None
+        ],
         schema=_CANDIDATE_SCHEMA,
     ).with_columns(created_date=pl.col("created_at").dt.date())
 

@@ -71,7 +71,9 @@ def _rejects_json_schema(error: openai.APIStatusError) -> bool:
 
 def _is_context_overflow(error: openai.APIStatusError) -> bool:
     text = str(error).lower()
-    return error.status_code in (400, 413) and ("context_length" in text or "context length" in text or "too many tokens" in text)
+    return error.status_code in (400, 413) and (
+        "context_length" in text or "context length" in text or "too many tokens" in text
+    )
 
 
 def _backoff(attempt: int) -> float:
@@ -175,12 +177,14 @@ class StructuredClient:
                     raise ContextOverflow(f"HTTP {error.status_code}: {error.message[:300]}") from None
                 retryable = error.status_code in _RETRYABLE_STATUS or error.status_code >= 500
                 if not retryable or attempt == self.max_retries:
-                    raise ProviderError(f"HTTP {error.status_code} after {attempt} retries: {error.message[:300]}") from None
+                    raise ProviderError(
+                        f"HTTP {error.status_code} after {attempt} retries: {error.message[:300]}"
+                    ) from None
                 told = retry_after_seconds(error.response.headers)
                 delay = told if told is not None else _backoff(attempt)
                 if error.status_code == 429:
                     self.limiter.on_rate_limited(delay)
-            except (openai.APIConnectionError, asyncio.TimeoutError) as error:
+            except (TimeoutError, openai.APIConnectionError) as error:
                 if attempt == self.max_retries:
                     raise ProviderError(f"{type(error).__name__} after {attempt} retries: {str(error)[:300]}") from None
                 delay = _backoff(attempt)

@@ -59,13 +59,21 @@ class EmbeddedModelServer:
     def start(self) -> EmbeddedModelServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(embedded_model_path()),
-            "--model_alias", EMBEDDED_MODEL_ALIAS,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--n_ctx", str(self.context_tokens),
-            "--n_threads", str(max(1, os.cpu_count() or 1)),
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(embedded_model_path()),
+            "--model_alias",
+            EMBEDDED_MODEL_ALIAS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.context_tokens),
+            "--n_threads",
+            str(max(1, os.cpu_count() or 1)),
         ]
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
@@ -85,7 +93,9 @@ class EmbeddedModelServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.25)
         self.stop()
-        raise RuntimeError(f"The embedded model server did not answer within {_STARTUP_TIMEOUT_S:.0f}s:\n{self._log_tail()}")
+        raise RuntimeError(
+            f"The embedded model server did not answer within {_STARTUP_TIMEOUT_S:.0f}s:\n{self._log_tail()}"
+        )
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

@@ -41,7 +41,9 @@ class OpenAIEmbedder:
 
     def embed(self, texts: list[str], kind: Kind) -> tuple[np.ndarray, int]:
         # The client's own retries (429, 5xx, timeouts, with backoff): a batch is one request.
-        client = openai.OpenAI(base_url=self.base_url, timeout=self.timeout_s, max_retries=self.max_retries, api_key=api_key_from_env())
+        client = openai.OpenAI(
+            base_url=self.base_url, timeout=self.timeout_s, max_retries=self.max_retries, api_key=api_key_from_env()
+        )
         vectors, tokens = [], 0
         for start in range(0, len(texts), _REQUEST_BATCH):
             response = client.embeddings.create(model=self.model, input=texts[start : start + _REQUEST_BATCH])
@@ -90,7 +92,9 @@ class EmbeddingCache:
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = keys[start : start + _LOOKUP_CHUNK]
-            rows = self._conn.execute(f"SELECT key, vector FROM embeddings WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            rows = self._conn.execute(
+                f"SELECT key, vector FROM embeddings WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            )
             found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
         return found
 
@@ -105,7 +109,9 @@ class EmbeddingCache:
         self._conn.close()
 
 
-def embed_texts(texts: list[str], kind: Kind, embedder: Embedder, cache: EmbeddingCache) -> tuple[np.ndarray, EmbeddingStats]:
+def embed_texts(
+    texts: list[str], kind: Kind, embedder: Embedder, cache: EmbeddingCache
+) -> tuple[np.ndarray, EmbeddingStats]:
     """Vectors for `texts` in order; each distinct text not in the cache is embedded once."""
     keys = [cache.key(embedder.model, kind, text) for text in texts]
     known = cache.get_many(list(dict.fromkeys(keys)))

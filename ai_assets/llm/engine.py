@@ -59,8 +59,7 @@ FAILURE_SCHEMA = {
 }
 _RAW_OUTPUT_KEEP = 2000
 REASK = (
-    "Your answer is invalid: {reason}. Reply again with only the corrected JSON object, "
-    "matching the schema exactly."
+    "Your answer is invalid: {reason}. Reply again with only the corrected JSON object, matching the schema exactly."
 )
 
 
@@ -162,10 +161,16 @@ class _Dispatcher:
                 self.metrics.record_failure(outcome.error_type)
         self.on_done(self.rows_per_key[key])
 
-    async def _call(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str, rows: int = 1) -> tuple[Completion, float]:
+    async def _call(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], name: str, rows: int = 1
+    ) -> tuple[Completion, float]:
         started = time.perf_counter()
         completion = await self.client.complete_json(
-            messages, schema_name=name, schema=schema, temperature=self.task.temperature, max_tokens=self.task.max_tokens * rows
+            messages,
+            schema_name=name,
+            schema=schema,
+            temperature=self.task.temperature,
+            max_tokens=self.task.max_tokens * rows,
         )
         latency_ms = (time.perf_counter() - started) * 1000
         cost = self.pricing.cost_usd(completion.prompt_tokens, completion.completion_tokens)
@@ -178,7 +183,9 @@ class _Dispatcher:
         self.budget.charge(completion.prompt_tokens + completion.completion_tokens, cost)
         return completion, latency_ms
 
-    def _accept(self, key: str, data: dict[str, Any], model: str, prompt_tokens: int, completion_tokens: int, latency_ms: float) -> None:
+    def _accept(
+        self, key: str, data: dict[str, Any], model: str, prompt_tokens: int, completion_tokens: int, latency_ms: float
+    ) -> None:
         self.cache.put(key, CachedResponse(orjson.dumps(data).decode(), model, prompt_tokens, completion_tokens))
         self._finish(key, _Answer(data, model, prompt_tokens, completion_tokens, latency_ms))
 
@@ -197,25 +204,40 @@ class _Dispatcher:
             return self._accept(item.key, data, first.model, first.prompt_tokens, first.completion_tokens, latency)
         # One reask that shows the model its own answer and what was wrong with it.
         self.metrics.reasks += 1
-        reask = [*item.messages, {"role": "assistant", "content": first.content}, {"role": "user", "content": REASK.format(reason=reason)}]
+        reask = [
+            *item.messages,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": REASK.format(reason=reason)},
+        ]
         try:
             second, latency_2 = await self._call(reask, self.task.json_schema, self.task.name)
         except (ProviderError, SendingStopped) as error:
-            return self._finish(item.key, _Failure("invalid_output", f"{reason} (reask failed: {error})", first.content[:_RAW_OUTPUT_KEEP]))
+            return self._finish(
+                item.key,
+                _Failure("invalid_output", f"{reason} (reask failed: {error})", first.content[:_RAW_OUTPUT_KEEP]),
+            )
         try:
             data = _parse(self.task.output_model, second.content)
         except ValueError as error:
-            return self._finish(item.key, _Failure("invalid_output", f"{error} (after one reask)", second.content[:_RAW_OUTPUT_KEEP]))
+            return self._finish(
+                item.key, _Failure("invalid_output", f"{error} (after one reask)", second.content[:_RAW_OUTPUT_KEEP])
+            )
         self._accept(
-            item.key, data, second.model,
-            first.prompt_tokens + second.prompt_tokens, first.completion_tokens + second.completion_tokens, latency + latency_2,
+            item.key,
+            data,
+            second.model,
+            first.prompt_tokens + second.prompt_tokens,
+            first.completion_tokens + second.completion_tokens,
+            latency + latency_2,
         )
 
     async def run_batch(self, items: list[_Input]) -> None:
         if len(items) == 1:
             return await self.run_single(items[0])
         row_ids = [f"r{i + 1}" for i in range(len(items))]
-        messages = batch_messages(self.task.prompt.system, [(rid, item.messages[-1]["content"]) for rid, item in zip(row_ids, items)])
+        messages = batch_messages(
+            self.task.prompt.system, [(rid, item.messages[-1]["content"]) for rid, item in zip(row_ids, items)]
+        )
         try:
             completion, latency = await self._call(
                 messages, batch_schema(self.task.json_schema, len(items)), f"{self.task.name}_batch", rows=len(items)
@@ -245,7 +267,14 @@ class _Dispatcher:
             except (KeyError, ValueError):
                 retry_alone.append(item)
                 continue
-            self._accept(item.key, data, completion.model, completion.prompt_tokens // share, completion.completion_tokens // share, latency)
+            self._accept(
+                item.key,
+                data,
+                completion.model,
+                completion.prompt_tokens // share,
+                completion.completion_tokens // share,
+                latency,
+            )
         self.metrics.batch_rows_retried += len(retry_alone)
         await asyncio.gather(*(self.run_single(item) for item in retry_alone))
 
@@ -254,12 +283,20 @@ def _prepare(task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars:
     """One row per input row: the rendered user prompt, truncation flag and input hash (vectorised)."""
     clipped = [
         pl.when(pl.col(c).str.len_chars() > max_input_chars)
-        .then(pl.format("{}\n[... {} more characters cut]", pl.col(c).str.slice(0, max_input_chars), pl.col(c).str.len_chars() - max_input_chars))
+        .then(
+            pl.format(
+                "{}\n[... {} more characters cut]",
+                pl.col(c).str.slice(0, max_input_chars),
+                pl.col(c).str.len_chars() - max_input_chars,
+            )
+        )
         .otherwise(pl.col(c))
         .alias(c)
         for c in task.input_columns
     ]
-    truncated = pl.any_horizontal([pl.col(c).str.len_chars().fill_null(0) > max_input_chars for c in task.input_columns])
+    truncated = pl.any_horizontal(
+        [pl.col(c).str.len_chars().fill_null(0) > max_input_chars for c in task.input_columns]
+    )
     frame = rows.select(id_column, *task.input_columns).with_columns(input_truncated=truncated).with_columns(clipped)
     if redact_pii:
         frame = frame.with_columns(redact_expr(pl.col(c)) for c in task.input_columns)
@@ -283,7 +320,13 @@ def _answer_frame(task: LLMTask, cached: dict[str, CachedResponse], answered: di
             "prompt_tokens": [r.prompt_tokens for r in cached.values()],
             "completion_tokens": [r.completion_tokens for r in cached.values()],
         },
-        schema={"key": pl.Utf8, "content": pl.Utf8, "model": pl.Utf8, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64},
+        schema={
+            "key": pl.Utf8,
+            "content": pl.Utf8,
+            "model": pl.Utf8,
+            "prompt_tokens": pl.Int64,
+            "completion_tokens": pl.Int64,
+        },
     )
     # Cached answers were validated when they arrived: decoding them is all a cached row costs.
     from_cache = from_cache.with_columns(
@@ -291,7 +334,15 @@ def _answer_frame(task: LLMTask, cached: dict[str, CachedResponse], answered: di
     ).unnest("content")
     from_run = pl.DataFrame(
         [
-            {"key": key, **a.data, "model": a.model, "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens, "latency_ms": a.latency_ms, "cached": False}
+            {
+                "key": key,
+                **a.data,
+                "model": a.model,
+                "prompt_tokens": a.prompt_tokens,
+                "completion_tokens": a.completion_tokens,
+                "latency_ms": a.latency_ms,
+                "cached": False,
+            }
             for key, a in answered.items()
         ],
         schema=from_cache.schema,
@@ -315,7 +366,12 @@ async def run_task_async(
 ) -> TaskResult:
     started = time.monotonic()
     metrics = StepMetrics(rows=rows.height)
-    keys = CacheKeys(endpoint.model, task.prompt.system, task.json_schema, {"temperature": task.temperature, "max_tokens": task.max_tokens, **task.params})
+    keys = CacheKeys(
+        endpoint.model,
+        task.prompt.system,
+        task.json_schema,
+        {"temperature": task.temperature, "max_tokens": task.max_tokens, **task.params},
+    )
     prepared = _prepare(task, rows, id_column, max_input_chars, redact_pii)
     prepared = prepared.with_columns(key=pl.Series([keys.key(user) for user in prepared["user"]], dtype=pl.Utf8))
 
@@ -334,7 +390,10 @@ async def run_task_async(
 
     pending = [
         _Input(key, task.prompt.messages(user))
-        for key, user in prepared.filter(~pl.col("key").is_in(list(cached))).unique("key", keep="first", maintain_order=True).select("key", "user").iter_rows()
+        for key, user in prepared.filter(~pl.col("key").is_in(list(cached)))
+        .unique("key", keep="first", maintain_order=True)
+        .select("key", "user")
+        .iter_rows()
     ]
     metrics.deduplicated = sum(rows_per_key[item.key] - 1 for item in pending)
 
@@ -342,16 +401,27 @@ async def run_task_async(
     budget = Budget(limits.max_tokens_per_run, limits.max_cost_per_run_usd)
     dispatcher = None
     if pending:
-        client = StructuredClient(endpoint, limiter, stop_reason=lambda: budget.describe() if budget.exhausted else None)
+        client = StructuredClient(
+            endpoint, limiter, stop_reason=lambda: budget.describe() if budget.exhausted else None
+        )
         dispatcher = _Dispatcher(
-            task, client, cache, pricing, metrics, budget,
-            batch_size=max(1, task.batch_size), rows_per_key=rows_per_key, on_done=on_done,
+            task,
+            client,
+            cache,
+            pricing,
+            metrics,
+            budget,
+            batch_size=max(1, task.batch_size),
+            rows_per_key=rows_per_key,
+            on_done=on_done,
         )
         try:
             if dispatcher.batch_size > 1:
                 # Batches are cut up front; a context overflow halves the ones still to be sent.
                 size = dispatcher.batch_size
-                await asyncio.gather(*(dispatcher.run_batch(pending[i : i + size]) for i in range(0, len(pending), size)))
+                await asyncio.gather(
+                    *(dispatcher.run_batch(pending[i : i + size]) for i in range(0, len(pending), size))
+                )
             else:
                 await asyncio.gather(*(dispatcher.run_single(item) for item in pending))
         finally:
@@ -373,7 +443,10 @@ async def run_task_async(
         lineage.join(_answer_frame(task, cached, answered), on="key", how="inner", maintain_order="left")
         .with_columns(
             cache_hit=pl.col("cached") | pl.col("reused"),
-            cost_usd=(pl.col("prompt_tokens") * pricing.input_per_1m + pl.col("completion_tokens") * pricing.output_per_1m) / 1_000_000,
+            cost_usd=(
+                pl.col("prompt_tokens") * pricing.input_per_1m + pl.col("completion_tokens") * pricing.output_per_1m
+            )
+            / 1_000_000,
         )
         .with_columns(latency_ms=pl.when(pl.col("cache_hit")).then(0.0).otherwise(pl.col("latency_ms")))
         .select(id_column, *output_schema(task.output_model), *LINEAGE_SCHEMA)

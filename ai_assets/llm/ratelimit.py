@@ -80,7 +80,9 @@ class TokenBucket:
 
 
 class RateLimiter:
-    def __init__(self, max_concurrency: int, requests_per_minute: float | None = None, tokens_per_minute: float | None = None):
+    def __init__(
+        self, max_concurrency: int, requests_per_minute: float | None = None, tokens_per_minute: float | None = None
+    ):
         self.max_concurrency = max(1, max_concurrency)
         self.concurrency = self.max_concurrency
         self.in_flight = 0

@@ -47,7 +47,11 @@ def build_routing(min_confidence: float) -> dg.AssetsDefinition:
         days = partition_days(context)
         with duckdb.get_connection() as conn:
             routed = route_tickets(conn, days, min_confidence, has_decisions=table_exists(conn, "review_decisions"))
-            queue = routed.filter(pl.col("route") == "review").select(list(REVIEW_QUEUE.columns)).sort("priority", "ticket_id")
+            queue = (
+                routed.filter(pl.col("route") == "review")
+                .select(list(REVIEW_QUEUE.columns))
+                .sort("priority", "ticket_id")
+            )
             outcomes = routed.select(list(TICKET_OUTCOMES.columns))
             REVIEW_QUEUE.validate(queue)
             TICKET_OUTCOMES.validate(outcomes)
@@ -61,10 +65,14 @@ def build_routing(min_confidence: float) -> dg.AssetsDefinition:
                 "dagster/row_count": queue.height,
                 "pending": int((queue["status"] == "pending_review").sum()),
                 "by_priority": counts_by(queue, "priority"),
-                "preview": markdown_preview(queue.select("priority", "ticket_id", "reasons", "status"), empty="_nothing to review_"),
+                "preview": markdown_preview(
+                    queue.select("priority", "ticket_id", "reasons", "status"), empty="_nothing to review_"
+                ),
             },
         )
-        yield dg.MaterializeResult(asset_key="ticket_outcomes", metadata={"dagster/row_count": outcomes.height, "by_status": statuses})
+        yield dg.MaterializeResult(
+            asset_key="ticket_outcomes", metadata={"dagster/row_count": outcomes.height, "by_status": statuses}
+        )
 
     return routing
 
@@ -80,11 +88,15 @@ def outbox(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.Mate
         OUTBOX.validate(actions)
         replace_rows(conn, "outbox", actions, partition_column=PARTITION_COLUMN, partitions=days)
     context.log.info(f"{actions.height} actions: {counts_by(actions, 'action_type')}")
-    return dg.MaterializeResult(metadata={"dagster/row_count": actions.height, "by_action_type": counts_by(actions, "action_type")})
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": actions.height, "by_action_type": counts_by(actions, "action_type")}
+    )
 
 
 @dg.asset(deps=["outbox"], kinds=_KINDS, metadata=_PARTITIONED, **_DAILY)
-def outbox_deliveries(context: dg.AssetExecutionContext, duckdb: DuckDBResource, outbox_sink: OutboxResource) -> dg.MaterializeResult:
+def outbox_deliveries(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, outbox_sink: OutboxResource
+) -> dg.MaterializeResult:
     """One row per action with its delivery state: delivered (exactly once), or failed with the
     error and attempts so far (the next materialisation retries it)."""
     days = partition_days(context)
@@ -105,7 +117,9 @@ def outbox_deliveries(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     already = previous.filter(pl.col("status") == "delivered")["action_id"]
     newly = deliveries.filter((pl.col("status") == "delivered") & ~pl.col("action_id").is_in(already.implode()))
     for row in failed.iter_rows(named=True):
-        context.log.warning(f"Delivery of {row['action_type']} for {row['ticket_id']} failed after {row['attempts']} attempts: {row['last_error']}")
+        context.log.warning(
+            f"Delivery of {row['action_type']} for {row['ticket_id']} failed after {row['attempts']} attempts: {row['last_error']}"
+        )
     context.log.info(f"Delivered {newly.height} new actions to {sink.name}; {failed.height} failed")
     return dg.MaterializeResult(
         metadata={
@@ -114,6 +128,8 @@ def outbox_deliveries(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
             "delivered_now": newly.height,
             "failed": failed.height,
             "by_status": counts_by(deliveries, "status"),
-            "failures": markdown_preview(failed.select("action_id", "ticket_id", "attempts", "last_error"), empty="_none_"),
+            "failures": markdown_preview(
+                failed.select("action_id", "ticket_id", "attempts", "last_error"), empty="_none_"
+            ),
         }
     )

@@ -51,7 +51,12 @@ class LoadGroupTranslator(DagsterDbtTranslator):
 
 # One pool for every run's dbt build: builds rewrite the same marts, so a second one at the same
 # time would only wait for the warehouse lock.
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=LoadGroupTranslator(), pool="dbt_build")
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=LoadGroupTranslator(),
+    pool="dbt_build",
+)
 def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
     """Builds and tests the staging views and marts (`dbt build`)."""
     # dbt runs in a subprocess that reads the warehouse path from its profile's env_var.

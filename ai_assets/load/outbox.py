@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -34,21 +34,30 @@ SENDABLE = ("auto_approved", "human_approved", "human_edited")
 def build_actions(routed: pl.DataFrame) -> pl.DataFrame:
     """One row per action: send the reply of every approved ticket, escalate every critical one."""
     replies = routed.filter(pl.col("status").is_in(SENDABLE) & pl.col("final_reply").is_not_null()).select(
-        "ticket_id", "created_date", action_type=pl.lit("send_reply"),
+        "ticket_id",
+        "created_date",
+        action_type=pl.lit("send_reply"),
         payload=pl.struct(customer_id="customer_id", ticket_id="ticket_id", reply="final_reply").struct.json_encode(),
-    )  # fmt: skip
+    )
     escalations = routed.filter(pl.col("urgency") == "critical").select(
-        "ticket_id", "created_date", action_type=pl.lit("escalate"),
-        payload=pl.struct(customer_id="customer_id", ticket_id="ticket_id", summary="summary", reasons="reasons").struct.json_encode(),
-    )  # fmt: skip
+        "ticket_id",
+        "created_date",
+        action_type=pl.lit("escalate"),
+        payload=pl.struct(
+            customer_id="customer_id", ticket_id="ticket_id", summary="summary", reasons="reasons"
+        ).struct.json_encode(),
+    )
     actions = pl.concat([replies, escalations])
     if not set(actions["action_type"].unique()) <= set(ACTION_TYPES):  # the allow-list, by construction
         raise ValueError(f"action types outside the allow-list {ACTION_TYPES}")
     key = pl.concat_str("action_type", "ticket_id", pl.col("created_date").cast(pl.Utf8), separator=":")
     return actions.select(
         action_id=key.map_elements(lambda k: hashlib.sha256(k.encode()).hexdigest()[:24], return_dtype=pl.Utf8),
-        ticket_id="ticket_id", created_date="created_date", action_type="action_type", payload="payload",
-    ).sort("action_id")  # fmt: skip
+        ticket_id="ticket_id",
+        created_date="created_date",
+        action_type="action_type",
+        payload="payload",
+    ).sort("action_id")
 
 
 class Sink(Protocol):
@@ -99,9 +108,11 @@ class WebhookSink:
     def send(self, action: dict) -> None:
         body = json.dumps({**action, "payload": json.loads(action["payload"])}, default=str).encode()
         request = urllib.request.Request(
-            self.url, data=body, method="POST",
+            self.url,
+            data=body,
+            method="POST",
             headers={"Content-Type": "application/json", "Idempotency-Key": action["action_id"]},
-        )  # fmt: skip
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 response.read()
@@ -112,9 +123,16 @@ class WebhookSink:
 
 
 DELIVERY_SCHEMA = {
-    "action_id": pl.Utf8, "ticket_id": pl.Utf8, "created_date": pl.Date, "action_type": pl.Utf8,
-    "status": pl.Utf8, "attempts": pl.Int64, "last_error": pl.Utf8, "delivered_at": pl.Datetime("us"), "sink": pl.Utf8,
-}  # fmt: skip
+    "action_id": pl.Utf8,
+    "ticket_id": pl.Utf8,
+    "created_date": pl.Date,
+    "action_type": pl.Utf8,
+    "status": pl.Utf8,
+    "attempts": pl.Int64,
+    "last_error": pl.Utf8,
+    "delivered_at": pl.Datetime("us"),
+    "sink": pl.Utf8,
+}
 
 
 def deliver(
@@ -153,7 +171,7 @@ def deliver(
                 "status": "delivered" if delivered else "failed",
                 "attempts": attempts,
                 "last_error": error,
-                "delivered_at": datetime.now(timezone.utc).replace(tzinfo=None) if delivered else None,
+                "delivered_at": datetime.now(UTC).replace(tzinfo=None) if delivered else None,
                 "sink": sink.name,
             }
         )

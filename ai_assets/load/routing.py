@@ -31,7 +31,9 @@ WHERE list_contains($days, r.created_date)
 """
 
 
-def route_tickets(conn: duckdb.DuckDBPyConnection, days: Sequence[date], min_confidence: float, *, has_decisions: bool) -> pl.DataFrame:
+def route_tickets(
+    conn: duckdb.DuckDBPyConnection, days: Sequence[date], min_confidence: float, *, has_decisions: bool
+) -> pl.DataFrame:
     """One row per ticket of `days` with its review reasons (empty: auto-approved), its draft,
     and its reviewer's latest decision if any; `status` and `final_reply` say where it stands."""
     sql = _ROUTING_SQL.replace("{decisions}", "review_decisions" if has_decisions else _NO_DECISIONS)
@@ -39,16 +41,25 @@ def route_tickets(conn: duckdb.DuckDBPyConnection, days: Sequence[date], min_con
     needs_review = pl.col("reasons").list.len() > 0
     return routed.with_columns(
         route=pl.when(needs_review).then(pl.lit("review")).otherwise(pl.lit("auto")),
-        status=pl.when(~needs_review).then(pl.lit("auto_approved"))
-        .when(pl.col("decision") == "approve").then(pl.lit("human_approved"))
-        .when(pl.col("decision") == "edit").then(pl.lit("human_edited"))
-        .when(pl.col("decision") == "reject").then(pl.lit("rejected"))
+        status=pl.when(~needs_review)
+        .then(pl.lit("auto_approved"))
+        .when(pl.col("decision") == "approve")
+        .then(pl.lit("human_approved"))
+        .when(pl.col("decision") == "edit")
+        .then(pl.lit("human_edited"))
+        .when(pl.col("decision") == "reject")
+        .then(pl.lit("rejected"))
         .otherwise(pl.lit("pending_review")),
         # 1: critical, 2: an enterprise customer is unhappy, 3: everything else a human must see.
-        priority=pl.when(pl.col("urgency") == "critical").then(1)
-        .when((pl.col("customer_tier") == "enterprise") & (pl.col("sentiment") == "negative")).then(2)
-        .otherwise(3).cast(pl.Int32),
+        priority=pl.when(pl.col("urgency") == "critical")
+        .then(1)
+        .when((pl.col("customer_tier") == "enterprise") & (pl.col("sentiment") == "negative"))
+        .then(2)
+        .otherwise(3)
+        .cast(pl.Int32),
     ).with_columns(
-        final_reply=pl.when(pl.col("status").is_in(["auto_approved", "human_approved"])).then(pl.col("draft_reply"))
-        .when(pl.col("status") == "human_edited").then(pl.col("edited_text")),
-    )  # fmt: skip
+        final_reply=pl.when(pl.col("status").is_in(["auto_approved", "human_approved"]))
+        .then(pl.col("draft_reply"))
+        .when(pl.col("status") == "human_edited")
+        .then(pl.col("edited_text")),
+    )

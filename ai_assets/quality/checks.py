@@ -67,10 +67,18 @@ def _conservation_check(name: str, asset: str, tables: tuple[str, ...]) -> dg.As
     )
     def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as conn:
-            raw_rows, outcome_rows, missing, orphans, doubled = conn.execute(_CONSERVATION_SQL.format(outcomes=outcomes)).fetchone()
+            raw_rows, outcome_rows, missing, orphans, doubled = conn.execute(
+                _CONSERVATION_SQL.format(outcomes=outcomes)
+            ).fetchone()
         return dg.AssetCheckResult(
             passed=missing == 0 and orphans == 0 and doubled == 0,
-            metadata={"raw_rows": raw_rows, "outcome_rows": outcome_rows, "missing": missing, "orphans": orphans, "doubled": doubled},
+            metadata={
+                "raw_rows": raw_rows,
+                "outcome_rows": outcome_rows,
+                "missing": missing,
+                "orphans": orphans,
+                "doubled": doubled,
+            },
         )
 
     return check

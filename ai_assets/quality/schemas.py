@@ -284,7 +284,8 @@ REVIEW_DECISIONS = pa.DataFrameSchema(
     checks=[
         pa.Check(
             lambda data: data.lazyframe.select(
-                (pl.col("decision") != "edit") | (pl.col("edited_text").str.strip_chars().str.len_chars() > 0).fill_null(False)
+                (pl.col("decision") != "edit")
+                | (pl.col("edited_text").str.strip_chars().str.len_chars() > 0).fill_null(False)
             ),
             name="an edit carries its text",
             error="edited_text is required when decision is edit",

@@ -22,9 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tickets-per-day", type=int, default=150)
     args = parser.parse_args(argv)
 
-    summary = generate_sample_data(
-        args.data_dir, seed=args.seed, days=args.days, tickets_per_day=args.tickets_per_day
-    )
+    summary = generate_sample_data(args.data_dir, seed=args.seed, days=args.days, tickets_per_day=args.tickets_per_day)
     bad = sum(sum(e.bad.values()) for e in summary.expectations.values())
     valid = sum(e.valid_unique for e in summary.expectations.values())
     print(

@@ -13,7 +13,7 @@ import os
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from random import Random
 from string import Formatter
@@ -216,8 +216,7 @@ def generate_sample_data(
     data_dir = Path(data_dir)
     customers = build_customers(seed, start)
     built = [
-        _build_day(seed, start + timedelta(days=i), customers, tickets_per_day, first_day=i == 0)
-        for i in range(days)
+        _build_day(seed, start + timedelta(days=i), customers, tickets_per_day, first_day=i == 0) for i in range(days)
     ]
     golden = _golden_tickets(seed, start, customers, golden_size)
     expectations = {d.day: d.expectation() for d in built}
@@ -403,7 +402,7 @@ def _format_date(day: date, language: str) -> str:
 
 def _random_time(rng: Random, day: date) -> datetime:
     hour = rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
-    return datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)), tzinfo=timezone.utc)
+    return datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)), tzinfo=UTC)
 
 
 def _weighted(rng: Random, weights: dict[str, int]) -> str:
@@ -413,9 +412,7 @@ def _weighted(rng: Random, weights: dict[str, int]) -> str:
 # --- one landing day ---------------------------------------------------------------------
 
 
-def _build_day(
-    seed: int, day: date, customers: list[Customer], tickets_per_day: int, *, first_day: bool
-) -> _Day:
+def _build_day(seed: int, day: date, customers: list[Customer], tickets_per_day: int, *, first_day: bool) -> _Day:
     rng = Random(f"{seed}:day:{day.isoformat()}")
     slots, duplicate_kinds = _day_plan(rng, tickets_per_day, first_day=first_day)
     # Ids are numbered in arrival order, as a ticketing system would assign them.
@@ -584,9 +581,7 @@ def _customers_csv(customers: list[Customer]) -> str:
 
 
 def _kb_markdown(article: KbArticle) -> str:
-    front_matter = (
-        f"---\narticle_id: {article.article_id}\ntitle: {article.title}\ncategory: {article.category}\n---\n"
-    )
+    front_matter = f"---\narticle_id: {article.article_id}\ntitle: {article.title}\ncategory: {article.category}\n---\n"
     return f"{front_matter}# {article.title}\n\n{article.body}"
 
 

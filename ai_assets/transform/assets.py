@@ -15,10 +15,14 @@ from ai_assets.warehouse.tables import read_table, replace_rows
 
 _KINDS = {"duckdb", "polars", "openai"}
 # A whole LLM step retried (the engine already retries each call): for an endpoint that was down.
-LLM_STEP_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+LLM_STEP_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
-def run_llm_step(context: dg.AssetExecutionContext, llm: LLMResource, task: LLMTask, rows: pl.DataFrame, label: str) -> TaskResult:
+def run_llm_step(
+    context: dg.AssetExecutionContext, llm: LLMResource, task: LLMTask, rows: pl.DataFrame, label: str
+) -> TaskResult:
     """Runs `task` over `rows` (keyed by `row_key`) with the resource's endpoint, cache and limits,
     logging progress lines to the run."""
     endpoint = llm.endpoint()
@@ -116,7 +120,9 @@ def build_ticket_triage(task: LLMTask, model: str) -> dg.AssetsDefinition:
             asset_key="ticket_triage_failures",
             metadata={
                 "dagster/row_count": failures.height,
-                "preview": markdown_preview(failures.select("ticket_id", "error_type", "reason"), empty="_no failures_"),
+                "preview": markdown_preview(
+                    failures.select("ticket_id", "error_type", "reason"), empty="_no failures_"
+                ),
             },
         )
 

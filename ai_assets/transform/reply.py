@@ -46,7 +46,9 @@ def reply_tasks(settings: Settings) -> tuple[LLMTask, LLMTask, LLMTask]:
     """(draft, critique, refine) with the prompts the settings select."""
 
     def task(name: str, model: type[BaseModel], inputs: tuple[str, ...], max_tokens: int) -> LLMTask:
-        return LLMTask(name, PromptTemplate.load(name, settings.prompts_dir), model, inputs, temperature=0.0, max_tokens=max_tokens)
+        return LLMTask(
+            name, PromptTemplate.load(name, settings.prompts_dir), model, inputs, temperature=0.0, max_tokens=max_tokens
+        )
 
     return (
         task("reply_draft", ReplyDraft, ("customer_context", "knowledge", "subject", "body"), 500),

@@ -48,11 +48,19 @@ def loop_version(tasks: tuple[LLMTask, ...], model: str, max_refinements: int) -
 
 
 def _read_inputs(conn: duckdb.DuckDBPyConnection, days: list) -> tuple[pl.DataFrame, pl.DataFrame]:
-    sql = _LOOP_INPUT_SQL if table_exists(conn, "kb_chunks") else _LOOP_INPUT_SQL.replace("JOIN kb_chunks k", "JOIN (SELECT NULL::VARCHAR AS chunk_id, NULL::VARCHAR AS text WHERE false) k")
+    sql = (
+        _LOOP_INPUT_SQL
+        if table_exists(conn, "kb_chunks")
+        else _LOOP_INPUT_SQL.replace(
+            "JOIN kb_chunks k", "JOIN (SELECT NULL::VARCHAR AS chunk_id, NULL::VARCHAR AS text WHERE false) k"
+        )
+    )
     return conn.execute(sql, {"days": days}).pl(), conn.execute(_UNTRIAGED_SQL, {"days": days}).pl()
 
 
-def build_reply_drafts(tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_refinements: int) -> dg.AssetsDefinition:
+def build_reply_drafts(
+    tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_refinements: int
+) -> dg.AssetsDefinition:
     version = loop_version(tasks, model, max_refinements)
 
     @dg.multi_asset(
@@ -104,7 +112,11 @@ def build_reply_drafts(tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_
         # A failed step made no answer: it counts no tokens (its retries are in the run's metadata).
         rounds = (
             loop.rounds.join(keys, on="row_key")
-            .with_columns(pl.col("prompt_tokens", "completion_tokens").fill_null(0), pl.col("cost_usd").fill_null(0.0), pl.col("cache_hit").fill_null(False))
+            .with_columns(
+                pl.col("prompt_tokens", "completion_tokens").fill_null(0),
+                pl.col("cost_usd").fill_null(0.0),
+                pl.col("cache_hit").fill_null(False),
+            )
             .select(list(REPLY_ROUNDS.columns))
         )
         totals = loop.rounds.group_by("row_key").agg(
@@ -117,20 +129,28 @@ def build_reply_drafts(tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_
             pl.col("cache_hit").fill_null(False).all(),
         )
         drafted = loop.outcomes.join(keys, on="row_key").join(totals, on="row_key", how="left")
-        to_human = untriaged.with_columns(cited_chunk_ids=pl.lit([], pl.List(pl.Utf8)), rounds=pl.lit(0), outcome=pl.lit("needs_human"))
-        drafts = pl.concat([drafted, to_human], how="diagonal_relaxed").with_columns(
-            pl.col("prompt_tokens", "completion_tokens").fill_null(0),
-            pl.col("cost_usd").fill_null(0.0),
-            pl.col("cache_hit").fill_null(True),
-            prompt_version=pl.lit(version),
-        ).select(list(REPLY_DRAFTS.columns))
+        to_human = untriaged.with_columns(
+            cited_chunk_ids=pl.lit([], pl.List(pl.Utf8)), rounds=pl.lit(0), outcome=pl.lit("needs_human")
+        )
+        drafts = (
+            pl.concat([drafted, to_human], how="diagonal_relaxed")
+            .with_columns(
+                pl.col("prompt_tokens", "completion_tokens").fill_null(0),
+                pl.col("cost_usd").fill_null(0.0),
+                pl.col("cache_hit").fill_null(True),
+                prompt_version=pl.lit(version),
+            )
+            .select(list(REPLY_DRAFTS.columns))
+        )
         REPLY_DRAFTS.validate(drafts)
         with duckdb.get_connection() as conn:
             replace_rows(conn, "reply_drafts", drafts, partition_column=PARTITION_COLUMN, partitions=days)
             replace_rows(conn, "reply_rounds", rounds, partition_column=PARTITION_COLUMN, partitions=days)
 
         outcomes = counts_by(drafts, "outcome")
-        context.log.info(f"Replies: {outcomes}; {rounds.height} rounds, {rounds.filter(pl.col('step') == 'refine').height} refinements")
+        context.log.info(
+            f"Replies: {outcomes}; {rounds.height} rounds, {rounds.filter(pl.col('step') == 'refine').height} refinements"
+        )
         yield dg.MaterializeResult(
             asset_key="reply_drafts",
             metadata={
@@ -144,7 +164,11 @@ def build_reply_drafts(tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_
         )
         yield dg.MaterializeResult(
             asset_key="reply_rounds",
-            metadata={"dagster/row_count": rounds.height, "by_verdict": counts_by(rounds, "verdict"), "by_step": counts_by(rounds, "step")},
+            metadata={
+                "dagster/row_count": rounds.height,
+                "by_verdict": counts_by(rounds, "verdict"),
+                "by_step": counts_by(rounds, "step"),
+            },
         )
 
     return reply_drafts

@@ -59,7 +59,9 @@ def _failed_rows(failures: pl.DataFrame, round_no: int, step: str, what: str) ->
     )
 
 
-def run_reply_loop(tickets: pl.DataFrame, tasks: tuple[LLMTask, LLMTask, LLMTask], run_step: RunStep, max_refinements: int) -> LoopResult:
+def run_reply_loop(
+    tickets: pl.DataFrame, tasks: tuple[LLMTask, LLMTask, LLMTask], run_step: RunStep, max_refinements: int
+) -> LoopResult:
     """`tickets`: row_key, customer_context, knowledge, subject, body, retrieved_chunk_ids."""
     draft_task, critique_task, refine_task = tasks
     rounds: list[pl.DataFrame] = []
@@ -74,13 +76,20 @@ def run_reply_loop(tickets: pl.DataFrame, tasks: tuple[LLMTask, LLMTask, LLMTask
         critiqued = run_step(critique_task, critique_input, f"critique round {round_no}")
         rounds.append(_failed_rows(critiqued.failures, round_no, step, "critique"))
         judged = drafts.join(
-            critiqued.outputs.select("row_key", "grounded", "policy_ok", "tone_ok", pl.col("problems").alias("critic_problems"),
-                                     pl.col("prompt_version").alias("critique_prompt_version"),
-                                     pl.col("prompt_tokens").alias("critique_prompt_tokens"),
-                                     pl.col("completion_tokens").alias("critique_completion_tokens"),
-                                     pl.col("cost_usd").alias("critique_cost_usd"), pl.col("cache_hit").alias("critique_cache_hit")),
+            critiqued.outputs.select(
+                "row_key",
+                "grounded",
+                "policy_ok",
+                "tone_ok",
+                pl.col("problems").alias("critic_problems"),
+                pl.col("prompt_version").alias("critique_prompt_version"),
+                pl.col("prompt_tokens").alias("critique_prompt_tokens"),
+                pl.col("completion_tokens").alias("critique_completion_tokens"),
+                pl.col("cost_usd").alias("critique_cost_usd"),
+                pl.col("cache_hit").alias("critique_cache_hit"),
+            ),
             on="row_key",
-        )  # fmt: skip
+        )
         judged = judged.with_columns(rules=rule_problems(judged.rename({"draft": "reply"})))
         judged = judged.with_columns(
             problems_list=pl.concat_list("critic_problems", "rules"),
@@ -109,34 +118,63 @@ def run_reply_loop(tickets: pl.DataFrame, tasks: tuple[LLMTask, LLMTask, LLMTask
         )
         # The next round refines what failed, with the problems the critic and the rules found.
         active = judged.filter(~pl.col("passed")).select(
-            *tickets.columns, "draft", problems=pl.col("problems_list").list.eval(pl.lit("- ") + pl.element()).list.join("\n")
+            *tickets.columns,
+            "draft",
+            problems=pl.col("problems_list").list.eval(pl.lit("- ") + pl.element()).list.join("\n"),
         )
         step, task = "refine", refine_task
 
-    all_rounds = pl.concat([r.select([pl.col(c).cast(t) if c in r.columns else pl.lit(None, t).alias(c) for c, t in ROUND_COLUMNS.items()]) for r in rounds]) if rounds else pl.DataFrame(schema=ROUND_COLUMNS)
+    all_rounds = (
+        pl.concat(
+            [
+                r.select(
+                    [
+                        pl.col(c).cast(t) if c in r.columns else pl.lit(None, t).alias(c)
+                        for c, t in ROUND_COLUMNS.items()
+                    ]
+                )
+                for r in rounds
+            ]
+        )
+        if rounds
+        else pl.DataFrame(schema=ROUND_COLUMNS)
+    )
     return LoopResult(all_rounds, _outcomes(tickets, all_rounds, max_refinements))
 
 
 def _outcomes(tickets: pl.DataFrame, rounds: pl.DataFrame, max_refinements: int) -> pl.DataFrame:
     """Per ticket: its last round decides; the reply is the last draft written (for a reviewer)."""
-    last = rounds.sort("round").group_by("row_key", maintain_order=True).agg(
-        pl.col("round").last().alias("rounds"),
-        pl.col("verdict").last(),
-        pl.col("error").last(),
-        pl.col("problems").last(),
-        pl.col("reply").drop_nulls().last(),
-        pl.col("cited_chunk_ids").drop_nulls().last(),
+    last = (
+        rounds.sort("round")
+        .group_by("row_key", maintain_order=True)
+        .agg(
+            pl.col("round").last().alias("rounds"),
+            pl.col("verdict").last(),
+            pl.col("error").last(),
+            pl.col("problems").last(),
+            pl.col("reply").drop_nulls().last(),
+            pl.col("cited_chunk_ids").drop_nulls().last(),
+        )
     )
     reason = (
-        pl.when(pl.col("verdict") == "error").then(pl.col("error"))
+        pl.when(pl.col("verdict") == "error")
+        .then(pl.col("error"))
         .when(pl.col("verdict") == "fail")
-        .then(pl.format(f"critique still failing after {max_refinements} refinements: {{}}", pl.col("problems").list.join("; ")))
-    )  # fmt: skip
-    return tickets.select("row_key").join(last, on="row_key", how="left").select(
-        "row_key",
-        "reply",
-        pl.col("cited_chunk_ids").fill_null([]),
-        pl.col("rounds").fill_null(0),
-        outcome=pl.when(pl.col("verdict") == "pass").then(pl.lit("approved")).otherwise(pl.lit("needs_human")),
-        reason=reason,
+        .then(
+            pl.format(
+                f"critique still failing after {max_refinements} refinements: {{}}", pl.col("problems").list.join("; ")
+            )
+        )
+    )
+    return (
+        tickets.select("row_key")
+        .join(last, on="row_key", how="left")
+        .select(
+            "row_key",
+            "reply",
+            pl.col("cited_chunk_ids").fill_null([]),
+            pl.col("rounds").fill_null(0),
+            outcome=pl.when(pl.col("verdict") == "pass").then(pl.lit("approved")).otherwise(pl.lit("needs_human")),
+            reason=reason,
+        )
     )

@@ -24,7 +24,9 @@ def build_retrieval_assets(embed_model: str) -> list[dg.AssetsDefinition]:
         # A new embedding model re-embeds every chunk (the vectors are not comparable).
         code_version=embed_model,
     )
-    def kb_embeddings(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def kb_embeddings(
+        context: dg.AssetExecutionContext, embeddings: EmbeddingResource, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         """One row per knowledge-base chunk with its embedding (a fixed-size FLOAT array); a chunk
         whose text did not change is never embedded again."""
         with duckdb.get_connection() as conn:
@@ -35,14 +37,20 @@ def build_retrieval_assets(embed_model: str) -> list[dg.AssetsDefinition]:
         finally:
             cache.close()
         rows = chunks.select("chunk_id", "article_id", "category", "content_hash").with_columns(
-            embed_model=pl.lit(embedder.model), embedding=pl.Series(vectors) if chunks.height else pl.lit(None, pl.List(pl.Float32))
+            embed_model=pl.lit(embedder.model),
+            embedding=pl.Series(vectors) if chunks.height else pl.lit(None, pl.List(pl.Float32)),
         )
         KB_EMBEDDINGS.validate(rows)
         with duckdb.get_connection() as conn:
             rewrite_table(conn, "kb_embeddings", rows)
         context.log.info(f"Embedded {stats.embedded} chunks, reused {stats.cached} with {embedder.model}")
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": rows.height, "embed_model": embedder.model, "dimensions": int(vectors.shape[1]), **stats.to_dict()}
+            metadata={
+                "dagster/row_count": rows.height,
+                "embed_model": embedder.model,
+                "dimensions": int(vectors.shape[1]),
+                **stats.to_dict(),
+            }
         )
 
     @dg.asset(
@@ -54,7 +62,9 @@ def build_retrieval_assets(embed_model: str) -> list[dg.AssetsDefinition]:
         code_version=embed_model,
         metadata={"partition_expr": PARTITION_COLUMN},
     )
-    def ticket_context(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def ticket_context(
+        context: dg.AssetExecutionContext, embeddings: EmbeddingResource, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         """One row per ticket: its top-k knowledge-base chunks by cosine similarity (ids, articles,
         scores, best first) and the customer's memory: CRM tier and region, and earlier tickets
         with their triage outcome."""
@@ -98,7 +108,9 @@ def build_retrieval_assets(embed_model: str) -> list[dg.AssetsDefinition]:
                 "mean_top_score": float(rows["top_score"].mean() or 0.0),
                 "with_history": int((rows["previous_ticket_count"] > 0).sum()),
                 **stats.to_dict(),
-                "preview": markdown_preview(rows.select("ticket_id", "customer_tier", "article_ids", "top_score", "previous_ticket_count")),
+                "preview": markdown_preview(
+                    rows.select("ticket_id", "customer_tier", "article_ids", "top_score", "previous_ticket_count")
+                ),
             }
         )
 
@@ -113,7 +125,9 @@ def _check_inputs(context: dg.AssetExecutionContext, conn, embed_model: str) -> 
     has_crm, has_kb = table_exists(conn, "customers"), table_exists(conn, "kb_embeddings")
     for table, present in (("customers", has_crm), ("kb_embeddings", has_kb)):
         if not present:
-            context.log.warning(f"No {table} table yet: the context has none of it. Materialise reference_data_job, then this partition again.")
+            context.log.warning(
+                f"No {table} table yet: the context has none of it. Materialise reference_data_job, then this partition again."
+            )
     if has_kb:
         built_with = {model for (model,) in conn.execute("SELECT DISTINCT embed_model FROM kb_embeddings").fetchall()}
         if built_with and built_with != {embed_model}:
@@ -127,5 +141,11 @@ def _check_inputs(context: dg.AssetExecutionContext, conn, embed_model: str) -> 
 
 def _no_chunks() -> pl.DataFrame:
     return pl.DataFrame(
-        schema={"row_key": pl.Utf8, "chunk_ids": pl.List(pl.Utf8), "article_ids": pl.List(pl.Utf8), "scores": pl.List(pl.Float64), "top_score": pl.Float64}
+        schema={
+            "row_key": pl.Utf8,
+            "chunk_ids": pl.List(pl.Utf8),
+            "article_ids": pl.List(pl.Utf8),
+            "scores": pl.List(pl.Float64),
+            "top_score": pl.Float64,
+        }
     )

@@ -62,7 +62,9 @@ def rewrite_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
+    return (
+        conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
+    )
 
 
 def read_table(
