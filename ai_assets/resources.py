@@ -7,13 +7,13 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from ai_assets.config import Settings
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
-from ai_assets.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedModelServer
+from ai_assets.llm.embedded import EmbeddedModelServer
 from ai_assets.llm.embeddings import Embedder, EmbeddingCache, LocalE5Embedder, OpenAIEmbedder
 from ai_assets.llm.engine import Limits
-from ai_assets.load.outbox import JsonlSink, Sink, WebhookSink
 
 
 class DataDirResource(dg.ConfigurableResource):
@@ -32,23 +32,46 @@ class LLMResource(dg.ConfigurableResource):
     Holds no API key: the `openai` client reads OPENAI_API_KEY from the environment.
     """
 
-    base_url: str | None = None
-    chat_model: str = EMBEDDED_MODEL_ALIAS
-    use_embedded_model: bool = True
-    concurrency: int = 2
-    timeout_s: float = 120.0
-    max_retries: int = 4
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    max_tokens_per_run: int | None = None
-    max_cost_per_run_usd: float | None = None
-    response_format: str = "auto"
-    max_input_chars: int = 4000
-    redact_pii: bool = False  # emails, card numbers, phones out of every prompt (remote endpoints)
-    price_input_per_1m: float = 0.0
-    price_output_per_1m: float = 0.0
+    # Every value comes from `Settings` (see `from_settings`); none has a default of its own.
+    base_url: str | None
+    chat_model: str
+    use_embedded_model: bool
+    concurrency: int
+    timeout_s: float
+    max_retries: int
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    max_tokens_per_run: int | None
+    max_cost_per_run_usd: float | None
+    response_format: str
+    max_input_chars: int
+    redact_pii: bool  # emails, card numbers, phones out of every prompt (remote endpoints)
+    price_input_per_1m: float
+    price_output_per_1m: float
     cache_path: str
     log_dir: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LLMResource":
+        return cls(
+            base_url=settings.base_url,
+            chat_model=settings.chat_model,
+            use_embedded_model=settings.uses_embedded_model,
+            concurrency=settings.llm_concurrency,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            requests_per_minute=settings.llm_requests_per_minute,
+            tokens_per_minute=settings.llm_tokens_per_minute,
+            max_tokens_per_run=settings.llm_max_tokens_per_run,
+            max_cost_per_run_usd=settings.llm_max_cost_per_run_usd,
+            response_format=settings.response_format,
+            max_input_chars=settings.max_input_chars,
+            redact_pii=settings.redacts_for(settings.uses_embedded_model),
+            price_input_per_1m=settings.price_input_per_1m,
+            price_output_per_1m=settings.price_output_per_1m,
+            cache_path=str(settings.llm_cache_path),
+            log_dir=str(settings.data_dir / "logs"),
+        )
 
     _served_url: str | None = PrivateAttr(default=None)
 
@@ -70,7 +93,7 @@ class LLMResource(dg.ConfigurableResource):
             model=self.chat_model,
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
-            response_format="json_object" if self.use_embedded_model else self.response_format,
+            response_format=self.response_format,
         )
 
     def limits(self) -> Limits:
@@ -92,15 +115,30 @@ class LLMResource(dg.ConfigurableResource):
 class EmbeddingResource(dg.ConfigurableResource):
     """Embeddings for retrieval: an OpenAI-compatible endpoint, or the bundled e5 model in process."""
 
-    base_url: str | None = None
+    base_url: str | None
     model: str
-    use_embedded_model: bool = True
-    timeout_s: float = 60.0
-    max_retries: int = 4
-    top_k: int = 3
-    max_input_chars: int = 4000  # of a ticket's subject and body, as for the LLM steps
-    redact_pii: bool = False
+    use_embedded_model: bool
+    timeout_s: float
+    max_retries: int
+    top_k: int
+    max_input_chars: int  # of a ticket's subject and body, as for the LLM steps
+    redact_pii: bool
     cache_path: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "EmbeddingResource":
+        embedded = settings.uses_embedded_embeddings
+        return cls(
+            base_url=None if embedded else (settings.embed_base_url or settings.base_url),
+            model=settings.embed_model,
+            use_embedded_model=embedded,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            top_k=settings.retrieval_top_k,
+            max_input_chars=settings.max_input_chars,
+            redact_pii=settings.redacts_for(embedded),
+            cache_path=str(settings.data_dir / "embedding_cache.sqlite"),
+        )
 
     def embedder(self) -> Embedder:
         if self.use_embedded_model:
@@ -109,15 +147,3 @@ class EmbeddingResource(dg.ConfigurableResource):
 
     def open_cache(self) -> EmbeddingCache:
         return EmbeddingCache(Path(self.cache_path))
-
-
-class OutboxResource(dg.ConfigurableResource):
-    """Where actions are delivered: a JSONL file by default, an HTTP webhook when configured."""
-
-    jsonl_path: str
-    webhook_url: str | None = None
-    max_attempts: int = 3
-    backoff_s: float = 1.0
-
-    def sink(self) -> Sink:
-        return WebhookSink(self.webhook_url) if self.webhook_url else JsonlSink(Path(self.jsonl_path))

@@ -8,9 +8,14 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ai_assets.automation.schedules import daily_tickets_schedule
-from ai_assets.automation.sensors import landing_files_sensor, run_failures_sensor
+from ai_assets.config import load_settings
+from ai_assets.definitions import build_definitions
+from ai_assets.transform.triage import triage_task
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
+
+
+def _defs() -> dg.Definitions:
+    return build_definitions(load_settings())
 
 
 def _write(path, lines: int) -> None:
@@ -28,7 +33,7 @@ def _write(path, lines: int) -> None:
 
 def _evaluate(cursor: str | None):
     context = dg.build_sensor_context(cursor=cursor)
-    requests = list(landing_files_sensor(context) or [])
+    requests = list(_defs().resolve_sensor_def("landing_files_sensor")(context) or [])
     return requests, context.cursor
 
 
@@ -61,7 +66,7 @@ def test_landing_sensor_skips_days_outside_the_partitions(tmp_path, monkeypatch)
 
 def test_daily_schedule_targets_yesterday():
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 10, 1, 0, tzinfo=UTC))
-    result = daily_tickets_schedule.evaluate_tick(context)
+    result = _defs().resolve_schedule_def("daily_tickets_job_schedule").evaluate_tick(context)
     assert [r.partition_key for r in result.run_requests] == ["2026-11-09"]
 
 
@@ -84,7 +89,7 @@ def test_failed_runs_are_recorded_where_users_see_them(tmp_path, monkeypatch):
             dagster_run=result.dagster_run,
             dagster_event=result.get_run_failure_event(),
         ).for_run_failure()
-        run_failures_sensor(context)
+        _defs().resolve_sensor_def("run_failures_sensor")(context)
     records = [
         json.loads(line) for line in (settings.data_dir / "logs" / "run_failures.jsonl").read_text().splitlines()
     ]
@@ -92,12 +97,10 @@ def test_failed_runs_are_recorded_where_users_see_them(tmp_path, monkeypatch):
 
 
 def test_code_version_follows_prompt_schema_and_model():
-    from ai_assets.definitions import defs
-    from ai_assets.transform.triage import TRIAGE_TASK
-
+    defs = _defs()
     graph = defs.resolve_asset_graph()
     version = graph.get(dg.AssetKey("ticket_triage")).code_version
-    assert version.startswith(TRIAGE_TASK.prompt_version + "+")
+    assert version.startswith(triage_task(load_settings()).prompt_version + "+")
     sensors = {s.name for s in defs.sensors}
     assert {"landing_files_sensor", "run_failures_sensor", "freshness_checks_sensor"} <= sensors
     assert any("freshness" in key.name for key in graph.asset_check_keys)
@@ -120,7 +123,5 @@ def test_the_shipped_instance_config_loads(tmp_path, monkeypatch):
 
 
 def test_llm_steps_and_dbt_builds_have_pools():
-    from ai_assets.definitions import defs
-
-    pools = {node.name: node.pool for node in defs.resolve_asset_graph().assets_defs for node in [node.node_def]}
+    pools = {node.name: node.pool for node in _defs().resolve_asset_graph().assets_defs for node in [node.node_def]}
     assert pools["ticket_triage"] == "llm_provider" and pools["dbt_marts"] == "dbt_build"

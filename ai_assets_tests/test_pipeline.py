@@ -6,12 +6,13 @@ import json
 from datetime import date
 
 import dagster as dg
+import duckdb
 
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.llm.task import PROMPTS_DIR
-from ai_assets.quality.schemas import TABLE_SCHEMAS
+from ai_assets.quality.tables import TABLES
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
 from ai_assets_tests.llm_server import Fault
 
@@ -69,19 +70,16 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
 
     # The marts account for the whole day, by category.
     assert pipeline.sql(f"select sum(tickets) from ticket_kpis_daily where created_date = '{DAY_1}'") == [(raw,)]
-    # Every table has exactly the columns its pandera schema (and the README) names.
-    for table, schema in TABLE_SCHEMAS.items():
-        columns = [
-            name
-            for (name,) in pipeline.sql(
-                f"select column_name from information_schema.columns where table_name = '{table}' order by ordinal_position"
-            )
-        ]
-        assert columns == list(schema.columns), table
+    # Every table has exactly the columns of its contract, in its order.
+    for table in TABLES:
+        query = "select column_name from information_schema.columns where table_name = ? order by ordinal_position"
+        with duckdb.connect(str(pipeline.settings.warehouse_path), read_only=True) as conn:
+            columns = [name for (name,) in conn.execute(query, [table.name]).fetchall()]
+        assert columns == table.column_names, table.name
 
     checks = {**_check_results(daily), **_check_results(reviews), **_check_results(marts)}
-    assert checks["every_ticket_triaged_once"] and checks["raw_tickets_matches_schema"]
-    assert checks["ticket_triage_matches_schema"]
+    assert checks["every_ticket_triaged_once"] and checks["raw_tickets_matches_contract"]
+    assert checks["ticket_triage_matches_contract"]
     assert all(checks.values()), checks
 
 
@@ -243,7 +241,11 @@ def test_definitions_load_with_groups_checks_and_dbt(pipeline: Pipeline):
     assert groups["raw_tickets"] == "extract" and groups["ticket_triage"] == "transform"
     assert groups["ticket_kpis_daily"] == "load"
     check_names = {key.name for key in graph.asset_check_keys}
-    assert {"every_ticket_triaged_once", "raw_tickets_matches_schema", "ticket_triage_matches_schema"} <= check_names
+    assert {
+        "every_ticket_triaged_once",
+        "raw_tickets_matches_contract",
+        "ticket_triage_matches_contract",
+    } <= check_names
     assert any(name.startswith("not_null_") or name.startswith("unique_") for name in check_names)  # dbt tests
     # Lineage: the mart reaches back to raw_tickets through the triage.
     assert dg.AssetKey("stg_tickets") in graph.get(dg.AssetKey("ticket_kpis_daily")).parent_keys

@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 
-from ai_assets.automation.sensors import reviews_sensor
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.llm.task import PromptTemplate
@@ -310,6 +309,7 @@ def test_reviewer_decisions_land_through_the_sensor_and_are_sent_once(pipeline: 
         + "\n"
     )
 
+    reviews_sensor = pipeline.defs.resolve_sensor_def("reviews_sensor")
     context = dg.build_sensor_context(cursor=None)
     requests = list(reviews_sensor(context) or [])
     assert [r.partition_key for r in requests] == [DAY_1]

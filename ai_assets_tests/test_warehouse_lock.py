@@ -9,29 +9,35 @@ import duckdb
 
 _WRITER = """
 import sys
+from datetime import date
+import pandera.polars as pa
 import polars as pl
+from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.locking import LockedDuckDBResource
-from ai_assets.warehouse.tables import replace_rows
+from ai_assets.warehouse.tables import write_tables
+WRITES = Table(
+    "writes", "One row per write.", {"created_date": pa.Column(pl.Date), "round": pa.Column(pl.Int64)},
+    key=(), partitioned=True,
+)
 resource = LockedDuckDBResource(database=sys.argv[1])
+day = date(2026, 11, int(sys.argv[2]))
 for i in range(15):
     with resource.get_connection() as conn:
-        frame = pl.DataFrame({"writer": [sys.argv[2]] * 50, "round": [i] * 50})
-        replace_rows(conn, "writes", frame, partition_column="writer", partitions=[sys.argv[2]])
+        write_tables(conn, {WRITES: pl.DataFrame({"created_date": [day] * 50, "round": [i] * 50})}, [day])
 """
 
 
 def test_parallel_writer_processes_never_hit_a_lock_error(tmp_path):
     database = tmp_path / "warehouse.duckdb"
     writers = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(database), f"w{n}"], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(database), str(n + 1)], stderr=subprocess.PIPE, text=True)
         for n in range(4)
     ]
     errors = [w.communicate()[1] for w in writers]
     assert [w.returncode for w in writers] == [0] * 4, errors
     with duckdb.connect(str(database), read_only=True) as conn:
-        assert conn.execute("select writer, count(*), max(round) from writes group by 1 order by 1").fetchall() == [
-            (f"w{n}", 50, 14) for n in range(4)
-        ]
+        rows = conn.execute("select day(created_date), count(*), max(round) from writes group by 1 order by 1")
+        assert rows.fetchall() == [(n + 1, 50, 14) for n in range(4)]
 
 
 def test_without_the_lock_a_second_writer_process_fails(tmp_path):

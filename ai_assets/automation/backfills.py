@@ -12,7 +12,6 @@ from dagster._core.execution.backfill import PartitionBackfill  # no public API 
 from dagster._core.utils import make_new_backfill_id
 
 from ai_assets.automation.jobs import DAILY_TICKETS_ASSETS
-from ai_assets.automation.partitions import daily_partitions
 
 
 def daily_backfill_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
@@ -22,6 +21,7 @@ def daily_backfill_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
 
 def submit_daily_backfill(instance: dg.DagsterInstance, defs: dg.Definitions, first_day: str, last_day: str) -> str:
     """Adds a backfill of the days `first_day`..`last_day` (inclusive) to the instance; returns its id."""
+    daily_partitions = defs.resolve_job_def("daily_tickets_job").partitions_def
     days = daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first_day, last_day))
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=make_new_backfill_id(),

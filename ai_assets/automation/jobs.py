@@ -1,41 +1,54 @@
-"""Jobs users launch from the UI or CLI."""
+"""Jobs users launch from the UI or CLI. Every selection names its assets: a new asset joins a job
+only when it is added here."""
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition  # no public name
 
-from ai_assets.automation.partitions import daily_partitions
+from ai_assets.warehouse.partitions import Daily
 
-REFERENCE_ASSETS = dg.AssetSelection.keys(
+REFERENCE_ASSETS = dg.AssetSelection.assets(
     "customers", "customers_quarantine", "kb_articles", "kb_articles_quarantine", "kb_chunks", "kb_embeddings"
 )
-REVIEW_INPUT = dg.AssetSelection.keys("review_decisions", "review_decisions_quarantine")
+REVIEW_INPUT = dg.AssetSelection.assets("review_decisions", "review_decisions_quarantine")
 # What a reviewer's decision changes, per day: the route, the outcome, the actions and their delivery.
-DECISION_OUTPUTS = dg.AssetSelection.keys("review_queue", "ticket_outcomes", "outbox", "outbox_deliveries")
+DECISION_OUTPUTS = dg.AssetSelection.assets("review_queue", "ticket_outcomes", "outbox", "outbox_deliveries")
 DAILY_TICKETS_ASSETS = (
-    dg.AssetSelection.groups("extract", "transform") - REFERENCE_ASSETS - REVIEW_INPUT
-) | DECISION_OUTPUTS
-
-daily_tickets_job = dg.define_asset_job(
-    "daily_tickets_job",
-    selection=DAILY_TICKETS_ASSETS,
-    partitions_def=daily_partitions,
-    description="One day of tickets end to end: extract, triage, context, replies, routing, outbox and delivery (materialise a partition or launch a backfill).",
+    dg.AssetSelection.assets(
+        "raw_tickets",
+        "raw_tickets_quarantine",
+        "ticket_triage",
+        "ticket_triage_failures",
+        "ticket_context",
+        "reply_drafts",
+        "reply_rounds",
+    )
+    | DECISION_OUTPUTS
 )
 
-reference_data_job = dg.define_asset_job(
-    "reference_data_job",
-    selection=REFERENCE_ASSETS,
-    description="Reload the CRM export and the knowledge base, and embed the chunks that changed.",
-)
 
-reviews_job = dg.define_asset_job(
-    "reviews_job",
-    selection=REVIEW_INPUT | DECISION_OUTPUTS,
-    partitions_def=daily_partitions,
-    description="Apply reviewers' decisions (landing/reviews/) to one day: outcomes, outbox, delivery.",
-)
-
-marts_job = dg.define_asset_job(
-    "marts_job",
-    selection=dg.AssetSelection.groups("load") - DECISION_OUTPUTS,
-    description="Rebuild the dbt marts from the enriched tables.",
-)
+def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAssetJobDefinition]:
+    return [
+        dg.define_asset_job(
+            "daily_tickets_job",
+            selection=DAILY_TICKETS_ASSETS,
+            partitions_def=daily.partitions_def,
+            description="One day of tickets end to end: extract, triage, context, replies, routing, outbox and "
+            "delivery (materialise a partition or launch a backfill).",
+        ),
+        dg.define_asset_job(
+            "reference_data_job",
+            selection=REFERENCE_ASSETS,
+            description="Reload the CRM export and the knowledge base, and embed the chunks that changed.",
+        ),
+        dg.define_asset_job(
+            "reviews_job",
+            selection=REVIEW_INPUT | DECISION_OUTPUTS,
+            partitions_def=daily.partitions_def,
+            description="Apply reviewers' decisions (landing/reviews/) to one day: outcomes, outbox, delivery.",
+        ),
+        dg.define_asset_job(
+            "marts_job",
+            selection=dg.AssetSelection.assets(marts),
+            description="Rebuild the dbt marts from the enriched tables.",
+        ),
+    ]

@@ -7,6 +7,8 @@ import re
 
 import polars as pl
 
+from ai_assets.quality.tables import KB_CHUNKS
+
 _HEADING = re.compile(r"^#{2,6}\s+(.*)$")
 
 
@@ -70,14 +72,4 @@ def chunk_articles(articles: pl.DataFrame, max_chars: int) -> pl.DataFrame:
                     }
                 )
                 index += 1
-    schema = {
-        "chunk_id": pl.Utf8,
-        "article_id": pl.Utf8,
-        "chunk_index": pl.Int32,
-        "category": pl.Utf8,
-        "title": pl.Utf8,
-        "heading": pl.Utf8,
-        "text": pl.Utf8,
-        "content_hash": pl.Utf8,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=KB_CHUNKS.polars_schema)

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from ai_assets.quality.schemas import KB_ARTICLES, KB_ARTICLES_QUARANTINE
+from ai_assets.quality.tables import KB_ARTICLES, KB_ARTICLES_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 _FENCE = "---"
@@ -44,7 +44,7 @@ def read_kb_articles(kb_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     paths = sorted(kb_dir.glob("*.md")) if kb_dir.is_dir() else []
     frame = pl.DataFrame(
         [_article(path, kb_dir) for path in paths],
-        schema={name: pl.Utf8 for name in KB_ARTICLES.columns},
+        schema={name: pl.Utf8 for name in KB_ARTICLES.column_names},
     )
-    valid, rejected = split_valid(frame, KB_ARTICLES)
-    return valid, rejected.select(list(KB_ARTICLES_QUARANTINE.columns))
+    valid, rejected = split_valid(frame, KB_ARTICLES.schema)
+    return valid, rejected.select(KB_ARTICLES_QUARANTINE.column_names)

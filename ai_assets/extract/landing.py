@@ -1,9 +1,11 @@
-"""Parse landing files into ticket candidates, keeping every record that cannot be parsed.
+"""Parse landing files into records, keeping every record that cannot be read, with the reason.
 
-Each physical record of a landing file becomes exactly one `ParsedRecord`: either with its
-typed fields, or with the reason it could not be read (wrong encoding, malformed JSON, a field
-of the wrong type, an unreadable timestamp). Value rules (allowed channels, non-blank text, the
-partition day) are the pandera schema's job, downstream.
+Two layers. The generic one reads a JSONL or CSV file into `LandingRecord`s, one per physical
+record: its values, or why they cannot be read (not UTF-8, malformed JSON, not an object, more
+CSV fields than the header); tickets and reviewer decisions share it. The ticket layer types the
+ticket contract's fields into `ParsedRecord`s (a field of the wrong type, an unreadable
+timestamp). Value rules (allowed channels, non-blank text, the partition day) are the pandera
+schema's job, downstream.
 """
 
 from __future__ import annotations
@@ -11,13 +13,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 TICKET_FIELDS = ("ticket_id", "customer_id", "created_at", "channel", "subject", "body")
-TICKET_FILE_SUFFIXES = (".jsonl", ".csv")
+LANDING_FILE_SUFFIXES = (".jsonl", ".csv")
+TICKET_FILE_SUFFIXES = LANDING_FILE_SUFFIXES
+
+# What a byte that is not UTF-8 becomes when decoded with errors="surrogateescape".
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+@dataclass(frozen=True)
+class LandingRecord:
+    """One physical record of a landing file: where it is, its text, and its values or the problem."""
+
+    line: int
+    raw: str
+    values: dict[str, Any] | None  # a JSON object, or a CSV row by header ("" cells as None)
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,122 @@ def parse_timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo is None else parsed.astimezone(UTC).replace(tzinfo=None)
 
 
+# --- generic: a file into records -------------------------------------------------------------
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    return (
+        f"not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); re-export the file as UTF-8"
+    )
+
+
+def _utf8_problem(text: str) -> str:
+    """Why `text` (decoded with surrogateescape) is not UTF-8: the first bad byte and its offset."""
+    try:
+        text.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _not_utf8(error)
+    raise ValueError("the text is valid UTF-8")
+
+
+def _printable(text: str) -> str:
+    """Undecodable bytes (held as surrogates) as `\\xNN`, so the text can be stored and shown."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _object(line: int, raw: str, value: Any) -> LandingRecord:
+    if not isinstance(value, dict):
+        return LandingRecord(line, raw, None, f"expected a JSON object, got {type(value).__name__}")
+    return LandingRecord(line, raw, value)
+
+
+def read_jsonl_records(path: Path) -> list[LandingRecord]:
+    """One record per non-blank line of a JSONL file."""
+    records = []
+    # Decoded line by line, so one badly encoded line costs only that line.
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as error:
+            records.append(LandingRecord(number, line.decode("utf-8", "backslashreplace"), None, _not_utf8(error)))
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            records.append(LandingRecord(number, text, None, f"malformed JSON: {error.msg} at column {error.colno}"))
+            continue
+        records.append(_object(number, text, value))
+    return records
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str], str]]:
+    """(last line number, fields, raw text) per non-blank CSV record; a record may span lines."""
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines())
+    for fields in reader:
+        raw = "".join(consumed)
+        consumed.clear()
+        if fields:
+            yield reader.line_num, fields, raw
+
+
+def read_csv_records(path: Path) -> list[LandingRecord]:
+    """One record per data row of a CSV file with a header; a badly encoded row costs only itself."""
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    # surrogateescape keeps a bad byte as a marker in the text, so it is found in its own row only.
+    rows = _csv_rows(data.decode("utf-8", "surrogateescape"))
+    _, header, header_raw = next(rows, (0, [], ""))
+    header_problem = None
+    if _UNDECODABLE.search(header_raw):
+        header_problem = f"the header is {_utf8_problem(header_raw)}"
+        header = [_printable(name) for name in header]
+    records = []
+    for number, fields, raw in rows:
+        bad_bytes = _UNDECODABLE.search(raw) is not None
+        if bad_bytes:
+            fields = [_printable(f) for f in fields]
+        values: dict[Any, Any] = {name: None for name in header} | dict(zip(header, fields))
+        if len(fields) > len(header):
+            values[None] = fields[len(header) :]
+        # The record as read, as JSON (its ticket_id can still be found in quarantine).
+        shown = json.dumps(values, ensure_ascii=False)
+        if bad_bytes:
+            problem = _utf8_problem(raw)
+        elif header_problem:
+            problem = header_problem
+        elif len(fields) > len(header):
+            problem = f"CSV row has {len(fields) - len(header)} more fields than the header"
+        else:
+            # csv gives "" for an empty cell: the same as a missing value in JSON.
+            records.append(LandingRecord(number, shown, {k: (v if v != "" else None) for k, v in values.items()}))
+            continue
+        records.append(LandingRecord(number, shown, None, problem))
+    return records
+
+
+def read_records(path: Path) -> list[LandingRecord]:
+    """The records of a `.jsonl` or `.csv` landing file."""
+    return read_jsonl_records(path) if path.suffix == ".jsonl" else read_csv_records(path)
+
+
+def landing_files(directory: Path) -> list[Path]:
+    """The JSONL and CSV files of a landing folder, in a stable order (it decides which duplicate is kept)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in LANDING_FILE_SUFFIXES and p.is_file())
+
+
+# --- tickets: records into typed ticket fields ------------------------------------------------
+
+
 def _typed_fields(record: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """Keep the contract's fields (unknown ones are ignored) and check their types."""
     problems = [
@@ -64,69 +198,25 @@ def _typed_fields(record: dict[str, Any]) -> tuple[dict[str, Any] | None, str | 
     return fields, None
 
 
-def _record(source: str, line: int, raw: str, record: Any) -> ParsedRecord:
-    if not isinstance(record, dict):
-        return ParsedRecord(source, line, raw, None, f"expected a JSON object, got {type(record).__name__}")
-    fields, problem = _typed_fields(record)
-    return ParsedRecord(source, line, raw, fields, problem)
-
-
-def _not_utf8(error: UnicodeDecodeError) -> str:
-    return (
-        f"not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); re-export the file as UTF-8"
-    )
+def _ticket(source: str, record: LandingRecord) -> ParsedRecord:
+    if record.problem is not None:
+        return ParsedRecord(source, record.line, record.raw, None, record.problem)
+    fields, problem = _typed_fields(record.values or {})
+    return ParsedRecord(source, record.line, record.raw, fields, problem)
 
 
 def parse_jsonl(path: Path, source: str) -> list[ParsedRecord]:
-    records = []
-    # Decoded line by line, so one badly encoded line costs only that line.
-    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            text = line.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError as error:
-            records.append(
-                ParsedRecord(source, number, line.decode("utf-8", "backslashreplace"), None, _not_utf8(error))
-            )
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as error:
-            records.append(
-                ParsedRecord(source, number, text, None, f"malformed JSON: {error.msg} at column {error.colno}")
-            )
-            continue
-        records.append(_record(source, number, text, record))
-    return records
+    return [_ticket(source, r) for r in read_jsonl_records(path)]
 
 
 def parse_csv(path: Path, source: str) -> list[ParsedRecord]:
-    data = path.read_bytes()
-    try:
-        text, encoding_problem = data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as error:
-        text, encoding_problem = data.decode("utf-8", "backslashreplace"), _not_utf8(error)
-    records = []
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    for row in reader:
-        raw = json.dumps(row, ensure_ascii=False)
-        extra = row.pop(None, None)
-        if encoding_problem or extra:
-            reason = encoding_problem or f"CSV row has {len(extra)} more fields than the header"
-            records.append(ParsedRecord(source, reader.line_num, raw, None, reason))
-            continue
-        # csv gives "" for an empty cell: the same as a missing value in JSON.
-        records.append(_record(source, reader.line_num, raw, {k: (v if v != "" else None) for k, v in row.items()}))
-    return records
+    return [_ticket(source, r) for r in read_csv_records(path)]
 
 
 def parse_ticket_file(path: Path, source: str) -> list[ParsedRecord]:
-    return parse_jsonl(path, source) if path.suffix == ".jsonl" else parse_csv(path, source)
+    return [_ticket(source, r) for r in read_records(path)]
 
 
 def ticket_files(day_dir: Path) -> list[Path]:
     """The day's landing files, in a stable order (it decides which duplicate is kept)."""
-    if not day_dir.is_dir():
-        return []
-    return sorted(p for p in day_dir.iterdir() if p.suffix in TICKET_FILE_SUFFIXES and p.is_file())
+    return landing_files(day_dir)

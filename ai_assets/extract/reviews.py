@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from ai_assets.extract.landing import parse_timestamp
-from ai_assets.quality.schemas import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE
+from ai_assets.quality.tables import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 REVIEW_FIELDS = ("ticket_id", "decision", "edited_text", "reviewer", "decided_at")
@@ -90,10 +90,10 @@ def read_review_decisions(reviews_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame
     )
     unreadable = frame.filter(pl.col("problem").is_not_null()).rename({"problem": "reason"})
     valid, invalid = split_valid(
-        frame.filter(pl.col("problem").is_null()).drop("problem"), REVIEW_DECISIONS.remove_columns(["is_latest"])
+        frame.filter(pl.col("problem").is_null()).drop("problem"), REVIEW_DECISIONS.schema.remove_columns(["is_latest"])
     )
     # Sorted oldest first, so each ticket's last row is its deciding one.
     latest = pl.int_range(pl.len()).over("ticket_id") == pl.len().over("ticket_id") - 1
     decisions = valid.sort("decided_at", "source_file", "source_line").with_columns(is_latest=latest)
-    rejects = pl.concat([unreadable, invalid], how="diagonal_relaxed").select(list(REVIEW_DECISIONS_QUARANTINE.columns))
-    return decisions.select(list(REVIEW_DECISIONS.columns)), rejects
+    rejects = pl.concat([unreadable, invalid], how="diagonal_relaxed").select(REVIEW_DECISIONS_QUARANTINE.column_names)
+    return decisions.select(REVIEW_DECISIONS.column_names), rejects

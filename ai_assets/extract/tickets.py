@@ -13,19 +13,13 @@ from pathlib import Path
 
 import polars as pl
 
-from ai_assets.extract.landing import ParsedRecord, parse_ticket_file, ticket_files
-from ai_assets.quality.schemas import RAW_TICKETS, RAW_TICKETS_QUARANTINE, ticket_candidates_schema
+from ai_assets.extract.landing import TICKET_FIELDS, ParsedRecord, parse_ticket_file, ticket_files
+from ai_assets.quality.tables import RAW_TICKETS, RAW_TICKETS_QUARANTINE, ticket_candidates_schema
 from ai_assets.quality.validate import split_valid
 
+# A parsed record: the ticket contract's fields, where it was read, and the record as read.
 _CANDIDATE_SCHEMA = {
-    "ticket_id": pl.Utf8,
-    "customer_id": pl.Utf8,
-    "created_at": pl.Datetime("us"),
-    "channel": pl.Utf8,
-    "subject": pl.Utf8,
-    "body": pl.Utf8,
-    "source_file": pl.Utf8,
-    "source_line": pl.Int64,
+    **{name: RAW_TICKETS.polars_schema[name] for name in (*TICKET_FIELDS, "source_file", "source_line")},
     "raw_record": pl.Utf8,
 }
 
@@ -52,12 +46,12 @@ def _quarantine_frame(records: list[ParsedRecord], day: date) -> pl.DataFrame:
             }
             for r in records
         ],
-        schema={name: column.dtype.type for name, column in RAW_TICKETS_QUARANTINE.columns.items()},
+        schema=RAW_TICKETS_QUARANTINE.polars_schema,
     )
 
 
 def _as_quarantine(rejected: pl.DataFrame, day: date) -> pl.DataFrame:
-    return rejected.with_columns(created_date=pl.lit(day)).select(list(RAW_TICKETS_QUARANTINE.columns))
+    return rejected.with_columns(created_date=pl.lit(day)).select(RAW_TICKETS_QUARANTINE.column_names)
 
 
 def build_raw_tickets(landing_dir: Path, day: date) -> RawTickets:
@@ -85,7 +79,7 @@ def build_raw_tickets(landing_dir: Path, day: date) -> RawTickets:
     tickets = (
         ranked.filter(pl.col("is_kept"))
         .with_columns(body_chars=pl.col("body").str.len_chars().cast(pl.Int64))
-        .select(list(RAW_TICKETS.columns))
+        .select(RAW_TICKETS.column_names)
         .sort("created_at", "ticket_id")
     )
     quarantine = pl.concat(

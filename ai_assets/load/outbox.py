@@ -26,14 +26,13 @@ from typing import Protocol
 
 import polars as pl
 
-from ai_assets.quality.vocabulary import ACTION_TYPES
-
-SENDABLE = ("auto_approved", "human_approved", "human_edited")
+from ai_assets.quality.tables import OUTBOX_DELIVERIES
+from ai_assets.quality.vocabulary import ACTION_TYPES, SENDABLE_STATUSES
 
 
 def build_actions(routed: pl.DataFrame) -> pl.DataFrame:
     """One row per action: send the reply of every approved ticket, escalate every critical one."""
-    replies = routed.filter(pl.col("status").is_in(SENDABLE) & pl.col("final_reply").is_not_null()).select(
+    replies = routed.filter(pl.col("status").is_in(SENDABLE_STATUSES) & pl.col("final_reply").is_not_null()).select(
         "ticket_id",
         "created_date",
         action_type=pl.lit("send_reply"),
@@ -122,19 +121,6 @@ class WebhookSink:
             raise RuntimeError(f"webhook unreachable: {getattr(error, 'reason', error)}") from None
 
 
-DELIVERY_SCHEMA = {
-    "action_id": pl.Utf8,
-    "ticket_id": pl.Utf8,
-    "created_date": pl.Date,
-    "action_type": pl.Utf8,
-    "status": pl.Utf8,
-    "attempts": pl.Int64,
-    "last_error": pl.Utf8,
-    "delivered_at": pl.Datetime("us"),
-    "sink": pl.Utf8,
-}
-
-
 def deliver(
     actions: pl.DataFrame,
     previous: pl.DataFrame,
@@ -176,4 +162,4 @@ def deliver(
             }
         )
     rows.extend(done.values())  # delivered earlier, no longer wanted: it was sent, so it stays on record
-    return pl.DataFrame(rows, schema=DELIVERY_SCHEMA).sort("action_id")
+    return pl.DataFrame(rows, schema=OUTBOX_DELIVERIES.polars_schema).sort("action_id")

@@ -9,47 +9,30 @@ from datetime import date
 import duckdb
 import polars as pl
 
-_NO_DECISIONS = "(SELECT NULL::VARCHAR AS ticket_id, NULL::VARCHAR AS decision, NULL::VARCHAR AS edited_text, NULL::VARCHAR AS reviewer, NULL::TIMESTAMP AS decided_at, NULL::BOOLEAN AS is_latest WHERE false)"
-
-_ROUTING_SQL = """
-SELECT r.ticket_id, r.created_date, r.customer_id, r.subject,
-       t.category, t.urgency, t.sentiment, t.confidence, t.summary, c.customer_tier,
-       d.reply AS draft_reply,
-       list_filter([
-           CASE WHEN t.urgency = 'critical' THEN 'critical urgency' END,
-           CASE WHEN c.customer_tier = 'enterprise' AND t.sentiment = 'negative' THEN 'enterprise customer, negative sentiment' END,
-           CASE WHEN t.confidence < $min_confidence THEN 'low triage confidence (' || round(t.confidence, 2) || ')' END,
-           CASE WHEN d.outcome = 'needs_human' THEN d.reason END
-       ], x -> x IS NOT NULL) AS reasons,
-       rd.decision, rd.edited_text, rd.reviewer, rd.decided_at
-FROM raw_tickets r
-JOIN reply_drafts d USING (ticket_id, created_date)
-LEFT JOIN ticket_triage t USING (ticket_id, created_date)
-LEFT JOIN ticket_context c USING (ticket_id, created_date)
-LEFT JOIN {decisions} rd ON rd.ticket_id = r.ticket_id AND rd.is_latest
-WHERE list_contains($days, r.created_date)
-"""
+from ai_assets.quality.tables import RAW_TICKETS, REPLY_DRAFTS, REVIEW_DECISIONS, TICKET_CONTEXT, TICKET_TRIAGE
+from ai_assets.quality.vocabulary import DECISION_STATUSES
+from ai_assets.warehouse.contract import create_missing
+from ai_assets.warehouse.sql import sql_file
 
 
-def route_tickets(
-    conn: duckdb.DuckDBPyConnection, days: Sequence[date], min_confidence: float, *, has_decisions: bool
-) -> pl.DataFrame:
+def route_tickets(conn: duckdb.DuckDBPyConnection, days: Sequence[date], min_confidence: float) -> pl.DataFrame:
     """One row per ticket of `days` with its review reasons (empty: auto-approved), its draft,
     and its reviewer's latest decision if any; `status` and `final_reply` say where it stands."""
-    sql = _ROUTING_SQL.replace("{decisions}", "review_decisions" if has_decisions else _NO_DECISIONS)
-    routed = conn.execute(sql, {"days": list(days), "min_confidence": min_confidence}).pl()
+    create_missing(conn, [RAW_TICKETS, REPLY_DRAFTS, TICKET_TRIAGE, TICKET_CONTEXT, REVIEW_DECISIONS])
+    params = {"days": list(days), "min_confidence": min_confidence}
+    return decide(conn.execute(sql_file(__file__, "routing"), params).pl())
+
+
+def decide(routed: pl.DataFrame) -> pl.DataFrame:
+    """Adds route, status, priority and final_reply to routed tickets (reasons, draft, decision)."""
     needs_review = pl.col("reasons").list.len() > 0
     return routed.with_columns(
         route=pl.when(needs_review).then(pl.lit("review")).otherwise(pl.lit("auto")),
         status=pl.when(~needs_review)
         .then(pl.lit("auto_approved"))
-        .when(pl.col("decision") == "approve")
-        .then(pl.lit("human_approved"))
-        .when(pl.col("decision") == "edit")
-        .then(pl.lit("human_edited"))
-        .when(pl.col("decision") == "reject")
-        .then(pl.lit("rejected"))
-        .otherwise(pl.lit("pending_review")),
+        .otherwise(
+            pl.col("decision").replace_strict(DECISION_STATUSES, default="pending_review", return_dtype=pl.Utf8)
+        ),
         # 1: critical, 2: an enterprise customer is unhappy, 3: everything else a human must see.
         priority=pl.when(pl.col("urgency") == "critical")
         .then(1)

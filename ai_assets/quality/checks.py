@@ -1,96 +1,92 @@
-"""Asset checks: every table re-validated against its pandera schema, and row conservation.
+"""Asset checks derived from the table contracts: every table re-validated against its contract,
+and row conservation through the LLM steps. A check on a daily table looks at the days its run
+wrote, so it costs the same on the hundredth day as on the first.
 
 Blocking checks stop downstream assets in the same run from reading bad data.
 """
+
+from collections.abc import Sequence
+from datetime import date
 
 import dagster as dg
 import pandera.polars as pa
 from dagster_duckdb import DuckDBResource
 
-from ai_assets.quality.schemas import TABLE_SCHEMAS
+from ai_assets.quality.tables import (
+    RAW_TICKETS,
+    REPLY_DRAFTS,
+    TABLES,
+    TICKET_OUTCOMES,
+    TICKET_TRIAGE,
+    TICKET_TRIAGE_FAILURES,
+)
+from ai_assets.warehouse.contract import Table, describe_failures
+from ai_assets.warehouse.sql import sql_file
+from ai_assets.warehouse.tables import read
 
-# Bad rows in these would flow into the LLM step or the marts.
-_BLOCKING = {"raw_tickets", "ticket_triage", "reply_drafts", "ticket_outcomes", "outbox"}
+
+def checked_days(context: dg.AssetCheckExecutionContext) -> list[date] | None:
+    """The days the run materialised (None: the run is not partitioned, so check everything)."""
+    if not context.has_partition_key and not context.has_partition_key_range:
+        return None
+    return [date.fromisoformat(key) for key in context.partition_keys]
 
 
-def _schema_check(table: str, schema: pa.DataFrameSchema) -> dg.AssetChecksDefinition:
+def _schema_check(table: Table) -> dg.AssetChecksDefinition:
+    scope = "the days the run wrote" if table.partitioned else "every row"
+
     @dg.asset_check(
-        asset=table,
-        name=f"{table}_matches_schema",
-        blocking=table in _BLOCKING,
-        description=f"Every row of {table} passes the pandera schema `{schema.name}` in ai_assets/quality/schemas.py.",
+        asset=table.name,
+        name=f"{table.name}_matches_contract",
+        blocking=table.blocking,
+        description=f"{scope.capitalize()} of {table.name} pass its contract (ai_assets/quality/tables.py).",
     )
-    def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        days = checked_days(context) if table.partitioned else None
         with duckdb.get_connection() as conn:
-            frame = conn.execute(f"SELECT * FROM {table}").pl()
+            frame = read(conn, table, days)
+        metadata = {"rows": frame.height, "days": len(days) if days is not None else "all"}
         try:
-            schema.validate(frame, lazy=True)
+            table.schema.validate(frame, lazy=True)
         except pa.errors.SchemaErrors as errors:
-            cases = errors.failure_cases
-            return dg.AssetCheckResult(
-                passed=False,
-                metadata={
-                    "rows": frame.height,
-                    "failures": cases.height,
-                    "failed_rules": sorted({f"{c['column']}: {c['check']}" for c in cases.iter_rows(named=True)})[:20],
-                },
-            )
-        return dg.AssetCheckResult(passed=True, metadata={"rows": frame.height})
+            failures = describe_failures(errors)
+            return dg.AssetCheckResult(passed=False, description=failures, metadata={**metadata, "failures": failures})
+        return dg.AssetCheckResult(passed=True, metadata=metadata)
 
     return check
 
 
-# A day counts once its step has run: raw tickets of days not yet processed are not "missing".
-_CONSERVATION_SQL = """
-WITH outcomes AS ({outcomes}),
-done_days AS (SELECT DISTINCT created_date FROM outcomes),
-raw AS (SELECT ticket_id, created_date FROM raw_tickets WHERE created_date IN (SELECT created_date FROM done_days))
-SELECT
-    (SELECT count(*) FROM raw) AS raw_rows,
-    (SELECT count(*) FROM outcomes) AS outcome_rows,
-    (SELECT count(*) FROM raw ANTI JOIN outcomes USING (ticket_id, created_date)) AS missing,
-    (SELECT count(*) FROM outcomes ANTI JOIN raw USING (ticket_id, created_date)) AS orphans,
-    (SELECT count(*) FROM (SELECT ticket_id FROM outcomes GROUP BY ticket_id, created_date HAVING count(*) > 1)) AS doubled
-"""
-
-
-def _conservation_check(name: str, asset: str, tables: tuple[str, ...]) -> dg.AssetChecksDefinition:
-    """Every raw ticket is in exactly one of `tables`, once, and nothing else is."""
-    outcomes = " UNION ALL ".join(f"SELECT ticket_id, created_date FROM {table}" for table in tables)
+def _conservation_check(name: str, table: Table, outcomes: Sequence[Table]) -> dg.AssetChecksDefinition:
+    """Every raw ticket of the run's days is in exactly one of `outcomes`, once, and nothing else is."""
+    union = " UNION ALL ".join(f"SELECT ticket_id, created_date FROM {t.name}" for t in outcomes)
 
     @dg.asset_check(
-        asset=asset,
+        asset=table.name,
         name=name,
-        additional_deps=["raw_tickets", *(t for t in tables if t != asset)],
+        additional_deps=[RAW_TICKETS.name, *(t.name for t in outcomes if t is not table)],
         blocking=True,
-        description=f"Every raw ticket is in {' or '.join(tables)}, exactly once, and nothing else is.",
+        description=f"Every raw ticket is in {' or '.join(t.name for t in outcomes)}, exactly once, "
+        "and nothing else is.",
     )
-    def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        days = checked_days(context)
         with duckdb.get_connection() as conn:
-            raw_rows, outcome_rows, missing, orphans, doubled = conn.execute(
-                _CONSERVATION_SQL.format(outcomes=outcomes)
-            ).fetchone()
-        return dg.AssetCheckResult(
-            passed=missing == 0 and orphans == 0 and doubled == 0,
-            metadata={
-                "raw_rows": raw_rows,
-                "outcome_rows": outcome_rows,
-                "missing": missing,
-                "orphans": orphans,
-                "doubled": doubled,
-            },
-        )
+            if days is None:
+                days = [d for (d,) in conn.execute("SELECT DISTINCT created_date FROM raw_tickets").fetchall()]
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW outcome_rows AS {union}")
+            row = conn.execute(sql_file(__file__, "conservation"), {"days": days}).fetchone()
+        counts = dict(zip(("raw_rows", "outcome_rows", "missing", "orphans", "doubled"), row))
+        passed = counts["missing"] == 0 and counts["orphans"] == 0 and counts["doubled"] == 0
+        return dg.AssetCheckResult(passed=passed, metadata=counts)
 
     return check
 
 
-conservation_checks = [
-    _conservation_check("every_ticket_triaged_once", "ticket_triage", ("ticket_triage", "ticket_triage_failures")),
-    # The outbox acts on replies and outcomes: a ticket lost or doubled there would be a lost or doubled send.
-    _conservation_check("every_ticket_has_one_reply", "reply_drafts", ("reply_drafts",)),
-    _conservation_check("every_ticket_has_one_outcome", "ticket_outcomes", ("ticket_outcomes",)),
-]
-
-
-schema_checks = [_schema_check(table, schema) for table, schema in TABLE_SCHEMAS.items()]
-asset_checks = [*schema_checks, *conservation_checks]
+def build_asset_checks() -> list[dg.AssetChecksDefinition]:
+    return [
+        *(_schema_check(table) for table in TABLES),
+        _conservation_check("every_ticket_triaged_once", TICKET_TRIAGE, (TICKET_TRIAGE, TICKET_TRIAGE_FAILURES)),
+        # The outbox acts on replies and outcomes: a ticket lost or doubled there would be a lost or doubled send.
+        _conservation_check("every_ticket_has_one_reply", REPLY_DRAFTS, (REPLY_DRAFTS,)),
+        _conservation_check("every_ticket_has_one_outcome", TICKET_OUTCOMES, (TICKET_OUTCOMES,)),
+    ]

@@ -11,7 +11,7 @@ _ROW = "__row"
 def _describe(column: str | None, check: str, failure_case: str | None) -> str:
     if check == "not_nullable":
         return f"{column} is missing or null"
-    if check == "field_uniqueness":
+    if check in ("field_uniqueness", "multiple_fields_uniqueness"):
         return f"{column} is not unique"
     got = "" if failure_case is None else f" (got {failure_case[:80]!r})"
     # Checks with a custom error message read as a sentence; built-in ones by their name.

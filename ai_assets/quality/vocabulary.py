@@ -1,4 +1,5 @@
-"""The closed vocabularies of the support domain, shared by schemas, prompts' output models and tests."""
+"""The closed vocabularies of the support domain, shared by contracts, prompts' output models,
+routing and tests: a value allowed anywhere is listed here, once."""
 
 CATEGORIES = ("billing", "shipping", "returns", "technical", "account", "feedback", "other")
 URGENCIES = ("low", "medium", "high", "critical")
@@ -7,3 +8,15 @@ CHANNELS = ("email", "chat", "web", "phone")
 TIERS = ("free", "pro", "enterprise")
 DECISIONS = ("approve", "edit", "reject")  # a reviewer's decision on a reply
 ACTION_TYPES = ("send_reply", "escalate")  # the allow-list: the only actions the outbox may hold
+
+LLM_ERROR_TYPES = ("provider_error", "invalid_output", "budget_exceeded")
+REPLY_OUTCOMES = ("approved", "needs_human")
+REPLY_STEPS = ("draft", "refine")
+VERDICTS = ("pass", "fail", "error")
+ROUTES = ("auto", "review")
+ROUTE_STATUSES = ("auto_approved", "pending_review", "human_approved", "human_edited", "rejected")
+# The statuses whose reply is sent: approved by the loop and nobody's concern, or by a human.
+SENDABLE_STATUSES = ("auto_approved", "human_approved", "human_edited")
+DELIVERY_STATUSES = ("delivered", "failed")
+# What a reviewer's decision makes of a ticket sent to review (no decision: pending_review).
+DECISION_STATUSES = {"approve": "human_approved", "edit": "human_edited", "reject": "rejected"}

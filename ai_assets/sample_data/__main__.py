@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from ai_assets.config import load_settings
 from ai_assets.sample_data.generator import generate_sample_data
 
 
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(os.environ.get("AI_ASSETS_DATA_DIR", "data")),
+        default=load_settings().data_dir,
         help="where to write (default: $AI_ASSETS_DATA_DIR or ./data)",
     )
     parser.add_argument("--seed", type=int, default=7)

@@ -8,6 +8,7 @@ when a step fails or the last allowed refinement still fails its critique.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,31 +16,21 @@ import polars as pl
 
 from ai_assets.llm.engine import TaskResult
 from ai_assets.llm.task import LLMTask
+from ai_assets.quality.tables import REPLY_DRAFTS, REPLY_ROUNDS
 from ai_assets.transform.reply import rule_problems
 
 # (task, rows keyed by `row_key` with the task's input columns, label for progress lines) -> result
 RunStep = Callable[[LLMTask, pl.DataFrame, str], TaskResult]
 
+# The loop's rounds keyed by `row_key`; the ticket's key columns are joined back by the caller.
 ROUND_COLUMNS = {
     "row_key": pl.Utf8,
-    "round": pl.Int32,
-    "step": pl.Utf8,  # draft | refine
-    "reply": pl.Utf8,
-    "cited_chunk_ids": pl.List(pl.Utf8),
-    "grounded": pl.Boolean,
-    "policy_ok": pl.Boolean,
-    "tone_ok": pl.Boolean,
-    "problems": pl.List(pl.Utf8),  # the critic's, then the rule checks'
-    "verdict": pl.Utf8,  # pass | fail | error
-    "error": pl.Utf8,
-    "model": pl.Utf8,
-    "draft_prompt_version": pl.Utf8,
-    "critique_prompt_version": pl.Utf8,
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-    "cost_usd": pl.Float64,
-    "cache_hit": pl.Boolean,
+    **{name: dtype for name, dtype in REPLY_ROUNDS.polars_schema.items() if name not in ("ticket_id", "created_date")},
 }
+
+
+# What the loop reads of a ticket: the prompts' inputs, and the chunks its citations must come from.
+LOOP_INPUTS = ("row_key", "customer_context", "knowledge", "subject", "body", "retrieved_chunk_ids")
 
 
 @dataclass(frozen=True)
@@ -63,6 +54,7 @@ def run_reply_loop(
     tickets: pl.DataFrame, tasks: tuple[LLMTask, LLMTask, LLMTask], run_step: RunStep, max_refinements: int
 ) -> LoopResult:
     """`tickets`: row_key, customer_context, knowledge, subject, body, retrieved_chunk_ids."""
+    tickets = tickets.select(LOOP_INPUTS)
     draft_task, critique_task, refine_task = tasks
     rounds: list[pl.DataFrame] = []
     active, step, task = tickets.with_columns(draft=pl.lit(""), problems=pl.lit("")), "draft", draft_task
@@ -178,3 +170,44 @@ def _outcomes(tickets: pl.DataFrame, rounds: pl.DataFrame, max_refinements: int)
             reason=reason,
         )
     )
+
+
+def loop_version(tasks: tuple[LLMTask, ...], model: str, max_refinements: int) -> str:
+    """The version of the loop's answers: its three prompts, the model and the bound."""
+    material = "|".join([*(t.prompt_version for t in tasks), model, str(max_refinements)])
+    return f"reply_loop@{hashlib.sha256(material.encode()).hexdigest()[:12]}"
+
+
+def reply_tables(
+    tickets: pl.DataFrame, untriaged: pl.DataFrame, loop: LoopResult, version: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(reply_drafts, reply_rounds) rows: one draft row per ticket, triaged (the loop's outcome, its
+    tokens and cost summed over its rounds) or not (straight to a human); one row per round."""
+    keys = tickets.select("row_key", "ticket_id", "created_date")
+    # A failed step made no answer: it counts no tokens (its retries are in the run's metadata).
+    rounds = loop.rounds.join(keys, on="row_key").with_columns(
+        pl.col("prompt_tokens", "completion_tokens").fill_null(0),
+        pl.col("cost_usd").fill_null(0.0),
+        pl.col("cache_hit").fill_null(False),
+    )
+    totals = loop.rounds.group_by("row_key").agg(
+        pl.col("model").drop_nulls().first(),
+        pl.col("draft_prompt_version").drop_nulls().first(),
+        pl.col("critique_prompt_version").drop_nulls().first(),
+        pl.col("prompt_tokens").sum(),
+        pl.col("completion_tokens").sum(),
+        pl.col("cost_usd").sum(),
+        pl.col("cache_hit").fill_null(False).all(),
+    )
+    drafted = loop.outcomes.join(keys, on="row_key").join(totals, on="row_key", how="left")
+    to_human = untriaged.with_columns(
+        cited_chunk_ids=pl.lit([], pl.List(pl.Utf8)), rounds=pl.lit(0), outcome=pl.lit("needs_human")
+    )
+    drafts = pl.concat([drafted, to_human], how="diagonal_relaxed").with_columns(
+        pl.col("prompt_tokens", "completion_tokens").fill_null(0),
+        pl.col("cost_usd").fill_null(0.0),
+        # No call was made for a ticket that went straight to a human: nothing was spent on it.
+        pl.col("cache_hit").fill_null(True),
+        prompt_version=pl.lit(version),
+    )
+    return REPLY_DRAFTS.conform(drafts), REPLY_ROUNDS.conform(rounds)

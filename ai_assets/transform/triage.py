@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ai_assets.config import Settings, load_settings
+from ai_assets.config import Settings
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.vocabulary import CATEGORIES, SENTIMENTS, URGENCIES
 
@@ -70,7 +70,3 @@ def triage_task(settings: Settings) -> LLMTask:
         max_tokens=300,
         batch_size=settings.triage_batch_size,
     )
-
-
-# The task as the environment configures it (scripts, benchmarks, tests).
-TRIAGE_TASK = triage_task(load_settings())

@@ -1,83 +1,104 @@
-"""Atomic writes of polars frames into DuckDB tables.
+"""Reads and writes of contracted tables, and read-only user queries.
 
-Each write replaces exactly one partition (or the whole table) inside one transaction, so a rerun
-never doubles rows and a crash mid-write leaves the previous rows in place. Tables are created
-from the frame's schema even when the frame is empty, so every table a step owns exists after
-its first run (an empty failure table is still a table users can query).
+One write replaces the rows of some days (or the whole table) of every table it is given, in one
+transaction: a table and its failure or quarantine sibling change together, a rerun never doubles
+rows, and a crash mid-write leaves the previous rows in place. Every frame is checked against its
+contract first, so nothing that breaks a table's rules is ever written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import dagster as dg
 import duckdb
 import polars as pl
 
+from ai_assets.warehouse.contract import PARTITION_COLUMN, Table, create_missing
 from ai_assets.warehouse.locking import warehouse_lock
+from ai_assets.warehouse.metadata import markdown_preview
 
 
-@contextmanager
-def _transaction_over(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> Iterator[None]:
-    """A transaction in which `frame` is readable as the view `incoming_frame`."""
+def _replace(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame, days: Sequence[date] | None) -> None:
     conn.register("incoming_frame", frame.to_arrow())
     try:
-        conn.begin()
-        yield
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+        if table.recreated_on_write:
+            conn.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT * FROM incoming_frame")
+            return
+        table.create(conn)
+        if table.partitioned:
+            conn.execute(f"DELETE FROM {table.name} WHERE list_contains(?, {PARTITION_COLUMN})", [list(days or [])])
+        else:
+            conn.execute(f"DELETE FROM {table.name}")
+        # BY NAME keeps writes correct when a column was added to the table's contract later.
+        conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM incoming_frame")
     finally:
         conn.unregister("incoming_frame")
 
 
-def replace_rows(
+def write_tables(
+    conn: duckdb.DuckDBPyConnection, frames: Mapping[Table, pl.DataFrame], days: Sequence[date] | None = None
+) -> None:
+    """Validates every frame against its contract, then replaces `days` of the partitioned tables
+    (all rows of the others) by the frames, all in one transaction."""
+    conformed = {table: table.conform(frame) for table, frame in frames.items()}
+    for table, frame in conformed.items():
+        table.validate(frame)
+        if table.partitioned and days is None:
+            raise ValueError(f"{table.name} is partitioned: say which days the write replaces")
+        if table.partitioned and frame.height:
+            stray = frame.filter(~pl.col(PARTITION_COLUMN).is_in(list(days))).height
+            if stray:
+                raise ValueError(f"{table.name}: {stray} rows fall outside the days written ({days[0]}..{days[-1]})")
+    conn.begin()
+    try:
+        for table, frame in conformed.items():
+            _replace(conn, table, frame, days)
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+
+
+def materializations(
+    frames: Mapping[Table, pl.DataFrame], metadata: Mapping[Table, Mapping[str, Any]] | None = None
+) -> list[dg.MaterializeResult]:
+    """One materialisation per table: row count, a preview of its preview columns, and `metadata`."""
+    results = []
+    for table, frame in frames.items():
+        meta: dict[str, Any] = {"dagster/row_count": frame.height}
+        if table.preview:
+            meta["preview"] = markdown_preview(frame.select(table.preview), limit=20)
+        meta.update((metadata or {}).get(table, {}))
+        results.append(dg.MaterializeResult(asset_key=table.name, metadata=meta))
+    return results
+
+
+def write(
     conn: duckdb.DuckDBPyConnection,
-    table: str,
-    frame: pl.DataFrame,
-    *,
-    partition_column: str | None = None,
-    partitions: Sequence[date | str] = (),
-) -> int:
-    """Replace the rows of `table` whose `partition_column` is in `partitions` (or all rows) by `frame`."""
-    with _transaction_over(conn, frame):
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_frame LIMIT 0")
-        if partition_column is None:
-            conn.execute(f"DELETE FROM {table}")
-        else:
-            conn.execute(f"DELETE FROM {table} WHERE list_contains(?, {partition_column})", [list(partitions)])
-        # BY NAME keeps writes correct when a column was added to the table's schema later.
-        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_frame")
-    return frame.height
+    frames: Mapping[Table, pl.DataFrame],
+    days: Sequence[date] | None = None,
+    metadata: Mapping[Table, Mapping[str, Any]] | None = None,
+) -> list[dg.MaterializeResult]:
+    """`write_tables`, then the materialisations to yield (see `materializations`)."""
+    write_tables(conn, frames, days)
+    return materializations(frames, metadata)
 
 
-def rewrite_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Replace `table` whole, schema included (e.g. an embedding width that changed with the model)."""
-    with _transaction_over(conn, frame):
-        conn.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM incoming_frame")
-    return frame.height
+def read(conn: duckdb.DuckDBPyConnection, table: Table, days: Sequence[date] | None = None) -> pl.DataFrame:
+    """A table's rows (of `days`, for a partitioned one); empty, with its columns, before its first write."""
+    create_missing(conn, [table])
+    if days is None:
+        return conn.execute(f"SELECT * FROM {table.name}").pl()
+    return conn.execute(f"SELECT * FROM {table.name} WHERE list_contains(?, {PARTITION_COLUMN})", [list(days)]).pl()
 
 
-def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return (
-        conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
-    )
-
-
-def read_table(
-    conn: duckdb.DuckDBPyConnection,
-    table: str,
-    *,
-    partition_column: str | None = None,
-    partitions: Sequence[date | str] = (),
-) -> pl.DataFrame:
-    """Read a table (or some of its partitions) into polars."""
-    if partition_column is None:
-        return conn.execute(f"SELECT * FROM {table}").pl()
-    return conn.execute(f"SELECT * FROM {table} WHERE list_contains(?, {partition_column})", [list(partitions)]).pl()
+def row_count(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
+    create_missing(conn, [table])
+    return conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
 
 
 def query_read_only(database: Path, sql: str, params: list | None = None) -> pl.DataFrame:

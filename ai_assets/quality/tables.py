@@ -1,0 +1,525 @@
+"""Every warehouse table's contract: what a row is, its key, its partitioning and its column rules.
+
+This is the one place a table's columns are written down. Assets write through these contracts,
+asset checks re-validate against them, dbt's sources must agree with them (a test), and
+docs/tables.md is generated from them (`python -m ai_assets.quality.tables_doc`).
+
+Tickets are identified by (created_date, ticket_id): a ticket id is unique within its day, and the
+same id on another day is another ticket.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandera.polars as pa
+import polars as pl
+
+from ai_assets.quality.vocabulary import (
+    ACTION_TYPES,
+    CATEGORIES,
+    CHANNELS,
+    DECISIONS,
+    DELIVERY_STATUSES,
+    LLM_ERROR_TYPES,
+    REPLY_OUTCOMES,
+    REPLY_STEPS,
+    ROUTE_STATUSES,
+    ROUTES,
+    SENTIMENTS,
+    TIERS,
+    URGENCIES,
+    VERDICTS,
+)
+from ai_assets.warehouse.contract import Table
+
+TICKET_KEY = ("created_date", "ticket_id")
+
+
+def _not_blank() -> pa.Check:
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(data.key).str.strip_chars().str.len_chars() > 0),
+        name="not_blank",
+        error="must not be empty or whitespace",
+    )
+
+
+def _text(**kwargs) -> pa.Column:
+    return pa.Column(pl.Utf8, **kwargs)
+
+
+def _one_of(values: tuple, **kwargs) -> pa.Column:
+    return _text(checks=pa.Check.isin(values), **kwargs)
+
+
+def _count() -> pa.Column:
+    return pa.Column(pl.Int64, pa.Check.ge(0))
+
+
+def _day() -> pa.Column:
+    return pa.Column(pl.Date)
+
+
+LINEAGE_COLUMNS = {
+    "model": _text(),
+    "prompt_version": _text(),
+    "input_hash": _text(),
+    "prompt_tokens": _count(),
+    "completion_tokens": _count(),
+    "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+    "cache_hit": pa.Column(pl.Boolean),
+}
+LINEAGE_NOTES = {
+    "prompt_version": "`<prompt>@<hash>` of the prompt, output schema and sampling parameters",
+    "input_hash": "hash of the rendered input: same hash, same question",
+    "cache_hit": "answered from the response cache: no call, no cost in this run",
+}
+
+
+def ticket_candidates_schema(day: date) -> pa.DataFrameSchema:
+    """Rules a parsed landing record must pass to become a `raw_tickets` row of `day`."""
+    return pa.DataFrameSchema(
+        {
+            "ticket_id": _text(checks=_not_blank()),
+            "customer_id": _text(checks=_not_blank()),
+            "created_at": pa.Column(pl.Datetime("us")),
+            "created_date": pa.Column(pl.Date, pa.Check.equal_to(day, error=f"created_at must fall on {day}")),
+            "channel": _one_of(CHANNELS),
+            "subject": _text(checks=_not_blank()),
+            "body": _text(checks=_not_blank()),
+        },
+        name="ticket_candidates",
+    )
+
+
+# --- extract ---------------------------------------------------------------------------------
+
+RAW_TICKETS = Table(
+    "raw_tickets",
+    "One row per valid support ticket of the day of its created_at, de-duplicated on ticket_id within the day.",
+    {
+        "ticket_id": _text(),
+        "customer_id": _text(),
+        "created_at": pa.Column(pl.Datetime("us")),
+        "created_date": _day(),
+        "channel": _one_of(CHANNELS),
+        "subject": _text(),
+        "body": _text(checks=_not_blank()),
+        "body_chars": pa.Column(pl.Int64, pa.Check.ge(1)),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+    },
+    key=TICKET_KEY,
+    partitioned=True,
+    blocking=True,
+    notes={"created_at": "UTC", "created_date": "the partition: the UTC day of created_at"},
+)
+
+RAW_TICKETS_QUARANTINE = Table(
+    "raw_tickets_quarantine",
+    "One row per landing record rejected from raw_tickets (unreadable, invalid or duplicate), with the reason, "
+    "source file and raw record.",
+    {
+        "created_date": _day(),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        "ticket_id": _text(nullable=True),
+        "reason": _text(checks=_not_blank()),
+        "raw_record": _text(),
+    },
+    key=("created_date", "source_file", "source_line"),
+    partitioned=True,
+    preview=("source_file", "source_line", "ticket_id", "reason"),
+    notes={"ticket_id": "when it could be read"},
+)
+
+CUSTOMERS = Table(
+    "customers",
+    "One row per CRM customer (tier, region), from landing/crm/customers.csv.",
+    {
+        "customer_id": _text(checks=_not_blank()),
+        "name": _text(),
+        "email": _text(nullable=True),
+        "tier": _one_of(TIERS),
+        "region": _text(),
+        "signup_date": pa.Column(pl.Date, nullable=True),
+    },
+    key=("customer_id",),
+)
+
+CUSTOMERS_QUARANTINE = Table(
+    "customers_quarantine",
+    "One row per rejected row of landing/crm/customers.csv, with the reason.",
+    {"source_line": pa.Column(pl.Int64), "customer_id": _text(nullable=True), "reason": _text(checks=_not_blank())},
+    key=("source_line",),
+)
+
+KB_ARTICLES = Table(
+    "kb_articles",
+    "One row per knowledge-base article (markdown with front matter), from landing/kb.",
+    {
+        "article_id": _text(checks=_not_blank()),
+        "title": _text(checks=_not_blank()),
+        "category": _one_of(CATEGORIES),
+        "body": _text(checks=_not_blank()),
+        "content_hash": _text(),
+        "source_file": _text(),
+    },
+    key=("article_id",),
+)
+
+KB_ARTICLES_QUARANTINE = Table(
+    "kb_articles_quarantine",
+    "One row per rejected file of landing/kb, with the reason.",
+    {"source_file": _text(), "article_id": _text(nullable=True), "reason": _text(checks=_not_blank())},
+    key=("source_file",),
+)
+
+KB_CHUNKS = Table(
+    "kb_chunks",
+    "One row per knowledge-base chunk: an article section (split further when long), with the text to embed "
+    "(title and heading included) and its content hash.",
+    {
+        "chunk_id": _text(),
+        "article_id": _text(),
+        "chunk_index": pa.Column(pl.Int32, pa.Check.ge(0)),
+        "category": _one_of(CATEGORIES),
+        "title": _text(),
+        "heading": _text(),
+        "text": _text(checks=_not_blank()),
+        "content_hash": _text(),
+    },
+    key=("chunk_id",),
+    notes={"chunk_id": "`<article_id>#<n>`", "text": "what is embedded"},
+)
+
+REVIEW_DECISIONS = Table(
+    "review_decisions",
+    "One row per reviewer decision (approve, edit or reject a reply), from landing/reviews; is_latest marks "
+    "the one that decides its ticket.",
+    {
+        "ticket_id": _text(checks=_not_blank()),
+        "created_date": pa.Column(pl.Date, nullable=True),
+        "decision": _one_of(DECISIONS),
+        "edited_text": _text(nullable=True),
+        "reviewer": _text(checks=_not_blank()),
+        "decided_at": pa.Column(pl.Datetime("us")),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        "is_latest": pa.Column(pl.Boolean),
+    },
+    key=("source_file", "source_line"),
+    checks=(
+        pa.Check(
+            lambda data: data.lazyframe.select(
+                (pl.col("decision") != "edit")
+                | (pl.col("edited_text").str.strip_chars().str.len_chars() > 0).fill_null(False)
+            ),
+            name="an edit carries its text",
+            error="edited_text is required when decision is edit",
+        ),
+    ),
+    notes={
+        "created_date": "the day of the ticket decided; null: that ticket id on every day",
+        "is_latest": "the latest decision of its (ticket_id, created_date): the one that counts",
+    },
+)
+
+REVIEW_DECISIONS_QUARANTINE = Table(
+    "review_decisions_quarantine",
+    "One row per rejected row of landing/reviews, with the reason.",
+    {
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        "ticket_id": _text(nullable=True),
+        "reason": _text(checks=_not_blank()),
+    },
+    key=("source_file", "source_line"),
+)
+
+# --- transform -------------------------------------------------------------------------------
+
+TICKET_TRIAGE = Table(
+    "ticket_triage",
+    "One row per ticket the LLM triaged: category, urgency, sentiment, language, summary, order id and product "
+    "when mentioned, confidence, plus lineage (model, prompt_version, input_hash, tokens, cost_usd, cache_hit).",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "category": _one_of(CATEGORIES),
+        "urgency": _one_of(URGENCIES),
+        "sentiment": _one_of(SENTIMENTS),
+        "language": _text(),
+        "summary": _text(),
+        "order_id": _text(nullable=True),
+        "product": _text(nullable=True),
+        "confidence": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+        **LINEAGE_COLUMNS,
+        "latency_ms": pa.Column(pl.Float64),
+        "input_truncated": pa.Column(pl.Boolean),
+    },
+    key=TICKET_KEY,
+    partitioned=True,
+    blocking=True,
+    llm=True,
+    preview=("ticket_id", "category", "urgency", "sentiment", "summary"),
+    notes={**LINEAGE_NOTES, "input_truncated": "the ticket was cut to AI_ASSETS_MAX_INPUT_CHARS"},
+)
+
+TICKET_TRIAGE_FAILURES = Table(
+    "ticket_triage_failures",
+    "One row per ticket whose triage failed after retries (provider_error, invalid_output or budget_exceeded), "
+    "with the reason and the raw answer.",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "error_type": _one_of(LLM_ERROR_TYPES),
+        "reason": _text(checks=_not_blank()),
+        "raw_output": _text(nullable=True),
+        "model": _text(),
+        "prompt_version": _text(),
+        "input_hash": _text(),
+        "input_truncated": pa.Column(pl.Boolean),
+    },
+    key=TICKET_KEY,
+    partitioned=True,
+    llm=True,
+    preview=("ticket_id", "error_type", "reason"),
+)
+
+KB_EMBEDDINGS = Table(
+    "kb_embeddings",
+    "One row per knowledge-base chunk with its embedding (a fixed-size FLOAT array); a chunk whose text did not "
+    "change is never embedded again.",
+    {
+        "chunk_id": _text(),
+        "article_id": _text(),
+        "category": _one_of(CATEGORIES),
+        "content_hash": _text(),
+        "embed_model": _text(),
+        # A fixed-size FLOAT array whose width is the model's dimension (384 for the embedded e5).
+        "embedding": pa.Column(None),
+    },
+    key=("chunk_id",),
+    recreated_on_write=True,
+    llm=True,
+    notes={"embedding": "FLOAT[n], n the model's dimension (384 for the embedded e5)"},
+)
+
+# One earlier ticket of the customer, as carried in ticket_context.history.
+HISTORY_FIELDS = {
+    "ticket_id": pl.Utf8,
+    "created_at": pl.Datetime("us"),
+    "subject": pl.Utf8,
+    "category": pl.Utf8,
+    "urgency": pl.Utf8,
+    "summary": pl.Utf8,
+}
+
+TICKET_CONTEXT = Table(
+    "ticket_context",
+    "One row per ticket: its top-k knowledge-base chunks by cosine similarity (ids, articles, scores, best first) "
+    "and the customer's memory: CRM tier and region, and earlier tickets with their triage outcome.",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "customer_id": _text(),
+        "customer_tier": _one_of(TIERS, nullable=True),
+        "customer_region": _text(nullable=True),
+        "chunk_ids": pa.Column(pl.List(pl.Utf8)),
+        "article_ids": pa.Column(pl.List(pl.Utf8)),
+        "scores": pa.Column(pl.List(pl.Float64)),
+        "top_score": pa.Column(pl.Float64, nullable=True),
+        "previous_ticket_count": _count(),
+        "history": pa.Column(pl.List(pl.Struct(HISTORY_FIELDS))),
+        "embed_model": _text(),
+    },
+    key=TICKET_KEY,
+    partitioned=True,
+    llm=True,
+    preview=("ticket_id", "customer_tier", "article_ids", "top_score", "previous_ticket_count"),
+    notes={
+        "customer_tier": "null: not in the CRM",
+        "history": "up to 5 earlier tickets of the customer, newest first: ticket_id, created_at, subject, "
+        "category, urgency, summary",
+    },
+)
+
+_REPLY_LINEAGE = {
+    "model": _text(nullable=True),  # null: no LLM call (the ticket went straight to a human)
+    "draft_prompt_version": _text(nullable=True),
+    "critique_prompt_version": _text(nullable=True),
+    "prompt_tokens": _count(),
+    "completion_tokens": _count(),
+    "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+    "cache_hit": pa.Column(pl.Boolean),
+}
+
+REPLY_DRAFTS = Table(
+    "reply_drafts",
+    "One row per ticket: the reply the loop settled on, its cited chunks, the rounds it took, and the outcome: "
+    "approved (critic and rule checks passed) or needs_human with the reason.",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "reply": _text(nullable=True),
+        "cited_chunk_ids": pa.Column(pl.List(pl.Utf8)),
+        "rounds": pa.Column(pl.Int32, pa.Check.ge(0)),
+        "outcome": _one_of(REPLY_OUTCOMES),
+        "reason": _text(nullable=True),
+        "prompt_version": _text(),
+        **_REPLY_LINEAGE,
+    },
+    key=TICKET_KEY,
+    partitioned=True,
+    blocking=True,
+    llm=True,
+    checks=(
+        pa.Check(
+            lambda data: data.lazyframe.select((pl.col("outcome") == "approved") | pl.col("reason").is_not_null()),
+            name="needs_human_has_a_reason",
+            error="every needs_human row says why",
+        ),
+    ),
+    preview=("ticket_id", "outcome", "rounds", "reason", "reply"),
+    notes={
+        "reply": "null when no draft was written",
+        "reason": "why a human must look; null when approved",
+        "prompt_version": "`reply_loop@<hash>` of the three prompts, the model and the bound",
+        "model": "null: no LLM call (the ticket went straight to a human)",
+    },
+)
+
+REPLY_ROUNDS = Table(
+    "reply_rounds",
+    "One row per ticket and round of the reply loop, for audit: the draft, the critique (grounded, policy, tone, "
+    "problems), the verdict, tokens and cost.",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "round": pa.Column(pl.Int32, pa.Check.ge(1)),
+        "step": _one_of(REPLY_STEPS),
+        "reply": _text(nullable=True),
+        "cited_chunk_ids": pa.Column(pl.List(pl.Utf8), nullable=True),
+        "grounded": pa.Column(pl.Boolean, nullable=True),
+        "policy_ok": pa.Column(pl.Boolean, nullable=True),
+        "tone_ok": pa.Column(pl.Boolean, nullable=True),
+        "problems": pa.Column(pl.List(pl.Utf8), nullable=True),
+        "verdict": _one_of(VERDICTS),
+        "error": _text(nullable=True),
+        **_REPLY_LINEAGE,
+    },
+    key=(*TICKET_KEY, "round"),
+    partitioned=True,
+    llm=True,
+)
+
+# --- load ------------------------------------------------------------------------------------
+
+REVIEW_QUEUE = Table(
+    "review_queue",
+    "One row per ticket a human must review (critical urgency, an unhappy enterprise customer, low triage "
+    "confidence, or a reply the loop could not approve): the reasons, a priority (1 highest), the draft, and the "
+    "reviewer's decision once made.",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "priority": pa.Column(pl.Int32, pa.Check.isin((1, 2, 3))),
+        "reasons": pa.Column(pl.List(pl.Utf8)),
+        "category": _text(nullable=True),
+        "urgency": _text(nullable=True),
+        "customer_tier": _text(nullable=True),
+        "subject": _text(nullable=True),
+        "draft_reply": _text(nullable=True),
+        "status": _one_of(ROUTE_STATUSES[1:]),
+        "decision": _text(nullable=True),
+        "edited_text": _text(nullable=True),
+        "reviewer": _text(nullable=True),
+        "decided_at": pa.Column(pl.Datetime("us"), nullable=True),
+    },
+    key=TICKET_KEY,
+    partitioned=True,
+    preview=("priority", "ticket_id", "reasons", "status"),
+    notes={"priority": "1 critical, 2 unhappy enterprise customer, 3 other", "category": "null: triage failed"},
+)
+
+TICKET_OUTCOMES = Table(
+    "ticket_outcomes",
+    "One row per ticket: route (auto or review), status (auto_approved, pending_review, human_approved, "
+    "human_edited, rejected) and the reply to send, if any.",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "customer_id": _text(),
+        "category": _text(nullable=True),
+        "urgency": _text(nullable=True),
+        "summary": _text(nullable=True),
+        "reasons": pa.Column(pl.List(pl.Utf8)),
+        "route": _one_of(ROUTES),
+        "status": _one_of(ROUTE_STATUSES),
+        "final_reply": _text(nullable=True),
+        "reviewer": _text(nullable=True),
+    },
+    key=TICKET_KEY,
+    partitioned=True,
+    blocking=True,
+)
+
+OUTBOX = Table(
+    "outbox",
+    "One row per action to trigger (allow-list: send_reply for approved replies, escalate for critical tickets), "
+    "with its idempotency key (action_id) and JSON payload.",
+    {
+        "action_id": _text(unique=True),
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "action_type": _one_of(ACTION_TYPES),
+        "payload": _text(),
+    },
+    key=("action_id",),
+    partitioned=True,
+    blocking=True,
+    notes={"action_id": "idempotency key: a hash of action type, ticket id and day"},
+)
+
+OUTBOX_DELIVERIES = Table(
+    "outbox_deliveries",
+    "One row per action with its delivery state: delivered (exactly once), or failed with the error and attempts "
+    "so far (the next materialisation retries it).",
+    {
+        "action_id": _text(unique=True),
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "action_type": _one_of(ACTION_TYPES),
+        "status": _one_of(DELIVERY_STATUSES),
+        "attempts": _count(),
+        "last_error": _text(nullable=True),
+        "delivered_at": pa.Column(pl.Datetime("us"), nullable=True),
+        "sink": _text(),
+    },
+    key=("action_id",),
+    partitioned=True,
+)
+
+TABLES: tuple[Table, ...] = (
+    RAW_TICKETS,
+    RAW_TICKETS_QUARANTINE,
+    CUSTOMERS,
+    CUSTOMERS_QUARANTINE,
+    KB_ARTICLES,
+    KB_ARTICLES_QUARANTINE,
+    KB_CHUNKS,
+    REVIEW_DECISIONS,
+    REVIEW_DECISIONS_QUARANTINE,
+    TICKET_TRIAGE,
+    TICKET_TRIAGE_FAILURES,
+    KB_EMBEDDINGS,
+    TICKET_CONTEXT,
+    REPLY_DRAFTS,
+    REPLY_ROUNDS,
+    REVIEW_QUEUE,
+    TICKET_OUTCOMES,
+    OUTBOX,
+    OUTBOX_DELIVERIES,
+)
+TABLES_BY_NAME = {table.name: table for table in TABLES}

@@ -1,0 +1,58 @@
+"""What every LLM step shares: its row key, its retry policy, and running a task with the
+resource's endpoint, cache and limits while logging progress to the run."""
+
+import dagster as dg
+import polars as pl
+
+from ai_assets.llm.engine import TaskResult, run_task
+from ai_assets.llm.metrics import StepMetrics
+from ai_assets.llm.task import LLMTask
+from ai_assets.resources import LLMResource
+from ai_assets.warehouse.contract import PARTITION_COLUMN
+
+# A whole LLM step retried (the engine already retries each call): for an endpoint that was down.
+LLM_STEP_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+# Caps the LLM steps hitting the provider at once across all runs (each step also has its own
+# AI_ASSETS_LLM_CONCURRENCY); the limit is the instance's pool limit.
+LLM_POOL = "llm_provider"
+
+
+def with_row_key(tickets: pl.DataFrame) -> pl.DataFrame:
+    """Adds `row_key`, `<created_date>/<ticket_id>`: a ticket id is unique within its day only, and
+    one engine call may cover several days."""
+    return tickets.with_columns(row_key=pl.format("{}/{}", PARTITION_COLUMN, "ticket_id"))
+
+
+def days_label(days: list) -> str:
+    return f"{days[0]}" + (f"..{days[-1]}" if len(days) > 1 else "")
+
+
+def run_llm_step(
+    context: dg.AssetExecutionContext, llm: LLMResource, task: LLMTask, rows: pl.DataFrame, label: str
+) -> TaskResult:
+    """Runs `task` over `rows` (keyed by `row_key`) with the resource's endpoint, cache and limits,
+    logging progress lines to the run."""
+    endpoint = llm.endpoint()
+    context.log.info(f"{label}: {rows.height} rows, model {endpoint.model}, {task.prompt_version}")
+
+    def log_progress(done: int, metrics: StepMetrics) -> None:
+        context.log.info(f"{label}: {metrics.progress_line(done)}")
+
+    cache = llm.open_cache()
+    try:
+        return run_task(
+            task,
+            rows.select("row_key", *task.input_columns),
+            endpoint=endpoint,
+            cache=cache,
+            pricing=llm.pricing(),
+            id_column="row_key",
+            limits=llm.limits(),
+            max_input_chars=llm.max_input_chars,
+            redact_pii=llm.redact_pii,
+            on_progress=log_progress,
+        )
+    finally:
+        cache.close()

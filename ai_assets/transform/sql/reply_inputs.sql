@@ -1,0 +1,32 @@
+-- Everything the reply loop needs per triaged ticket of $days; history and chunks rendered as text.
+SELECT
+    r.ticket_id,
+    r.created_date,
+    r.subject,
+    r.body,
+    coalesce(c.chunk_ids, []) AS retrieved_chunk_ids,
+    'tier ' || coalesce(c.customer_tier, 'unknown') || ', ' || c.previous_ticket_count || ' earlier tickets'
+    || coalesce(
+        ': ' || list_aggregate(
+            list_transform(
+                c.history,
+                h -> h.created_at::DATE || ' ' || coalesce(h.category, 'untriaged') || ' - '
+                || coalesce(h.summary, h.subject)
+            ),
+            'string_agg',
+            '; '
+        ),
+        ''
+    ) AS customer_context,
+    coalesce(
+        (
+            SELECT string_agg('[' || k.chunk_id || '] ' || k.text, chr(10) || chr(10) ORDER BY u.rank)
+            FROM unnest(c.chunk_ids) WITH ORDINALITY AS u (chunk_id, rank)
+            JOIN kb_chunks AS k ON k.chunk_id = u.chunk_id
+        ),
+        '(no knowledge-base excerpt found)'
+    ) AS knowledge
+FROM raw_tickets AS r
+JOIN ticket_triage AS t USING (ticket_id, created_date)
+JOIN ticket_context AS c USING (ticket_id, created_date)
+WHERE list_contains($days, r.created_date)

@@ -1,0 +1,58 @@
+"""The triage assets: each ticket classified by the LLM, or dead-lettered with the reason."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from ai_assets.llm.task import LLMTask
+from ai_assets.quality.tables import RAW_TICKETS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
+from ai_assets.resources import LLMResource
+from ai_assets.transform.llm_step import (
+    LLM_POOL,
+    LLM_STEP_RETRY_POLICY,
+    days_label,
+    run_llm_step,
+    with_row_key,
+)
+from ai_assets.warehouse.metadata import counts_by
+from ai_assets.warehouse.partitions import Daily, partition_days
+from ai_assets.warehouse.tables import read, write
+
+
+def build_ticket_triage(task: LLMTask, model: str, daily: Daily) -> dg.AssetsDefinition:
+    """The triage assets for one task (prompt, schema, parameters) and model."""
+
+    @dg.multi_asset(
+        name="ticket_triage",
+        specs=[TICKET_TRIAGE.spec(deps=["raw_tickets"]), TICKET_TRIAGE_FAILURES.spec(deps=["raw_tickets"])],
+        group_name="transform",
+        # Prompt, output schema, sampling parameters and model: a change to any marks the asset (and
+        # its downstream) unsynced, and the rerun misses the cache for this step only.
+        code_version=f"{task.prompt_version}+{model}",
+        pool=LLM_POOL,
+        retry_policy=LLM_STEP_RETRY_POLICY,
+        **daily.asset_args(),
+    )
+    def ticket_triage(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
+        """Classifies each of the days' raw tickets with the LLM; unchanged tickets come from the cache."""
+        days = partition_days(context)
+        label = f"triage {days_label(days)}"
+        with duckdb.get_connection() as conn:
+            tickets = with_row_key(read(conn, RAW_TICKETS, days))
+        result = run_llm_step(context, llm, task, tickets, label)
+        keys = tickets.select("row_key", "ticket_id", "created_date")
+        triaged = result.outputs.join(keys, on="row_key")
+        failures = result.failures.join(keys, on="row_key")
+        context.log.info(f"{label}: triaged {triaged.height}, failed {failures.height}; {result.metrics.to_dict()}")
+        stats = {
+            "days": len(days),
+            "model": model,
+            "prompt_version": task.prompt_version,
+            **result.metrics.to_dict(),
+            "by_category": counts_by(triaged, "category"),
+        }
+        with duckdb.get_connection() as conn:
+            yield from write(
+                conn, {TICKET_TRIAGE: triaged, TICKET_TRIAGE_FAILURES: failures}, days, {TICKET_TRIAGE: stats}
+            )
+
+    return ticket_triage

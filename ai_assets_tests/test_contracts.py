@@ -1,0 +1,172 @@
+"""The table contracts are the one place a table is described: everything derived agrees with them."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+import pytest
+import yaml
+
+from ai_assets.config import SettingsError, load_settings
+from ai_assets.quality.tables import TABLES, TABLES_BY_NAME, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
+from ai_assets.quality.tables_doc import render
+from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.tables import read, write_tables
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "ai_assets"
+
+
+def test_docs_tables_md_is_generated_from_the_contracts():
+    assert (REPO / "docs" / "tables.md").read_text() == render(), (
+        "run: python -m ai_assets.quality.tables_doc > docs/tables.md"
+    )
+
+
+def test_dbt_sources_agree_with_the_contracts():
+    sources = yaml.safe_load((REPO / "dbt_project" / "models" / "sources.yml").read_text())["sources"]
+    for source in sources:
+        for table in source["tables"]:
+            contract = TABLES_BY_NAME.get(table["name"])
+            assert contract is not None, f"dbt source {table['name']} has no contract in ai_assets/quality/tables.py"
+            assert table["meta"]["dagster"]["asset_key"] == [contract.name]
+            for column in table.get("columns", []):
+                assert column["name"] in contract.columns, (table["name"], column["name"])
+
+
+def test_every_derived_shape_follows_its_contract():
+    for table in TABLES:
+        assert table.empty().columns == table.column_names
+        spec = table.spec()
+        schema = spec.metadata["dagster/column_schema"]
+        assert [c.name for c in schema.columns] == table.column_names
+        assert spec.description == table.description and table.description.startswith("One row per")
+        assert ("partition_expr" in spec.metadata) == table.partitioned
+        assert table.key, f"{table.name} declares no key"
+
+
+def _triage_row(ticket_id: str, day: date, category: str = "billing") -> dict:
+    return {
+        "ticket_id": ticket_id,
+        "created_date": day,
+        "category": category,
+        "urgency": "low",
+        "sentiment": "neutral",
+        "language": "en",
+        "summary": "s",
+        "order_id": None,
+        "product": None,
+        "confidence": 0.9,
+        "model": "m",
+        "prompt_version": "p",
+        "input_hash": "h",
+        "prompt_tokens": 1,
+        "completion_tokens": 1,
+        "cost_usd": 0.0,
+        "cache_hit": False,
+        "latency_ms": 1.0,
+        "input_truncated": False,
+    }
+
+
+def _triage(*rows: dict) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=TICKET_TRIAGE.polars_schema)
+
+
+def test_write_replaces_the_days_of_every_table_in_one_transaction(tmp_path):
+    day_1, day_2 = date(2026, 11, 1), date(2026, 11, 2)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        # The same ticket id on two days is two tickets: the key is (created_date, ticket_id).
+        write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-1", day_1))}, [day_1])
+        write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-1", day_2))}, [day_2])
+        write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-1", day_1, "shipping"))}, [day_1])
+        assert read(conn, TICKET_TRIAGE).sort("created_date")["category"].to_list() == ["shipping", "billing"]
+        assert read(conn, TICKET_TRIAGE_FAILURES).is_empty()  # created on first read, with its columns
+
+        # A frame that breaks its contract is refused before anything is written, naming the rule.
+        bad = _triage(_triage_row("T-2", day_1, "weather"))
+        with pytest.raises(ValueError, match="ticket_triage: category: isin"):
+            write_tables(conn, {TICKET_TRIAGE: bad}, [day_1])
+        doubled = _triage(_triage_row("T-3", day_1), _triage_row("T-3", day_1))
+        with pytest.raises(ValueError, match=r"key \(created_date, ticket_id\) is not unique"):
+            write_tables(conn, {TICKET_TRIAGE: doubled}, [day_1])
+        with pytest.raises(ValueError, match="outside the days written"):
+            write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-4", day_2))}, [day_1])
+        assert read(conn, TICKET_TRIAGE, [day_1])["category"].to_list() == ["shipping"]
+
+
+def test_a_failed_write_changes_no_table(tmp_path):
+    day = date(2026, 11, 1)
+    broken = Table("broken", "One row per nothing.", {"created_date": pa.Column(pl.Date)}, key=(), partitioned=True)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-1", day))}, [day])
+        conn.execute("CREATE TABLE broken (created_date DATE, extra INTEGER NOT NULL)")  # the insert will fail
+        with pytest.raises(duckdb.Error):
+            write_tables(conn, {TICKET_TRIAGE: _triage(), broken: pl.DataFrame({"created_date": [day]})}, [day])
+        assert read(conn, TICKET_TRIAGE, [day]).height == 1  # the delete of the first table was rolled back
+
+
+def test_importing_the_definitions_writes_nothing_and_changes_no_environment(tmp_path):
+    script = (
+        "import os, sys; before = dict(os.environ); import ai_assets.definitions; "
+        # polars sets its allocator's options on import: not ours to judge.
+        "changed = {k for k in {*before, *os.environ} if before.get(k) != os.environ.get(k)} - {'_RJEM_MALLOC_CONF'}; "
+        "sys.exit(3 if changed else 0)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AI_ASSETS_", "OPENAI_", "DAGSTER_HOME"))}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []
+
+
+def _module_level_calls(tree: ast.Module, name: str) -> list[int]:
+    """Lines where `name(...)` is called outside any function body."""
+    lines: list[int] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == name:
+            lines.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return lines
+
+
+def test_no_module_reads_the_environment_at_import():
+    offenders = {
+        str(path.relative_to(REPO)): calls
+        for path in PACKAGE.rglob("*.py")
+        if (calls := _module_level_calls(ast.parse(path.read_text()), "load_settings"))
+    }
+    assert offenders == {}
+    readers = [p.relative_to(REPO) for p in PACKAGE.rglob("*.py") if "os.environ" in p.read_text()]
+    # config reads the environment; the LLM client reads the key (never into a setting); the CLI
+    # and the instance helper export DAGSTER_HOME for the processes they start.
+    assert {str(p) for p in readers} <= {
+        "ai_assets/config.py",
+        "ai_assets/llm/client.py",
+        "ai_assets/automation/instance.py",
+        "ai_assets/cli.py",
+    }
+
+
+def test_bad_settings_are_named_one_by_one():
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            {"AI_ASSETS_EXECUTOR": "threads", "AI_ASSETS_LLM_CONCURRENCY": "many", "AI_ASSETS_REDACT_PII": "x"}
+        )
+    message = str(error.value)
+    assert "AI_ASSETS_EXECUTOR='threads' must be one of in_process, multiprocess" in message
+    assert "AI_ASSETS_LLM_CONCURRENCY='many' is not a number" in message
+    assert "AI_ASSETS_REDACT_PII='x' must be one of auto, on, off" in message
