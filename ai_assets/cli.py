@@ -11,7 +11,8 @@ from pathlib import Path
 from ai_assets.config import Settings, load_settings
 
 EXAMPLE_QUERIES = (
-    "select category, count(*) as tickets, round(avg(confidence), 2) as confidence from ticket_triage group by all order by tickets desc",
+    "select category, count(*) as tickets, round(avg(confidence), 2) as confidence from ticket_triage"
+    " group by all order by tickets desc",
     "select reason, count(*) from raw_tickets_quarantine group by all order by 2 desc",
     "select * from ticket_kpis_daily order by created_date, tickets desc limit 10",
     "select priority, ticket_id, reasons, status from review_queue order by priority, ticket_id limit 10",
@@ -19,9 +20,22 @@ EXAMPLE_QUERIES = (
 )
 
 
-def _landing_is_empty(settings: Settings) -> bool:
+def _ticket_days(settings: Settings) -> list[str]:
+    """The day folders of landing/tickets that hold ticket files, in order (empty folders are no day)."""
+    from ai_assets.extract.landing import ticket_files
+
     tickets = settings.landing_dir / "tickets"
-    return not tickets.is_dir() or not any(tickets.iterdir())
+    if not tickets.is_dir():
+        return []
+    return sorted(p.name for p in tickets.iterdir() if p.is_dir() and ticket_files(p))
+
+
+def _other_landing_data(settings: Settings) -> list[str]:
+    """The landing folders besides tickets that hold files: data of the user's own, not to overwrite."""
+    landing = settings.landing_dir
+    if not landing.is_dir():
+        return []
+    return sorted(p.name for p in landing.iterdir() if p.name != "tickets" and any(f.is_file() for f in p.rglob("*")))
 
 
 def _generate(settings: Settings) -> None:
@@ -32,10 +46,6 @@ def _generate(settings: Settings) -> None:
         f"Generated sample data in {settings.landing_dir}: {len(summary.days)} days, "
         f"{summary.tickets_written} ticket records, {summary.customers} customers, {summary.kb_articles} KB articles"
     )
-
-
-def _landed_days(settings: Settings) -> list[str]:
-    return sorted(p.name for p in (settings.landing_dir / "tickets").iterdir() if p.is_dir())
 
 
 def print_summary(settings: Settings) -> None:
@@ -60,20 +70,35 @@ def print_summary(settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    days = _ticket_days(settings)
+    if not days:
+        others = _other_landing_data(settings)
+        if others:
+            # Sample data would overwrite the user's own CRM export and KB: they decide, not the demo.
+            print(
+                f"No ticket files in {settings.landing_dir / 'tickets'}: put them in "
+                "landing/tickets/YYYY-MM-DD/*.jsonl (or .csv), or run `ai-assets sample-data` to generate a sample "
+                f"week (it overwrites what is in landing/{', landing/'.join(others)}).",
+                file=sys.stderr,
+            )
+            return 1
+        _generate(settings)
+        days = _ticket_days(settings)
+
     import dagster as dg
 
     from ai_assets.automation.instance import ensure_dagster_home
     from ai_assets.pipeline import materialize_pipeline
 
-    settings = load_settings()
-    if _landing_is_empty(settings):
-        _generate(settings)
     ensure_dagster_home(settings.dagster_home)
-    from ai_assets.definitions import defs
+    from ai_assets.definitions import build_definitions
+
+    defs = build_definitions(settings)
 
     # The embedded model drafts about 0.2 replies/s on 2 cores: one day by default, not a week.
     limit = args.days if args.days is not None else (1 if settings.uses_embedded_model else 0)
-    days = _landed_days(settings)[: limit or None]
+    days = days[: limit or None]
     if args.days is None and settings.uses_embedded_model:
         print("On the embedded model the demo does the first landed day; `ai-assets demo --days 0` does them all.")
     model = (
@@ -84,10 +109,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     def report(run) -> None:
         status = "ok" if run.success else "FAILED"
-        print(
-            f"  {run.job:<20} {run.partition or '':<10} {status}  ({time.monotonic() - started:.0f}s, run {run.run_id[:8]})",
-            flush=True,
-        )
+        elapsed = time.monotonic() - started
+        print(f"  {run.job:<20} {run.partition or '':<10} {status}  ({elapsed:.0f}s, run {run.run_id[:8]})", flush=True)
 
     with dg.DagsterInstance.get() as instance:
         runs = materialize_pipeline(defs, instance, days, on_run=report)
@@ -154,13 +177,19 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day_count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days (0 or more)")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ai-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="generate sample data if none, materialise everything, print what landed")
     demo.add_argument(
         "--days",
-        type=int,
+        type=_day_count,
         default=None,
         help="only the first N landed days; 0 = all (default: all, or 1 on the embedded model)",
     )

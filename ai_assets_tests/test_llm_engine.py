@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from ai_assets.config import load_settings
 from ai_assets.llm.client import Endpoint
+from ai_assets.llm.cost import Pricing
 from ai_assets.llm.engine import Limits, run_task
-from ai_assets.transform.triage import TRIAGE_TASK
+from ai_assets.transform.triage import triage_task
 from ai_assets_tests.llm_server import FakeLLMServer, Fault
+
+# The triage task as the default settings make it, whatever the environment of the test run says.
+TRIAGE_TASK = triage_task(load_settings({}))
 
 
 def _tickets(n: int, body: str = "I was charged twice for ORD-1234, please refund me") -> pl.DataFrame:
@@ -117,3 +122,16 @@ def test_progress_is_reported_while_running_and_at_the_end(cache):
     assert len(lines) == 5  # after each row, then the final summary
     assert lines[0].startswith("1/4 rows (25%)") and lines[-1].startswith("4/4 rows (100%)")
     assert "rows/s, ETA" in lines[0] and "4 calls, 0 cache hits, 0 failures" in lines[-1]
+
+
+def test_row_costs_and_the_run_cost_come_from_one_formula(cache):
+    pricing = Pricing(input_per_1m=2.5, output_per_1m=10.0)
+    with FakeLLMServer() as server:
+        result = _run(server, cache, _tickets(3), pricing=pricing)
+    rows = result.outputs
+    expected = [pricing.cost_usd(p, c) for p, c in rows.select("prompt_tokens", "completion_tokens").iter_rows()]
+    assert rows["cost_usd"].to_list() == expected and all(cost > 0 for cost in expected)
+    assert abs(result.metrics.cost_usd - sum(expected)) < 1e-12
+    # The same method prices a column: a polars expression in, an expression out.
+    frame = pl.DataFrame({"p": [1000, 0], "c": [500, 2000]})
+    assert frame.select(pricing.cost_usd(pl.col("p"), pl.col("c")))["p"].to_list() == [0.0075, 0.02]

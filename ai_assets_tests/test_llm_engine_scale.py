@@ -7,9 +7,8 @@ from dataclasses import replace
 import polars as pl
 
 from ai_assets.llm.engine import Limits
-from ai_assets.transform.triage import TRIAGE_TASK
 from ai_assets_tests.llm_server import FakeLLMServer, Fault
-from ai_assets_tests.test_llm_engine import _run, _tickets
+from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _run, _tickets
 
 
 def test_identical_inputs_are_sent_once(cache):
@@ -68,8 +67,7 @@ import polars as pl
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
-from ai_assets.transform.triage import TRIAGE_TASK
-from ai_assets_tests.test_llm_engine import _tickets
+from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _tickets
 run_task(TRIAGE_TASK, _tickets(int(sys.argv[3])), endpoint=Endpoint(sys.argv[1], "fake-model", 5, 0),
          cache=ResponseCache(Path(sys.argv[2])), id_column="ticket_id", limits=Limits(concurrency=1))
 """
@@ -115,7 +113,7 @@ def test_batch_ids_round_trip_and_only_bad_rows_are_retried_alone(cache):
     with FakeLLMServer(batch_drop_ids={"Problem number 2\n"}, batch_corrupt_ids={"Problem number 5\n"}) as server:
         result = _run(server, cache, _tickets(8), _batched(4), limits=Limits(concurrency=1))
         sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
-    assert sizes == [4, 4, 0, 0]  # two batches, then T-002 and T-005 alone (no ITEM fence)
+    assert sizes == [4, 0, 4, 0]  # each batch, then its bad row alone (T-002, T-005: no ITEM fence)
     assert result.failures.height == 0 and result.outputs.height == 8
     assert result.metrics.batches == 2 and result.metrics.batch_rows_retried == 2
     # Every row got its own answer back, by id: a billing body stays billing, ids are not swapped.
@@ -143,6 +141,16 @@ def test_context_overflow_halves_the_batch(cache):
     assert sizes[0] == 8 and result.metrics.batch_splits >= 1
     assert result.outputs.height == 8 and result.failures.height == 0
     assert max(sizes[1:]) <= 4
+
+
+def test_a_batch_size_halved_by_a_context_overflow_stays_halved(cache):
+    # Three batches of eight: the first overflows, and the two after it go out as fours, not eights.
+    with FakeLLMServer(context_limit_tokens=520) as server:
+        result = _run(server, cache, _tickets(24), _batched(8), limits=Limits(concurrency=1))
+        sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
+    assert sizes == [8] + [4] * 6
+    assert result.metrics.batch_splits == 1 and result.metrics.batches == 6
+    assert result.outputs.height == 24 and result.failures.height == 0
 
 
 def test_429_pauses_every_request_for_retry_after(cache):
@@ -183,7 +191,7 @@ def test_a_malformed_completion_body_is_recognised():
     from ai_assets.llm.client import MalformedResponse, _completion_from_body
 
     with pytest.raises(MalformedResponse):
-        _completion_from_body(b"<html>502 Bad Gateway</html>", "m", 0)
+        _completion_from_body(b"<html>502 Bad Gateway</html>", "m")
     with pytest.raises(MalformedResponse):
-        _completion_from_body(b'{"choices": []}', "m", 0)
-    assert _completion_from_body(b'{"choices": [{"message": {"content": "{}"}}]}', "m", 1).model == "m"
+        _completion_from_body(b'{"choices": []}', "m")
+    assert _completion_from_body(b'{"choices": [{"message": {"content": "{}"}}]}', "m").model == "m"

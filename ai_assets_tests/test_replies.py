@@ -12,7 +12,7 @@ from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality.vocabulary import ACTION_TYPES
-from ai_assets_tests.conftest import DAY_1, Pipeline
+from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
 from ai_assets_tests.llm_server import default_responder
 
 TRIAGE_SYSTEM = PromptTemplate.load("ticket_triage").system
@@ -384,3 +384,45 @@ def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pi
         pipeline.calls("ticket_triage") == triage and pipeline.calls("reply_draft") == drafts
     )  # served from the cache
     assert pipeline.calls("reply_critique") == critiques  # every critique again, with the edited prompt
+
+
+def test_the_same_ticket_id_on_two_days_is_two_tickets(pipeline: Pipeline, monkeypatch):
+    """A ticket is (created_date, ticket_id): every table, join, check and action keeps the two apart,
+    and a reviewer's decision that names a day decides that day's ticket only."""
+    _rebuild(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="0")
+    pipeline.server.responder = _responder(
+        critique=lambda body: {"grounded": False, "policy_ok": True, "tone_ok": True, "problems": ["unsupported"]}
+    )
+    pipeline.run("reference_data_job")
+    pipeline.run("daily_tickets_job", DAY_1)
+    ticket_id, subject, body = pipeline.sql(
+        "select q.ticket_id, r.subject, r.body from review_queue q join raw_tickets r using (ticket_id, created_date)"
+        " where q.status = 'pending_review' order by 1 limit 1"
+    )[0]
+    record = {"ticket_id": ticket_id, "customer_id": "C-SAME", "created_at": f"{DAY_2}T08:00:00Z"}
+    landing = pipeline.settings.landing_dir / "tickets" / DAY_2 / "same-id.jsonl"
+    landing.write_text(json.dumps({**record, "channel": "web", "subject": subject, "body": body}) + "\n")
+    day_2 = pipeline.run("daily_tickets_job", DAY_2)
+
+    for table in ("raw_tickets", "ticket_triage", "ticket_context", "reply_drafts", "ticket_outcomes", "review_queue"):
+        assert pipeline.count(table, f"ticket_id = '{ticket_id}'") == 2, table
+    escalations = pipeline.sql(f"select action_id from outbox where ticket_id = '{ticket_id}'")
+    assert len(set(escalations)) == len(escalations)
+    checks = {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in day_2.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    contract_checks = {name: passed for name, passed in checks.items() if "freshness" not in name}
+    assert len(contract_checks) > 10 and all(contract_checks.values()), checks
+
+    reviews = pipeline.settings.landing_dir / "reviews"
+    reviews.mkdir(parents=True, exist_ok=True)
+    decision = {"ticket_id": ticket_id, "created_date": DAY_2, "decision": "reject", "reviewer": "ana"}
+    (reviews / "day-2.jsonl").write_text(json.dumps(decision) + "\n")
+    for day in (DAY_1, DAY_2):
+        pipeline.run("reviews_job", day)
+    statuses = pipeline.sql(
+        f"select created_date::varchar, status from ticket_outcomes where ticket_id = '{ticket_id}'"
+    )
+    assert sorted(statuses) == [(DAY_1, "pending_review"), (DAY_2, "rejected")]

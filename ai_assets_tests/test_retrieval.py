@@ -122,8 +122,8 @@ def test_context_degrades_without_reference_data_and_stops_on_a_model_mismatch(p
     rows = _context(pipeline, DAY_1)
     assert rows and all(r["chunk_ids"] == [] and r["customer_tier"] is None for r in rows)
     logs = [entry.user_message for entry in pipeline.instance.all_logs(result.run_id)]
-    assert any("No customers table yet" in m and "reference_data_job" in m for m in logs)
-    assert any("No kb_embeddings table yet" in m for m in logs)
+    assert any("customers is empty" in m and "reference_data_job" in m for m in logs)
+    assert any("kb_embeddings is empty" in m for m in logs)
 
     pipeline.run("reference_data_job")
     monkeypatch.setenv("AI_ASSETS_EMBED_MODEL", "another-embedding-model")

@@ -77,24 +77,30 @@ def reset_server(base_url: str) -> None:
     ).close()
 
 
+def triage():
+    from ai_assets.config import load_settings
+    from ai_assets.transform.triage import triage_task
+
+    return triage_task(load_settings())
+
+
 def scenario_naive(args) -> dict:
     import openai
 
-    from ai_assets.transform.triage import TRIAGE_TASK
-
+    task = triage()
     client = openai.OpenAI(base_url=args.base_url, api_key="benchmark", max_retries=2)
-    schema = {"type": "json_schema", "json_schema": {"name": "ticket_triage", "schema": TRIAGE_TASK.json_schema}}
+    schema = {"type": "json_schema", "json_schema": {"name": "ticket_triage", "schema": task.json_schema}}
     rows = make_rows(args.rows)
     started = time.perf_counter()
-    for row in rows.iter_rows(named=True):
+    for user in rows.select(user=task.prompt.user_expr())["user"]:
         response = client.chat.completions.create(
             model="fake-model",
-            messages=TRIAGE_TASK.prompt.render(row),
+            messages=task.prompt.messages(user),
             response_format=schema,
             temperature=0,
             max_tokens=300,
         )
-        TRIAGE_TASK.output_model.model_validate_json(response.choices[0].message.content)
+        task.output_model.model_validate_json(response.choices[0].message.content)
     return {"rows": rows.height, "seconds": time.perf_counter() - started}
 
 
@@ -104,10 +110,9 @@ def scenario_engine(args) -> dict:
     from ai_assets.llm.cache import ResponseCache
     from ai_assets.llm.client import Endpoint
     from ai_assets.llm.engine import Limits, run_task
-    from ai_assets.transform.triage import TRIAGE_TASK
 
     rows = make_rows(args.rows)
-    task = replace(TRIAGE_TASK, batch_size=args.batch_size)
+    task = replace(triage(), batch_size=args.batch_size)
     cache = ResponseCache(Path(args.cache))
     started = time.perf_counter()
     result = run_task(
@@ -200,7 +205,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ai_assets_bench_"))
     try:
         print(
-            f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; server latency {args.latency * 1000:.0f} ms, "
+            f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+            f"server latency {args.latency * 1000:.0f} ms, "
             f"concurrency {args.concurrency}, batch size {args.batch_size}"
         )
         a = run_child("naive", args, rows=args.naive_rows, batch_size=1)
@@ -221,14 +227,17 @@ def main() -> None:
         print(f"(b) / ideal ({ideal:.0f} rows/s):           {b['rows_per_s'] / ideal:.2f}   (target >= 0.8)")
         print(f"(b) / (a) rows/s:                  {b['rows_per_s'] / a['rows_per_s']:.1f}x")
         print(
-            f"(c) tokens per row vs (b):         {tokens(c) / tokens(b):.2f}   ({1 - tokens(c) / tokens(b):.0%} fewer; target >= 40% fewer)"
+            f"(c) tokens per row vs (b):         {tokens(c) / tokens(b):.2f}   "
+            f"({1 - tokens(c) / tokens(b):.0%} fewer; target >= 40% fewer)"
         )
         print(f"(c) / (b) rows/s:                  {c['rows_per_s'] / b['rows_per_s']:.1f}x  (target >= 3x)")
         print(
-            f"(d) time per cached row:           {d['seconds'] / d['rows'] * 1e6:.1f} us ({d['rows_per_s']:.0f} rows/s; requests {d['requests']})"
+            f"(d) time per cached row:           {d['seconds'] / d['rows'] * 1e6:.1f} us "
+            f"({d['rows_per_s']:.0f} rows/s; requests {d['requests']})"
         )
         print(
-            f"(d) at {args.cached_rows} rows:            {big['rows_per_s']:.0f} rows/s (target >= 50,000), peak RSS {big['peak_rss_mb']:.0f} MB (target < 1024)"
+            f"(d) at {args.cached_rows} rows:            {big['rows_per_s']:.0f} rows/s (target >= 50,000), "
+            f"peak RSS {big['peak_rss_mb']:.0f} MB (target < 1024)"
         )
     finally:
         server.terminate()

@@ -22,7 +22,6 @@ from typing import Any
 
 TICKET_FIELDS = ("ticket_id", "customer_id", "created_at", "channel", "subject", "body")
 LANDING_FILE_SUFFIXES = (".jsonl", ".csv")
-TICKET_FILE_SUFFIXES = LANDING_FILE_SUFFIXES
 
 # What a byte that is not UTF-8 becomes when decoded with errors="surrogateescape".
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -51,11 +50,17 @@ class ParsedRecord:
         """Best effort, so a quarantined record can still be found by its id."""
         if self.fields and isinstance(self.fields.get("ticket_id"), str):
             return self.fields["ticket_id"]
-        try:
-            value = json.loads(self.raw_record).get("ticket_id")
-        except (ValueError, AttributeError):
-            return None
-        return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        return value_in_raw(self.raw_record, "ticket_id")
+
+
+def value_in_raw(raw: str, name: str) -> str | None:
+    """A text or integer field of a record as read, even an unreadable one: best effort, so a
+    quarantined record can still be found by its id."""
+    try:
+        value = json.loads(raw).get(name)
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -114,8 +119,8 @@ def read_jsonl_records(path: Path) -> list[LandingRecord]:
     return records
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, list[str], str]]:
-    """(last line number, fields, raw text) per non-blank CSV record; a record may span lines."""
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str], str, str | None]]:
+    """(last line number, fields, raw text, problem) per non-blank CSV record; a record may span lines."""
     consumed: list[str] = []
 
     def lines() -> Iterator[str]:
@@ -124,11 +129,17 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str], str]]:
             yield line
 
     reader = csv.reader(lines())
-    for fields in reader:
+    while True:
+        try:
+            fields, problem = next(reader), None
+        except StopIteration:
+            return
+        except csv.Error as error:  # e.g. a field over csv's size limit: that record only, the reader goes on
+            fields, problem = [], f"unreadable CSV record: {error}"
         raw = "".join(consumed)
         consumed.clear()
-        if fields:
-            yield reader.line_num, fields, raw
+        if fields or problem:
+            yield reader.line_num, fields, raw, problem
 
 
 def read_csv_records(path: Path) -> list[LandingRecord]:
@@ -136,22 +147,25 @@ def read_csv_records(path: Path) -> list[LandingRecord]:
     data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     # surrogateescape keeps a bad byte as a marker in the text, so it is found in its own row only.
     rows = _csv_rows(data.decode("utf-8", "surrogateescape"))
-    _, header, header_raw = next(rows, (0, [], ""))
-    header_problem = None
-    if _UNDECODABLE.search(header_raw):
+    _, header, header_raw, header_problem = next(rows, (0, [], "", None))
+    if header_problem:
+        header_problem = f"the header is an {header_problem}"
+    elif _UNDECODABLE.search(header_raw):
         header_problem = f"the header is {_utf8_problem(header_raw)}"
         header = [_printable(name) for name in header]
     records = []
-    for number, fields, raw in rows:
+    for number, fields, raw, unreadable in rows:
         bad_bytes = _UNDECODABLE.search(raw) is not None
         if bad_bytes:
             fields = [_printable(f) for f in fields]
         values: dict[Any, Any] = {name: None for name in header} | dict(zip(header, fields))
         if len(fields) > len(header):
             values[None] = fields[len(header) :]
-        # The record as read, as JSON (its ticket_id can still be found in quarantine).
-        shown = json.dumps(values, ensure_ascii=False)
-        if bad_bytes:
+        # The record as read, as JSON (its ticket_id can still be found in quarantine), or as text if unreadable.
+        shown = _printable(raw) if unreadable else json.dumps(values, ensure_ascii=False)
+        if unreadable:
+            problem = unreadable
+        elif bad_bytes:
             problem = _utf8_problem(raw)
         elif header_problem:
             problem = header_problem

@@ -1,99 +1,92 @@
 """Read reviewer decisions (`landing/reviews/*.jsonl|*.csv`) into `review_decisions` rows and rejects.
 
-A decision row: `ticket_id`, `decision` (approve | edit | reject), `edited_text` (required for
-edit), `reviewer`, and optionally `decided_at` (ISO 8601; else the file's modification time).
+A decision row: `ticket_id`, optionally `created_date` (YYYY-MM-DD, the day of the ticket decided:
+a ticket id is unique within its day only; without it the decision is for that id on any day),
+`decision` (approve | edit | reject), `edited_text` (required for edit), `reviewer`, and optionally
+`decided_at` (ISO 8601; else the file's modification time).
+
+Files are read record by record by `landing.py`, as ticket files are: a badly encoded or malformed
+line is rejected with its reason and the rest of the file still loads.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from ai_assets.extract.landing import parse_timestamp
+from ai_assets.extract.landing import LandingRecord, landing_files, parse_timestamp, read_records, value_in_raw
 from ai_assets.quality.tables import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
-REVIEW_FIELDS = ("ticket_id", "decision", "edited_text", "reviewer", "decided_at")
+TEXT_FIELDS = ("ticket_id", "decision", "edited_text", "reviewer")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A decision as read: the contract's columns but is_latest, and why the record could not be read.
+_ROW_SCHEMA = {
+    **{name: dtype for name, dtype in REVIEW_DECISIONS.polars_schema.items() if name != "is_latest"},
+    "problem": pl.Utf8,
+}
 
 
 def review_files(reviews_dir: Path) -> list[Path]:
-    if not reviews_dir.is_dir():
-        return []
-    return sorted(p for p in reviews_dir.iterdir() if p.suffix in (".jsonl", ".csv") and p.is_file())
+    return landing_files(reviews_dir)
 
 
-def _rows(path: Path) -> list[dict]:
-    """Every record of a file as text fields plus its line; an unreadable record keeps a `problem`."""
-    if path.suffix == ".csv":
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy").with_row_index("source_line", offset=2)
-        return [{k: (v if v != "" else None) for k, v in row.items()} for row in frame.iter_rows(named=True)]
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _created_date(value: Any) -> date:
+    """YYYY-MM-DD, or ValueError (fromisoformat alone would also take 20261101 or 2026-W44-7)."""
+    if not _ISO_DAY.fullmatch(str(value).strip()):
+        raise ValueError(value)
+    return date.fromisoformat(str(value).strip())
+
+
+def _decision_row(record: LandingRecord, modified: datetime) -> dict[str, Any]:
+    """The decision's typed fields, or a `problem` saying why the record cannot be one."""
+    if record.values is None:
+        return {"ticket_id": value_in_raw(record.raw, "ticket_id"), "problem": record.problem}
+    values = record.values
+    row: dict[str, Any] = {name: _text(values.get(name)) for name in TEXT_FIELDS}
+    row["decision"] = (row["decision"] or "").strip().lower() or None
+    problems = []
+    if values.get("created_date") not in (None, ""):
         try:
-            record = json.loads(line)
-            rows.append(
-                {
-                    "source_line": number,
-                    **(
-                        {k: record.get(k) for k in REVIEW_FIELDS}
-                        if isinstance(record, dict)
-                        else {"problem": "expected a JSON object"}
-                    ),
-                }
-            )
-        except json.JSONDecodeError as error:
-            rows.append({"source_line": number, "problem": f"malformed JSON: {error.msg}"})
-    return rows
-
-
-def _decided_at(value: object, fallback: datetime) -> datetime | None:
-    if value in (None, ""):
-        return fallback
-    try:
-        return parse_timestamp(str(value))
-    except ValueError:
-        return None  # rejected by the schema: decided_at must be a timestamp
+            row["created_date"] = _created_date(values["created_date"])
+        except ValueError:
+            problems.append(f"created_date {str(values['created_date'])[:40]!r} is not a date; give YYYY-MM-DD")
+    if values.get("decided_at") in (None, ""):
+        row["decided_at"] = modified
+    else:
+        try:
+            row["decided_at"] = parse_timestamp(str(values["decided_at"]))
+        except ValueError:
+            problems.append(f"decided_at {str(values['decided_at'])[:40]!r} is not an ISO 8601 timestamp")
+    return {**row, "problem": "; ".join(problems) or None}
 
 
 def read_review_decisions(reviews_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(decisions, rejected rows with a reason). `is_latest` marks each ticket's deciding row:
-    the latest `decided_at`, then the later file and line."""
-    records = []
+    """(decisions, rejected rows with a reason). `is_latest` marks the deciding row of each
+    (ticket_id, created_date): the latest `decided_at`, then the later file and line."""
+    rows = []
     for path in review_files(reviews_dir):
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-        for row in _rows(path):
-            fields = {k: (str(row[k]) if row.get(k) is not None else None) for k in REVIEW_FIELDS}
-            fields["decision"] = (fields["decision"] or "").strip().lower() or None
-            fields["decided_at"] = _decided_at(row.get("decided_at"), modified)
-            records.append(
-                {
-                    **fields,
-                    "source_file": path.name,
-                    "source_line": int(row["source_line"]),
-                    "problem": row.get("problem"),
-                }
-            )
-    frame = pl.DataFrame(
-        records,
-        schema={
-            **{k: pl.Utf8 for k in REVIEW_FIELDS},
-            "decided_at": pl.Datetime("us"),
-            "source_file": pl.Utf8,
-            "source_line": pl.Int64,
-            "problem": pl.Utf8,
-        },
-    )
+        rows.extend(
+            {**_decision_row(record, modified), "source_file": path.name, "source_line": record.line}
+            for record in read_records(path)
+        )
+    frame = pl.DataFrame(rows, schema=_ROW_SCHEMA)
     unreadable = frame.filter(pl.col("problem").is_not_null()).rename({"problem": "reason"})
     valid, invalid = split_valid(
         frame.filter(pl.col("problem").is_null()).drop("problem"), REVIEW_DECISIONS.schema.remove_columns(["is_latest"])
     )
-    # Sorted oldest first, so each ticket's last row is its deciding one.
-    latest = pl.int_range(pl.len()).over("ticket_id") == pl.len().over("ticket_id") - 1
+    # Sorted oldest first, so each group's last row is its deciding one (a null day is a group of its own).
+    group = ["ticket_id", "created_date"]
+    latest = pl.int_range(pl.len()).over(group) == pl.len().over(group) - 1
     decisions = valid.sort("decided_at", "source_file", "source_line").with_columns(is_latest=latest)
     rejects = pl.concat([unreadable, invalid], how="diagonal_relaxed").select(REVIEW_DECISIONS_QUARANTINE.column_names)
-    return decisions.select(REVIEW_DECISIONS.column_names), rejects
+    return decisions.select(REVIEW_DECISIONS.column_names), rejects.sort("source_file", "source_line")

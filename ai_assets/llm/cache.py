@@ -1,29 +1,76 @@
-"""A persistent response cache, so an unchanged rerun makes zero LLM calls.
+"""Persistent caches, so an unchanged rerun makes zero requests: chat answers and embedding vectors.
 
-SQLite (stdlib) rather than the DuckDB warehouse: the cache is written by many concurrent calls
-and by parallel runs, which DuckDB's one-writer-per-file rule would serialise or refuse.
-Only validated answers are stored, in their validated (normalised) JSON form, so a cache hit
-needs no re-validation; a failed call or an invalid answer is never cached. Each answer is
-committed as it arrives: a run killed mid-step loses none of the answers it already paid for.
+One implementation, `SqliteCache` (a key -> row table), under both. SQLite (stdlib) rather than
+the DuckDB warehouse: a cache is written by many concurrent calls and by parallel runs, which
+DuckDB's one-writer-per-file rule would serialise or refuse. Only validated answers are stored, in
+their validated (normalised) JSON form, so a cache hit needs no re-validation; a failed call or an
+invalid answer is never cached. Each answer is committed as it arrives: a run killed mid-step
+loses none of the answers it already paid for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 _LOOKUP_CHUNK = 500  # below SQLite's bound-parameter limit
 
 
+class SqliteCache:
+    """Rows by key in one table of a SQLite file shared by concurrent calls and parallel runs."""
+
+    def __init__(self, path: Path, table: str, columns: Mapping[str, str]):
+        """`columns`: name -> SQL type of the values stored beside the key."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # timeout: parallel runs share the file; wait for a writer instead of failing.
+        self._conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives the process being killed (not a power cut),
+        # without an fsync per answer.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        definitions = ", ".join(f"{name} {sql_type} NOT NULL" for name, sql_type in columns.items())
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, {definitions},"
+            " created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+        )
+        self._select = f"SELECT key, {', '.join(columns)} FROM {table} WHERE key IN "
+        self._insert = (
+            f"INSERT OR REPLACE INTO {table} (key, {', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 1))})"
+        )
+        self._count = f"SELECT count(*) FROM {table}"
+
+    def get_rows(self, keys: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+        """The stored values of those of `keys` that are present."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, tuple[Any, ...]] = {}
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            rows = self._conn.execute(f"{self._select}({','.join('?' * len(chunk))})", chunk)
+            found.update((row[0], row[1:]) for row in rows)
+        return found
+
+    def put_rows(self, rows: Mapping[str, Sequence[Any]]) -> None:
+        """Stores `rows` (key -> values) in one transaction, committed before it returns."""
+        with self._conn:
+            self._conn.executemany(self._insert, [(key, *values) for key, values in rows.items()])
+
+    def count(self) -> int:
+        return self._conn.execute(self._count).fetchone()[0]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class CacheKeys:
-    """Cache keys: a hash of everything that changes the answer (model, system and user messages,
-    schema, params).
+    """Chat cache keys: a hash of everything that changes the answer (model, system and user
+    messages, schema, params).
 
     The task-wide part is hashed once, so a key per row costs one small hash (cached reruns of
     100,000 rows must be fast)."""
@@ -44,51 +91,35 @@ class CachedResponse:
     completion_tokens: int
 
 
-def open_sqlite_cache(path: Path) -> sqlite3.Connection:
-    """A cache file shared by concurrent calls and parallel runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # timeout: parallel runs share the file; wait for a writer instead of failing.
-    conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a commit survives the process being killed (not a power cut),
-    # without an fsync per answer.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
+class ResponseCache(SqliteCache):
+    """Validated chat answers by `CacheKeys` key."""
 
-
-class ResponseCache:
     def __init__(self, path: Path):
-        self._conn = open_sqlite_cache(path)
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS responses ("
-            " key TEXT PRIMARY KEY, content TEXT NOT NULL, model TEXT NOT NULL,"
-            " prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
-            " created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+        super().__init__(
+            path,
+            "responses",
+            {"content": "TEXT", "model": "TEXT", "prompt_tokens": "INTEGER", "completion_tokens": "INTEGER"},
         )
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedResponse]:
-        wanted = list(dict.fromkeys(keys))
-        found: dict[str, CachedResponse] = {}
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[start : start + _LOOKUP_CHUNK]
-            rows = self._conn.execute(
-                "SELECT key, content, model, prompt_tokens, completion_tokens FROM responses"
-                f" WHERE key IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.update((key, CachedResponse(*rest)) for key, *rest in rows)
-        return found
+        return {key: CachedResponse(*values) for key, values in self.get_rows(keys).items()}
 
     def put(self, key: str, response: CachedResponse) -> None:
-        with self._conn:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO responses (key, content, model, prompt_tokens, completion_tokens)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [key, response.content, response.model, response.prompt_tokens, response.completion_tokens],
-            )
+        self.put_rows({key: astuple(response)})
 
-    def count(self) -> int:
-        return self._conn.execute("SELECT count(*) FROM responses").fetchone()[0]
 
-    def close(self) -> None:
-        self._conn.close()
+class EmbeddingCache(SqliteCache):
+    """float32 vectors by (model, kind, text) hash."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, "embeddings", {"vector": "BLOB"})
+
+    @staticmethod
+    def key(model: str, kind: str, text: str) -> str:
+        return hashlib.sha256(f"{model}\x00{kind}\x00{text}".encode()).hexdigest()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        return {key: np.frombuffer(blob, dtype=np.float32) for key, (blob,) in self.get_rows(keys).items()}
+
+    def put_many(self, vectors: Mapping[str, np.ndarray]) -> None:
+        self.put_rows({key: (np.asarray(vector, dtype=np.float32).tobytes(),) for key, vector in vectors.items()})

@@ -1,4 +1,5 @@
-"""Structured chat completions against any OpenAI-compatible endpoint.
+"""Structured chat completions and embeddings against any OpenAI-compatible endpoint, through one
+request loop: rate limits, budget, retries, cost and metrics are the same for both.
 
 Retries are ours, not the `openai` client's, so that a 429 can pause every request of the step
 (see `ratelimit.py`): 408/409/429/5xx, timeouts and connection errors are retried with
@@ -10,20 +11,27 @@ schema attached, which llama.cpp's server turns into a grammar.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Generic, NamedTuple, TypeVar
 
+import numpy as np
 import openai
 import orjson
 
-from ai_assets.llm.ratelimit import RateLimiter, retry_after_seconds
+from ai_assets.llm.cost import Pricing
+from ai_assets.llm.limits import Limits
+from ai_assets.llm.metrics import StepMetrics
+from ai_assets.llm.ratelimit import retry_after_seconds
 
 RESPONSE_FORMATS = ("auto", "json_schema", "json_object")
 _RETRYABLE_STATUS = {408, 409, 429}
 _BACKOFF_BASE_S, _BACKOFF_CAP_S = 0.5, 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class Endpoint:
     model: str
     timeout_s: float = 60.0
     max_retries: int = 4
-    response_format: str = "auto"  # auto | json_schema | json_object
+    response_format: str = "auto"  # auto | json_schema | json_object (chat only)
 
 
 def api_key_from_env() -> str:
@@ -48,7 +56,7 @@ class Completion:
     model: str
     prompt_tokens: int
     completion_tokens: int
-    retries: int
+    latency_ms: float = 0.0  # from the first attempt to the answer, waits and retries included
 
 
 class ProviderError(Exception):
@@ -61,6 +69,10 @@ class SendingStopped(Exception):
 
 class ContextOverflow(ProviderError):
     """The prompt does not fit the model's context window: retrying it unchanged cannot help."""
+
+
+class MalformedResponse(Exception):
+    """A 200 answer whose body is not what the endpoint promises."""
 
 
 def _rejects_json_schema(error: openai.APIStatusError) -> bool:
@@ -81,16 +93,12 @@ def _backoff(attempt: int) -> float:
     return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
 
 
-def estimate_tokens(messages: list[dict[str, str]]) -> int:
-    """About four characters a token: enough for admission control, not for billing."""
-    return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+def estimate_tokens(texts: Collection[str]) -> int:
+    """About four characters a token, plus a few a text: enough for admission control, not for billing."""
+    return sum(map(len, texts)) // 4 + 4 * len(texts)
 
 
-class MalformedResponse(Exception):
-    """A 200 answer whose body is not a chat completion."""
-
-
-def _completion_from_body(content: bytes, requested_model: str, retries: int) -> Completion:
+def _completion_from_body(content: bytes, requested_model: str) -> Completion:
     try:
         body = orjson.loads(content)
         usage = body.get("usage") or {}
@@ -99,26 +107,53 @@ def _completion_from_body(content: bytes, requested_model: str, retries: int) ->
             model=body.get("model") or requested_model,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
-            retries=retries,
         )
     except (orjson.JSONDecodeError, AttributeError, KeyError, IndexError, TypeError, ValueError):
         raise MalformedResponse(f"malformed completion body: {content[:120]!r}") from None
 
 
-class StructuredClient:
-    """One per event loop: the underlying HTTP connection pool belongs to the loop that made it."""
+def _vectors_from_body(content: bytes, count: int) -> tuple[np.ndarray, int]:
+    """(float32 array of shape (count, dim), prompt tokens) from an embeddings answer."""
+    try:
+        body = orjson.loads(content)
+        items = sorted(body["data"], key=lambda item: item["index"])
+        vectors = [
+            # base64 little-endian float32 when the server honours encoding_format, else a list
+            np.frombuffer(base64.b64decode(e), dtype="<f4") if isinstance(e, str) else np.asarray(e, dtype=np.float32)
+            for e in (item["embedding"] for item in items)
+        ]
+        if len(vectors) != count:
+            raise ValueError
+        prompt_tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        return np.stack(vectors).astype(np.float32, copy=False), prompt_tokens
+    except (orjson.JSONDecodeError, AttributeError, KeyError, IndexError, TypeError, ValueError):
+        raise MalformedResponse(f"malformed embeddings body ({count} inputs): {content[:120]!r}") from None
 
-    def __init__(self, endpoint: Endpoint, limiter: RateLimiter, stop_reason: Callable[[], str | None] = lambda: None):
+
+class _Reply(NamedTuple, Generic[T]):
+    value: T
+    prompt_tokens: int
+    completion_tokens: int
+    headers: Mapping[str, str]
+
+
+class ModelClient:
+    """Chat completions and embeddings for one step, under the step's limits, budget and pricing;
+    every answered request is counted in `metrics`.
+
+    One per event loop: the underlying HTTP connection pool belongs to the loop that made it."""
+
+    def __init__(self, endpoint: Endpoint, limits: Limits, pricing: Pricing, metrics: StepMetrics):
         if endpoint.response_format not in RESPONSE_FORMATS:
             raise ValueError(
                 f"AI_ASSETS_RESPONSE_FORMAT must be one of {RESPONSE_FORMATS}, not {endpoint.response_format!r}"
             )
         self.model = endpoint.model
         self.max_retries = endpoint.max_retries
-        self.limiter = limiter
-        # Asked right before each send (after waiting for a slot), so a budget spent while a
-        # request waited stops it too.
-        self.stop_reason = stop_reason
+        self.limiter = limits.rate_limiter()
+        self.budget = limits.budget()
+        self.pricing = pricing
+        self.metrics = metrics
         self._client = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
             api_key=api_key_from_env(),
@@ -126,12 +161,7 @@ class StructuredClient:
             max_retries=0,
         )
         self._mode = "json_schema" if endpoint.response_format == "auto" else endpoint.response_format
-        self._may_fall_back = endpoint.response_format == "auto"
-
-    def _response_format(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
-        if self._mode == "json_schema":
-            return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
-        return {"type": "json_object", "schema": schema}
+        self._auto_format = endpoint.response_format == "auto"
 
     async def complete_json(
         self,
@@ -142,37 +172,83 @@ class StructuredClient:
         temperature: float,
         max_tokens: int,
     ) -> Completion:
-        estimate = estimate_tokens(messages) + max_tokens
-        attempt = 0  # retries so far; a json_schema -> json_object fallback is not one
+        async def send() -> _Reply[Completion]:
+            raw = await self._create_chat(messages, schema_name, schema, temperature, max_tokens)
+            # The body as plain JSON: building the client's pydantic response models costs more
+            # CPU than the rest of a request, and at hundreds of requests/s that is the limit.
+            completion = _completion_from_body(raw.http_response.content, self.model)
+            return _Reply(completion, completion.prompt_tokens, completion.completion_tokens, raw.headers)
+
+        estimate = estimate_tokens([m["content"] for m in messages]) + max_tokens
+        completion, latency_ms = await self._send(send, estimate)
+        return replace(completion, latency_ms=latency_ms)
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        """float32 vectors of shape (len(texts), dim), in the order of `texts`, from one request (and its retries)."""
+
+        async def send() -> _Reply[np.ndarray]:
+            # base64, as the openai client asks by default: about a third of the bytes of JSON floats.
+            raw = await self._client.embeddings.with_raw_response.create(
+                model=self.model, input=texts, encoding_format="base64"
+            )
+            vectors, prompt_tokens = _vectors_from_body(raw.http_response.content, len(texts))
+            return _Reply(vectors, prompt_tokens, 0, raw.headers)
+
+        vectors, _ = await self._send(send, estimate_tokens(texts))
+        return vectors
+
+    def _response_format(self, mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        if mode == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+        return {"type": "json_object", "schema": schema}
+
+    async def _create_chat(
+        self, messages: list[dict[str, str]], name: str, schema: dict[str, Any], temperature: float, max_tokens: int
+    ) -> Any:
+        mode = self._mode
+
+        def create(mode: str) -> Awaitable[Any]:
+            return self._client.chat.completions.with_raw_response.create(
+                model=self.model,
+                messages=messages,
+                response_format=self._response_format(mode, name, schema),
+                temperature=temperature,
+                max_tokens=max_tokens,
+            )
+
+        try:
+            return await create(mode)
+        except openai.APIStatusError as error:
+            if not (self._auto_format and mode == "json_schema" and _rejects_json_schema(error)):
+                raise
+        # The server does not know json_schema: json_object from now on, at once and not counted as
+        # a retry (requests sent concurrently in json_schema mode come here too).
+        self._mode = "json_object"
+        return await create("json_object")
+
+    async def _send(self, send: Callable[[], Awaitable[_Reply[T]]], estimate: int) -> tuple[T, float]:
+        """The one request loop: (the answer, its latency in ms). Each attempt waits for a slot of the
+        limiter, then asks the budget right before sending (so a budget spent while it waited stops
+        it too), and retries what a retry can fix. An answered request is priced, charged to the
+        budget and counted in the metrics."""
+        started, attempt = time.perf_counter(), 0
         while True:
             await self.limiter.acquire(estimate)
-            used, delay = 0, 0.0
-            if (reason := self.stop_reason()) is not None:
+            if self.budget.exhausted:
                 await self.limiter.release(refund_tokens=estimate)
-                raise SendingStopped(reason)
+                raise SendingStopped(self.budget.describe())
+            used, delay = 0, 0.0
             try:
-                raw = await self._client.chat.completions.with_raw_response.create(
-                    model=self.model,
-                    messages=messages,
-                    response_format=self._response_format(schema_name, schema),
-                    temperature=temperature,
-                    max_tokens=max_tokens,
-                )
-                # The body as plain JSON: building the client's pydantic response models costs more
-                # CPU than the rest of a request, and at hundreds of requests/s that is the limit.
-                completion = _completion_from_body(raw.http_response.content, self.model, attempt)
-                used = completion.prompt_tokens + completion.completion_tokens or estimate
-                self.limiter.on_success(raw.headers)
-                return completion
+                reply = await send()
+                used = reply.prompt_tokens + reply.completion_tokens or estimate
+                self.limiter.on_success(reply.headers)
+                break
             except MalformedResponse as error:
                 # A proxy's error page or a truncated body: treated like a 5xx.
                 if attempt == self.max_retries:
                     raise ProviderError(f"{error} after {attempt} retries") from None
                 delay = _backoff(attempt)
             except openai.APIStatusError as error:
-                if self._may_fall_back and self._mode == "json_schema" and _rejects_json_schema(error):
-                    self._mode, self._may_fall_back = "json_object", False
-                    continue  # at once, and without counting a retry
                 if _is_context_overflow(error):
                     raise ContextOverflow(f"HTTP {error.status_code}: {error.message[:300]}") from None
                 retryable = error.status_code in _RETRYABLE_STATUS or error.status_code >= 500
@@ -184,6 +260,7 @@ class StructuredClient:
                 delay = told if told is not None else _backoff(attempt)
                 if error.status_code == 429:
                     self.limiter.on_rate_limited(delay)
+                    self.metrics.rate_limited += 1
             except (TimeoutError, openai.APIConnectionError) as error:
                 if attempt == self.max_retries:
                     raise ProviderError(f"{type(error).__name__} after {attempt} retries: {str(error)[:300]}") from None
@@ -193,6 +270,17 @@ class StructuredClient:
                 await self.limiter.release(refund_tokens=estimate - used if used else 0)
             await asyncio.sleep(delay)
             attempt += 1
+        latency_ms = (time.perf_counter() - started) * 1000
+        cost = self.pricing.cost_usd(reply.prompt_tokens, reply.completion_tokens)
+        self.metrics.record_call(
+            retries=attempt,
+            latency_ms=latency_ms,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cost_usd=cost,
+        )
+        self.budget.charge(reply.prompt_tokens + reply.completion_tokens, cost)
+        return reply.value, latency_ms
 
     async def close(self) -> None:
         await self._client.close()

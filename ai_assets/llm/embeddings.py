@@ -1,56 +1,40 @@
-"""Text embeddings: an OpenAI-compatible `/v1/embeddings` endpoint, or the embedded e5 model.
+"""Text embeddings: an OpenAI-compatible `/v1/embeddings` endpoint, or an in-process model (the
+bundled e5).
 
-Vectors are cached (SQLite, beside the response cache) by model, kind and text, so a text is
-embedded once: unchanged knowledge-base chunks and tickets cost nothing on a rerun.
+An endpoint is called through the same `ModelClient` as chat: rate limits and 429 pauses,
+retries, budget, cost and metrics are the chat engine's. Vectors are cached (`EmbeddingCache`,
+the same SQLite store as the response cache) by model, kind and text, and committed per request
+as they arrive, so a text is embedded once: unchanged knowledge-base chunks and tickets cost
+nothing on a rerun, and a run that stopped resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from pathlib import Path
+import asyncio
+import time
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import numpy as np
-import openai
 
-from ai_assets.llm.cache import open_sqlite_cache
-from ai_assets.llm.client import api_key_from_env
+from ai_assets.llm.cache import EmbeddingCache
+from ai_assets.llm.client import Endpoint, ModelClient, ProviderError, SendingStopped
+from ai_assets.llm.cost import FREE, Pricing
+from ai_assets.llm.limits import DEFAULT_LIMITS, Limits
+from ai_assets.llm.metrics import StepMetrics
 
 Kind = Literal["query", "passage"]
 EMBEDDED_EMBED_MODEL = "multilingual-e5-small"
-_REQUEST_BATCH = 64  # texts per /v1/embeddings request
-_LOOKUP_CHUNK = 500  # below SQLite's bound-parameter limit
+REQUEST_BATCH = 64  # texts per request
 
 
 class Embedder(Protocol):
+    """An embedding model run in this process."""
+
     model: str
 
     def embed(self, texts: list[str], kind: Kind) -> tuple[np.ndarray, int]:
         """(float32 array of shape (len(texts), dim), tokens used)."""
-
-
-@dataclass
-class OpenAIEmbedder:
-    """Any OpenAI-compatible embeddings endpoint; the key comes from OPENAI_API_KEY."""
-
-    base_url: str | None
-    model: str
-    timeout_s: float = 60.0
-    max_retries: int = 4
-
-    def embed(self, texts: list[str], kind: Kind) -> tuple[np.ndarray, int]:
-        # The client's own retries (429, 5xx, timeouts, with backoff): a batch is one request.
-        client = openai.OpenAI(
-            base_url=self.base_url, timeout=self.timeout_s, max_retries=self.max_retries, api_key=api_key_from_env()
-        )
-        vectors, tokens = [], 0
-        for start in range(0, len(texts), _REQUEST_BATCH):
-            response = client.embeddings.create(model=self.model, input=texts[start : start + _REQUEST_BATCH])
-            ordered = sorted(response.data, key=lambda item: item.index)
-            vectors.extend(item.embedding for item in ordered)
-            tokens += response.usage.prompt_tokens if response.usage else 0
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1), tokens
 
 
 class LocalE5Embedder:
@@ -66,62 +50,114 @@ class LocalE5Embedder:
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1), 0
 
 
-@dataclass
-class EmbeddingStats:
-    texts: int = 0
-    embedded: int = 0  # sent to the model
-    cached: int = 0
-    tokens: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return {"texts": self.texts, "embedded": self.embedded, "cached": self.cached, "embedding_tokens": self.tokens}
-
-
-class EmbeddingCache:
-    """float32 vectors by (model, kind, text) hash, committed as they are computed."""
-
-    def __init__(self, path: Path):
-        self._conn = open_sqlite_cache(path)
-        self._conn.execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
-
-    @staticmethod
-    def key(model: str, kind: Kind, text: str) -> str:
-        return hashlib.sha256(f"{model}\x00{kind}\x00{text}".encode()).hexdigest()
-
-    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        for start in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[start : start + _LOOKUP_CHUNK]
-            rows = self._conn.execute(
-                f"SELECT key, vector FROM embeddings WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            )
-            found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
-        return found
-
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
-        with self._conn:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (key, vector) VALUES (?, ?)",
-                [(key, vector.astype(np.float32).tobytes()) for key, vector in items.items()],
-            )
-
-    def close(self) -> None:
-        self._conn.close()
-
-
 def embed_texts(
-    texts: list[str], kind: Kind, embedder: Embedder, cache: EmbeddingCache
-) -> tuple[np.ndarray, EmbeddingStats]:
-    """Vectors for `texts` in order; each distinct text not in the cache is embedded once."""
-    keys = [cache.key(embedder.model, kind, text) for text in texts]
-    known = cache.get_many(list(dict.fromkeys(keys)))
+    texts: Sequence[str],
+    kind: Kind,
+    source: Endpoint | Embedder,
+    cache: EmbeddingCache,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    pricing: Pricing = FREE,
+    batch_size: int = REQUEST_BATCH,
+) -> tuple[np.ndarray, StepMetrics]:
+    """Vectors for `texts` in order (float32, shape (len(texts), dim)), and the step's metrics.
+
+    Each distinct text not in the cache is embedded once, `batch_size` texts a request. `limits`
+    and `pricing` apply to an endpoint (an in-process model is free and unlimited). Raises
+    `ProviderError` when a request still fails after its retries, `SendingStopped` when the budget
+    is spent; either way the vectors already received are cached, so a rerun sends only the rest.
+    """
+    started = time.monotonic()
+    metrics = _EmbeddingMetrics(rows=len(texts))
+    keys = [cache.key(source.model, kind, text) for text in texts]
+    known = cache.get_many(keys)
     missing = {key: text for key, text in zip(keys, texts) if key not in known}
-    stats = EmbeddingStats(texts=len(texts), cached=sum(key in known for key in keys), embedded=len(missing))
-    if missing:
-        vectors, stats.tokens = embedder.embed(list(missing.values()), kind)
-        fresh = dict(zip(missing, vectors))
+    metrics.cache_hits = sum(key in known for key in keys)
+    metrics.deduplicated = len(texts) - metrics.cache_hits - len(missing)
+    pending = list(missing.items())
+    batches = [dict(pending[start : start + batch_size]) for start in range(0, len(pending), batch_size)]
+    if batches and isinstance(source, Endpoint):
+        asyncio.run(_embed_remotely(batches, source, cache, limits, pricing, metrics, known))
+    elif batches:
+        _embed_locally(batches, kind, source, cache, metrics, known)
+    metrics.wall_s = time.monotonic() - started
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32), metrics
+    return np.stack([known[key] for key in keys]), metrics
+
+
+def _embed_locally(
+    batches: list[dict[str, str]],
+    kind: Kind,
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    metrics: StepMetrics,
+    known: dict[str, np.ndarray],
+) -> None:
+    for batch in batches:
+        started = time.perf_counter()
+        vectors, tokens = embedder.embed(list(batch.values()), kind)
+        latency_ms = (time.perf_counter() - started) * 1000
+        metrics.record_call(retries=0, latency_ms=latency_ms, prompt_tokens=tokens, completion_tokens=0, cost_usd=0.0)
+        fresh = dict(zip(batch, vectors))
         cache.put_many(fresh)
         known.update(fresh)
-    if not texts:
-        return np.zeros((0, 0), dtype=np.float32), stats
-    return np.stack([known[key] for key in keys]), stats
+
+
+async def _embed_remotely(
+    batches: list[dict[str, str]],
+    endpoint: Endpoint,
+    cache: EmbeddingCache,
+    limits: Limits,
+    pricing: Pricing,
+    metrics: StepMetrics,
+    known: dict[str, np.ndarray],
+) -> None:
+    client = ModelClient(endpoint, limits, pricing, metrics)
+    errors: list[ProviderError | SendingStopped] = []
+
+    async def send(batch: dict[str, str]) -> None:
+        try:
+            vectors = await client.embed(list(batch.values()))
+        except (ProviderError, SendingStopped) as error:
+            errors.append(error)
+            for _ in batch:
+                metrics.record_failure("budget_exceeded" if isinstance(error, SendingStopped) else "provider_error")
+            return
+        fresh = dict(zip(batch, vectors))
+        cache.put_many(fresh)
+        known.update(fresh)
+
+    try:
+        # The limiter bounds how many are in flight; every batch gets its outcome before this returns.
+        await asyncio.gather(*(send(batch) for batch in batches))
+    finally:
+        await client.close()
+    if errors:
+        # The one that says what to do: a provider error over a budget stop.
+        error = next((e for e in errors if isinstance(e, ProviderError)), errors[0])
+        embedded = sum(len(batch) for batch in batches) - metrics.failures
+        raise type(error)(
+            f"{metrics.failures} texts not embedded ({error}); the {embedded} embedded in this run are cached, "
+            "so a rerun sends only the rest"
+        )
+
+
+# ---- Until `transform/retrieval_assets.py` reads `StepMetrics` (then delete this section) -------
+# The retrieval assets and their tests still read the old `EmbeddingStats` names, and
+# `resources.py` still builds an `OpenAIEmbedder`, which is now simply an `Endpoint`.
+
+
+class _EmbeddingMetrics(StepMetrics):
+    @property
+    def embedded(self) -> int:
+        """Distinct texts sent to the model (all of them, unless a request failed)."""
+        return self.rows - self.cache_hits - self.deduplicated
+
+    @property
+    def cached(self) -> int:
+        return self.cache_hits
+
+
+EmbeddingStats = _EmbeddingMetrics
+OpenAIEmbedder = Endpoint

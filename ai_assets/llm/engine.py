@@ -17,6 +17,7 @@ import json
 import time
 import types
 import typing
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +27,11 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from ai_assets.llm.batching import batch_messages, batch_schema, split_batch_answer
-from ai_assets.llm.budget import Budget
 from ai_assets.llm.cache import CachedResponse, CacheKeys, ResponseCache
-from ai_assets.llm.client import Completion, ContextOverflow, Endpoint, ProviderError, SendingStopped, StructuredClient
-from ai_assets.llm.cost import Pricing
+from ai_assets.llm.client import Completion, ContextOverflow, Endpoint, ModelClient, ProviderError, SendingStopped
+from ai_assets.llm.cost import FREE, Pricing
+from ai_assets.llm.limits import DEFAULT_LIMITS, Limits
 from ai_assets.llm.metrics import StepMetrics
-from ai_assets.llm.ratelimit import RateLimiter
 from ai_assets.llm.redaction import redact_expr
 from ai_assets.llm.task import LLMTask
 
@@ -61,17 +61,6 @@ _RAW_OUTPUT_KEEP = 2000
 REASK = (
     "Your answer is invalid: {reason}. Reply again with only the corrected JSON object, matching the schema exactly."
 )
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How hard the engine may push the endpoint, and how much a run may spend."""
-
-    concurrency: int = 8
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    max_tokens_per_run: int | None = None
-    max_cost_per_run_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,12 +133,10 @@ class _Dispatcher:
     """Sends the distinct uncached inputs and records one outcome per input key."""
 
     task: LLMTask
-    client: StructuredClient
+    client: ModelClient
     cache: ResponseCache
-    pricing: Pricing
     metrics: StepMetrics
-    budget: Budget
-    batch_size: int
+    batch_size: int  # rows per request; halved for the rest of the step on a context overflow
     rows_per_key: dict[str, int]
     on_done: Callable[[int], None]
     outcomes: dict[str, _Answer | _Failure] = field(default_factory=dict)
@@ -161,27 +148,28 @@ class _Dispatcher:
                 self.metrics.record_failure(outcome.error_type)
         self.on_done(self.rows_per_key[key])
 
+    async def run(self, pending: list[_Input], workers: int) -> None:
+        """Sends `pending`, cutting each batch when a worker is free to send it, so a batch size
+        halved by a context overflow holds for every batch cut afterwards."""
+        queue = deque(pending)
+
+        async def worker() -> None:
+            while queue:
+                await self.run_batch([queue.popleft() for _ in range(min(self.batch_size, len(queue)))])
+
+        # One worker per request the limiter may let through at once: more would only cut batches early.
+        await asyncio.gather(*(worker() for _ in range(min(workers, len(pending)))))
+
     async def _call(
         self, messages: list[dict[str, str]], schema: dict[str, Any], name: str, rows: int = 1
-    ) -> tuple[Completion, float]:
-        started = time.perf_counter()
-        completion = await self.client.complete_json(
+    ) -> Completion:
+        return await self.client.complete_json(
             messages,
             schema_name=name,
             schema=schema,
             temperature=self.task.temperature,
             max_tokens=self.task.max_tokens * rows,
         )
-        latency_ms = (time.perf_counter() - started) * 1000
-        cost = self.pricing.cost_usd(completion.prompt_tokens, completion.completion_tokens)
-        self.metrics.calls += 1
-        self.metrics.retries += completion.retries
-        self.metrics.latencies_ms.append(latency_ms)
-        self.metrics.prompt_tokens += completion.prompt_tokens
-        self.metrics.completion_tokens += completion.completion_tokens
-        self.metrics.cost_usd += cost
-        self.budget.charge(completion.prompt_tokens + completion.completion_tokens, cost)
-        return completion, latency_ms
 
     def _accept(
         self, key: str, data: dict[str, Any], model: str, prompt_tokens: int, completion_tokens: int, latency_ms: float
@@ -191,7 +179,7 @@ class _Dispatcher:
 
     async def run_single(self, item: _Input) -> None:
         try:
-            first, latency = await self._call(item.messages, self.task.json_schema, self.task.name)
+            first = await self._call(item.messages, self.task.json_schema, self.task.name)
         except SendingStopped as stop:
             return self._finish(item.key, _Failure("budget_exceeded", str(stop)))
         except ProviderError as error:
@@ -201,7 +189,9 @@ class _Dispatcher:
         except ValueError as error:
             reason = str(error)
         else:
-            return self._accept(item.key, data, first.model, first.prompt_tokens, first.completion_tokens, latency)
+            return self._accept(
+                item.key, data, first.model, first.prompt_tokens, first.completion_tokens, first.latency_ms
+            )
         # One reask that shows the model its own answer and what was wrong with it.
         self.metrics.reasks += 1
         reask = [
@@ -210,7 +200,7 @@ class _Dispatcher:
             {"role": "user", "content": REASK.format(reason=reason)},
         ]
         try:
-            second, latency_2 = await self._call(reask, self.task.json_schema, self.task.name)
+            second = await self._call(reask, self.task.json_schema, self.task.name)
         except (ProviderError, SendingStopped) as error:
             return self._finish(
                 item.key,
@@ -228,7 +218,7 @@ class _Dispatcher:
             second.model,
             first.prompt_tokens + second.prompt_tokens,
             first.completion_tokens + second.completion_tokens,
-            latency + latency_2,
+            first.latency_ms + second.latency_ms,
         )
 
     async def run_batch(self, items: list[_Input]) -> None:
@@ -239,14 +229,14 @@ class _Dispatcher:
             self.task.prompt.system, [(rid, item.messages[-1]["content"]) for rid, item in zip(row_ids, items)]
         )
         try:
-            completion, latency = await self._call(
+            completion = await self._call(
                 messages, batch_schema(self.task.json_schema, len(items)), f"{self.task.name}_batch", rows=len(items)
             )
         except ContextOverflow:
-            # Smaller batches from now on, for the rest of the step.
-            self.batch_size = max(1, len(items) // 2)
-            self.metrics.batch_splits += 1
+            # Smaller batches from now on, for the rest of the step (`run` cuts them with this size).
             half = len(items) // 2
+            self.batch_size = min(self.batch_size, half)
+            self.metrics.batch_splits += 1
             await asyncio.gather(self.run_batch(items[:half]), self.run_batch(items[half:]))
             return
         except (ProviderError, SendingStopped) as error:
@@ -273,7 +263,7 @@ class _Dispatcher:
                 completion.model,
                 completion.prompt_tokens // share,
                 completion.completion_tokens // share,
-                latency,
+                completion.latency_ms,
             )
         self.metrics.batch_rows_retried += len(retry_alone)
         await asyncio.gather(*(self.run_single(item) for item in retry_alone))
@@ -356,9 +346,9 @@ async def run_task_async(
     *,
     endpoint: Endpoint,
     cache: ResponseCache,
-    pricing: Pricing = Pricing(),
+    pricing: Pricing = FREE,
     id_column: str,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     max_input_chars: int = 4000,
     redact_pii: bool = False,
     on_progress: ProgressCallback | None = None,
@@ -397,36 +387,16 @@ async def run_task_async(
     ]
     metrics.deduplicated = sum(rows_per_key[item.key] - 1 for item in pending)
 
-    limiter = RateLimiter(limits.concurrency, limits.requests_per_minute, limits.tokens_per_minute)
-    budget = Budget(limits.max_tokens_per_run, limits.max_cost_per_run_usd)
     dispatcher = None
     if pending:
-        client = StructuredClient(
-            endpoint, limiter, stop_reason=lambda: budget.describe() if budget.exhausted else None
-        )
+        client = ModelClient(endpoint, limits, pricing, metrics)
         dispatcher = _Dispatcher(
-            task,
-            client,
-            cache,
-            pricing,
-            metrics,
-            budget,
-            batch_size=max(1, task.batch_size),
-            rows_per_key=rows_per_key,
-            on_done=on_done,
+            task, client, cache, metrics, batch_size=max(1, task.batch_size), rows_per_key=rows_per_key, on_done=on_done
         )
         try:
-            if dispatcher.batch_size > 1:
-                # Batches are cut up front; a context overflow halves the ones still to be sent.
-                size = dispatcher.batch_size
-                await asyncio.gather(
-                    *(dispatcher.run_batch(pending[i : i + size]) for i in range(0, len(pending), size))
-                )
-            else:
-                await asyncio.gather(*(dispatcher.run_single(item) for item in pending))
+            await dispatcher.run(pending, workers=limits.concurrency)
         finally:
             await client.close()
-    metrics.rate_limited = limiter.rate_limited
     metrics.wall_s = time.monotonic() - started
     if on_progress:
         on_progress(rows.height, metrics)
@@ -443,10 +413,7 @@ async def run_task_async(
         lineage.join(_answer_frame(task, cached, answered), on="key", how="inner", maintain_order="left")
         .with_columns(
             cache_hit=pl.col("cached") | pl.col("reused"),
-            cost_usd=(
-                pl.col("prompt_tokens") * pricing.input_per_1m + pl.col("completion_tokens") * pricing.output_per_1m
-            )
-            / 1_000_000,
+            cost_usd=pricing.cost_usd(pl.col("prompt_tokens"), pl.col("completion_tokens")),
         )
         .with_columns(latency_ms=pl.when(pl.col("cache_hit")).then(0.0).otherwise(pl.col("latency_ms")))
         .select(id_column, *output_schema(task.output_model), *LINEAGE_SCHEMA)

@@ -1,4 +1,4 @@
-"""Per-step LLM metrics: calls, cache hits, tokens, cost, latency, failures."""
+"""Per-step metrics of an LLM or embedding step: calls, cache hits, tokens, cost, latency, failures."""
 
 from __future__ import annotations
 
@@ -31,6 +31,17 @@ class StepMetrics:
     wall_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     failure_reasons: dict[str, int] = field(default_factory=dict)
+
+    def record_call(
+        self, *, retries: int, latency_ms: float, prompt_tokens: int, completion_tokens: int, cost_usd: float
+    ) -> None:
+        """One answered request (chat or embeddings), with the retries it took."""
+        self.calls += 1
+        self.retries += retries
+        self.latencies_ms.append(latency_ms)
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.cost_usd += cost_usd
 
     def record_failure(self, error_type: str) -> None:
         self.failures += 1

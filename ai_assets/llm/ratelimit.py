@@ -87,7 +87,6 @@ class RateLimiter:
         self.concurrency = self.max_concurrency
         self.in_flight = 0
         self.paused_until = 0.0
-        self.rate_limited = 0
         self._successes_since_cut = 0
         self._requests = TokenBucket(requests_per_minute / 60 if requests_per_minute else None)
         self._tokens = TokenBucket(tokens_per_minute / 60 if tokens_per_minute else None)
@@ -118,7 +117,6 @@ class RateLimiter:
 
     def on_rate_limited(self, wait_s: float) -> None:
         """A 429: everybody waits, and fewer requests fly at once afterwards."""
-        self.rate_limited += 1
         self.paused_until = max(self.paused_until, time.monotonic() + wait_s)
         self.concurrency = max(1, self.concurrency // 2)
         self._successes_since_cut = 0

@@ -37,10 +37,6 @@ class PromptTemplate:
         system, user = text.split(_SYSTEM_MARK, 1)[1].split(_USER_MARK, 1)
         return cls(name=name, system=system.strip(), user=user.strip())
 
-    def render(self, values: dict[str, Any]) -> list[dict[str, str]]:
-        # str.format only substitutes into the template: braces inside ticket text are never parsed.
-        return self.messages(self.user.format(**values))
-
     def messages(self, user_message: str) -> list[dict[str, str]]:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user_message}]
 

@@ -6,6 +6,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ai_assets.config import Settings
+from ai_assets.llm.redaction import CARD_NUMBER
 from ai_assets.llm.task import LLMTask, PromptTemplate
 
 REPLY_MAX_CHARS = 1500
@@ -61,8 +62,10 @@ def reply_tasks(settings: Settings) -> tuple[LLMTask, LLMTask, LLMTask]:
 # number or your CVV"), and carry no links: a link is the usual payload of an injected instruction.
 _FORBIDDEN = {
     "asks for a password": r"(?i)\b(send|give|share|provide|confirm|tell)\b[^.?!]{0,40}\bpassword",
-    "asks for card details": r"(?i)\b(send|give|share|provide|confirm|tell)\b[^.?!]{0,40}\b(card number|cvv|cvc|security code)",
-    "contains a card number": r"\b(?:\d[ -]?){13,19}\b",
+    "asks for card details": (
+        r"(?i)\b(send|give|share|provide|confirm|tell)\b[^.?!]{0,40}\b(card number|cvv|cvc|security code)"
+    ),
+    "contains a card number": CARD_NUMBER,
     "contains a link": r"(?i)(https?://|www\.)",
 }
 

@@ -1,0 +1,68 @@
+"""`ai-assets demo` on a landing folder without ticket files: a clear message, or sample data; never a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ai_assets.cli import main
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path / "data"))
+    # The demo exports DAGSTER_HOME for the runs it starts; monkeypatch restores it afterwards.
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "unused_dagster_home"))
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "AI_ASSETS_CHAT_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("day_folders", [[], ["2026-11-01", "2026-11-02"]])
+def test_no_ticket_files_beside_own_crm_data_says_what_to_do(data_dir: Path, day_folders: list[str], capsys):
+    tickets = data_dir / "landing" / "tickets"
+    tickets.mkdir(parents=True)
+    for day in day_folders:
+        (tickets / day).mkdir()
+    crm = data_dir / "landing" / "crm" / "customers.csv"
+    crm.parent.mkdir(parents=True)
+    crm.write_text("customer_id,name\nC-1,Our own customer\n")
+
+    assert main(["demo"]) == 1
+
+    message = capsys.readouterr().err
+    assert f"No ticket files in {tickets}" in message
+    assert "landing/tickets/YYYY-MM-DD/*.jsonl" in message and "ai-assets sample-data" in message
+    assert "landing/crm" in message  # what sample data would overwrite
+    # Nothing generated, overwritten or run: no ticket files, the CRM export as it was, no Dagster home.
+    assert [p for p in tickets.rglob("*") if p.is_file()] == []
+    assert crm.read_text() == "customer_id,name\nC-1,Our own customer\n"
+    assert not (data_dir / "dagster_home").exists()
+
+
+def test_only_empty_day_folders_and_nothing_else_generates_sample_data(data_dir: Path, monkeypatch, capsys):
+    import ai_assets.cli
+    import ai_assets.definitions
+    import ai_assets.pipeline
+
+    (data_dir / "landing" / "tickets" / "2026-10-31").mkdir(parents=True)
+    materialized = []
+    monkeypatch.setattr(ai_assets.definitions, "build_definitions", lambda settings: "defs")
+    monkeypatch.setattr(
+        ai_assets.pipeline, "materialize_pipeline", lambda defs, instance, days, on_run: materialized.append(days) or []
+    )
+    monkeypatch.setattr(ai_assets.cli, "print_summary", lambda settings: None)
+
+    assert main(["demo", "--days", "2"]) == 0
+
+    assert (data_dir / "landing" / "crm" / "customers.csv").exists()
+    # The empty folder is no day: the run gets the first two days that have ticket files.
+    assert materialized == [["2026-11-01", "2026-11-02"]]
+    assert "Materialising the pipeline for 2 days (2026-11-01 .. 2026-11-02)" in capsys.readouterr().out
+
+
+def test_a_negative_day_count_is_refused(data_dir: Path, capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--days", "-1"])
+    assert "not a number of days" in capsys.readouterr().err
