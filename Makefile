@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test dev setup clean
+.PHONY: run test lint dev setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 ## Run the test suite (offline; includes one end-to-end test on the embedded model).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## Lint and format check (what CI runs before the tests); `ruff format` fixes the formatting.
+lint: $(STAMP)
+	$(BIN)/ruff check ai_assets ai_assets_tests benchmarks
+	$(BIN)/ruff format --check ai_assets ai_assets_tests benchmarks
 
 ## Start the Dagster UI on http://127.0.0.1:3000 (DAGSTER_HOME under the data directory).
 dev: $(STAMP)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ai_assets.llm.client import RESPONSE_FORMATS
+
 EXECUTORS = ("in_process", "multiprocess")
-RESPONSE_FORMATS = ("auto", "json_schema", "json_object")
 REDACT_PII = ("auto", "on", "off")
 
 
@@ -109,6 +110,7 @@ class Settings:
     redact_pii: str  # auto | on | off
     price_input_per_1m: float
     price_output_per_1m: float
+    price_embed_per_1m: float
 
     @property
     def uses_embedded_model(self) -> bool:
@@ -192,6 +194,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redact_pii=env.choice("AI_ASSETS_REDACT_PII", "auto", REDACT_PII),
         price_input_per_1m=env.number("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0, minimum=0),
         price_output_per_1m=env.number("AI_ASSETS_PRICE_OUTPUT_PER_1M", 0.0, minimum=0),
+        price_embed_per_1m=env.number("AI_ASSETS_PRICE_EMBED_PER_1M", 0.0, minimum=0),
     )
     if env.problems:
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(env.problems))

@@ -8,12 +8,12 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from ai_assets.config import Settings
-from ai_assets.llm.cache import ResponseCache
+from ai_assets.llm.cache import EmbeddingCache, ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
-from ai_assets.llm.embedded import EmbeddedModelServer
-from ai_assets.llm.embeddings import Embedder, EmbeddingCache, LocalE5Embedder, OpenAIEmbedder
+from ai_assets.llm.embeddings import Embedder, LocalE5Embedder
 from ai_assets.llm.engine import Limits
+from ai_assets.llm.local_chat_server import EmbeddedModelServer
 
 
 class DataDirResource(dg.ConfigurableResource):
@@ -26,47 +26,67 @@ class DataDirResource(dg.ConfigurableResource):
         return Path(self.data_dir) / "landing"
 
 
-class LLMResource(dg.ConfigurableResource):
+class _ModelResource(dg.ConfigurableResource):
+    """What chat and embeddings share: how hard to push the endpoint and how much a run may spend.
+    Every value comes from `Settings` (see `from_settings`); none has a default of its own."""
+
+    base_url: str | None
+    use_embedded_model: bool
+    timeout_s: float
+    max_retries: int
+    concurrency: int
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    max_tokens_per_run: int | None
+    max_cost_per_run_usd: float | None
+    max_input_chars: int  # of a ticket's text, before it is sent
+    redact_pii: bool  # emails, card numbers, phones out of every input (remote endpoints)
+    cache_path: str
+
+    @staticmethod
+    def _shared_fields(settings: Settings, embedded: bool) -> dict:
+        return {
+            "use_embedded_model": embedded,
+            "timeout_s": settings.llm_timeout_s,
+            "max_retries": settings.llm_max_retries,
+            "concurrency": settings.llm_concurrency,
+            "requests_per_minute": settings.llm_requests_per_minute,
+            "tokens_per_minute": settings.llm_tokens_per_minute,
+            "max_tokens_per_run": settings.llm_max_tokens_per_run,
+            "max_cost_per_run_usd": settings.llm_max_cost_per_run_usd,
+            "max_input_chars": settings.max_input_chars,
+            "redact_pii": settings.redacts_for(embedded),
+        }
+
+    def limits(self) -> Limits:
+        return Limits(
+            concurrency=self.concurrency,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            max_tokens_per_run=self.max_tokens_per_run,
+            max_cost_per_run_usd=self.max_cost_per_run_usd,
+        )
+
+
+class LLMResource(_ModelResource):
     """An OpenAI-compatible endpoint, or the embedded local model when none is configured.
 
     Holds no API key: the `openai` client reads OPENAI_API_KEY from the environment.
     """
 
-    # Every value comes from `Settings` (see `from_settings`); none has a default of its own.
-    base_url: str | None
     chat_model: str
-    use_embedded_model: bool
-    concurrency: int
-    timeout_s: float
-    max_retries: int
-    requests_per_minute: float | None
-    tokens_per_minute: float | None
-    max_tokens_per_run: int | None
-    max_cost_per_run_usd: float | None
     response_format: str
-    max_input_chars: int
-    redact_pii: bool  # emails, card numbers, phones out of every prompt (remote endpoints)
     price_input_per_1m: float
     price_output_per_1m: float
-    cache_path: str
     log_dir: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "LLMResource":
         return cls(
+            **cls._shared_fields(settings, settings.uses_embedded_model),
             base_url=settings.base_url,
             chat_model=settings.chat_model,
-            use_embedded_model=settings.uses_embedded_model,
-            concurrency=settings.llm_concurrency,
-            timeout_s=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
-            requests_per_minute=settings.llm_requests_per_minute,
-            tokens_per_minute=settings.llm_tokens_per_minute,
-            max_tokens_per_run=settings.llm_max_tokens_per_run,
-            max_cost_per_run_usd=settings.llm_max_cost_per_run_usd,
             response_format=settings.response_format,
-            max_input_chars=settings.max_input_chars,
-            redact_pii=settings.redacts_for(settings.uses_embedded_model),
             price_input_per_1m=settings.price_input_per_1m,
             price_output_per_1m=settings.price_output_per_1m,
             cache_path=str(settings.llm_cache_path),
@@ -96,15 +116,6 @@ class LLMResource(dg.ConfigurableResource):
             response_format=self.response_format,
         )
 
-    def limits(self) -> Limits:
-        return Limits(
-            concurrency=self.concurrency,
-            requests_per_minute=self.requests_per_minute,
-            tokens_per_minute=self.tokens_per_minute,
-            max_tokens_per_run=self.max_tokens_per_run,
-            max_cost_per_run_usd=self.max_cost_per_run_usd,
-        )
-
     def pricing(self) -> Pricing:
         return Pricing(self.price_input_per_1m, self.price_output_per_1m)
 
@@ -112,38 +123,33 @@ class LLMResource(dg.ConfigurableResource):
         return ResponseCache(Path(self.cache_path))
 
 
-class EmbeddingResource(dg.ConfigurableResource):
-    """Embeddings for retrieval: an OpenAI-compatible endpoint, or the bundled e5 model in process."""
+class EmbeddingResource(_ModelResource):
+    """Embeddings for retrieval: an OpenAI-compatible endpoint, through the same limiter, retries,
+    budget and cost accounting as chat, or the bundled e5 model in process."""
 
-    base_url: str | None
     model: str
-    use_embedded_model: bool
-    timeout_s: float
-    max_retries: int
+    price_per_1m: float
     top_k: int
-    max_input_chars: int  # of a ticket's subject and body, as for the LLM steps
-    redact_pii: bool
-    cache_path: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "EmbeddingResource":
         embedded = settings.uses_embedded_embeddings
         return cls(
+            **cls._shared_fields(settings, embedded),
             base_url=None if embedded else (settings.embed_base_url or settings.base_url),
             model=settings.embed_model,
-            use_embedded_model=embedded,
-            timeout_s=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
+            price_per_1m=settings.price_embed_per_1m,
             top_k=settings.retrieval_top_k,
-            max_input_chars=settings.max_input_chars,
-            redact_pii=settings.redacts_for(embedded),
             cache_path=str(settings.data_dir / "embedding_cache.sqlite"),
         )
 
-    def embedder(self) -> Embedder:
+    def source(self) -> Endpoint | Embedder:
         if self.use_embedded_model:
             return LocalE5Embedder()
-        return OpenAIEmbedder(self.base_url, self.model, self.timeout_s, self.max_retries)
+        return Endpoint(self.base_url, self.model, self.timeout_s, self.max_retries)
+
+    def pricing(self) -> Pricing:
+        return Pricing(input_per_1m=self.price_per_1m)
 
     def open_cache(self) -> EmbeddingCache:
         return EmbeddingCache(Path(self.cache_path))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -520,10 +521,9 @@ class _HTTPServer(ThreadingHTTPServer):
         with self.connections_lock:
             connections = list(self.connections)
         for sock in connections:
-            try:  # shutdown, not close: the handler thread still owns (and closes) the fd
+            # shutdown, not close: the handler thread still owns (and closes) the fd; OSError: already closed.
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its handler
 
     def handle_error(self, request, client_address) -> None:
         # Clients that gave up (timeouts, dropped connections) are expected; don't spam stderr.

@@ -288,7 +288,7 @@ def test_stop_closes_the_port() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     srv.stop()  # idempotent
     with pytest.raises(RuntimeError):
-        srv.base_url
+        _ = srv.base_url
 
 
 # ---- default responder heuristics (no HTTP) -------------------------------------------------

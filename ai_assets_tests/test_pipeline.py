@@ -62,7 +62,8 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
 
     # The huge body was cut before it reached the model, and the row says so.
     huge = pipeline.sql(
-        "select t.input_truncated, r.body_chars from ticket_triage t join raw_tickets r using (ticket_id) where r.body_chars >= 50000"
+        "select t.input_truncated, r.body_chars from ticket_triage t join raw_tickets r using (ticket_id, created_date)"
+        " where r.body_chars >= 50000"
     )
     assert huge == [(True, 50000)]
     longest_prompt = max(len(json.dumps(r["messages"])) for r in pipeline.server.requests)

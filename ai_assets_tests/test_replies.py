@@ -56,7 +56,8 @@ def test_happy_path_every_ticket_has_one_reply_and_one_outcome(pipeline: Pipelin
     # Approved replies cite only chunks retrieved for their ticket.
     assert pipeline.sql(
         "select count(*) from reply_drafts d join ticket_context c using (ticket_id, created_date)"
-        " where d.outcome = 'approved' and len(list_filter(d.cited_chunk_ids, x -> not list_contains(c.chunk_ids, x))) > 0"
+        " where d.outcome = 'approved'"
+        " and len(list_filter(d.cited_chunk_ids, x -> not list_contains(c.chunk_ids, x))) > 0"
     ) == [(0,)]
     assert pipeline.count("reply_rounds", "verdict = 'pass'") == pipeline.count("reply_drafts", "outcome = 'approved'")
 
@@ -254,7 +255,8 @@ def test_injection_tickets_cannot_create_a_disallowed_action(pipeline: Pipeline)
     # Every action acts on its own ticket and that ticket's customer, never one the text names.
     assert pipeline.sql(
         "select count(*) from outbox o join raw_tickets r using (ticket_id, created_date)"
-        " where json_extract_string(o.payload, '$.customer_id') != r.customer_id or json_extract_string(o.payload, '$.ticket_id') != o.ticket_id"
+        " where json_extract_string(o.payload, '$.customer_id') != r.customer_id"
+        " or json_extract_string(o.payload, '$.ticket_id') != o.ticket_id"
     ) == [(0,)]
     # The other tickets were not closed or touched: each has exactly one outcome of its own.
     assert pipeline.count("ticket_outcomes") == pipeline.count("raw_tickets")
@@ -356,7 +358,8 @@ def test_marts_report_reply_outcomes_failure_reasons_and_kb_gaps(pipeline: Pipel
     assert {c for c, _, _ in gaps} == {
         c
         for (c,) in pipeline.sql(
-            "select distinct coalesce(category, 'unknown') from ticket_context left join ticket_triage using (ticket_id, created_date)"
+            "select distinct coalesce(category, 'unknown')"
+            " from ticket_context left join ticket_triage using (ticket_id, created_date)"
         )
     }
 

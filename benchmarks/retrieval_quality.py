@@ -89,12 +89,14 @@ def main() -> None:
     }
     for name, r in results.items():
         print(
-            f"{name:32s} hit@1 {r['hit@1']:.2f}  hit@{args.k} {r[f'hit@{args.k}']:.2f}  MRR {r['mrr']:.2f}  {r['texts_per_s']:8.1f} texts/s"
+            f"{name:32s} hit@1 {r['hit@1']:.2f}  hit@{args.k} {r[f'hit@{args.k}']:.2f}  MRR {r['mrr']:.2f}"
+            f"  {r['texts_per_s']:8.1f} texts/s"
         )
         print(f"{'':32s} hit@{args.k} by category: {r['by_category']}")
     base, e5 = results.values()
     print(
-        f"e5 / baseline: hit@{args.k} x{e5[f'hit@{args.k}'] / max(base[f'hit@{args.k}'], 1e-9):.2f}, MRR x{e5['mrr'] / max(base['mrr'], 1e-9):.2f}"
+        f"e5 / baseline: hit@{args.k} x{e5[f'hit@{args.k}'] / max(base[f'hit@{args.k}'], 1e-9):.2f},"
+        f" MRR x{e5['mrr'] / max(base['mrr'], 1e-9):.2f}"
     )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

@@ -64,7 +64,8 @@ def build_sensors(
         job=reviews_job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.STOPPED,
-        description="Requests a reviews_job run for each day whose tickets got a new or changed decision in landing/reviews/.",
+        description="Requests a reviews_job run for each day whose tickets got a new or changed decision "
+        "in landing/reviews/.",
     )
     def reviews_sensor(context: dg.SensorEvaluationContext):
         reviews_dir = settings.landing_dir / "reviews"
@@ -78,7 +79,8 @@ def build_sensors(
         days = (
             query_read_only(
                 settings.warehouse_path,
-                "SELECT created_date::VARCHAR AS day, count(*) AS tickets FROM raw_tickets WHERE list_contains(?, ticket_id) GROUP BY 1 ORDER BY 1",
+                "SELECT created_date::VARCHAR AS day, count(*) AS tickets FROM raw_tickets"
+                " WHERE list_contains(?, ticket_id) GROUP BY 1 ORDER BY 1",
                 [ticket_ids],
             )
             if ticket_ids and settings.warehouse_path.exists()
@@ -87,7 +89,8 @@ def build_sensors(
         found = 0 if days is None else int(days["tickets"].sum())
         if found < len(ticket_ids):
             context.log.warning(
-                f"{len(ticket_ids) - found} reviewed ticket ids are not in raw_tickets; they decide nothing (see review_decisions)"
+                f"{len(ticket_ids) - found} reviewed ticket ids are not in raw_tickets; they decide nothing "
+                "(see review_decisions)"
             )
         batch = hashlib.sha256(json.dumps(sorted((n, current[n]) for n in changed)).encode()).hexdigest()[:16]
         for day in [] if days is None else days["day"].to_list():

@@ -68,7 +68,7 @@ def embed_texts(
     is spent; either way the vectors already received are cached, so a rerun sends only the rest.
     """
     started = time.monotonic()
-    metrics = _EmbeddingMetrics(rows=len(texts))
+    metrics = StepMetrics(rows=len(texts))
     keys = [cache.key(source.model, kind, text) for text in texts]
     known = cache.get_many(keys)
     missing = {key: text for key, text in zip(keys, texts) if key not in known}
@@ -141,23 +141,3 @@ async def _embed_remotely(
             f"{metrics.failures} texts not embedded ({error}); the {embedded} embedded in this run are cached, "
             "so a rerun sends only the rest"
         )
-
-
-# ---- Until `transform/retrieval_assets.py` reads `StepMetrics` (then delete this section) -------
-# The retrieval assets and their tests still read the old `EmbeddingStats` names, and
-# `resources.py` still builds an `OpenAIEmbedder`, which is now simply an `Endpoint`.
-
-
-class _EmbeddingMetrics(StepMetrics):
-    @property
-    def embedded(self) -> int:
-        """Distinct texts sent to the model (all of them, unless a request failed)."""
-        return self.rows - self.cache_hits - self.deduplicated
-
-    @property
-    def cached(self) -> int:
-        return self.cache_hits
-
-
-EmbeddingStats = _EmbeddingMetrics
-OpenAIEmbedder = Endpoint

@@ -2,10 +2,12 @@
 
 import dagster as dg
 import duckdb
+import numpy as np
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from ai_assets.llm.embeddings import EmbeddingStats, embed_texts
+from ai_assets.llm.embeddings import embed_texts
+from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.redaction import redact_expr
 from ai_assets.quality.tables import CUSTOMERS, KB_CHUNKS, KB_EMBEDDINGS, RAW_TICKETS, TICKET_CONTEXT
 from ai_assets.resources import EmbeddingResource
@@ -15,12 +17,16 @@ from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.tables import read, row_count, write
 
 
-def _embed(embeddings: EmbeddingResource, texts: list[str], kind: str):
-    embedder, cache = embeddings.embedder(), embeddings.open_cache()
+def _embed(embeddings: EmbeddingResource, texts: list[str], kind: str) -> tuple[np.ndarray, StepMetrics, str]:
+    """(vectors, metrics, the model that made them); texts already embedded come from the cache."""
+    source, cache = embeddings.source(), embeddings.open_cache()
     try:
-        return (*embed_texts(texts, kind, embedder, cache), embedder.model)
+        vectors, metrics = embed_texts(
+            texts, kind, source, cache, limits=embeddings.limits(), pricing=embeddings.pricing()
+        )
     finally:
         cache.close()
+    return vectors, metrics, source.model
 
 
 def build_kb_embeddings(embed_model: str) -> dg.AssetsDefinition:
@@ -40,7 +46,7 @@ def build_kb_embeddings(embed_model: str) -> dg.AssetsDefinition:
             embed_model=pl.lit(model),
             embedding=pl.Series(vectors) if chunks.height else pl.lit(None, pl.List(pl.Float32)),
         )
-        context.log.info(f"Embedded {stats.embedded} chunks, reused {stats.cached} with {model}")
+        context.log.info(f"Embedded {stats.calls} batches, reused {stats.cache_hits} chunks with {model}")
         meta = {"embed_model": model, "dimensions": int(vectors.shape[1]), **stats.to_dict()}
         with duckdb.get_connection() as conn:
             yield from write(conn, {KB_EMBEDDINGS: rows}, metadata={KB_EMBEDDINGS: meta})
@@ -65,7 +71,7 @@ def build_ticket_context(embed_model: str, daily: Daily) -> dg.AssetsDefinition:
             memory = with_row_key(customer_memory(conn, days))
         text = pl.concat_str("subject", "body", separator="\n").str.slice(0, embeddings.max_input_chars)
         queries = tickets.select("row_key", text=redact_expr(text) if embeddings.redact_pii else text)
-        nearest, stats = pl.DataFrame(schema=NEAREST_SCHEMA), EmbeddingStats()
+        nearest, stats = pl.DataFrame(schema=NEAREST_SCHEMA), StepMetrics()
         if has_kb and tickets.height:
             vectors, stats, _ = _embed(embeddings, queries["text"].to_list(), "query")
             with duckdb.get_connection() as conn:
