@@ -13,6 +13,7 @@ import duckdb
 
 from ai_assets.automation.instance import ensure_dagster_home
 from ai_assets.cli import main as ai_assets_cli
+from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
@@ -48,7 +49,9 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
         monkeypatch.setenv("DAGSTER_HOME", str(home))
 
         with dg.DagsterInstance.get() as instance:  # the marts join the CRM, loaded once beforehand
-            build_definitions().resolve_job_def("reference_data_job").execute_in_process(instance=instance)
+            build_definitions(load_settings()).resolve_job_def("reference_data_job").execute_in_process(
+                instance=instance
+            )
         assert ai_assets_cli(["backfill", DAYS[0], DAYS[-1]]) == 0
         backfill_id = capsys.readouterr().out.split()[2]
         daemon_log = (tmp_path / "daemon.log").open("w")

@@ -135,14 +135,6 @@ def test_an_in_process_model_uses_the_same_cache(cache):
     assert embedder.texts == ["ab", "abc"] and again.cache_hits == 2 and again.calls == 0
 
 
-def test_the_old_call_shape_still_reports_embedded_and_cached(cache):
-    # Until the retrieval assets read StepMetrics: `embedded` and `cached` as before.
-    _, stats = embed_texts(["x", "y", "x"], "passage", _CountingEmbedder(), cache)
-    assert (stats.embedded, stats.cached) == (2, 0)
-    _, stats = embed_texts(["x", "y", "x"], "passage", _CountingEmbedder(), cache)
-    assert (stats.embedded, stats.cached) == (0, 3)
-
-
 def test_an_embeddings_body_is_decoded_from_base64_or_floats_and_checked():
     from ai_assets.llm.client import MalformedResponse, _vectors_from_body
 

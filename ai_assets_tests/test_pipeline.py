@@ -78,6 +78,14 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
             columns = [name for (name,) in conn.execute(query, [table.name]).fetchall()]
         assert columns == table.column_names, table.name
 
+    # A check on a daily table reads the days its run wrote, not the table's whole history.
+    scoped = [
+        e.asset_check_evaluation_data.metadata["days"].value
+        for e in daily.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == "ticket_triage_matches_contract"
+    ]
+    assert scoped == [1]
     checks = {**_check_results(daily), **_check_results(reviews), **_check_results(marts)}
     assert checks["every_ticket_triaged_once"] and checks["raw_tickets_matches_contract"]
     assert checks["ticket_triage_matches_contract"]
