@@ -423,6 +423,8 @@ def test_the_same_ticket_id_on_two_days_is_two_tickets(pipeline: Pipeline, monke
     reviews.mkdir(parents=True, exist_ok=True)
     decision = {"ticket_id": ticket_id, "created_date": DAY_2, "decision": "reject", "reviewer": "ana"}
     (reviews / "day-2.jsonl").write_text(json.dumps(decision) + "\n")
+    requests = list(pipeline.defs.resolve_sensor_def("reviews_sensor")(dg.build_sensor_context()) or [])
+    assert [r.partition_key for r in requests] == [DAY_2]  # the day the decision names, not every day of the id
     for day in (DAY_1, DAY_2):
         pipeline.run("reviews_job", day)
     statuses = pipeline.sql(

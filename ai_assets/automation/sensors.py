@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition  # no public name
 
 from ai_assets.config import Settings
 from ai_assets.extract.landing import ticket_files
 from ai_assets.extract.reviews import read_review_decisions, review_files
+from ai_assets.warehouse.sql import sql_file
 from ai_assets.warehouse.tables import query_read_only
 
 
@@ -75,25 +77,19 @@ def build_sensors(
         if not changed:
             return
         decisions, _ = read_review_decisions(reviews_dir)
-        ticket_ids = decisions.filter(decisions["source_file"].is_in(list(changed)))["ticket_id"].unique().to_list()
-        days = (
-            query_read_only(
-                settings.warehouse_path,
-                "SELECT created_date::VARCHAR AS day, count(*) AS tickets FROM raw_tickets"
-                " WHERE list_contains(?, ticket_id) GROUP BY 1 ORDER BY 1",
-                [ticket_ids],
-            )
-            if ticket_ids and settings.warehouse_path.exists()
-            else None
-        )
-        found = 0 if days is None else int(days["tickets"].sum())
-        if found < len(ticket_ids):
-            context.log.warning(
-                f"{len(ticket_ids) - found} reviewed ticket ids are not in raw_tickets; they decide nothing "
-                "(see review_decisions)"
-            )
+        decided = decisions.filter(pl.col("source_file").is_in(list(changed))).unique(["ticket_id", "created_date"])
+        days: list[str] = []
+        if decided.height and settings.warehouse_path.exists():
+            params = {"ticket_ids": decided["ticket_id"].to_list(), "days": decided["created_date"].to_list()}
+            named = query_read_only(settings.warehouse_path, sql_file(__file__, "decided_days"), params)
+            days = sorted(set(named["days"].explode().drop_nulls().to_list()))
+            unknown = named.filter(pl.col("days").list.len() == 0).height
+            if unknown:
+                context.log.warning(
+                    f"{unknown} reviewed tickets are not in raw_tickets; they decide nothing (see review_decisions)"
+                )
         batch = hashlib.sha256(json.dumps(sorted((n, current[n]) for n in changed)).encode()).hexdigest()[:16]
-        for day in [] if days is None else days["day"].to_list():
+        for day in days:
             yield dg.RunRequest(
                 partition_key=day, run_key=f"reviews:{day}:{batch}", tags={"ai_assets/trigger": "reviews"}
             )

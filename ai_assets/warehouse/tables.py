@@ -101,7 +101,7 @@ def row_count(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
     return conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
 
 
-def query_read_only(database: Path, sql: str, params: list | None = None) -> pl.DataFrame:
+def query_read_only(database: Path, sql: str, params: list | dict | None = None) -> pl.DataFrame:
     """Run a user query on a read-only connection, so it can never change the warehouse. It waits
     for a writing step to close its connection instead of failing on DuckDB's file lock."""
     with warehouse_lock(database), duckdb.connect(str(database), read_only=True) as conn:
