@@ -1,0 +1,40 @@
+"""Keeps secrets out of every text the pipeline stores or logs.
+
+Error texts come from outside (a provider's or a webhook's error body) and some servers echo the
+request back, key included. Every error text that reaches a table, the metadata or the run log
+goes through `scrub_secrets` first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+# Environment variables whose values are secrets wherever they appear.
+SECRET_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AI_ASSETS_OUTBOX_WEBHOOK_TOKEN")
+SCRUBBED = "[secret removed]"
+
+# What looks like a key even when it is not ours: OpenAI-style keys, bearer tokens, and
+# `api_key=...` / `"api-key": "..."` pairs.
+_KEY_SHAPES = re.compile(
+    r"""
+    \b(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}                         # sk-..., sk-proj-...
+    | \bBearer\s+[A-Za-z0-9._~+/\-]{8,}=*                       # Authorization: Bearer ...
+    | (?<=[\s"'{,(])(?:api[_-]?key|access[_-]?token|secret)     # api_key=..., "api-key": "..."
+      ["']?\s*[:=]\s*["']?[^\s"',}]{6,}
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def scrub_secrets(text: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """`text` with the values of the secret variables, and anything shaped like a key, replaced."""
+    if not text:
+        return text
+    env = os.environ if environ is None else environ
+    for name in SECRET_VARIABLES:
+        value = env.get(name) or ""
+        if len(value) >= 6:  # shorter values would replace ordinary words
+            text = text.replace(value, SCRUBBED)
+    return _KEY_SHAPES.sub(SCRUBBED, " " + text)[1:]
