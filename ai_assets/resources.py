@@ -39,6 +39,7 @@ class _ModelResource(dg.ConfigurableResource):
     tokens_per_minute: float | None
     max_tokens_per_run: int | None
     max_cost_per_run_usd: float | None
+    breaker_failures: int  # requests in a row failed after their retries that stop a step sending
     max_input_chars: int  # of a ticket's text, before it is sent
     redact_pii: bool  # emails, card numbers, phones out of every input (remote endpoints)
     cache_path: str
@@ -54,6 +55,7 @@ class _ModelResource(dg.ConfigurableResource):
             "tokens_per_minute": settings.llm_tokens_per_minute,
             "max_tokens_per_run": settings.llm_max_tokens_per_run,
             "max_cost_per_run_usd": settings.llm_max_cost_per_run_usd,
+            "breaker_failures": settings.llm_breaker_failures,
             "max_input_chars": settings.max_input_chars,
             "redact_pii": settings.redacts_for(embedded),
         }
@@ -65,6 +67,7 @@ class _ModelResource(dg.ConfigurableResource):
             tokens_per_minute=self.tokens_per_minute,
             max_tokens_per_run=self.max_tokens_per_run,
             max_cost_per_run_usd=self.max_cost_per_run_usd,
+            breaker_failures=self.breaker_failures,
         )
 
 
@@ -78,6 +81,8 @@ class LLMResource(_ModelResource):
     response_format: str
     price_input_per_1m: float
     price_output_per_1m: float
+    # A step with a larger share of its rows failed (over-budget rows aside) fails instead of succeeding.
+    max_failure_share: float
     log_dir: str
 
     @classmethod
@@ -89,6 +94,7 @@ class LLMResource(_ModelResource):
             response_format=settings.response_format,
             price_input_per_1m=settings.price_input_per_1m,
             price_output_per_1m=settings.price_output_per_1m,
+            max_failure_share=settings.llm_max_failure_share,
             cache_path=str(settings.llm_cache_path),
             log_dir=str(settings.data_dir / "logs"),
         )

@@ -27,10 +27,12 @@ from ai_assets.llm.cost import Pricing
 from ai_assets.llm.limits import Limits
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.ratelimit import retry_after_seconds
+from ai_assets.secrets import scrub_secrets
 
 RESPONSE_FORMATS = ("auto", "json_schema", "json_object")
 _RETRYABLE_STATUS = {408, 409, 429}
 _BACKOFF_BASE_S, _BACKOFF_CAP_S = 0.5, 30.0
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"  # what the openai client calls when no base_url is set
 T = TypeVar("T")
 
 
@@ -61,6 +63,10 @@ class Completion:
 
 class ProviderError(Exception):
     """The call still failed after its retries; the message says why, without any secret."""
+
+
+class CircuitOpen(ProviderError):
+    """The step's circuit breaker is open: the request was not sent (see `breaker.py`)."""
 
 
 class SendingStopped(Exception):
@@ -152,6 +158,8 @@ class ModelClient:
         self.max_retries = endpoint.max_retries
         self.limiter = limits.rate_limiter()
         self.budget = limits.budget()
+        self.url = endpoint.base_url or OPENAI_DEFAULT_URL
+        self.breaker = limits.breaker(self.url)
         self.pricing = pricing
         self.metrics = metrics
         self._client = openai.AsyncOpenAI(
@@ -233,28 +241,32 @@ class ModelClient:
         budget and counted in the metrics."""
         started, attempt = time.perf_counter(), 0
         while True:
+            if self.breaker.open:
+                raise CircuitOpen(f"not sent: {self.breaker.reason}")
             await self.limiter.acquire(estimate)
             if self.budget.exhausted:
                 await self.limiter.release(refund_tokens=estimate)
                 raise SendingStopped(self.budget.describe())
             used, delay = 0, 0.0
             try:
+                self.metrics.requests += 1
                 reply = await send()
                 used = reply.prompt_tokens + reply.completion_tokens or estimate
                 self.limiter.on_success(reply.headers)
+                self.breaker.record_success()
                 break
             except MalformedResponse as error:
                 # A proxy's error page or a truncated body: treated like a 5xx.
                 if attempt == self.max_retries:
-                    raise ProviderError(f"{error} after {attempt} retries") from None
+                    raise self._failed(200, f"{error} after {attempt} retries") from None
                 delay = _backoff(attempt)
             except openai.APIStatusError as error:
                 if _is_context_overflow(error):
-                    raise ContextOverflow(f"HTTP {error.status_code}: {error.message[:300]}") from None
+                    raise ContextOverflow(f"HTTP {error.status_code}: {scrub_secrets(error.message[:300])}") from None
                 retryable = error.status_code in _RETRYABLE_STATUS or error.status_code >= 500
                 if not retryable or attempt == self.max_retries:
-                    raise ProviderError(
-                        f"HTTP {error.status_code} after {attempt} retries: {error.message[:300]}"
+                    raise self._failed(
+                        error.status_code, f"HTTP {error.status_code} after {attempt} retries: {error.message[:300]}"
                     ) from None
                 told = retry_after_seconds(error.response.headers)
                 delay = told if told is not None else _backoff(attempt)
@@ -263,7 +275,9 @@ class ModelClient:
                     self.metrics.rate_limited += 1
             except (TimeoutError, openai.APIConnectionError) as error:
                 if attempt == self.max_retries:
-                    raise ProviderError(f"{type(error).__name__} after {attempt} retries: {str(error)[:300]}") from None
+                    raise self._failed(
+                        None, f"{type(error).__name__} after {attempt} retries: {str(error)[:300]}"
+                    ) from None
                 delay = _backoff(attempt)
             finally:
                 # The unused part of the estimate goes back to the tokens-per-minute bucket.
@@ -281,6 +295,15 @@ class ModelClient:
         )
         self.budget.charge(reply.prompt_tokens + reply.completion_tokens, cost)
         return reply.value, latency_ms
+
+    def _failed(self, status: int | None, description: str) -> ProviderError:
+        """The error for a request that failed for good, counted by the breaker; its text scrubbed of
+        anything like a key (some servers echo the request, Authorization header included)."""
+        description = scrub_secrets(description)
+        # A 429 that outlived its retries is the limiter's business, not an outage.
+        if status != 429:
+            self.breaker.record_failure(status, description)
+        return ProviderError(description)
 
     async def close(self) -> None:
         await self._client.close()

@@ -133,6 +133,7 @@ async def _embed_remotely(
         await asyncio.gather(*(send(batch) for batch in batches))
     finally:
         await client.close()
+    metrics.stop(client.breaker.reason, for_good=not client.breaker.retry_can_help)
     if errors:
         # The one that says what to do: a provider error over a budget stop.
         error = next((e for e in errors if isinstance(e, ProviderError)), errors[0])

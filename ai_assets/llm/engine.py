@@ -397,6 +397,7 @@ async def run_task_async(
             await dispatcher.run(pending, workers=limits.concurrency)
         finally:
             await client.close()
+        metrics.stop(client.breaker.reason, for_good=not client.breaker.retry_can_help)
     metrics.wall_s = time.monotonic() - started
     if on_progress:
         on_progress(rows.height, metrics)

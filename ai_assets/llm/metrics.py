@@ -15,7 +15,8 @@ def _percentile(values: list[float], q: float) -> float:
 @dataclass
 class StepMetrics:
     rows: int = 0
-    calls: int = 0
+    requests: int = 0  # every HTTP request sent, answered or not (retries included)
+    calls: int = 0  # requests answered
     retries: int = 0
     rate_limited: int = 0
     reasks: int = 0
@@ -31,6 +32,8 @@ class StepMetrics:
     wall_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     failure_reasons: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None  # why the circuit breaker stopped the step sending, if it did
+    stopped_for_good: bool = False  # it opened on an answer no retry changes (a wrong key or model)
 
     def record_call(
         self, *, retries: int, latency_ms: float, prompt_tokens: int, completion_tokens: int, cost_usd: float
@@ -47,6 +50,32 @@ class StepMetrics:
         self.failures += 1
         self.failure_reasons[error_type] = self.failure_reasons.get(error_type, 0) + 1
 
+    def stop(self, reason: str | None, for_good: bool) -> None:
+        """Records why the circuit breaker stopped the step (nothing when it did not)."""
+        if reason:
+            self.stopped, self.stopped_for_good = reason, for_good
+
+    def retry_can_help(self) -> bool:
+        """Whether retrying the whole step could succeed: not after a wrong key or model, nor when
+        the model answered but badly (the same prompts get the same answers)."""
+        if self.stopped:
+            return not self.stopped_for_good
+        return self.failure_reasons.get("provider_error", 0) > self.failure_reasons.get("invalid_output", 0)
+
+    def why_failed(self, max_failure_share: float) -> str | None:
+        """Why the step must fail rather than succeed, or None: the breaker stopped it, or more than
+        `max_failure_share` of its rows failed. Rows over budget don't count: the budget is a
+        deliberate stop, and those rows are asked again by the next run."""
+        if self.stopped:
+            return f"stopped sending: {self.stopped}"
+        failed = self.failures - self.failure_reasons.get("budget_exceeded", 0)
+        if self.rows and failed / self.rows > max_failure_share:
+            return (
+                f"{failed} of {self.rows} rows failed ({self.failure_reasons}), more than "
+                f"AI_ASSETS_LLM_MAX_FAILURE_SHARE={max_failure_share:g}; see the failures table for each reason"
+            )
+        return None
+
     def progress_line(self, done: int) -> str:
         """One log line for a long step: rows done/total, rate, ETA, cache hits, failures."""
         rate = done / self.wall_s if self.wall_s else 0.0
@@ -60,6 +89,7 @@ class StepMetrics:
         """Spend counts only calls made in this run; cached rows cost nothing now."""
         return {
             "rows": self.rows,
+            "llm_requests": self.requests,
             "llm_calls": self.calls,
             "llm_retries": self.retries,
             "rate_limited": self.rate_limited,

@@ -33,7 +33,8 @@ def run_llm_step(
     context: dg.AssetExecutionContext, llm: LLMResource, task: LLMTask, rows: pl.DataFrame, label: str
 ) -> TaskResult:
     """Runs `task` over `rows` (keyed by `row_key`) with the resource's endpoint, cache and limits,
-    logging progress lines to the run."""
+    logging progress lines to the run. Fails the step (dg.Failure) when its circuit breaker stopped
+    it or more than the allowed share of rows failed: an outage is never a successful day."""
     endpoint = llm.endpoint()
     context.log.info(f"{label}: {rows.height} rows, model {endpoint.model}, {task.prompt_version}")
 
@@ -42,7 +43,7 @@ def run_llm_step(
 
     cache = llm.open_cache()
     try:
-        return run_task(
+        result = run_task(
             task,
             rows.select("row_key", *task.input_columns),
             endpoint=endpoint,
@@ -56,3 +57,23 @@ def run_llm_step(
         )
     finally:
         cache.close()
+    _fail_loud(context, result, label, llm.max_failure_share)
+    return result
+
+
+def _fail_loud(context: dg.AssetExecutionContext, result: TaskResult, label: str, max_failure_share: float) -> None:
+    metrics = result.metrics
+    if not metrics.failures:
+        return
+    problem = metrics.why_failed(max_failure_share)
+    if problem is None:
+        context.log.warning(f"{label}: {metrics.failures} of {metrics.rows} rows failed: {metrics.failure_reasons}")
+        return
+    raise dg.Failure(
+        description=(
+            f"{label}: {problem}. The {result.outputs.height} rows answered are cached: a rerun asks only the rest."
+        ),
+        metadata=metrics.to_dict(),
+        # A wrong key stays wrong: retrying the step would only send the same requests again.
+        allow_retries=metrics.retry_can_help(),
+    )

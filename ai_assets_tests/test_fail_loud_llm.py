@@ -1,0 +1,184 @@
+"""An outage is never a successful day: a wrong key, an unreachable endpoint or a step whose rows
+mostly failed fail the step with a message that says what to check, and stop sending early."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from ai_assets.config import load_settings
+from ai_assets.definitions import build_definitions
+from ai_assets.llm.client import Endpoint
+from ai_assets.llm.engine import Limits, run_task
+from ai_assets.secrets import scrub_secrets
+from ai_assets_tests.conftest import DAY_1, Pipeline
+from ai_assets_tests.llm_server import Fault
+from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _tickets
+from ai_assets_tests.test_pipeline import _day_1_prompts
+
+SECRET = "sk-test-secret-never-logged"
+
+
+class KeyEchoingServer:
+    """An endpoint that rejects every key and echoes it back in the error body, as some proxies do."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                owner.requests += 1
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                body = json.dumps(
+                    {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error"}}
+                ).encode()
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> KeyEchoingServer:
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nothing listens here any more
+
+
+def _run(base_url: str, cache, rows: pl.DataFrame, **limits):
+    endpoint = Endpoint(base_url=base_url, model="fake-model", timeout_s=5, max_retries=1)
+    return run_task(TRIAGE_TASK, rows, endpoint=endpoint, cache=cache, id_column="ticket_id", limits=Limits(**limits))
+
+
+def test_a_wrong_key_stops_sending_at_the_first_answer(cache, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with KeyEchoingServer() as server:
+        result = _run(server.base_url, cache, _tickets(40), concurrency=2)
+    metrics = result.metrics
+    # Only the requests already in flight when the first 401 came back were sent.
+    assert server.requests <= 2 and metrics.requests == server.requests and metrics.calls == 0
+    assert metrics.stopped and "check OPENAI_API_KEY" in metrics.stopped and not metrics.retry_can_help()
+    assert result.failures.height == 40 and result.outputs.height == 0  # every row still accounted for
+    assert SECRET not in repr(result.failures.rows()) + metrics.stopped
+    assert "[secret removed]" in metrics.stopped
+
+
+def test_an_unreachable_endpoint_stops_after_the_breaker_threshold(cache):
+    result = _run(_closed_port_url(), cache, _tickets(30), concurrency=1, breaker_failures=3)
+    metrics = result.metrics
+    # Three requests failed after one retry each; the other 27 rows were never sent.
+    assert metrics.requests == 6 and metrics.calls == 0
+    assert metrics.stopped and "3 requests in a row failed" in metrics.stopped and "is reachable" in metrics.stopped
+    assert metrics.retry_can_help()  # a server that is down may be back for the step's retry
+    assert result.failures.height == 30
+    assert result.failures.filter(pl.col("reason").str.starts_with("not sent:")).height == 27
+
+
+def test_a_rate_limit_storm_does_not_open_the_breaker(cache, llm_server):
+    llm_server.inject(*[Fault(status=429, retry_after=0)] * 8)
+    result = _run(llm_server.base_url, cache, _tickets(6), concurrency=1, breaker_failures=2)
+    assert result.metrics.stopped is None
+    assert result.metrics.requests == result.metrics.calls + 8
+
+
+def test_scrub_secrets_removes_the_key_and_key_shaped_strings(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "my-self-hosted-token")
+    text = "bad key my-self-hosted-token; also sk-proj-abcdefghijklmnop and Authorization: Bearer abc.def.ghi123"
+    scrubbed = scrub_secrets(text)
+    assert "my-self-hosted-token" not in scrubbed and "sk-proj" not in scrubbed and "abc.def" not in scrubbed
+    assert scrub_secrets("HTTP 500 after 2 retries: server error") == "HTTP 500 after 2 retries: server error"
+
+
+def _materialise_triage(pipeline: Pipeline) -> dg.ExecuteInJobResult:
+    return pipeline.defs.resolve_job_def("daily_tickets_job").execute_in_process(
+        instance=pipeline.instance, partition_key=DAY_1, raise_on_error=False
+    )
+
+
+def _failure_message(result: dg.ExecuteInJobResult) -> str:
+    return " ".join(
+        e.step_failure_data.error.message
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data.user_failure_data
+    )
+
+
+def _redefine(pipeline: Pipeline, monkeypatch, base_url: str) -> Pipeline:
+    """The pipeline's definitions again, against `base_url` (and whatever else the test set)."""
+    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    settings = load_settings()
+    return Pipeline(settings, build_definitions(settings), pipeline.instance, pipeline.server)
+
+
+def test_a_wrong_key_fails_the_day_with_what_to_check(pipeline: Pipeline, monkeypatch):
+    with KeyEchoingServer() as server:
+        broken = _redefine(pipeline, monkeypatch, server.base_url)
+        result = _materialise_triage(broken)
+        sent = server.requests
+    assert not result.success
+    message = _failure_message(result)
+    assert "triage 2026-11-01: stopped sending: authentication error" in message and "check OPENAI_API_KEY" in message
+    # Stopped at the first answers (the step's concurrency), and not retried: a wrong key stays wrong.
+    assert sent <= broken.settings.llm_concurrency
+    events = pipeline.instance.all_logs(result.run_id)
+    logged = repr([e.dagster_event for e in events]) + repr([e.user_message for e in events])
+    assert SECRET not in logged
+    # Nothing of the day was written as if it had been triaged: the failed step materialised nothing.
+    assert not result.asset_materializations_for_node("ticket_triage")
+
+
+def test_a_day_whose_answers_mostly_fail_is_a_failed_step(pipeline: Pipeline):
+    pipeline.server.inject(*[Fault(content="not json at all")] * 200)  # every answer and every reask
+    result = _materialise_triage(pipeline)
+    assert not result.success
+    message = _failure_message(result)
+    assert "rows failed ({'invalid_output':" in message and "AI_ASSETS_LLM_MAX_FAILURE_SHARE=0.5" in message
+
+
+def test_a_few_failed_rows_are_a_warning_not_a_failure(pipeline: Pipeline):
+    broken = next(iter(_day_1_prompts(pipeline).values()))
+    pipeline.server.inject(*[Fault(status=500, match=broken)] * 3)  # one row: its try and its two retries
+    result = pipeline.run("daily_tickets_job", DAY_1)
+    warnings = [
+        e.user_message
+        for e in pipeline.instance.all_logs(result.run_id)
+        if e.level == 30 and "rows failed" in e.user_message  # logging.WARNING
+    ]
+    assert warnings and "1 of" in warnings[0] and "provider_error" in warnings[0]
+    triage = next(
+        m for m in result.asset_materializations_for_node("ticket_triage") if m.asset_key.path == ["ticket_triage"]
+    )
+    assert triage.metadata["llm_requests"].value == triage.metadata["llm_calls"].value + 3
+
+
+@pytest.mark.parametrize("share", ["0", "1"])
+def test_the_failure_share_is_a_setting(pipeline: Pipeline, monkeypatch, share):
+    monkeypatch.setenv("AI_ASSETS_LLM_MAX_FAILURE_SHARE", share)
+    strict = _redefine(pipeline, monkeypatch, pipeline.server.base_url)
+    broken = next(iter(_day_1_prompts(pipeline).values()))
+    pipeline.server.inject(*[Fault(content="not json at all", match=broken)] * 2)  # one row: answer and reask
+    assert _materialise_triage(strict).success is (share == "1")
