@@ -136,12 +136,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
     import polars as pl
 
     from ai_assets.warehouse.tables import query_read_only
 
+    try:
+        result = query_read_only(load_settings().warehouse_path, args.sql)
+    except duckdb.Error as error:  # a typo or a forbidden statement: the message, not a traceback
+        print(f"Query failed: {error}", file=sys.stderr)
+        return 2
     with pl.Config(tbl_rows=args.limit, fmt_str_lengths=60, tbl_width_chars=160):
-        print(query_read_only(load_settings().warehouse_path, args.sql))
+        print(result)
     return 0
 
 

@@ -18,11 +18,13 @@ from dagster_duckdb import DuckDBResource
 
 
 @contextmanager
-def warehouse_lock(database: Path | str) -> Iterator[None]:
+def warehouse_lock(database: Path | str, *, shared: bool = False) -> Iterator[None]:
+    """Exclusive for a writer; `shared` for read-only queries, which then run side by side and
+    only wait for (and hold off) a writer, never each other."""
     lock_path = Path(f"{database}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # blocks until the current writer closes
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)  # blocks until the writer closes
         try:
             yield
         finally:

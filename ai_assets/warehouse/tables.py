@@ -101,8 +101,18 @@ def row_count(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
     return conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
 
 
+# A user query reads the warehouse and nothing else: no COPY ... TO, ATTACH, reading or writing
+# other files, or installing extensions, and the query cannot switch that back on.
+_QUERY_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+
+
 def query_read_only(database: Path, sql: str, params: list | dict | None = None) -> pl.DataFrame:
-    """Run a user query on a read-only connection, so it can never change the warehouse. It waits
-    for a writing step to close its connection instead of failing on DuckDB's file lock."""
-    with warehouse_lock(database), duckdb.connect(str(database), read_only=True) as conn:
+    """Run a user query on a read-only, sandboxed connection, so it can change neither the warehouse
+    nor any other file. Queries share the lock: they run side by side, wait for a writing step to
+    close its connection instead of failing on DuckDB's file lock, and hold off writers only while
+    they run."""
+    with (
+        warehouse_lock(database, shared=True),
+        duckdb.connect(str(database), read_only=True, config=_QUERY_CONFIG) as conn,
+    ):
         return conn.execute(sql, params or []).pl()
