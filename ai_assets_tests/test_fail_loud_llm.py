@@ -4,6 +4,7 @@ mostly failed fail the step with a message that says what to check, and stop sen
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -182,3 +183,20 @@ def test_the_failure_share_is_a_setting(pipeline: Pipeline, monkeypatch, share):
     broken = next(iter(_day_1_prompts(pipeline).values()))
     pipeline.server.inject(*[Fault(content="not json at all", match=broken)] * 2)  # one row: answer and reask
     assert _materialise_triage(strict).success is (share == "1")
+
+
+def test_a_day_under_ten_percent_faults_still_succeeds(pipeline: Pipeline):
+    rng = random.Random(7)
+    faults = [
+        Fault(status=429, retry_after=0),
+        Fault(status=500),
+        Fault(content="{truncated"),
+        Fault(drop_connection=True),
+    ]
+    # Faults are consumed in order by every chat request of the day (triage, drafts, critiques).
+    pipeline.server.inject(*(rng.choice(faults) if rng.random() < 0.1 else Fault() for _ in range(600)))
+    pipeline.run("daily_tickets_job", DAY_1)  # asserts the run succeeded
+    tickets, failed = pipeline.count("raw_tickets"), pipeline.count("ticket_triage_failures")
+    assert pipeline.count("ticket_triage") + failed == tickets and failed <= 0.1 * tickets
+    assert pipeline.count("reply_drafts") == tickets
+    assert len(pipeline.server.pending_faults) < 550  # 50-odd requests went through the mix
