@@ -47,10 +47,12 @@ def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
         days = partition_days(context)
         results = [build_raw_tickets(landing.landing_dir, day) for day in days]
         for day, result in zip(days, results):
-            if result.files == 0:
+            if result.files == 0 and not result.files_not_read:
                 context.log.warning(
                     f"No landing files in {landing.landing_dir / 'tickets' / str(day)}; the day is empty"
                 )
+            for source, reason in result.files_not_read:
+                context.log.warning(f"{day}: landing/{source} not read: {reason} (one quarantine row)")
             context.log.info(
                 f"{day}: read {result.records} records from {result.files} files; {result.tickets.height} tickets, "
                 f"{result.quarantine.height} quarantined ({result.duplicates} duplicates)"
@@ -59,6 +61,7 @@ def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
         stats = {
             "days": len(days),
             "files": sum(r.files for r in results),
+            "files_not_read": sum(len(r.files_not_read) for r in results),
             "records_read": sum(r.records for r in results),
             "duplicates_dropped": sum(r.duplicates for r in results),
             "by_channel": counts_by(tickets, "channel"),

@@ -6,7 +6,9 @@ a ticket id is unique within its day only; without it the decision is for that i
 `decided_at` (ISO 8601; else the file's modification time).
 
 Files are read record by record by `landing.py`, as ticket files are: a badly encoded or malformed
-line is rejected with its reason and the rest of the file still loads.
+line is rejected with its reason and the rest of the file still loads. A file that cannot be read
+at all (a CSV header without `ticket_id`, `decision` and `reviewer`), and every entry of the folder
+that is not a landing file, is one rejected row at line `WHOLE_FILE`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,22 @@ from typing import Any
 
 import polars as pl
 
-from ai_assets.extract.landing import LandingRecord, landing_files, parse_timestamp, read_records, value_in_raw
+from ai_assets.extract.landing import (
+    WHOLE_FILE,
+    LandingRecord,
+    landing_files,
+    parse_timestamp,
+    read_records,
+    scan_folder,
+    unreadable,
+    value_in_raw,
+)
 from ai_assets.quality.tables import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 TEXT_FIELDS = ("ticket_id", "decision", "edited_text", "reviewer")
+# The columns a CSV header must name (edited_text, created_date and decided_at may be left out).
+REQUIRED_COLUMNS = ("ticket_id", "decision", "reviewer")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # A decision as read: the contract's columns but is_latest, and why the record could not be read.
 _ROW_SCHEMA = {
@@ -50,7 +63,13 @@ def _decision_row(record: LandingRecord, modified: datetime) -> dict[str, Any]:
     """The decision's typed fields, or a `problem` saying why the record cannot be one."""
     if record.values is None:
         return {"ticket_id": value_in_raw(record.raw, "ticket_id"), "problem": record.problem}
-    values = record.values
+    try:
+        return _typed_decision(record.values, modified)
+    except Exception as error:  # e.g. a value nested too deeply to show: that record only
+        return {"ticket_id": None, "problem": f"record {unreadable(error)}"}
+
+
+def _typed_decision(values: dict[str, Any], modified: datetime) -> dict[str, Any]:
     row: dict[str, Any] = {name: _text(values.get(name)) for name in TEXT_FIELDS}
     row["decision"] = (row["decision"] or "").strip().lower() or None
     problems = []
@@ -72,12 +91,13 @@ def _decision_row(record: LandingRecord, modified: datetime) -> dict[str, Any]:
 def read_review_decisions(reviews_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(decisions, rejected rows with a reason). `is_latest` marks the deciding row of each
     (ticket_id, created_date): the latest `decided_at`, then the later file and line."""
-    rows = []
-    for path in review_files(reviews_dir):
+    folder = scan_folder(reviews_dir)
+    rows = [{"source_file": s.path.name, "source_line": WHOLE_FILE, "problem": s.reason} for s in folder.skipped]
+    for path in folder.files:
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
         rows.extend(
             {**_decision_row(record, modified), "source_file": path.name, "source_line": record.line}
-            for record in read_records(path)
+            for record in read_records(path, REQUIRED_COLUMNS)
         )
     frame = pl.DataFrame(rows, schema=_ROW_SCHEMA)
     unreadable = frame.filter(pl.col("problem").is_not_null()).rename({"problem": "reason"})

@@ -1,8 +1,10 @@
 """Turn one day of landing files into `raw_tickets` rows and `raw_tickets_quarantine` rows.
 
 Every record read ends up in exactly one of the two frames: valid and first of its ticket_id in
-`tickets`, anything else in `quarantine` with the reason. Duplicates are resolved
-deterministically: the copy in the first file (by name) and the first line wins.
+`tickets`, anything else in `quarantine` with the reason. Every entry of the day folder that is not
+read (see `landing.RECORD_FILES`), and every file that cannot be read at all, is one quarantine row
+of that day at line `WHOLE_FILE`. Duplicates are resolved deterministically: the copy in the first
+file (by name) and the first line wins.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ai_assets.extract.landing import TICKET_FIELDS, ParsedRecord, parse_ticket_file, ticket_files
+from ai_assets.extract.landing import TICKET_FIELDS, WHOLE_FILE, ParsedRecord, parse_ticket_file, scan_folder
 from ai_assets.quality.tables import RAW_TICKETS, RAW_TICKETS_QUARANTINE, ticket_candidates_schema
 from ai_assets.quality.validate import split_valid
 
@@ -28,9 +30,10 @@ _CANDIDATE_SCHEMA = {
 class RawTickets:
     tickets: pl.DataFrame
     quarantine: pl.DataFrame
-    files: int
-    records: int
+    files: int  # files read
+    records: int  # rows of tickets and quarantine together
     duplicates: int
+    files_not_read: list[tuple[str, str]]  # (source_file, reason): a whole file in quarantine
 
 
 def _quarantine_frame(records: list[ParsedRecord], day: date) -> pl.DataFrame:
@@ -55,9 +58,13 @@ def _as_quarantine(rejected: pl.DataFrame, day: date) -> pl.DataFrame:
 
 
 def build_raw_tickets(landing_dir: Path, day: date) -> RawTickets:
-    day_dir = landing_dir / "tickets" / day.isoformat()
-    files = ticket_files(day_dir)
-    parsed = [record for path in files for record in parse_ticket_file(path, path.relative_to(landing_dir).as_posix())]
+    folder = scan_folder(landing_dir / "tickets" / day.isoformat())
+
+    def source(path: Path) -> str:
+        return path.relative_to(landing_dir).as_posix()
+
+    parsed = [record for path in folder.files for record in parse_ticket_file(path, source(path))]
+    parsed += [ParsedRecord(source(s.path), WHOLE_FILE, "", None, s.reason) for s in folder.skipped]
     unreadable = [r for r in parsed if r.reason is not None]
     candidates = pl.DataFrame(
         [
@@ -85,4 +92,11 @@ def build_raw_tickets(landing_dir: Path, day: date) -> RawTickets:
     quarantine = pl.concat(
         [_quarantine_frame(unreadable, day), _as_quarantine(invalid, day), _as_quarantine(duplicates, day)]
     ).sort("source_file", "source_line")
-    return RawTickets(tickets, quarantine, files=len(files), records=len(parsed), duplicates=duplicates.height)
+    return RawTickets(
+        tickets,
+        quarantine,
+        files=len(folder.files),
+        records=len(parsed),
+        duplicates=duplicates.height,
+        files_not_read=[(r.source_file, r.reason) for r in unreadable if r.source_line == WHOLE_FILE],
+    )

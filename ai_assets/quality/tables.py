@@ -60,6 +60,16 @@ def _day() -> pa.Column:
     return pa.Column(pl.Date)
 
 
+def _rejected_row(id_column: str) -> dict[str, pa.Column]:
+    """A landing row rejected with the reason: its file and line (0: the whole file) and its id if readable."""
+    return {
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        id_column: _text(nullable=True),
+        "reason": _text(checks=_not_blank()),
+    }
+
+
 LINEAGE_COLUMNS = {
     "model": _text(),
     "prompt_version": _text(),
@@ -130,7 +140,10 @@ RAW_TICKETS_QUARANTINE = Table(
     key=("created_date", "source_file", "source_line"),
     partitioned=True,
     preview=("source_file", "source_line", "ticket_id", "reason"),
-    notes={"ticket_id": "when it could be read"},
+    notes={
+        "source_line": "0: the file as a whole (not read: its extension, a broken link, a CSV header, ...)",
+        "ticket_id": "when it could be read",
+    },
 )
 
 CUSTOMERS = Table(
@@ -228,13 +241,9 @@ REVIEW_DECISIONS = Table(
 REVIEW_DECISIONS_QUARANTINE = Table(
     "review_decisions_quarantine",
     "One row per rejected row of landing/reviews, with the reason.",
-    {
-        "source_file": _text(),
-        "source_line": pa.Column(pl.Int64),
-        "ticket_id": _text(nullable=True),
-        "reason": _text(checks=_not_blank()),
-    },
+    _rejected_row("ticket_id"),
     key=("source_file", "source_line"),
+    notes={"source_line": "0: the file as a whole (not read)"},
 )
 
 # --- transform -------------------------------------------------------------------------------
