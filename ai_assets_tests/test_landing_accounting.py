@@ -17,13 +17,14 @@ import duckdb
 import pytest
 
 from ai_assets.config import Settings
+from ai_assets.definitions import build_definitions
 from ai_assets.extract.assets import build_raw_tickets_asset
 from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.locking import LockedDuckDBResource
 from ai_assets.warehouse.partitions import Daily
-from ai_assets_tests.conftest import DAY_1, configure_env
+from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
 
 DAY = date.fromisoformat(DAY_1)
 GOOD = {
@@ -231,6 +232,38 @@ def test_raw_tickets_quarantines_poison_and_unread_files_logs_them_and_never_dou
         ]
     for name, words in (("b.json", "unsupported extension .json"), ("c.csv", "header missing or unrecognised")):
         assert any(f"tickets/{DAY_1}/{name} not read: {words}" in w for w in warnings), warnings
+
+
+# --- the landing sensor --------------------------------------------------------------------
+
+
+def _evaluate_sensor(settings: Settings, cursor: str | None) -> tuple[list[dg.RunRequest], str | None, list[str]]:
+    context = dg.build_sensor_context(cursor=cursor)
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    context.log.addHandler(handler)
+    sensor = build_definitions(settings).resolve_sensor_def("landing_files_sensor")
+    requests = list(sensor(context) or [])
+    return requests, context.cursor, warnings
+
+
+def test_the_landing_sensor_sees_the_files_it_does_not_read(tmp_path, monkeypatch):
+    settings = configure_env(monkeypatch, tmp_path / "data", None)
+    tickets = settings.landing_dir / "tickets"
+    (_day_dir(settings.landing_dir, DAY_1) / "export.json").write_bytes(_jsonl(_ticket("T-1")))
+    (_day_dir(settings.landing_dir, DAY_2) / "gone.jsonl").symlink_to(tickets / "nowhere.jsonl")
+    (tickets / "stray.jsonl").write_bytes(_jsonl(_ticket("T-2")))
+
+    requests, cursor, warnings = _evaluate_sensor(settings, None)
+
+    # Each day runs, so its unread files get their quarantine rows; the sensor says why it skips them.
+    assert sorted(r.partition_key for r in requests) == [DAY_1, DAY_2]
+    assert any(f"landing/tickets/{DAY_1}/export.json is not read: unsupported extension .json" in w for w in warnings)
+    assert any(f"landing/tickets/{DAY_2}/gone.jsonl is not read: a broken symbolic link" in w for w in warnings)
+    assert any("landing/tickets/stray.jsonl is not read: not in a day folder" in w for w in warnings), warnings
+
+    assert _evaluate_sensor(settings, cursor)[::2] == ([], [])  # nothing new: no run, no repeated warning
 
 
 # --- byte-order marks and bad bytes ---------------------------------------------------------

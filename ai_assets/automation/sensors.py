@@ -11,22 +11,44 @@ import polars as pl
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition  # no public name
 
 from ai_assets.config import Settings
-from ai_assets.extract.landing import ticket_files
+from ai_assets.extract.landing import SkippedFile, scan_folder
 from ai_assets.extract.reviews import read_review_decisions, review_files
 from ai_assets.warehouse.sql import sql_file
 from ai_assets.warehouse.tables import query_read_only
 
 
-def day_fingerprints(tickets_dir: Path) -> dict[str, str]:
-    """day -> a hash of its landing files' names, sizes and modification times."""
-    fingerprints = {}
+def _stat(path: Path) -> tuple[str, int, int] | None:
+    """(name, size, modification time); a broken link by its own, an entry gone meanwhile as None."""
+    try:
+        stat = path.stat() if path.exists() else path.lstat()
+    except OSError:
+        return None
+    return path.name, stat.st_size, stat.st_mtime_ns
+
+
+def _fingerprint(paths: list[Path]) -> str | None:
+    stats = [stat for stat in map(_stat, paths) if stat]
+    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16] if stats else None
+
+
+def landing_entries(tickets_dir: Path) -> dict[str, tuple[str, list[SkippedFile]]]:
+    """Each entry of landing/tickets -> a hash of the names, sizes and modification times of what it
+    holds, and what of it is not read: for a day folder, its files read and not read alike (a change
+    to either runs the day again); for anything else, the entry itself (it is not read at all)."""
+    entries = {}
     if not tickets_dir.is_dir():
-        return fingerprints
-    for day_dir in sorted(p for p in tickets_dir.iterdir() if p.is_dir()):
-        stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in ticket_files(day_dir)]
-        if stats:
-            fingerprints[day_dir.name] = hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
-    return fingerprints
+        return entries
+    for entry in sorted(tickets_dir.iterdir()):
+        if entry.is_dir():
+            folder = scan_folder(entry)
+            fingerprint = _fingerprint(folder.files + [s.path for s in folder.skipped])
+            skipped = folder.skipped
+        else:
+            fingerprint = _fingerprint([entry])
+            skipped = [SkippedFile(entry, "not in a day folder (landing/tickets/YYYY-MM-DD/)")]
+        if fingerprint:
+            entries[entry.name] = (fingerprint, skipped)
+    return entries
 
 
 def _file_fingerprints(files: list[Path]) -> dict[str, str]:
@@ -42,16 +64,24 @@ def build_sensors(
         job=daily_tickets_job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.STOPPED,
-        description="Requests a daily_tickets_job run for each landing/tickets/<day>/ whose files are new or changed.",
+        description="Requests a daily_tickets_job run for each landing/tickets/<day>/ whose files are new or changed "
+        "(the files it reads and the ones it does not, which the run quarantines); warns about every file not read.",
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext):
         tickets_dir = settings.landing_dir / "tickets"
         seen = json.loads(context.cursor) if context.cursor else {}
-        current = day_fingerprints(tickets_dir)
+        current = landing_entries(tickets_dir)
         daily_partitions = daily_tickets_job.partitions_def
         valid_days = set(daily_partitions.get_partition_keys())
-        for day, fingerprint in current.items():
+        for day, (fingerprint, skipped) in current.items():
             if seen.get(day) == fingerprint:
+                continue
+            # Said once per change (the cursor keeps the fingerprint); in a day folder, the day's run
+            # also quarantines each of them.
+            for entry in skipped:
+                where = entry.path.relative_to(settings.data_dir).as_posix()
+                context.log.warning(f"{where} is not read: {entry.reason}")
+            if not (tickets_dir / day).is_dir():
                 continue
             if day not in valid_days:
                 context.log.warning(f"landing/tickets/{day}/ is not a partition of {daily_partitions}; skipped")
@@ -60,7 +90,7 @@ def build_sensors(
             yield dg.RunRequest(
                 partition_key=day, run_key=f"{day}:{fingerprint}", tags={"ai_assets/trigger": "landing_files"}
             )
-        context.update_cursor(json.dumps(current, sort_keys=True))
+        context.update_cursor(json.dumps({name: entry[0] for name, entry in current.items()}, sort_keys=True))
 
     @dg.sensor(
         job=reviews_job,
