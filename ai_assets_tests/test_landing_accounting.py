@@ -19,11 +19,15 @@ import pytest
 from ai_assets.config import Settings
 from ai_assets.definitions import build_definitions
 from ai_assets.extract.assets import build_raw_tickets_asset
+from ai_assets.extract.crm import read_customers
+from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
+from ai_assets.quality.tables import CUSTOMERS, CUSTOMERS_QUARANTINE
 from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.locking import LockedDuckDBResource
 from ai_assets.warehouse.partitions import Daily
+from ai_assets.warehouse.tables import write_tables
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
 
 DAY = date.fromisoformat(DAY_1)
@@ -37,6 +41,7 @@ GOOD = {
 }
 HEADER = ",".join(GOOD)
 BOM = b"\xef\xbb\xbf"
+CRM_HEADER = "customer_id,name,email,tier,region,signup_date\n"
 # Deeper than any recursion limit: json.loads raises RecursionError on it.
 NESTED = b"[" * 100_000 + b"]" * 100_000
 
@@ -279,6 +284,14 @@ def test_a_byte_order_mark_is_stripped(tmp_path: Path, name: str):
     assert result.quarantine.height == 0 and result.tickets["ticket_id"].to_list() == ["T-1"]
 
 
+def test_a_kb_article_with_a_byte_order_mark_keeps_its_front_matter(tmp_path: Path):
+    (tmp_path / "refunds.md").write_bytes(
+        BOM + b"---\narticle_id: kb-1\ntitle: Refunds\ncategory: billing\n---\n# Refunds\nWithin 30 days."
+    )
+    articles, rejected = read_kb_articles(tmp_path)
+    assert rejected.height == 0 and articles.select("article_id", "category").rows() == [("kb-1", "billing")]
+
+
 def test_a_cp1252_byte_in_a_csv_header_costs_no_row(tmp_path: Path):
     # An extra column the contract does not know, named in cp1252: ignored, like any unknown field.
     header = f"{HEADER},Qualit\xe4t\n".encode("cp1252")
@@ -287,3 +300,82 @@ def test_a_cp1252_byte_in_a_csv_header_costs_no_row(tmp_path: Path):
     result = build_raw_tickets(tmp_path, DAY)
 
     assert result.quarantine.height == 0 and result.tickets["ticket_id"].to_list() == ["T-1", "T-2"]
+
+
+def test_a_cp1252_byte_in_the_crm_export_costs_only_its_row(tmp_path: Path):
+    crm = tmp_path / "crm"
+    crm.mkdir()
+    rows = "C-1,Ana,ana@example.com,pro,EMEA,2025-01-02\nC-2,Jos\xe9,jo@example.com,free,EMEA,\nC-3,Bo,,free,NA,\n"
+    (crm / "customers.csv").write_bytes(BOM + (CRM_HEADER + rows).encode("cp1252"))
+
+    customers, rejects = read_customers(crm / "customers.csv")
+
+    assert customers["customer_id"].to_list() == ["C-1", "C-3"]  # nothing loaded mangled
+    assert rejects.select("source_file", "source_line", "customer_id").rows() == [("crm/customers.csv", 3, "C-2")]
+    assert rejects["reason"].item().startswith("not valid UTF-8 (byte 0xe9 at offset")
+
+
+def test_a_kb_article_not_in_utf8_or_with_unreadable_front_matter_is_quarantined_alone(tmp_path: Path):
+    (tmp_path / "good.md").write_text("---\narticle_id: kb-1\ntitle: Refunds\ncategory: billing\n---\n# R\nText.")
+    (tmp_path / "latin.md").write_bytes("---\narticle_id: kb-2\ntitle: Caf\xe9\n---\n# Caf\xe9\nText.".encode("cp1252"))
+    (tmp_path / "deep.md").write_text("---\narticle_id: " + "[" * 50_000 + "]" * 50_000 + "\n---\n# D\nText.")
+    (tmp_path / "broken.md").write_text("---\narticle_id: kb-4\ntitle: [unclosed\n---\n# B\nText.")
+
+    articles, rejected = read_kb_articles(tmp_path)
+    reasons = dict(rejected.select("source_file", "reason").rows())
+
+    assert articles["article_id"].to_list() == ["kb-1"]
+    assert reasons[f"{tmp_path.name}/latin.md"].startswith("not valid UTF-8 (byte 0xe9 at offset")
+    assert reasons[f"{tmp_path.name}/deep.md"].startswith("front matter nested too deeply to read")
+    assert reasons[f"{tmp_path.name}/broken.md"].startswith("front matter is not valid YAML")
+
+
+# --- knowledge base and CRM folders ---------------------------------------------------------
+
+
+def test_kb_and_crm_folders_report_every_file_they_do_not_read(tmp_path: Path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "refunds.MD").write_text("---\narticle_id: kb-1\ntitle: Refunds\ncategory: billing\n---\n# R\nText.")
+    (kb / "notes.txt").write_text("draft")
+    (kb / "gone.md").symlink_to(kb / "nowhere.md")
+    crm = tmp_path / "crm"
+    crm.mkdir()
+    (crm / "customers.csv").write_text(CRM_HEADER + "C-1,Ana,ana@example.com,pro,EMEA,2025-01-02\n")
+    (crm / "customers (1).csv").write_text(CRM_HEADER)
+
+    articles, kb_rejects = read_kb_articles(kb)
+    customers, crm_rejects = read_customers(crm / "customers.csv")
+
+    assert articles["article_id"].to_list() == ["kb-1"]
+    assert dict(kb_rejects.select("source_file", "reason").rows()) == {
+        "kb/gone.md": f"a broken symbolic link (to {kb / 'nowhere.md'}); nothing to read",
+        "kb/notes.txt": "unsupported extension .txt; knowledge-base articles are .md files, in any letter case",
+    }
+    assert customers["customer_id"].to_list() == ["C-1"]
+    assert crm_rejects.select("source_file", "source_line", "reason").rows() == [
+        (
+            "crm/customers (1).csv",
+            0,
+            "not the CRM export (landing/crm/customers.csv); nothing else in it is read",
+        )
+    ]
+
+
+def test_a_crm_export_without_its_header_stops_the_step_saying_what_it_got(tmp_path: Path):
+    (tmp_path / "customers.csv").write_text("C-1,Ana,ana@example.com,pro,EMEA,2025-01-02\n")
+    with pytest.raises(ValueError, match="header missing or unrecognised: expected columns customer_id, .* got C-1"):
+        read_customers(tmp_path / "customers.csv")
+
+
+def test_a_warehouse_from_before_gets_the_new_customers_quarantine_column(tmp_path: Path):
+    (crm := tmp_path / "crm").mkdir()
+    (crm / "customers.csv").write_text(CRM_HEADER + "C-1,Ana,ana@example.com,platinum,EMEA,\n")
+    (crm / "notes.txt").write_text("draft")
+    customers, rejects = read_customers(crm / "customers.csv")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.execute("create table customers_quarantine (source_line bigint, customer_id varchar, reason varchar)")
+        write_tables(conn, {CUSTOMERS: customers, CUSTOMERS_QUARANTINE: rejects})
+        rows = conn.execute("select source_file, source_line, customer_id from customers_quarantine order by all")
+        rows = rows.fetchall()
+    assert rows == [("crm/customers.csv", 2, "C-1"), ("crm/notes.txt", 0, None)]

@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
 from ai_assets.extract.knowledge_base import read_kb_articles
+from ai_assets.extract.landing import WHOLE_FILE
 from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.quality.tables import (
@@ -84,6 +85,10 @@ def _reference_table(
         context.log.info(
             f"Loaded {rows.height} rows into {table.name} from landing/{source}, rejected {rejects.height}"
         )
+        # A row per file (the knowledge base), or at WHOLE_FILE: a file none of whose records were read.
+        whole_files = rejects.filter(pl.col("source_line") == WHOLE_FILE) if "source_line" in rejects else rejects
+        for file, reason in whole_files.select("source_file", "reason").iter_rows():
+            context.log.warning(f"landing/{source}: {file} not loaded: {reason}")
         with duckdb.get_connection() as conn:
             yield from write(conn, {table: rows, quarantine: rejects})
 

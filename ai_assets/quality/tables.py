@@ -162,9 +162,12 @@ CUSTOMERS = Table(
 
 CUSTOMERS_QUARANTINE = Table(
     "customers_quarantine",
-    "One row per rejected row of landing/crm/customers.csv, with the reason.",
-    {"source_line": pa.Column(pl.Int64), "customer_id": _text(nullable=True), "reason": _text(checks=_not_blank())},
-    key=("source_line",),
+    "One row per rejected row of landing/crm/customers.csv, and per other file in landing/crm, with the reason.",
+    _rejected_row("customer_id"),
+    key=("source_file", "source_line"),
+    # Replaced whole, schema included: a warehouse from before source_file gets it on the next write.
+    recreated_on_write=True,
+    notes={"source_line": "0: the file as a whole (not read)"},
 )
 
 KB_ARTICLES = Table(
