@@ -18,7 +18,7 @@ import pytest
 
 from ai_assets.config import Settings
 from ai_assets.definitions import build_definitions
-from ai_assets.extract.assets import build_raw_tickets_asset
+from ai_assets.extract import assets as extract_assets
 from ai_assets.extract.crm import read_customers
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.reviews import read_review_decisions
@@ -200,7 +200,7 @@ def test_every_file_a_reader_does_not_read_is_one_quarantine_row_with_the_reason
 
 def _materialize(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [build_raw_tickets_asset(Daily.from_settings(settings))],
+        [extract_assets.build_raw_tickets_asset(Daily.from_settings(settings))],
         partition_key=DAY_1,
         instance=instance,
         resources={
@@ -379,3 +379,30 @@ def test_a_warehouse_from_before_gets_the_new_customers_quarantine_column(tmp_pa
         rows = conn.execute("select source_file, source_line, customer_id from customers_quarantine order by all")
         rows = rows.fetchall()
     assert rows == [("crm/customers.csv", 2, "C-1"), ("crm/notes.txt", 0, None)]
+
+
+def test_reference_assets_log_each_file_they_do_not_load(tmp_path, monkeypatch):
+    settings = configure_env(monkeypatch, tmp_path / "data", None)
+    landing = settings.landing_dir
+    for folder, name in (("kb", "notes.txt"), ("crm", "customers.xlsx"), ("reviews", "batch.json")):
+        (landing / folder).mkdir(parents=True)
+        (landing / folder / name).write_text("not read")
+    (landing / "crm" / "customers.csv").write_text(CRM_HEADER + "C-1,Ana,ana@example.com,pro,EMEA,2025-01-02\n")
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [extract_assets.customers, extract_assets.kb_articles, extract_assets.review_decisions],
+            instance=instance,
+            resources={
+                "landing": DataDirResource(data_dir=str(settings.data_dir)),
+                "duckdb": LockedDuckDBResource(database=str(settings.warehouse_path)),
+            },
+        )
+        warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert result.success
+    for words in (
+        "kb/notes.txt not loaded: unsupported extension .txt",
+        "crm/customers.xlsx not loaded: not the CRM",
+        "batch.json not loaded: unsupported extension .json",
+    ):
+        assert any(words in w for w in warnings), (words, warnings)
