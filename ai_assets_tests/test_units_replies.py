@@ -15,14 +15,24 @@ from ai_assets.transform.reply_loop import run_reply_loop
 # --- rule_problems ---------------------------------------------------------------------------
 
 
+# The excerpts as the prompts show them; kb-1 allows refunds, so only the rule under test fires.
+KNOWLEDGE = "[kb-1] We refund the original payment method within 5 business days.\n\n[kb-2] Parcels ship daily."
+
+
 def _problems(reply: str, cited: list[str] | None = None, retrieved: list[str] | None = None) -> list[str]:
     drafts = pl.DataFrame(
         {
             "reply": [reply],
             "cited_chunk_ids": [["kb-1"] if cited is None else cited],
             "retrieved_chunk_ids": [["kb-1"] if retrieved is None else retrieved],
+            "knowledge": [KNOWLEDGE],
         },
-        schema={"reply": pl.Utf8, "cited_chunk_ids": pl.List(pl.Utf8), "retrieved_chunk_ids": pl.List(pl.Utf8)},
+        schema={
+            "reply": pl.Utf8,
+            "cited_chunk_ids": pl.List(pl.Utf8),
+            "retrieved_chunk_ids": pl.List(pl.Utf8),
+            "knowledge": pl.Utf8,
+        },
     )
     return rule_problems(drafts).to_list()[0]
 

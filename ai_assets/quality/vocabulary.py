@@ -20,3 +20,17 @@ SENDABLE_STATUSES = ("auto_approved", "human_approved", "human_edited")
 DELIVERY_STATUSES = ("delivered", "failed")
 # What a reviewer's decision makes of a ticket sent to review (no decision: pending_review).
 DECISION_STATUSES = {"approve": "human_approved", "edit": "human_edited", "reject": "rejected"}
+# The rules a drafted reply must pass before it may be sent, whatever the critic says
+# (transform/reply.py): a reply that breaks one goes to a human with the rule's name as a problem.
+REPLY_RULES = (
+    "cites no knowledge-base chunk",
+    "cites a chunk that was not retrieved for this ticket",
+    "asks for a password",
+    "asks for a one-time code or PIN",
+    "asks for card details",
+    "asks for bank details",
+    "contains a card number",
+    "contains a link",
+    "names an amount the cited excerpts do not state",
+    "mentions a refund or credit the cited excerpts do not cover",
+)
