@@ -282,3 +282,20 @@ def test_the_remote_endpoint_never_receives_them(pipeline: Pipeline):
     # Ordinary content went out intact, with placeholders where the secrets were.
     assert "ORD-42420" in sent
     assert all(p in sent for p in ("[PHONE]", "[CARD]", "[CVV]", "[IBAN]", "[EMAIL]"))
+
+
+def test_a_card_number_cut_by_the_input_limit_is_still_redacted(cache, llm_server):
+    from ai_assets.llm.client import Endpoint
+    from ai_assets.llm.engine import run_task
+    from ai_assets_tests.test_llm_engine import TRIAGE_TASK
+
+    body = "x" * 90 + " card 4111 1111 1111 1111 please"  # the limit cuts inside the number
+    rows = pl.DataFrame({"ticket_id": ["T-1"], "channel": ["email"], "subject": ["Card"], "body": [body]})
+    endpoint = Endpoint(base_url=llm_server.base_url, model="fake-model", timeout_s=5, max_retries=0)
+    result = run_task(
+        TRIAGE_TASK, rows, endpoint=endpoint, cache=cache, id_column="ticket_id", max_input_chars=100, redact_pii=True
+    )
+    prompt = llm_server.requests[0]["messages"][-1]["content"]
+    assert result.outputs["input_truncated"].to_list() == [True]
+    # Cut after redaction: what is left of the placeholder, never the first digits of the number.
+    assert "card [CAR" in prompt and not re.search(r"\d{4}", prompt)

@@ -270,7 +270,11 @@ class _Dispatcher:
 
 
 def _prepare(task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars: int, redact_pii: bool) -> pl.DataFrame:
-    """One row per input row: the rendered user prompt, truncation flag and input hash (vectorised)."""
+    """One row per input row: the rendered user prompt, truncation flag and input hash (vectorised).
+    PII is redacted before the cut: a card number split by the cut would no longer look like one."""
+    frame = rows.select(id_column, *task.input_columns)
+    if redact_pii:
+        frame = frame.with_columns(redact_expr(pl.col(c)) for c in task.input_columns)
     clipped = [
         pl.when(pl.col(c).str.len_chars() > max_input_chars)
         .then(
@@ -287,9 +291,7 @@ def _prepare(task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars:
     truncated = pl.any_horizontal(
         [pl.col(c).str.len_chars().fill_null(0) > max_input_chars for c in task.input_columns]
     )
-    frame = rows.select(id_column, *task.input_columns).with_columns(input_truncated=truncated).with_columns(clipped)
-    if redact_pii:
-        frame = frame.with_columns(redact_expr(pl.col(c)) for c in task.input_columns)
+    frame = frame.with_columns(input_truncated=truncated).with_columns(clipped)
     values = frame.select(task.input_columns).rows()
     return frame.select(
         id_column,

@@ -69,8 +69,10 @@ def build_ticket_context(embed_model: str, daily: Daily) -> dg.AssetsDefinition:
             has_kb = _check_inputs(context, conn, embeddings.model)
             tickets = with_row_key(read(conn, RAW_TICKETS, days))
             memory = with_row_key(customer_memory(conn, days))
-        text = pl.concat_str("subject", "body", separator="\n").str.slice(0, embeddings.max_input_chars)
-        queries = tickets.select("row_key", text=redact_expr(text) if embeddings.redact_pii else text)
+        text = pl.concat_str("subject", "body", separator="\n")
+        # Redacted before it is cut: a card number split by the cut would no longer look like one.
+        text = redact_expr(text) if embeddings.redact_pii else text
+        queries = tickets.select("row_key", text=text.str.slice(0, embeddings.max_input_chars))
         nearest, stats = pl.DataFrame(schema=NEAREST_SCHEMA), StepMetrics()
         if has_kb and tickets.height:
             vectors, stats, _ = _embed(embeddings, queries["text"].to_list(), "query")
