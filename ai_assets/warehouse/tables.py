@@ -63,6 +63,32 @@ def write_tables(
         raise
 
 
+def upsert(conn: duckdb.DuckDBPyConnection, frames: Mapping[Table, pl.DataFrame]) -> None:
+    """Validates every frame against its contract, then replaces the rows with the frames' keys by
+    the frames' rows and keeps every other row (a table with a history, appended to), all tables in
+    one transaction."""
+    conformed = {table: table.conform(frame) for table, frame in frames.items()}
+    for table, frame in conformed.items():
+        table.validate(frame)
+        if table.recreated_on_write or not table.key:
+            raise ValueError(f"{table.name}: an upsert needs a keyed table that is not recreated on write")
+    conn.begin()
+    try:
+        for table, frame in conformed.items():
+            table.create(conn)
+            conn.register("incoming_frame", frame.to_arrow())
+            try:
+                match = " AND ".join(f"{table.name}.{c} IS NOT DISTINCT FROM incoming_frame.{c}" for c in table.key)
+                conn.execute(f"DELETE FROM {table.name} USING incoming_frame WHERE {match}")
+                conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM incoming_frame")
+            finally:
+                conn.unregister("incoming_frame")
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+
+
 def materializations(
     frames: Mapping[Table, pl.DataFrame], metadata: Mapping[Table, Mapping[str, Any]] | None = None
 ) -> list[dg.MaterializeResult]:
