@@ -15,9 +15,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ai_assets.llm.client import RESPONSE_FORMATS
+from ai_assets.quality.vocabulary import LABEL_FIELDS
 
 EXECUTORS = ("in_process", "multiprocess")
 REDACT_PII = ("auto", "on", "off")
+ON_OFF = ("on", "off")
+# Accuracy a triage must reach on the labelled tickets, per field: what a good hosted model reaches
+# on hand-written tickets (urgency and sentiment are the fuzzy ones).
+EVAL_TARGETS = {"category": 0.8, "urgency": 0.55, "sentiment": 0.65, "language": 0.9}
 
 
 class SettingsError(ValueError):
@@ -81,6 +86,27 @@ class _Reader:
             return default
         return value
 
+    def targets(self, name: str, default: Mapping[str, float]) -> dict[str, float]:
+        """`field=share,...` over LABEL_FIELDS; a field left out keeps its default target."""
+        raw = self.environ.get(name) or ""
+        targets = dict(default)
+        example = ",".join(f"{field}={value:g}" for field, value in default.items())
+        for item in filter(None, (part.strip() for part in raw.split(","))):
+            field, _, value = item.partition("=")
+            field = field.strip()
+            try:
+                share = float(value)
+            except ValueError:
+                share = math.nan
+            if field not in LABEL_FIELDS or not 0 <= share <= 1:
+                self.problems.append(
+                    f"{name}: {item!r} is not <field>=<share between 0 and 1> with a field among "
+                    f"{', '.join(LABEL_FIELDS)}; give e.g. {example}"
+                )
+                return dict(default)
+            targets[field] = share
+        return targets
+
     def day(self, name: str, default: str) -> str:
         value = self.environ.get(name) or default
         try:
@@ -137,6 +163,10 @@ class Settings:
     price_input_per_1m: float
     price_output_per_1m: float
     price_embed_per_1m: float
+    # Accuracy per label field the triage must reach on ticket_labels (triage_accuracy_meets_target).
+    eval_targets: dict[str, float]
+    # On: a triage below target (or not yet evaluated) fails its check with ERROR and stops ticket_triage.
+    eval_blocking: bool
 
     @property
     def uses_embedded_model(self) -> bool:
@@ -226,6 +256,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         price_input_per_1m=env.number("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0, minimum=0),
         price_output_per_1m=env.number("AI_ASSETS_PRICE_OUTPUT_PER_1M", 0.0, minimum=0),
         price_embed_per_1m=env.number("AI_ASSETS_PRICE_EMBED_PER_1M", 0.0, minimum=0),
+        eval_targets=env.targets("AI_ASSETS_EVAL_TARGETS", EVAL_TARGETS),
+        eval_blocking=env.choice("AI_ASSETS_EVAL_BLOCKING", "off", ON_OFF) == "on",
     )
     if env.problems:
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(env.problems))

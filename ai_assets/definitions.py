@@ -10,13 +10,21 @@ from ai_assets.automation.jobs import build_jobs
 from ai_assets.automation.schedules import build_daily_tickets_schedule
 from ai_assets.automation.sensors import build_sensors
 from ai_assets.config import Settings, load_settings
-from ai_assets.extract.assets import build_raw_tickets_asset, customers, kb_articles, kb_chunks, review_decisions
+from ai_assets.extract.assets import (
+    build_raw_tickets_asset,
+    customers,
+    kb_articles,
+    kb_chunks,
+    review_decisions,
+    ticket_labels,
+)
 from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_routing
 from ai_assets.load.dbt import build_dbt_marts, dbt_resource
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.checks import build_asset_checks
 from ai_assets.quality.freshness import build_freshness
 from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource
+from ai_assets.transform.eval_assets import build_triage_eval
 from ai_assets.transform.reply import reply_tasks
 from ai_assets.transform.reply_assets import build_reply_drafts
 from ai_assets.transform.retrieval_assets import build_kb_embeddings, build_ticket_context
@@ -49,13 +57,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     jobs = build_jobs(daily, marts)
     by_name = {job.name: job for job in jobs}
     freshness_checks, freshness_sensor = build_freshness(raw_tickets)
+    triage = triage_task(settings)
+    # With blocking on, ticket_triage writes only once its model and prompt meet the eval targets.
+    gate = settings.eval_targets if settings.eval_blocking else None
     return dg.Definitions(
         assets=[
             raw_tickets,
             customers,
             kb_articles,
             kb_chunks,
-            build_ticket_triage(triage_task(settings), settings.chat_model, daily),
+            build_ticket_triage(triage, settings.chat_model, daily, eval_targets=gate),
+            ticket_labels,
+            build_triage_eval(triage, settings.chat_model, settings.eval_targets, settings.eval_blocking),
             build_kb_embeddings(settings.embed_model),
             build_ticket_context(settings.embed_model, daily),
             build_reply_drafts(reply_tasks(settings), settings.chat_model, settings.reply_max_refinements, daily),

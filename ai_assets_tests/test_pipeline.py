@@ -71,6 +71,9 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
 
     # The marts account for the whole day, by category.
     assert pipeline.sql(f"select sum(tickets) from ticket_kpis_daily where created_date = '{DAY_1}'") == [(raw,)]
+    # The labelled tickets (the sample golden set) and the triage evaluated on them.
+    pipeline.run("eval_job")
+    assert pipeline.count("eval_runs") == 1
     # Every table has exactly the columns of its contract, in its order.
     for table in TABLES:
         query = "select column_name from information_schema.columns where table_name = ? order by ordinal_position"
@@ -246,8 +249,9 @@ def test_definitions_load_with_groups_checks_and_dbt(pipeline: Pipeline):
     defs = build_definitions(pipeline.settings)
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert set(groups.values()) == {"extract", "transform", "load"}
+    assert set(groups.values()) == {"extract", "transform", "quality", "load"}
     assert groups["raw_tickets"] == "extract" and groups["ticket_triage"] == "transform"
+    assert groups["ticket_labels"] == "extract" and groups["eval_runs"] == "quality"
     assert groups["ticket_kpis_daily"] == "load"
     check_names = {key.name for key in graph.asset_check_keys}
     assert {

@@ -10,6 +10,8 @@ REFERENCE_ASSETS = dg.AssetSelection.assets(
     "customers", "customers_quarantine", "kb_articles", "kb_articles_quarantine", "kb_chunks", "kb_embeddings"
 )
 REVIEW_INPUT = dg.AssetSelection.assets("review_decisions", "review_decisions_quarantine")
+# The labelled tickets (files and reviewers' corrections) and the triage scored on them.
+EVAL_ASSETS = dg.AssetSelection.assets("ticket_labels", "ticket_labels_quarantine", "eval_predictions", "eval_runs")
 # What a reviewer's decision changes, per day: the route, the outcome, the actions and their delivery.
 DECISION_OUTPUTS = dg.AssetSelection.assets("review_queue", "ticket_outcomes", "outbox", "outbox_deliveries")
 DAILY_TICKETS_ASSETS = (
@@ -45,6 +47,12 @@ def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAsset
             selection=REVIEW_INPUT | DECISION_OUTPUTS,
             partitions_def=daily.partitions_def,
             description="Apply reviewers' decisions (landing/reviews/) to one day: outcomes, outbox, delivery.",
+        ),
+        dg.define_asset_job(
+            "eval_job",
+            selection=EVAL_ASSETS,
+            description="Reload the labelled tickets (landing/labels/ and reviewers' corrections) and evaluate the "
+            "triage on them: eval_predictions, a row in eval_runs, and the accuracy check against its targets.",
         ),
         dg.define_asset_job(
             "marts_job",

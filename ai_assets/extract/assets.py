@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
 from ai_assets.extract.knowledge_base import read_kb_articles
+from ai_assets.extract.labels import CORRECTIONS, build_ticket_labels
 from ai_assets.extract.landing import WHOLE_FILE
 from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
@@ -23,6 +24,8 @@ from ai_assets.quality.tables import (
     RAW_TICKETS_QUARANTINE,
     REVIEW_DECISIONS,
     REVIEW_DECISIONS_QUARANTINE,
+    TICKET_LABELS,
+    TICKET_LABELS_QUARANTINE,
 )
 from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.contract import Table
@@ -112,3 +115,31 @@ def kb_chunks(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             "by_category": counts_by(chunks, "category"),
         }
         yield from write(conn, {KB_CHUNKS: chunks}, metadata={KB_CHUNKS: stats})
+
+
+@dg.multi_asset(
+    specs=[
+        TICKET_LABELS.spec(deps=[REVIEW_DECISIONS.name, RAW_TICKETS.name]),
+        TICKET_LABELS_QUARANTINE.spec(deps=[REVIEW_DECISIONS.name, RAW_TICKETS.name]),
+    ],
+    group_name="extract",
+)
+def ticket_labels(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
+    """Reads the labelled tickets of `landing/labels/*.jsonl|*.csv` and the reviewers' triage corrections
+    (review_decisions, with the ticket from raw_tickets), and replaces both tables."""
+    with duckdb.get_connection() as conn:
+        decisions = read(conn, REVIEW_DECISIONS)
+        corrected = decisions.filter(pl.any_horizontal(pl.col(CORRECTIONS).is_not_null()))["ticket_id"]
+        tickets = read(conn, RAW_TICKETS).filter(pl.col("ticket_id").is_in(corrected.implode()))
+        labels, rejects = build_ticket_labels(landing.landing_dir / "labels", decisions, tickets)
+        context.log.info(
+            f"Loaded {labels.height} labelled tickets ({counts_by(labels, 'source')}), rejected {rejects.height}"
+        )
+        for file, reason in (
+            rejects.filter(pl.col("source_line") == WHOLE_FILE).select("source_file", "reason").iter_rows()
+        ):
+            context.log.warning(f"landing/{file} not loaded: {reason}")
+        stats = {"by_source": counts_by(labels, "source"), "by_category": counts_by(labels, "category")}
+        yield from write(
+            conn, {TICKET_LABELS: labels, TICKET_LABELS_QUARANTINE: rejects}, metadata={TICKET_LABELS: stats}
+        )

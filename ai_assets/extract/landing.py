@@ -359,7 +359,8 @@ def _typed_fields(record: dict[str, Any]) -> tuple[dict[str, Any] | None, str | 
     return fields, None
 
 
-def _ticket(source: str, record: LandingRecord) -> ParsedRecord:
+def parse_ticket_record(source: str, record: LandingRecord) -> ParsedRecord:
+    """The ticket contract's fields of a record, typed, or the reason they cannot be."""
     if record.problem is not None:
         return ParsedRecord(source, record.line, record.raw, None, record.problem)
     try:
@@ -370,15 +371,15 @@ def _ticket(source: str, record: LandingRecord) -> ParsedRecord:
 
 
 def parse_ticket_file(path: Path, source: str) -> list[ParsedRecord]:
-    return [_ticket(source, r) for r in read_records(path, TICKET_FIELDS)]
+    return [parse_ticket_record(source, r) for r in read_records(path, TICKET_FIELDS)]
 
 
 def parse_jsonl(path: Path, source: str) -> list[ParsedRecord]:
-    return [_ticket(source, r) for r in read_jsonl(path.read_bytes())]
+    return [parse_ticket_record(source, r) for r in read_jsonl(path.read_bytes())]
 
 
 def parse_csv(path: Path, source: str) -> list[ParsedRecord]:
-    return [_ticket(source, r) for r in read_csv(path.read_bytes(), TICKET_FIELDS)]
+    return [parse_ticket_record(source, r) for r in read_csv(path.read_bytes(), TICKET_FIELDS)]
 
 
 def ticket_files(day_dir: Path) -> list[Path]:

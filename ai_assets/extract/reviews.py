@@ -3,7 +3,9 @@
 A decision row: `ticket_id`, optionally `created_date` (YYYY-MM-DD, the day of the ticket decided:
 a ticket id is unique within its day only; without it the decision is for that id on any day),
 `decision` (approve | edit | reject), `edited_text` (required for edit), `reviewer`, and optionally
-`decided_at` (ISO 8601; else the file's modification time).
+`decided_at` (ISO 8601; else the file's modification time). A decision may also correct the
+ticket's triage with any of `category`, `urgency` and `sentiment` (values of the vocabulary, any
+letter case): `ticket_labels` turns the latest correction of a ticket into its label.
 
 Files are read record by record by `landing.py`, as ticket files are: a badly encoded or malformed
 line is rejected with its reason and the rest of the file still loads. A file that cannot be read
@@ -34,6 +36,8 @@ from ai_assets.quality.tables import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTI
 from ai_assets.quality.validate import split_valid
 
 TEXT_FIELDS = ("ticket_id", "decision", "edited_text", "reviewer")
+# Corrections of the triage: optional, compared in lower case, blank meaning not corrected.
+CORRECTION_FIELDS = ("category", "urgency", "sentiment")
 # The columns a CSV header must name (edited_text, created_date and decided_at may be left out).
 REQUIRED_COLUMNS = ("ticket_id", "decision", "reviewer")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -71,7 +75,8 @@ def _decision_row(record: LandingRecord, modified: datetime) -> dict[str, Any]:
 
 def _typed_decision(values: dict[str, Any], modified: datetime) -> dict[str, Any]:
     row: dict[str, Any] = {name: _text(values.get(name)) for name in TEXT_FIELDS}
-    row["decision"] = (row["decision"] or "").strip().lower() or None
+    for name in ("decision", *CORRECTION_FIELDS):
+        row[name] = (_text(values.get(name)) or "").strip().lower() or None
     problems = []
     if values.get("created_date") not in (None, ""):
         try:

@@ -17,10 +17,13 @@ import polars as pl
 
 from ai_assets.quality.vocabulary import (
     ACTION_TYPES,
+    ANSWERERS,
     CATEGORIES,
     CHANNELS,
     DECISIONS,
     DELIVERY_STATUSES,
+    LABEL_FIELDS,
+    LABEL_SOURCES,
     LLM_ERROR_TYPES,
     REPLY_OUTCOMES,
     REPLY_STEPS,
@@ -218,6 +221,10 @@ REVIEW_DECISIONS = Table(
         "created_date": pa.Column(pl.Date, nullable=True),
         "decision": _one_of(DECISIONS),
         "edited_text": _text(nullable=True),
+        # A reviewer may also correct the triage: each becomes a ticket_labels row (source review).
+        "category": _one_of(CATEGORIES, nullable=True),
+        "urgency": _one_of(URGENCIES, nullable=True),
+        "sentiment": _one_of(SENTIMENTS, nullable=True),
         "reviewer": _text(checks=_not_blank()),
         "decided_at": pa.Column(pl.Datetime("us")),
         "source_file": _text(),
@@ -225,6 +232,8 @@ REVIEW_DECISIONS = Table(
         "is_latest": pa.Column(pl.Boolean),
     },
     key=("source_file", "source_line"),
+    # Replaced whole, schema included: a warehouse from before the corrections gets them on the next write.
+    recreated_on_write=True,
     checks=(
         pa.Check(
             lambda data: data.lazyframe.select(
@@ -238,6 +247,7 @@ REVIEW_DECISIONS = Table(
     notes={
         "created_date": "the day of the ticket decided; null: that ticket id on every day",
         "is_latest": "the latest decision of its (ticket_id, created_date): the one that counts",
+        "category": "the reviewer's correction of the triage; null: not corrected",
     },
 )
 
@@ -247,6 +257,54 @@ REVIEW_DECISIONS_QUARANTINE = Table(
     _rejected_row("ticket_id"),
     key=("source_file", "source_line"),
     notes={"source_line": "0: the file as a whole (not read)"},
+)
+
+
+def _label(values: tuple, **kwargs) -> pa.Column:
+    return _one_of(values, nullable=True, **kwargs)
+
+
+TICKET_LABELS = Table(
+    "ticket_labels",
+    "One row per labelled ticket: the ticket and the triage a correct model gives it, from landing/labels "
+    "(source file) or a reviewer's correction (source review, which wins over the file's label of that ticket).",
+    {
+        "ticket_id": _text(checks=_not_blank()),
+        "created_date": _day(),
+        "customer_id": _text(checks=_not_blank()),
+        "created_at": pa.Column(pl.Datetime("us")),
+        "channel": _one_of(CHANNELS),
+        "subject": _text(checks=_not_blank()),
+        "body": _text(checks=_not_blank()),
+        "category": _label(CATEGORIES),
+        "urgency": _label(URGENCIES),
+        "sentiment": _label(SENTIMENTS),
+        "language": _text(nullable=True, checks=pa.Check.str_matches(r"^[a-z]{2,3}$")),
+        "kb_article_id": _text(nullable=True),
+        "source": _one_of(LABEL_SOURCES),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        "labelled_at": pa.Column(pl.Datetime("us")),
+    },
+    key=TICKET_KEY,
+    preview=("ticket_id", "category", "urgency", "sentiment", "language", "source"),
+    notes={
+        "created_date": "the UTC day of created_at: with ticket_id, the ticket",
+        "category": "expected; null (review labels only): not labelled, not scored",
+        "language": "expected ISO 639-1 code",
+        "source_file": "`labels/<file>` or `reviews/<file>`",
+        "labelled_at": "the label file's modification time, or the reviewer's decided_at",
+    },
+)
+
+TICKET_LABELS_QUARANTINE = Table(
+    "ticket_labels_quarantine",
+    "One row per rejected labelled ticket (unreadable, a missing field, a label outside the vocabulary, a duplicate "
+    "ticket) and per reviewer correction of a ticket not in raw_tickets, with the reason.",
+    _rejected_row("ticket_id"),
+    key=("source_file", "source_line"),
+    preview=("source_file", "source_line", "ticket_id", "reason"),
+    notes={"source_line": "0: the file as a whole (not read)", "source_file": "`labels/<file>` or `reviews/<file>`"},
 )
 
 # --- transform -------------------------------------------------------------------------------
@@ -426,6 +484,92 @@ REPLY_ROUNDS = Table(
     llm=True,
 )
 
+# --- quality ---------------------------------------------------------------------------------
+
+
+def _scored(field: str) -> dict[str, pa.Column]:
+    return {
+        f"expected_{field}": _text(nullable=True),
+        f"predicted_{field}": _text(nullable=True),
+        f"{field}_correct": pa.Column(pl.Boolean, nullable=True),
+    }
+
+
+EVAL_PREDICTIONS = Table(
+    "eval_predictions",
+    "One row per labelled ticket and evaluation: the expected and predicted triage per field and whether they "
+    "agree, who answered, and lineage (model, prompt_version, tokens, cost_usd, latency_ms); a failed ticket is "
+    "wrong on every field, with the error.",
+    {
+        "eval_id": _text(),
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "source": _one_of(LABEL_SOURCES),
+        **{name: column for field in LABEL_FIELDS for name, column in _scored(field).items()},
+        "answered_by": _one_of(ANSWERERS, nullable=True),
+        "model": _text(),
+        "prompt_version": _text(),
+        "prompt_tokens": _count(),
+        "completion_tokens": _count(),
+        "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "latency_ms": pa.Column(pl.Float64),
+        "cache_hit": pa.Column(pl.Boolean),
+        "error": _text(nullable=True),
+    },
+    key=("eval_id", *TICKET_KEY),
+    llm=True,
+    preview=("ticket_id", "expected_category", "predicted_category", "category_correct", "error"),
+    notes={
+        "eval_id": "the evaluation (see eval_runs)",
+        "category_correct": "null: the label gives no category; false when the triage failed",
+        "answered_by": "null: the triage failed (error says why)",
+        "cost_usd": "of the answer, cached or not",
+        "latency_ms": "0 when answered from the cache",
+    },
+)
+
+EVAL_RUNS = Table(
+    "eval_runs",
+    "One row per evaluation (model, prompt version, cascade settings and label set): accuracy and macro-F1 per "
+    "field, coverage, cost per 1,000 tickets and latency; appended, never replaced, so quality has a history.",
+    {
+        "eval_id": _text(),
+        "task": _text(),
+        "model": _text(),
+        "prompt_version": _text(),
+        "cascade": _text(),
+        "labels_hash": _text(),
+        "n": _count(),
+        **{
+            name: pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True)
+            for field in LABEL_FIELDS
+            for name in (f"accuracy_{field}", f"macro_f1_{field}")
+        },
+        "coverage": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+        "proxy_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+        "cost_per_1k_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "latency_p50_ms": pa.Column(pl.Float64, nullable=True),
+        "latency_p95_ms": pa.Column(pl.Float64, nullable=True),
+        "evaluated_at": pa.Column(pl.Datetime("us")),
+    },
+    key=("eval_id",),
+    preview=("evaluated_at", "model", "prompt_version", "n", "accuracy_category", "accuracy_urgency", "coverage"),
+    notes={
+        "eval_id": "hash of task, model, prompt_version, cascade and labels_hash: the same evaluation, the same id",
+        "cascade": "the cascade settings (`none`: every ticket goes to the LLM)",
+        "labels_hash": "hash of the labelled tickets evaluated",
+        "n": "labelled tickets evaluated",
+        "accuracy_category": "share of tickets labelled with a category whose triage agrees (failed: wrong); "
+        "null: none labelled",
+        "macro_f1_category": "unweighted mean of per-class F1 over the classes expected or predicted",
+        "coverage": "share of tickets answered (not failed)",
+        "proxy_share": "share answered by the cascade's proxy model (0 without a cascade)",
+        "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",
+        "latency_p50_ms": "of the calls made in the run that recorded the evaluation; null: all from the cache",
+        "evaluated_at": "UTC",
+    },
+)
+
 # --- load ------------------------------------------------------------------------------------
 
 REVIEW_QUEUE = Table(
@@ -523,8 +667,12 @@ TABLES: tuple[Table, ...] = (
     KB_CHUNKS,
     REVIEW_DECISIONS,
     REVIEW_DECISIONS_QUARANTINE,
+    TICKET_LABELS,
+    TICKET_LABELS_QUARANTINE,
     TICKET_TRIAGE,
     TICKET_TRIAGE_FAILURES,
+    EVAL_PREDICTIONS,
+    EVAL_RUNS,
     KB_EMBEDDINGS,
     TICKET_CONTEXT,
     REPLY_DRAFTS,

@@ -34,3 +34,9 @@ REPLY_RULES = (
     "names an amount the cited excerpts do not state",
     "mentions a refund or credit the cited excerpts do not cover",
 )
+# Where a labelled ticket's expected answer comes from: a landing/labels file, or a reviewer's correction.
+LABEL_SOURCES = ("file", "review")
+# The triage fields a label gives and an evaluation scores.
+LABEL_FIELDS = ("category", "urgency", "sentiment", "language")
+# Who answered a ticket in an evaluation: the LLM, or (with the cascade) a cheap proxy model.
+ANSWERERS = ("llm", "proxy")

@@ -228,7 +228,10 @@ def generate_sample_data(
     for d in built:
         _write_day(landing / "tickets" / d.day, d.records)
     eval_dir = data_dir / "eval"
-    _write(eval_dir / "golden_tickets.jsonl", _jsonl(_golden_line(t) for t in golden).encode("utf-8"))
+    golden_lines = _jsonl(_golden_line(t) for t in golden).encode("utf-8")
+    _write(eval_dir / "golden_tickets.jsonl", golden_lines)
+    # The same set as a labelled-data source: ticket_labels reads landing/labels/.
+    _write(landing / "labels" / "golden.jsonl", golden_lines)
     labels = ({"ticket_id": tid, **asdict(lab)} for d in built for tid, lab in d.labels)
     _write(eval_dir / "ticket_labels.jsonl", _jsonl(labels).encode("utf-8"))
     expectations_json = json.dumps({day: asdict(e) for day, e in expectations.items()}, indent=2)

@@ -1,9 +1,12 @@
 """The triage assets: each ticket classified by the LLM, or dead-lettered with the reason."""
 
+from collections.abc import Mapping
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ai_assets.llm.task import LLMTask
+from ai_assets.quality.evals import triage_gate
 from ai_assets.quality.tables import RAW_TICKETS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.resources import LLMResource
 from ai_assets.transform.llm_step import (
@@ -18,8 +21,13 @@ from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.tables import read, write
 
 
-def build_ticket_triage(task: LLMTask, model: str, daily: Daily) -> dg.AssetsDefinition:
-    """The triage assets for one task (prompt, schema, parameters) and model."""
+def build_ticket_triage(
+    task: LLMTask, model: str, daily: Daily, eval_targets: Mapping[str, float] | None = None
+) -> dg.AssetsDefinition:
+    """The triage assets for one task (prompt, schema, parameters) and model. With `eval_targets`
+    (AI_ASSETS_EVAL_BLOCKING on), a task and model whose latest evaluation (triage_eval) is missing or
+    below a target write nothing: triage_eval is upstream of ticket_triage in this sense only, not in
+    the graph (it reads no ticket_triage output, and a dependency would make a cycle with nothing gained)."""
 
     @dg.multi_asset(
         name="ticket_triage",
@@ -36,6 +44,11 @@ def build_ticket_triage(task: LLMTask, model: str, daily: Daily) -> dg.AssetsDef
         """Classifies each of the days' raw tickets with the LLM; unchanged tickets come from the cache."""
         days = partition_days(context)
         label = f"triage {days_label(days)}"
+        if eval_targets is not None:
+            with duckdb.get_connection() as conn:
+                problem = triage_gate(conn, model, task.prompt_version, eval_targets)
+            if problem:
+                raise dg.Failure(problem, allow_retries=False)
         with duckdb.get_connection() as conn:
             tickets = with_row_key(read(conn, RAW_TICKETS, days))
         result = run_llm_step(context, llm, task, tickets, label)

@@ -1,0 +1,140 @@
+"""Evaluations of the triage on the labelled tickets: the per-ticket predictions, the one-row summary
+of an evaluation, and whether a model and prompt version meet their accuracy targets.
+
+An evaluation is identified by what decides its outcome: the task, the model, the prompt version,
+the cascade settings and the labelled tickets themselves (`eval_id`). The same evaluation run
+again gets the same id, so its row in `eval_runs` is never duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+
+from ai_assets.quality.metrics import accuracy, macro_f1
+from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
+from ai_assets.quality.vocabulary import LABEL_FIELDS
+from ai_assets.warehouse.tables import read
+
+TASK = "ticket_triage"
+# The cascade (a cheap proxy model answering what it is sure of) is not built yet: every ticket goes
+# to the LLM. Its settings will be part of the eval id, so a cascade change is a new evaluation.
+NO_CASCADE = "none"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def labels_hash(labels: pl.DataFrame) -> str:
+    """A hash of the labelled tickets (their text and expected answers), independent of row order."""
+    columns = [c for c in TICKET_LABELS.column_names if c not in ("source_file", "source_line", "labelled_at")]
+    return _digest(labels.select(columns).sort("created_date", "ticket_id").write_ndjson())
+
+
+def eval_id(model: str, prompt_version: str, cascade: str, labels_digest: str) -> str:
+    return _digest(json.dumps([TASK, model, prompt_version, cascade, labels_digest]))
+
+
+def eval_predictions(
+    labels: pl.DataFrame, outputs: pl.DataFrame, failures: pl.DataFrame, run_id: str, prompt_version: str
+) -> pl.DataFrame:
+    """One row per labelled ticket (keyed by `row_key` in all three frames): expected and predicted
+    value and agreement per field. A failed ticket has null predictions, counts as wrong, and says why."""
+    lineage = ("model", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "cache_hit")
+    answered = outputs.select(
+        "row_key", *(pl.col(f).alias(f"predicted_{f}") for f in LABEL_FIELDS), *lineage, answered_by=pl.lit("llm")
+    )
+    failed = failures.select("row_key", failed_model=pl.col("model"), error=pl.format("{}: {}", "error_type", "reason"))
+    joined = labels.join(answered, on="row_key", how="left").join(failed, on="row_key", how="left")
+    return joined.with_columns(
+        *(pl.col(f).alias(f"expected_{f}") for f in LABEL_FIELDS),
+        *(
+            pl.when(pl.col(f).is_null())
+            .then(None)
+            .otherwise((pl.col(f) == pl.col(f"predicted_{f}")).fill_null(False))
+            .alias(f"{f}_correct")
+            for f in LABEL_FIELDS
+        ),
+        eval_id=pl.lit(run_id),
+        model=pl.coalesce("model", "failed_model"),
+        prompt_version=pl.lit(prompt_version),
+        prompt_tokens=pl.col("prompt_tokens").fill_null(0),
+        completion_tokens=pl.col("completion_tokens").fill_null(0),
+        cost_usd=pl.col("cost_usd").fill_null(0.0),
+        latency_ms=pl.col("latency_ms").fill_null(0.0),
+        cache_hit=pl.col("cache_hit").fill_null(False),
+    ).select(EVAL_PREDICTIONS.column_names)
+
+
+def eval_run(predictions: pl.DataFrame, run_id: str, model: str, prompt_version: str, digest: str) -> pl.DataFrame:
+    """The one `eval_runs` row of an evaluation's predictions (at least one)."""
+    n = predictions.height
+    called = predictions.filter(pl.col("answered_by").is_not_null() & ~pl.col("cache_hit"))["latency_ms"]
+    row = {
+        "eval_id": run_id,
+        "task": TASK,
+        "model": model,
+        "prompt_version": prompt_version,
+        "cascade": NO_CASCADE,
+        "labels_hash": digest,
+        "n": n,
+        **{
+            name: metric(predictions[f"expected_{field}"], predictions[f"predicted_{field}"])
+            for field in LABEL_FIELDS
+            for name, metric in ((f"accuracy_{field}", accuracy), (f"macro_f1_{field}", macro_f1))
+        },
+        "coverage": predictions["answered_by"].is_not_null().mean(),
+        "proxy_share": (predictions["answered_by"] == "proxy").fill_null(False).mean(),
+        "cost_per_1k_usd": predictions["cost_usd"].sum() / n * 1000,
+        "latency_p50_ms": called.quantile(0.5, "linear") if called.len() else None,
+        "latency_p95_ms": called.quantile(0.95, "linear") if called.len() else None,
+        "evaluated_at": datetime.now(UTC).replace(tzinfo=None),
+    }
+    return pl.DataFrame([row], schema=EVAL_RUNS.polars_schema)
+
+
+def shortfalls(run: Mapping[str, object], targets: Mapping[str, float]) -> list[str]:
+    """Every field whose accuracy is below its target, as `<field> accuracy <score> < target <target>`."""
+    problems = []
+    for field, target in targets.items():
+        score = run.get(f"accuracy_{field}")
+        if score is not None and score < target:
+            problems.append(f"{field} accuracy {score:.3f} is below its target {target:g}")
+    return problems
+
+
+def latest_eval(conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str) -> dict | None:
+    """The latest `eval_runs` row of the triage with this model and prompt version (no cascade)."""
+    runs = read(conn, EVAL_RUNS).filter(
+        (pl.col("task") == TASK)
+        & (pl.col("model") == model)
+        & (pl.col("prompt_version") == prompt_version)
+        & (pl.col("cascade") == NO_CASCADE)
+    )
+    return runs.sort("evaluated_at").row(-1, named=True) if runs.height else None
+
+
+def triage_gate(
+    conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str, targets: Mapping[str, float]
+) -> str | None:
+    """Why the triage with this model and prompt version may not write (None: it may)."""
+    run = latest_eval(conn, model, prompt_version)
+    if run is None:
+        return (
+            f"AI_ASSETS_EVAL_BLOCKING is on and {prompt_version} with model {model} has not been evaluated: "
+            "materialise triage_eval (eval_job) first, or set AI_ASSETS_EVAL_BLOCKING=off"
+        )
+    problems = shortfalls(run, targets)
+    if not problems:
+        return None
+    return (
+        f"AI_ASSETS_EVAL_BLOCKING is on and the evaluation {run['eval_id']} of {prompt_version} with model {model} "
+        f"is below target: {'; '.join(problems)}. Fix the prompt or model and rerun eval_job, or lower "
+        "AI_ASSETS_EVAL_TARGETS"
+    )

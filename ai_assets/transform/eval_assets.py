@@ -1,0 +1,103 @@
+"""The triage evaluation: the production triage run on the labelled tickets, scored, with a history."""
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from ai_assets.llm.task import LLMTask
+from ai_assets.quality.evals import NO_CASCADE, eval_id, eval_predictions, eval_run, labels_hash, shortfalls
+from ai_assets.quality.metrics import confusion_markdown
+from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
+from ai_assets.quality.vocabulary import LABEL_FIELDS
+from ai_assets.resources import LLMResource
+from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, run_llm_step, with_row_key
+from ai_assets.warehouse.tables import materializations, read, row_count, upsert
+
+ACCURACY_CHECK = "triage_accuracy_meets_target"
+
+
+def build_triage_eval(task: LLMTask, model: str, targets: dict[str, float], blocking: bool) -> dg.AssetsDefinition:
+    """The evaluation assets of the triage task (prompt, schema, parameters) and model, and the check
+    of their accuracy against `targets` (ERROR and blocking when `blocking`, else WARN)."""
+    goal = ", ".join(f"{field} {target:g}" for field, target in targets.items())
+    check = dg.AssetCheckSpec(
+        ACCURACY_CHECK,
+        asset=EVAL_RUNS.name,
+        blocking=blocking,
+        description=f"The triage's accuracy on ticket_labels meets every target (AI_ASSETS_EVAL_TARGETS: {goal}).",
+    )
+
+    @dg.multi_asset(
+        name="triage_eval",
+        specs=[EVAL_PREDICTIONS.spec(deps=[TICKET_LABELS.name]), EVAL_RUNS.spec(deps=[TICKET_LABELS.name])],
+        check_specs=[check],
+        group_name="quality",
+        # The same as ticket_triage's: a prompt or model change marks the evaluation unsynced too.
+        code_version=f"{task.prompt_version}+{model}",
+        pool=LLM_POOL,
+        retry_policy=LLM_STEP_RETRY_POLICY,
+    )
+    def triage_eval(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
+        """Triages every labelled ticket exactly as ticket_triage does (same task, engine and cache: an
+        unchanged rerun makes no call) and records the evaluation once per model, prompt and label set."""
+        with duckdb.get_connection() as conn:
+            labels = with_row_key(read(conn, TICKET_LABELS))
+        if labels.is_empty():
+            raise dg.Failure(
+                "ticket_labels is empty: put labelled tickets in landing/labels/ (or reviewer corrections in "
+                "landing/reviews/) and materialise ticket_labels first",
+                allow_retries=False,
+            )
+        result = run_llm_step(context, llm, task, labels, f"triage eval of {labels.height} labelled tickets")
+        digest = labels_hash(labels)
+        run_id = eval_id(model, task.prompt_version, NO_CASCADE, digest)
+        predictions = eval_predictions(labels, result.outputs, result.failures, run_id, task.prompt_version)
+        run = eval_run(predictions, run_id, model, task.prompt_version, digest)
+        with duckdb.get_connection() as conn:
+            recorded = read(conn, EVAL_RUNS).filter(pl.col("eval_id") == run_id)
+            # Recorded once; again only if this run answered tickets that failed before (its latencies
+            # are the first run's: a rerun is answered from the cache).
+            if recorded.is_empty() or recorded["coverage"][0] < run["coverage"][0]:
+                upsert(conn, {EVAL_PREDICTIONS: predictions, EVAL_RUNS: run})
+                context.log.info(f"Recorded evaluation {run_id}")
+            else:
+                run = recorded
+                context.log.info(f"Evaluation {run_id} is already recorded; eval_runs unchanged")
+            totals = {table: {"dagster/row_count": row_count(conn, table)} for table in (EVAL_PREDICTIONS, EVAL_RUNS)}
+        summary = run.row(0, named=True)
+        scores = {
+            f"accuracy_{f}": summary[f"accuracy_{f}"] for f in LABEL_FIELDS if summary[f"accuracy_{f}"] is not None
+        }
+        context.log.info(
+            f"Evaluation {run_id}: n={summary['n']}, coverage {summary['coverage']:.3f}, "
+            + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+        )
+        metadata = {
+            "eval_id": run_id,
+            "model": model,
+            "prompt_version": task.prompt_version,
+            "n": summary["n"],
+            **scores,
+            "coverage": summary["coverage"],
+            "cost_per_1k_usd": summary["cost_per_1k_usd"],
+            **{
+                f"confusion_{f}": dg.MetadataValue.md(
+                    confusion_markdown(predictions[f"expected_{f}"], predictions[f"predicted_{f}"])
+                )
+                for f in LABEL_FIELDS
+            },
+            **result.metrics.to_dict(),
+        }
+        metadata_by_table = {EVAL_PREDICTIONS: totals[EVAL_PREDICTIONS], EVAL_RUNS: {**totals[EVAL_RUNS], **metadata}}
+        yield from materializations({EVAL_PREDICTIONS: predictions, EVAL_RUNS: run}, metadata_by_table)
+        problems = shortfalls(summary, targets)
+        yield dg.AssetCheckResult(
+            check_name=ACCURACY_CHECK,
+            asset_key=EVAL_RUNS.name,
+            passed=not problems,
+            severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+            description="; ".join(problems) or f"every field meets its target ({goal})",
+            metadata={**scores, **{f"target_{field}": target for field, target in targets.items()}},
+        )
+
+    return triage_eval

@@ -1,0 +1,328 @@
+"""Labelled data as a source, the triage evaluation and its accuracy check: real runs against the fake server.
+
+The fake server triages by keywords, so the labelled tickets below are written so that its answer
+is known: some labels agree with it, some do not, and the scores are worked out by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ai_assets.config import load_settings
+from ai_assets.definitions import build_definitions
+from ai_assets.llm.task import PROMPTS_DIR
+from ai_assets_tests.conftest import DAY_1, Pipeline
+from ai_assets_tests.llm_server import Fault
+
+
+def _ticket(ticket_id: str, subject: str, body: str, day: str = "2026-10-20") -> dict:
+    return {
+        "ticket_id": ticket_id,
+        "customer_id": "C-00001",
+        "created_at": f"{day}T09:00:00Z",
+        "channel": "email",
+        "subject": subject,
+        "body": body,
+    }
+
+
+def _labelled(ticket: dict, category: str, urgency: str, sentiment: str, language: str) -> dict:
+    labels = {"category": category, "urgency": urgency, "sentiment": sentiment, "language": language}
+    return {**ticket, "labels": labels}
+
+
+# What the fake server answers for each (category, urgency, sentiment, language), and the label given.
+HAND_SET = [
+    # fake: billing, medium, neutral, en -> all four right
+    _labelled(_ticket("L-1", "Refund for invoice", "I was charged twice on my invoice."), "billing", "medium",
+              "neutral", "en"),
+    # fake: shipping, medium, neutral, en -> urgency wrong
+    _labelled(_ticket("L-2", "Where is my package", "The tracking page shows nothing new."), "shipping", "high",
+              "neutral", "en"),
+    # fake: technical, medium, neutral, en -> category and sentiment wrong
+    _labelled(_ticket("L-3", "Crash on start", "The app shows an error on start."), "account", "medium",
+              "negative", "en"),
+    # fake: other, medium, neutral, es -> all four right
+    _labelled(_ticket("L-4", "Hola", "Hola, mi pedido no aparece, por favor ayuda."), "other", "medium",
+              "neutral", "es"),
+]  # fmt: skip
+# Valid answers, wrong on every field of every label above: what a broken prompt makes a model say.
+WRONG_ANSWER = json.dumps(
+    {
+        "category": "feedback",
+        "urgency": "critical",
+        "sentiment": "positive",
+        "language": "fr",
+        "summary": "Wrong",
+        "order_id": None,
+        "product": None,
+        "confidence": 0.9,
+    }
+)
+ACHIEVABLE = "category=0.7,urgency=0.7,sentiment=0.7,language=0.9"
+
+
+def _write_labels(pipeline: Pipeline, rows: list, name: str = "hand.jsonl", keep_golden: bool = False) -> Path:
+    folder = pipeline.settings.landing_dir / "labels"
+    if not keep_golden:
+        (folder / "golden.jsonl").unlink()
+    path = folder / name
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def _checks(result: dg.ExecuteInJobResult) -> dict[str, tuple[bool, dg.AssetCheckSeverity]]:
+    return {
+        e.asset_check_evaluation_data.check_name: (
+            e.asset_check_evaluation_data.passed,
+            e.asset_check_evaluation_data.severity,
+        )
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def _eval_metadata(result: dg.ExecuteInJobResult) -> dict:
+    (materialization,) = [m for m in result.asset_materializations_for_node("triage_eval")
+                          if m.asset_key == dg.AssetKey("eval_runs")]  # fmt: skip
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def _rebuilt(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, **env: str) -> Pipeline:
+    """The same data, instance and server, with definitions built from changed settings."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    return Pipeline(settings, build_definitions(settings), pipeline.instance, pipeline.server)
+
+
+def _triage_day(pipeline: Pipeline) -> dg.ExecuteInJobResult:
+    """raw_tickets and ticket_triage of DAY_1 only (not the rest of the day's graph)."""
+    keys = [
+        dg.AssetKey(k) for k in ("raw_tickets", "raw_tickets_quarantine", "ticket_triage", "ticket_triage_failures")
+    ]
+    return pipeline.defs.resolve_job_def("daily_tickets_job").execute_in_process(
+        instance=pipeline.instance, partition_key=DAY_1, asset_selection=keys, raise_on_error=False
+    )
+
+
+def _failure_messages(result: dg.ExecuteInJobResult) -> str:
+    return "\n".join(str(e.message) + str(getattr(e.step_failure_data, "error", "")) for e in result.all_events
+                     if e.is_step_failure)  # fmt: skip
+
+
+def test_eval_scores_a_hand_checked_set_and_records_failures_as_wrong(pipeline: Pipeline, monkeypatch):
+    failing = _labelled(_ticket("L-5", "Invoice question", "Unique marker zq-fail please."), "billing", "low",
+                        "neutral", "en")  # fmt: skip
+    _write_labels(pipeline, [*HAND_SET, failing])
+    pipeline = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE)
+    pipeline.server.inject(Fault(status=400, match="zq-fail"))
+    result = pipeline.run("eval_job")
+
+    assert pipeline.count("ticket_labels") == 5
+    assert pipeline.count("eval_predictions") == 5
+    # L-5 failed: predicted null, wrong on every field, with the error.
+    assert pipeline.sql(
+        "select predicted_category, category_correct, urgency_correct, answered_by, error like 'provider_error%' "
+        "from eval_predictions where ticket_id = 'L-5'"
+    ) == [(None, False, False, None, True)]
+    # By hand: category right on L-1, L-2, L-4 of 5; urgency on L-1, L-3, L-4; sentiment on L-1, L-2, L-4;
+    # language on L-1..L-4.
+    row = pipeline.sql(
+        "select n, accuracy_category, accuracy_urgency, accuracy_sentiment, accuracy_language, coverage, "
+        "proxy_share, macro_f1_category from eval_runs"
+    )
+    n, category, urgency, sentiment, language, coverage, proxy, f1_category = row[0]
+    assert (n, category, urgency, sentiment, language, coverage, proxy) == (5, 0.6, 0.6, 0.6, 0.8, 0.8, 0.0)
+    # Category classes: billing (tp 1, fn 1: L-5 failed) 2/3; shipping 1; account (fn 1) 0; technical (fp 1) 0;
+    # other 1 -> (2/3 + 1 + 0 + 0 + 1) / 5.
+    assert f1_category == pytest.approx((2 / 3 + 2) / 5)
+    metadata = _eval_metadata(result)
+    assert metadata["accuracy_category"] == pytest.approx(0.6) and isinstance(metadata["cost_per_1k_usd"], float)
+    assert "| billing | 0 | 1 | 0 | 0 | 0 | 1 |" in metadata["confusion_category"]
+    # 0.6 is below the category target 0.7: the check fails, as a warning (blocking is off by default).
+    assert _checks(result)["triage_accuracy_meets_target"] == (False, dg.AssetCheckSeverity.WARN)
+
+
+def test_eval_rerun_makes_no_calls_and_adds_no_row(pipeline: Pipeline):
+    # The sample golden set, as the generator lands it in landing/labels/golden.jsonl.
+    first = pipeline.run("eval_job")
+    calls = pipeline.calls("ticket_triage")
+    assert calls == pipeline.count("ticket_labels") == 100
+    assert pipeline.count("eval_predictions") == 100 and pipeline.count("eval_runs") == 1
+    recorded = pipeline.sql("select * from eval_runs")
+
+    second = pipeline.run("eval_job")
+    assert pipeline.calls("ticket_triage") == calls  # all from the cache
+    assert pipeline.sql("select * from eval_runs") == recorded  # not duplicated, not rewritten
+    assert pipeline.count("eval_predictions") == 100
+    assert _eval_metadata(second)["accuracy_category"] == _eval_metadata(first)["accuracy_category"]
+
+    # One label changed: another evaluation, appended next to the first; only nothing new is asked.
+    path = pipeline.settings.landing_dir / "labels" / "golden.jsonl"
+    lines = path.read_text().splitlines()
+    first_label = json.loads(lines[0])
+    first_label["labels"]["urgency"] = "critical" if first_label["labels"]["urgency"] != "critical" else "low"
+    path.write_text("\n".join([json.dumps(first_label), *lines[1:]]) + "\n")
+    pipeline.run("eval_job")
+    assert pipeline.calls("ticket_triage") == calls
+    assert pipeline.count("eval_runs") == 2 and pipeline.count("eval_predictions") == 200
+
+
+def test_bad_label_rows_are_quarantined_with_a_reason(pipeline: Pipeline):
+    good = HAND_SET[0]
+    no_labels = _ticket("B-1", "Refund", "Charged twice.")
+    off_vocabulary = _labelled(_ticket("B-2", "Refund", "Charged twice."), "refunds", "medium", "neutral", "en")
+    missing_urgency = {**_ticket("B-3", "Refund", "Charged twice."),
+                       "labels": {"category": "billing", "sentiment": "neutral", "language": "en"}}  # fmt: skip
+    missing_subject = _labelled({**_ticket("B-4", "x", "Charged twice."), "subject": None}, "billing", "low",
+                                "neutral", "en")  # fmt: skip
+    duplicate = _labelled(_ticket("L-1", "Refund again", "Another copy."), "billing", "low", "neutral", "en")
+    mixed_case = _labelled(_ticket("B-5", "Refund", "Charged twice."), "Billing", "LOW", "Neutral", "en-US")
+    _write_labels(
+        pipeline,
+        [good, no_labels, off_vocabulary, missing_urgency, missing_subject, "{broken", duplicate, mixed_case],
+    )
+    labels = pipeline.settings.landing_dir / "labels"
+    (labels / "flat.csv").write_text(
+        "ticket_id,customer_id,created_at,channel,subject,body,label_category,label_urgency,label_sentiment,"
+        "label_language\n"
+        "C-1,C-00001,2026-10-21T10:00:00Z,chat,Login,I cannot sign in.,account,high,negative,en\n"
+        "C-2,C-00001,2026-10-21T10:00:00Z,chat,Login,I cannot sign in.,account,,negative,en\n"
+    )
+    (labels / "notes.txt").write_text("not labels\n")
+    pipeline.run("eval_job")
+
+    assert sorted(pipeline.sql("select ticket_id, source from ticket_labels")) == [
+        ("B-5", "file"),
+        ("C-1", "file"),
+        ("L-1", "file"),
+    ]
+    assert pipeline.sql("select category, urgency, sentiment, language from ticket_labels where ticket_id = 'B-5'") == [
+        ("billing", "low", "neutral", "en")
+    ]
+    reasons = {
+        (file, line): reason
+        for file, line, reason in pipeline.sql("select source_file, source_line, reason from ticket_labels_quarantine")
+    }
+    assert reasons[("labels/hand.jsonl", 2)].startswith("labels must be an object")
+    assert "category" in reasons[("labels/hand.jsonl", 3)] and "refunds" in reasons[("labels/hand.jsonl", 3)]
+    assert reasons[("labels/hand.jsonl", 4)] == "urgency is missing or null"
+    assert "subject" in reasons[("labels/hand.jsonl", 5)]
+    assert reasons[("labels/hand.jsonl", 6)].startswith("malformed JSON")
+    assert (
+        reasons[("labels/hand.jsonl", 7)] == "duplicate ticket_id on 2026-10-20: kept the copy at labels/hand.jsonl:1"
+    )
+    assert reasons[("labels/flat.csv", 3)] == "urgency is missing or null"
+    assert "unsupported extension .txt" in reasons[("labels/notes.txt", 0)]
+    assert len(reasons) == 8
+
+
+def test_a_reviewer_correction_is_a_label_that_wins(pipeline: Pipeline):
+    reviews_job = pipeline.defs.resolve_job_def("reviews_job")
+    _triage_day(pipeline)
+    ticket_id, created_at, subject = pipeline.sql(
+        "select ticket_id, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ'), subject from raw_tickets order by ticket_id "
+        "limit 1"
+    )[0]
+    raw = dict(zip(("customer_id", "channel", "body"), pipeline.sql(
+        f"select customer_id, channel, body from raw_tickets where ticket_id = '{ticket_id}'")[0]))  # fmt: skip
+    file_label = _labelled({"ticket_id": ticket_id, "created_at": created_at, "subject": subject, **raw}, "billing",
+                           "low", "neutral", "de")  # fmt: skip
+    _write_labels(pipeline, [file_label, HAND_SET[0]])
+    reviews = pipeline.settings.landing_dir / "reviews"
+    reviews.mkdir(parents=True, exist_ok=True)
+    decisions = [
+        {"ticket_id": ticket_id, "created_date": DAY_1, "decision": "approve", "reviewer": "ana",
+         "decided_at": "2026-11-02T10:00:00Z", "category": "Shipping", "urgency": "high"},
+        # A correction of a ticket that does not exist: quarantined, not a label.
+        {"ticket_id": "T-NOPE", "decision": "reject", "reviewer": "ana", "category": "billing"},
+        # No correction: a decision only.
+        {"ticket_id": "L-1", "decision": "approve", "reviewer": "ana"},
+    ]  # fmt: skip
+    (reviews / "decisions.jsonl").write_text("".join(json.dumps(d) + "\n" for d in decisions))
+    review_keys = [dg.AssetKey("review_decisions"), dg.AssetKey("review_decisions_quarantine")]
+    reviews_job.execute_in_process(instance=pipeline.instance, partition_key=DAY_1, asset_selection=review_keys)
+    pipeline.run("eval_job")
+
+    # The reviewer's fields win; what the reviewer left alone keeps the file label's value.
+    assert pipeline.sql(
+        "select source, category, urgency, sentiment, language, subject, source_file from ticket_labels "
+        f"where ticket_id = '{ticket_id}'"
+    ) == [("review", "shipping", "high", "neutral", "de", subject, "reviews/decisions.jsonl")]
+    assert pipeline.sql("select source from ticket_labels where ticket_id = 'L-1'") == [("file",)]
+    assert pipeline.count("ticket_labels") == 2
+    assert pipeline.sql("select source_file, source_line, ticket_id, reason from ticket_labels_quarantine") == [
+        (
+            "reviews/decisions.jsonl",
+            2,
+            "T-NOPE",
+            "reviewer correction of ticket T-NOPE (any day) but no such ticket in raw_tickets",
+        )
+    ]
+    assert pipeline.sql(f"select source from eval_predictions where ticket_id = '{ticket_id}'") == [("review",)]
+
+
+def _broken_prompt(tmp_path: Path) -> Path:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    text = (PROMPTS_DIR / "ticket_triage.txt").read_text()
+    (prompts / "ticket_triage.txt").write_text(text.replace("\n", "\nAnswer tersely.\n", 1))
+    return prompts
+
+
+def test_a_prompt_change_below_target_warns_by_default(pipeline: Pipeline, monkeypatch, tmp_path):
+    _write_labels(pipeline, HAND_SET)
+    pipeline = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE)
+    assert _checks(pipeline.run("eval_job"))["triage_accuracy_meets_target"] == (True, dg.AssetCheckSeverity.WARN)
+    before = pipeline.defs.resolve_assets_def("eval_runs").code_versions_by_key[dg.AssetKey("eval_runs")]
+
+    changed = _rebuilt(pipeline, monkeypatch, AI_ASSETS_PROMPTS_DIR=str(_broken_prompt(tmp_path)))
+    after = changed.defs.resolve_assets_def("eval_runs").code_versions_by_key[dg.AssetKey("eval_runs")]
+    assert after != before  # the prompt edit marks the evaluation unsynced
+    for _ in HAND_SET:
+        changed.server.inject(Fault(content=WRONG_ANSWER))
+    result = changed.run("eval_job")  # the run succeeds: a warning, not a stop
+    assert _checks(result)["triage_accuracy_meets_target"] == (False, dg.AssetCheckSeverity.WARN)
+    assert changed.count("eval_runs") == 2
+    assert changed.sql("select accuracy_category from eval_runs order by evaluated_at") == [(0.75,), (0.0,)]
+    assert _triage_day(changed).success  # not blocking: the triage still writes
+
+
+def test_blocking_stops_ticket_triage_until_the_eval_meets_target(pipeline: Pipeline, monkeypatch, tmp_path):
+    _write_labels(pipeline, HAND_SET)
+    blocking = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE, AI_ASSETS_EVAL_BLOCKING="on")
+
+    # Not evaluated yet: the triage writes nothing and says what to do.
+    first = _triage_day(blocking)
+    assert not first.success
+    assert "has not been evaluated: materialise triage_eval (eval_job) first" in _failure_messages(first)
+    assert not blocking.sql("select * from information_schema.tables where table_name = 'ticket_triage'")
+
+    # Evaluated and on target: it runs.
+    assert _checks(blocking.run("eval_job"))["triage_accuracy_meets_target"] == (True, dg.AssetCheckSeverity.ERROR)
+    assert _triage_day(blocking).success
+    triaged = blocking.count("ticket_triage")
+    assert triaged > 0
+
+    # A prompt change whose answers are wrong: the eval fails its blocking check, and the triage stops.
+    changed = _rebuilt(blocking, monkeypatch, AI_ASSETS_PROMPTS_DIR=str(_broken_prompt(tmp_path)))
+    for _ in HAND_SET:
+        changed.server.inject(Fault(content=WRONG_ANSWER))
+    evaluation = changed.defs.resolve_job_def("eval_job").execute_in_process(
+        instance=changed.instance, raise_on_error=False
+    )
+    assert _checks(evaluation)["triage_accuracy_meets_target"] == (False, dg.AssetCheckSeverity.ERROR)
+    assert changed.count("eval_runs") == 2  # recorded all the same: the history shows the bad version
+    calls = changed.server.call_count
+    stopped = _triage_day(changed)
+    assert not stopped.success
+    message = _failure_messages(stopped)
+    assert "category accuracy 0.000 is below its target 0.7" in message
+    assert "urgency accuracy 0.000 is below its target 0.7" in message
+    assert changed.server.call_count == calls  # stopped before any call
+    assert changed.count("ticket_triage") == triaged  # the day written by the good version stays
