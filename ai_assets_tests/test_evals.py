@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ai_assets.config import load_settings
+from ai_assets.config import EVAL_TARGETS, SettingsError, load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.llm.task import PROMPTS_DIR
 from ai_assets_tests.conftest import DAY_1, Pipeline
@@ -326,3 +326,15 @@ def test_blocking_stops_ticket_triage_until_the_eval_meets_target(pipeline: Pipe
     assert "urgency accuracy 0.000 is below its target 0.7" in message
     assert changed.server.call_count == calls  # stopped before any call
     assert changed.count("ticket_triage") == triaged  # the day written by the good version stays
+
+
+def test_eval_settings_are_validated():
+    settings = load_settings({"AI_ASSETS_EVAL_TARGETS": "urgency=0.4, language=1"})
+    assert settings.eval_targets == {**EVAL_TARGETS, "urgency": 0.4, "language": 1.0}
+    assert settings.eval_blocking is False
+    assert load_settings({"AI_ASSETS_EVAL_BLOCKING": "on"}).eval_blocking is True
+    for bad in ("category=1.5", "mood=0.5", "category"):
+        with pytest.raises(SettingsError, match="AI_ASSETS_EVAL_TARGETS"):
+            load_settings({"AI_ASSETS_EVAL_TARGETS": bad})
+    with pytest.raises(SettingsError, match="AI_ASSETS_EVAL_BLOCKING"):
+        load_settings({"AI_ASSETS_EVAL_BLOCKING": "yes"})
