@@ -317,6 +317,7 @@ def test_blocking_stops_ticket_triage_until_the_eval_meets_target(pipeline: Pipe
         instance=changed.instance, raise_on_error=False
     )
     assert _checks(evaluation)["triage_accuracy_meets_target"] == (False, dg.AssetCheckSeverity.ERROR)
+    assert not evaluation.success  # a blocking check that fails fails its step
     assert changed.count("eval_runs") == 2  # recorded all the same: the history shows the bad version
     calls = changed.server.call_count
     stopped = _triage_day(changed)
