@@ -276,9 +276,6 @@ def _day_1_prompts(pipeline: Pipeline) -> dict[str, str]:
 
 
 def test_cli_summary_and_read_only_queries(pipeline: Pipeline, capsys):
-    import duckdb
-    import pytest
-
     from ai_assets.cli import main
 
     pipeline.run("daily_tickets_job", DAY_1)
@@ -288,6 +285,6 @@ def test_cli_summary_and_read_only_queries(pipeline: Pipeline, capsys):
     assert main(["query", "select count(*) as n from raw_tickets"]) == 0
     assert str(pipeline.count("raw_tickets")) in capsys.readouterr().out
     # Queries exposed to users can't change the warehouse.
-    with pytest.raises(duckdb.Error, match="read-only"):
-        main(["query", "delete from raw_tickets"])
+    assert main(["query", "delete from raw_tickets"]) == 2
+    assert "read-only" in capsys.readouterr().err
     assert pipeline.count("raw_tickets") > 0
