@@ -7,7 +7,7 @@ when it loads the code location, and that builds everything from one `Settings`.
 import dagster as dg
 
 from ai_assets.automation.jobs import build_jobs
-from ai_assets.automation.schedules import build_daily_tickets_schedule
+from ai_assets.automation.schedules import build_daily_tickets_schedule, build_outbox_retry_schedule
 from ai_assets.automation.sensors import build_sensors
 from ai_assets.config import Settings, load_settings
 from ai_assets.extract.assets import (
@@ -80,7 +80,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         asset_checks=[*build_asset_checks(), *freshness_checks],
         jobs=jobs,
-        schedules=[build_daily_tickets_schedule(by_name["daily_tickets_job"])],
+        schedules=[
+            build_daily_tickets_schedule(by_name["daily_tickets_job"]),
+            build_outbox_retry_schedule(
+                by_name["outbox_retry_job"], OutboxResource.from_settings(settings).days_to_retry
+            ),
+        ],
         sensors=[
             *build_sensors(settings, by_name["daily_tickets_job"], by_name["reviews_job"]),
             freshness_sensor,

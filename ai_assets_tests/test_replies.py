@@ -204,9 +204,14 @@ def test_failed_deliveries_are_retried_with_backoff_shown_and_never_doubled(pipe
         AI_ASSETS_OUTBOX_WEBHOOK_URL=hook.url,
         AI_ASSETS_OUTBOX_MAX_ATTEMPTS="2",
         AI_ASSETS_OUTBOX_BACKOFF_S="0.01",
+        AI_ASSETS_OUTBOX_BREAKER_FAILURES="1000",  # every action tried (the breaker has its own tests)
     )
     pipeline.run("reference_data_job")
-    failed_run = pipeline.run("daily_tickets_job", DAY_1)  # the receiver is down: the run still succeeds
+    # The receiver is down: the delivery step fails loud, after recording every action as failed.
+    failed_run = pipeline.defs.resolve_job_def("daily_tickets_job").execute_in_process(
+        instance=pipeline.instance, partition_key=DAY_1, raise_on_error=False
+    )
+    assert [e.step_key for e in failed_run.all_events if e.event_type_value == "STEP_FAILURE"] == ["outbox_deliveries"]
 
     actions = pipeline.count("outbox")
     assert pipeline.sql("select status, attempts, count(*) from outbox_deliveries group by all") == [

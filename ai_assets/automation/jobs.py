@@ -49,6 +49,13 @@ def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAsset
             description="Apply reviewers' decisions (landing/reviews/) to one day: outcomes, outbox, delivery.",
         ),
         dg.define_asset_job(
+            "outbox_retry_job",
+            selection=dg.AssetSelection.assets("outbox_deliveries"),
+            partitions_def=daily.partitions_def,
+            description="Retry one day's failed deliveries without rerunning the day (outbox_retry_schedule "
+            "launches it for every day the delivery ledger has failures).",
+        ),
+        dg.define_asset_job(
             "eval_job",
             selection=EVAL_ASSETS,
             description="Reload the labelled tickets (landing/labels/ and reviewers' corrections) and evaluate the "

@@ -4,10 +4,11 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from ai_assets.load.outbox import build_actions, deliver
+from ai_assets.load.outbox import DeliveryReport, build_actions, deliver, delivery_table
 from ai_assets.load.resources import OutboxResource
 from ai_assets.load.routing import route_tickets
 from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES, REVIEW_QUEUE, TICKET_OUTCOMES
+from ai_assets.secrets import scrub_secrets
 from ai_assets.warehouse.metadata import counts_by, markdown_preview
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.tables import read, write
@@ -73,27 +74,54 @@ def build_outbox_deliveries(daily: Daily) -> dg.AssetsDefinition:
             actions = read(conn, OUTBOX, days)
             previous = read(conn, OUTBOX_DELIVERIES, days)
         sink = outbox_sink.sink()
-        # Sending happens outside any warehouse connection: a slow webhook never holds the write lock.
-        deliveries = deliver(actions, previous, sink, outbox_sink.max_attempts, outbox_sink.backoff_s)
-        failed = deliveries.filter(pl.col("status") == "failed")
-        already = previous.filter(pl.col("status") == "delivered")["action_id"]
-        newly = deliveries.filter((pl.col("status") == "delivered") & ~pl.col("action_id").is_in(already.implode()))
-        for row in failed.iter_rows(named=True):
-            context.log.warning(
-                f"Delivery of {row['action_type']} for {row['ticket_id']} failed after {row['attempts']} "
-                f"attempts: {row['last_error']}"
-            )
-        context.log.info(f"Delivered {newly.height} new actions to {sink.name}; {failed.height} failed")
-        meta = {
-            "sink": sink.name,
-            "delivered_now": newly.height,
-            "failed": failed.height,
-            "by_status": counts_by(deliveries, "status"),
-            "failures": markdown_preview(
-                failed.select("action_id", "ticket_id", "attempts", "last_error"), empty="_none_"
-            ),
-        }
-        with duckdb.get_connection() as conn:
-            yield from write(conn, {OUTBOX_DELIVERIES: deliveries}, days, {OUTBOX_DELIVERIES: meta})
+        with outbox_sink.ledger(context.run_id) as ledger:
+            # Sending happens outside any warehouse connection: a slow sink never holds the write lock.
+            report = deliver(actions, previous, sink, ledger, outbox_sink.policy(), days)
+            # The ledger is read back under the write lock: of two overlapping runs, the last to write
+            # also read last, so the table ends with the latest state of every action.
+            with duckdb.get_connection() as conn:
+                deliveries = delivery_table(actions, previous, ledger, sink.name)
+                undelivered = deliveries.filter(pl.col("status") == "failed")
+                meta = {
+                    "sink": sink.name,
+                    "delivered_now": len(report.sent),
+                    "found_in_sink": len(report.found),
+                    "failed": undelivered.height,
+                    "failed_now": len(report.failed),
+                    "not_attempted": len(report.not_attempted),
+                    "in_other_runs": len(report.elsewhere),
+                    "stopped": report.stopped or "",
+                    "by_status": counts_by(deliveries, "status"),
+                    "failures": markdown_preview(
+                        undelivered.select("action_id", "ticket_id", "attempts", "last_error"), empty="_none_"
+                    ),
+                }
+                yield from write(conn, {OUTBOX_DELIVERIES: deliveries}, days, {OUTBOX_DELIVERIES: meta})
+        context.log.info(
+            f"Delivered {len(report.sent)} new actions to {sink.name} ({len(report.found)} found already there); "
+            f"{len(report.failed)} failed, {len(report.not_attempted)} not attempted, "
+            f"{len(report.elsewhere)} being delivered by another run"
+        )
+        if report.undelivered:
+            context.log.warning(_undelivered_message(report, sink.name, days))
+        if report.mostly_failed:
+            # Recorded above first: the failed actions are in the table, and the next run retries them.
+            raise dg.Failure(description=_undelivered_message(report, sink.name, days), metadata=meta)
 
     return outbox_deliveries
+
+
+def _undelivered_message(report: DeliveryReport, sink: str, days: list) -> str:
+    """What failed, the first errors, and what to check."""
+    examples = "; ".join(sorted(set(report.errors.values()))[:3])
+    check = (
+        "that the webhook answers (AI_ASSETS_OUTBOX_WEBHOOK_URL, AI_ASSETS_OUTBOX_TIMEOUT_S)"
+        if sink == "webhook"
+        else "that the outbox file (outbox/actions.jsonl under the data directory) is writable and well-formed"
+    )
+    return scrub_secrets(
+        f"{report.undelivered} of {report.due} actions due were not delivered to the {sink} sink"
+        f"{f' ({report.stopped})' if report.stopped else ''}: {examples}. They are recorded as failed in "
+        f"outbox_deliveries and retried by the next run that materialises it for {days[0]}..{days[-1]} "
+        f"(outbox_retry_job, run hourly by outbox_retry_schedule). Check {check}."
+    )

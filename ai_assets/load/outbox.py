@@ -5,29 +5,40 @@ of the allow-listed types in `quality/vocabulary.ACTION_TYPES`: no text of a tic
 answer can add an action, change its type or pick its recipient.
 
 Exactly once: an action's id is a hash of its type, ticket and day, so reruns produce the same
-ids; an action already delivered is never sent again. The JSONL sink is itself idempotent (it
-skips ids already in the file, which also covers a crash between sending and recording); the
-webhook sink sends the id as an `Idempotency-Key` header for the receiver to do the same.
+ids. Every send goes through the delivery ledger (`load/ledger.py`): a run claims an action there
+before sending it, so overlapping runs never send the same action twice, and an action delivered is
+never sent again. The JSONL sink is itself idempotent (under a file lock it skips ids already in
+the file, which also covers a run that died between sending and recording); the webhook sink sends
+the id as an `Idempotency-Key` header for the receiver to do the same.
+
+A delivery step cannot stall its run: each request has a timeout, a sink that failed
+`breaker_failures` actions in a row is not tried again in this step (its circuit is open), and
+nothing is sent after the step's deadline. What was not delivered stays `failed` for the next run.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import http.client
 import json
 import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import polars as pl
 
+from ai_assets.load.ledger import CLAIMED, DELIVERED, DeliveryLedger
 from ai_assets.quality.tables import OUTBOX_DELIVERIES
 from ai_assets.quality.vocabulary import ACTION_TYPES, SENDABLE_STATUSES
+from ai_assets.secrets import scrub_secrets
 
 
 def build_actions(routed: pl.DataFrame) -> pl.DataFrame:
@@ -64,33 +75,84 @@ class Sink(Protocol):
 
     def already_has(self, action_id: str) -> bool: ...
 
-    def send(self, action: dict) -> None: ...
+    def send(self, action: dict, timeout_s: float) -> None: ...
+
+
+def _line(action: dict) -> dict:
+    return {**action, "payload": json.loads(action["payload"])}
 
 
 @dataclass
 class JsonlSink:
-    """Appends one JSON line per action (the default, `data/outbox/actions.jsonl`)."""
+    """Appends one JSON line per action (the default, `data/outbox/actions.jsonl`).
+
+    Every look and every append happen under an exclusive lock on the file, after reading what
+    other processes appended since: two processes never append the same id. A last line without
+    its newline is the trace of a write cut short: it is completed when it holds a whole action
+    and cut off otherwise (that action was not delivered, and will be)."""
 
     path: Path
     name: str = "jsonl"
-    # The ids already in the file, read once per delivery step rather than once per action.
-    _sent: set[str] | None = field(default=None, init=False, repr=False)
+    _ids: set[str] = field(default_factory=set, init=False, repr=False)
+    _offset: int = field(default=0, init=False, repr=False)  # bytes of whole lines read so far
+    _lines: int = field(default=0, init=False, repr=False)
+
+    @contextmanager
+    def _locked(self) -> Iterator[BinaryIO]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._catch_up(handle)
+                yield handle
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _catch_up(self, handle: BinaryIO) -> None:
+        if os.fstat(handle.fileno()).st_size < self._offset:  # truncated or replaced by someone: read it again
+            self._ids, self._offset, self._lines = set(), 0, 0
+        handle.seek(self._offset)
+        data = handle.read()
+        whole = data.rfind(b"\n") + 1
+        lines = data[:whole].splitlines()
+        ids = {self._action_id(line, self._lines + n) for n, line in enumerate(lines, 1) if line.strip()}
+        self._ids |= ids
+        self._offset, self._lines = self._offset + whole, self._lines + len(lines)
+        torn = data[whole:]
+        if torn:
+            try:
+                self._ids.add(self._action_id(torn, self._lines + 1))
+                handle.write(b"\n")  # a whole action that only lacks its newline
+                self._offset, self._lines = self._offset + len(torn) + 1, self._lines + 1
+            except ValueError:
+                os.ftruncate(handle.fileno(), self._offset)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _action_id(self, line: bytes, number: int) -> str:
+        try:
+            return json.loads(line)["action_id"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(
+                f"{self.path}, line {number}, is not an action (a JSON object with an action_id): "
+                "fix or remove that line; no action is sent to this file until then"
+            ) from None
 
     def already_has(self, action_id: str) -> bool:
-        if self._sent is None:
-            lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
-            self._sent = {json.loads(line)["action_id"] for line in lines if line.strip()}
-        return action_id in self._sent
+        with self._locked():
+            return action_id in self._ids
 
-    def send(self, action: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({**action, "payload": json.loads(action["payload"])}, ensure_ascii=False, default=str)
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(line + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        if self._sent is not None:
-            self._sent.add(action["action_id"])
+    def send(self, action: dict, timeout_s: float = 0.0) -> None:
+        with self._locked() as handle:
+            if action["action_id"] in self._ids:  # appended by another process since we looked
+                return
+            line = (json.dumps(_line(action), ensure_ascii=False, default=str) + "\n").encode()
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+            self._ids.add(action["action_id"])
+            self._offset += len(line)
+            self._lines += 1
 
 
 @dataclass
@@ -104,8 +166,9 @@ class WebhookSink:
     def already_has(self, action_id: str) -> bool:
         return False  # the receiver deduplicates on the Idempotency-Key
 
-    def send(self, action: dict) -> None:
-        body = json.dumps({**action, "payload": json.loads(action["payload"])}, default=str).encode()
+    def send(self, action: dict, timeout_s: float | None = None) -> None:
+        timeout = min(self.timeout_s, timeout_s) if timeout_s is not None else self.timeout_s
+        body = json.dumps(_line(action), default=str).encode()
         request = urllib.request.Request(
             self.url,
             data=body,
@@ -113,53 +176,174 @@ class WebhookSink:
             headers={"Content-Type": "application/json", "Idempotency-Key": action["action_id"]},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read()
         except urllib.error.HTTPError as error:
             raise RuntimeError(f"webhook answered HTTP {error.code}") from None
-        except (urllib.error.URLError, TimeoutError) as error:
-            raise RuntimeError(f"webhook unreachable: {getattr(error, 'reason', error)}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            reason = getattr(error, "reason", error)
+            if isinstance(reason, TimeoutError):
+                raise RuntimeError(
+                    f"webhook did not answer within {timeout:g} s (AI_ASSETS_OUTBOX_TIMEOUT_S)"
+                ) from None
+            raise RuntimeError(f"webhook unreachable: {reason}") from None
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard one delivery step tries (from the AI_ASSETS_OUTBOX_* settings)."""
+
+    max_attempts: int = 3  # per action and step, with exponential backoff between attempts
+    backoff_s: float = 1.0
+    deadline_s: float = 300.0  # nothing is sent after this long; the rest stays failed for the next run
+    breaker_failures: int = 5  # actions failed in a row after which the sink is not tried again in this step
+
+
+# How long a claim outlives its claimant's deadline before another run may take it over: the time
+# to record the outcome of the last request.
+LEASE_GRACE_S = 30.0
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery step did, by action id."""
+
+    sent: list[str] = field(default_factory=list)
+    found: list[str] = field(default_factory=list)  # already in the sink: sent by a run that died before recording
+    failed: list[str] = field(default_factory=list)  # tried, and failed every attempt
+    not_attempted: list[str] = field(default_factory=list)  # circuit open or deadline passed
+    elsewhere: list[str] = field(default_factory=list)  # another run is delivering them right now
+    errors: dict[str, str] = field(default_factory=dict)  # action id -> last error, for failed and not attempted
+    stopped: str | None = None  # why the step stopped sending before the end, if it did
+
+    @property
+    def due(self) -> int:
+        """Actions this step was responsible for (not delivered before, not in another run's hands)."""
+        return len(self.sent) + len(self.found) + len(self.failed) + len(self.not_attempted)
+
+    @property
+    def undelivered(self) -> int:
+        return len(self.failed) + len(self.not_attempted)
+
+    @property
+    def mostly_failed(self) -> bool:
+        return self.undelivered * 2 > self.due
 
 
 def deliver(
     actions: pl.DataFrame,
     previous: pl.DataFrame,
     sink: Sink,
-    max_attempts: int,
-    backoff_s: float,
+    ledger: DeliveryLedger,
+    policy: DeliveryPolicy,
+    days: Sequence[date],
     sleep: Callable[[float], None] = time.sleep,
-) -> pl.DataFrame:
-    """Delivery state for `actions` plus anything delivered before: actions already `delivered`
-    are kept as they are; the others are sent, retried up to `max_attempts` times with exponential
-    backoff, and recorded as `delivered` or `failed` with the error (a later run tries again)."""
-    done = {row["action_id"]: row for row in previous.iter_rows(named=True)}
+    clock: Callable[[], float] = time.monotonic,
+) -> DeliveryReport:
+    """Sends every action of `days` not delivered yet, each only after claiming it in the ledger,
+    and records the outcome there (`delivery_table` reads it back). `previous` is the warehouse's
+    record of these days, adopted by a ledger that does not know it yet."""
+    ledger.adopt(previous)
+    ledger.withdraw_unwanted(days, actions["action_id"])
+    deliver_until = clock() + policy.deadline_s
+    report = DeliveryReport()
+    in_a_row = 0
+    for action in actions.iter_rows(named=True):
+        action_id, day = action["action_id"], action["created_date"]
+        if report.stopped is None and in_a_row >= policy.breaker_failures:
+            report.stopped = f"{sink.name} sink circuit open after {in_a_row} consecutive failures"
+        if report.stopped is None and clock() >= deliver_until:
+            report.stopped = f"delivery deadline of {policy.deadline_s:g} s passed"
+        if report.stopped is not None:
+            reason = f"not attempted: {report.stopped}"
+            if ledger.mark_not_attempted(action_id, day, sink.name, reason):
+                report.not_attempted.append(action_id)
+                report.errors[action_id] = reason
+            continue
+        claim = ledger.claim(action_id, day, sink.name, lease_s=deliver_until - clock() + LEASE_GRACE_S)
+        if claim is None:
+            if ledger.rows([action_id])[action_id].status == CLAIMED:
+                report.elsewhere.append(action_id)
+            continue
+        error, attempts = _send(action, sink, claim.attempts, policy, deliver_until, sleep, clock, report)
+        if error is None:
+            ledger.mark_delivered(action_id, sink.name, attempts)
+            in_a_row = 0
+        else:
+            ledger.mark_failed(action_id, sink.name, attempts, error)
+            report.failed.append(action_id)
+            report.errors[action_id] = error
+            in_a_row += 1
+    return report
+
+
+def _send(
+    action: dict,
+    sink: Sink,
+    attempts: int,
+    policy: DeliveryPolicy,
+    deliver_until: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+    report: DeliveryReport,
+) -> tuple[str | None, int]:
+    """Sends one claimed action, retrying with backoff within the deadline: (error or None, attempts)."""
+    try:
+        if sink.already_has(action["action_id"]):  # sent by a run that died before recording it
+            report.found.append(action["action_id"])
+            return None, attempts
+    except Exception as exc:  # the sink cannot tell: sending could double the action
+        return scrub_secrets(str(exc))[:500], attempts
+    error = None
+    for attempt in range(policy.max_attempts):
+        if attempt:
+            pause = policy.backoff_s * 2 ** (attempt - 1)
+            if clock() + pause >= deliver_until:
+                break
+            sleep(pause)
+        attempts += 1
+        try:
+            sink.send(action, timeout_s=max(deliver_until - clock(), 0.1))
+            report.sent.append(action["action_id"])
+            return None, attempts
+        except Exception as exc:  # a sink error is data (status failed), never a crashed step
+            error = scrub_secrets(str(exc))[:500]
+    return error or f"not attempted: delivery deadline of {policy.deadline_s:g} s passed", attempts
+
+
+def delivery_table(actions: pl.DataFrame, previous: pl.DataFrame, ledger: DeliveryLedger, sink: str) -> pl.DataFrame:
+    """One `outbox_deliveries` row per action of `actions`, as the ledger has it now, plus the
+    actions delivered earlier that are no longer wanted (they were sent, so they stay on record)."""
+    known = ledger.rows(actions["action_id"])
+    now = time.time()
     rows = []
     for action in actions.iter_rows(named=True):
-        before = done.pop(action["action_id"], None)
-        if before and before["status"] == "delivered":
-            rows.append(before)
+        row = known.get(action["action_id"])
+        record = {k: action[k] for k in ("action_id", "ticket_id", "created_date", "action_type")}
+        if row is None:  # the delivery step stopped before this action (it crashed): nothing was sent
+            rows.append({**record, "status": "failed", "attempts": 0, "last_error": "not attempted", "sink": sink})
             continue
-        attempts, error = (before or {}).get("attempts") or 0, None
-        delivered = sink.already_has(action["action_id"])  # sent, but not recorded, by a crashed run
-        for attempt in range(max_attempts if not delivered else 0):
-            if attempt:
-                sleep(backoff_s * 2 ** (attempt - 1))
-            attempts += 1
-            try:
-                sink.send(action)
-                delivered, error = True, None
-                break
-            except Exception as exc:  # a sink error is data (status failed), never a crashed step
-                error = str(exc)[:500]
+        error = row.last_error
+        if row.status == CLAIMED:
+            error = (
+                f"being delivered by run {row.claimed_by} (claim held until "
+                f"{datetime.fromtimestamp(row.lease_until).isoformat(timespec='seconds')})"
+                if row.lease_until and row.lease_until > now
+                else f"not recorded: run {row.claimed_by} stopped while delivering it; the next run asks the sink"
+                " and retries"
+            )
+        delivered = row.status == DELIVERED
         rows.append(
             {
-                **{k: action[k] for k in ("action_id", "ticket_id", "created_date", "action_type")},
+                **record,
                 "status": "delivered" if delivered else "failed",
-                "attempts": attempts,
-                "last_error": error,
-                "delivered_at": datetime.now(UTC).replace(tzinfo=None) if delivered else None,
-                "sink": sink.name,
+                "attempts": row.attempts,
+                "last_error": None if delivered else error or "not delivered",
+                "delivered_at": row.delivered_at,
+                "sink": row.sink or sink,
             }
         )
-    rows.extend(done.values())  # delivered earlier, no longer wanted: it was sent, so it stays on record
-    return pl.DataFrame(rows, schema=OUTBOX_DELIVERIES.polars_schema).sort("action_id")
+    wanted = set(actions["action_id"])
+    kept = previous.filter((pl.col("status") == "delivered") & ~pl.col("action_id").is_in(list(wanted)))
+    table = pl.DataFrame(rows, schema=OUTBOX_DELIVERIES.polars_schema)
+    return pl.concat([table, kept.select(OUTBOX_DELIVERIES.column_names)]).sort("action_id")
