@@ -11,12 +11,13 @@ import dagster as dg
 from dagster._core.execution.backfill import PartitionBackfill  # no public API submits asset backfills
 from dagster._core.utils import make_new_backfill_id
 
-from ai_assets.automation.jobs import DAILY_TICKETS_ASSETS
+from ai_assets.automation.jobs import DAILY_TICKETS_ASSETS, EVAL_ASSETS
 
 
 def daily_backfill_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
-    """The assets of `daily_tickets_job` and every asset downstream of them (the dbt marts)."""
-    return sorted(DAILY_TICKETS_ASSETS.downstream().resolve(defs.resolve_asset_graph()))
+    """The assets of `daily_tickets_job` and every asset downstream of them (the dbt marts), but not
+    the evaluation: it reads the tickets' labels, not the days, and runs in `eval_job`."""
+    return sorted((DAILY_TICKETS_ASSETS.downstream() - EVAL_ASSETS).resolve(defs.resolve_asset_graph()))
 
 
 def submit_daily_backfill(instance: dg.DagsterInstance, defs: dg.Definitions, first_day: str, last_day: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 HEADER = "# Written by ai_assets"
 
 DAGSTER_YAML = f"""\
-{HEADER} (see README, "Orchestration"): rewritten when ai_assets ships a new one, unless you
+{HEADER} (see docs/operations.md, "The instance"): rewritten when ai_assets ships a new one, unless you
 # delete this first line. Run, event and schedule storage are SQLite files beside this one.
 telemetry:
   enabled: false
