@@ -10,7 +10,7 @@ import pytest
 
 from ai_assets.load.routing import route_tickets
 from ai_assets.quality.tables import RAW_TICKETS, REPLY_DRAFTS, REVIEW_DECISIONS, TICKET_CONTEXT, TICKET_TRIAGE
-from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.contract import Table, allowed_values
 from ai_assets.warehouse.tables import write_tables
 
 DAY_1, DAY_2 = date(2026, 11, 1), date(2026, 11, 2)
@@ -29,6 +29,8 @@ def rows(table: Table, *records: dict) -> pl.DataFrame:
                 values[name] = []
             elif dtype == pl.Datetime("us"):
                 values[name] = datetime(2026, 11, 1, 9)
+            elif allowed := allowed_values(table.columns[name]):
+                values[name] = allowed[0]
             else:
                 values[name] = _FILLERS.get(dtype.base_type())
         return values
