@@ -20,6 +20,7 @@ from ai_assets.quality.vocabulary import LABEL_FIELDS
 EXECUTORS = ("in_process", "multiprocess")
 REDACT_PII = ("auto", "on", "off")
 ON_OFF = ("on", "off")
+CASCADE_PROXIES = ("linear", "knn")  # cascade.PROXIES, without importing numpy here
 # Accuracy a triage must reach on the labelled tickets, per field: what a good hosted model reaches
 # on hand-written tickets (urgency and sentiment are the fuzzy ones).
 EVAL_TARGETS = {"category": 0.8, "urgency": 0.55, "sentiment": 0.65, "language": 0.9}
@@ -167,6 +168,14 @@ class Settings:
     eval_targets: dict[str, float]
     # On: a triage below target (or not yet evaluated) fails its check with ERROR and stops ticket_triage.
     eval_blocking: bool
+    # The triage cascade (transform/cascade.py): a proxy over ticket_labels answers the fields it is
+    # sure of before the LLM; off, or with no labels, every field is the LLM's.
+    cascade: bool
+    cascade_proxy: str  # linear | knn
+    # The accuracy the proxy's answers must reach on the labels (held out) for it to answer a field.
+    cascade_target_accuracy: float
+    # Nearest labelled tickets shown to the LLM as examples, for the fields the proxy leaves it.
+    cascade_few_shot: int
 
     @property
     def uses_embedded_model(self) -> bool:
@@ -258,6 +267,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         price_embed_per_1m=env.number("AI_ASSETS_PRICE_EMBED_PER_1M", 0.0, minimum=0),
         eval_targets=env.targets("AI_ASSETS_EVAL_TARGETS", EVAL_TARGETS),
         eval_blocking=env.choice("AI_ASSETS_EVAL_BLOCKING", "off", ON_OFF) == "on",
+        cascade=env.choice("AI_ASSETS_CASCADE", "on", ON_OFF) == "on",
+        cascade_proxy=env.choice("AI_ASSETS_CASCADE_PROXY", "linear", CASCADE_PROXIES),
+        # 0 on the embedded model: the proxy's answers beat it on every field, even the least sure
+        # (hand-written held-out set, docs/benchmarks.md), so the proxy answers them all.
+        cascade_target_accuracy=env.number(
+            "AI_ASSETS_CASCADE_TARGET_ACCURACY", 0.0 if embedded else 0.9, minimum=0, maximum=1
+        ),
+        cascade_few_shot=env.integer("AI_ASSETS_CASCADE_FEW_SHOT", 3, minimum=0, maximum=10),
     )
     if env.problems:
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(env.problems))

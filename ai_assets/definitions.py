@@ -27,9 +27,11 @@ from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource
 from ai_assets.transform.eval_assets import build_triage_eval
 from ai_assets.transform.reply import reply_tasks
 from ai_assets.transform.reply_assets import build_reply_drafts
+from ai_assets.transform.reply_eval_assets import build_reply_eval
 from ai_assets.transform.retrieval_assets import build_kb_embeddings, build_ticket_context
 from ai_assets.transform.triage import triage_task
 from ai_assets.transform.triage_assets import build_ticket_triage
+from ai_assets.transform.triage_cascade import CascadeSettings
 from ai_assets.warehouse.locking import LockedDuckDBResource
 from ai_assets.warehouse.partitions import Daily
 
@@ -60,15 +62,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     triage = triage_task(settings)
     # With blocking on, ticket_triage writes only once its model and prompt meet the eval targets.
     gate = settings.eval_targets if settings.eval_blocking else None
+    cascade = CascadeSettings.from_settings(settings)
     return dg.Definitions(
         assets=[
             raw_tickets,
             customers,
             kb_articles,
             kb_chunks,
-            build_ticket_triage(triage, settings.chat_model, daily, eval_targets=gate),
+            build_ticket_triage(triage, settings.chat_model, daily, cascade, eval_targets=gate),
             ticket_labels,
-            build_triage_eval(triage, settings.chat_model, settings.eval_targets, settings.eval_blocking),
+            build_triage_eval(triage, settings.chat_model, cascade, settings.eval_targets, settings.eval_blocking),
+            build_reply_eval(settings.embed_model),
             build_kb_embeddings(settings.embed_model),
             build_ticket_context(settings.embed_model, daily),
             build_reply_drafts(reply_tasks(settings), settings.chat_model, settings.reply_max_refinements, daily),

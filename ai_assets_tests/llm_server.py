@@ -139,13 +139,19 @@ def _messages(body: dict) -> list[dict]:
     return [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
 
 
+# The triage cascade's few-shot examples (transform/triage_cascade.py) before a ticket: a model
+# answers for the ticket, and a fault keyed to a ticket's text hits that ticket, not the tickets
+# it is shown to as an example.
+_EXAMPLE_BLOCK = re.compile(r"Labelled ticket similar to this one:\n<<<EXAMPLE\n.*?\nEXAMPLE>>>\n[^\n]*\n\n", re.S)
+
+
 def _all_text(body: dict) -> str:
-    return "\n".join(_content_text(m.get("content")) for m in _messages(body))
+    return _EXAMPLE_BLOCK.sub("", "\n".join(_content_text(m.get("content")) for m in _messages(body)))
 
 
 def _last_user_text(body: dict) -> str:
     users = [m for m in _messages(body) if m.get("role") == "user"]
-    return _content_text(users[-1].get("content")) if users else ""
+    return _EXAMPLE_BLOCK.sub("", _content_text(users[-1].get("content"))) if users else ""
 
 
 # --------------------------------------------------------------------------------------

@@ -109,12 +109,13 @@ def clusters(seed: int, n: int, spread: float) -> tuple[np.ndarray, list[str]]:
     return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32), [f"c{c}" for c in cluster]
 
 
-def test_calibration_by_leave_one_out_meets_its_target_on_a_split():
+# Spreads at which each proxy's top answer is below the target, so the threshold has work to do.
+@pytest.mark.parametrize("proxy, spread", [("knn", 0.42), ("linear", 0.5)])
+def test_calibration_held_out_meets_its_target_on_a_split(proxy, spread):
     accuracies = []
     for seed in range(10):
-        vectors, labels = clusters(seed, 600, spread=0.42)
-        keys = [str(i) for i in range(600)]
-        fitted = cascade.fit_cascade(vectors[:300], {"category": labels[:300]}, keys[:300], target_accuracy=0.9)
+        vectors, labels = clusters(seed, 600, spread=spread)
+        fitted = cascade.fit_cascade(vectors[:300], {"category": labels[:300]}, proxy, target_accuracy=0.9)
         c = fitted.calibration["category"]
         assert c.threshold is not None and c.accuracy >= 0.9 and c.answered >= cascade.DEFAULT_MIN_ANSWERED
         assert c.top_vote_accuracy < 0.9  # so the threshold has work to do
@@ -131,17 +132,17 @@ def test_calibration_by_leave_one_out_meets_its_target_on_a_split():
 
 def test_with_no_labelled_examples_the_cascade_is_off_and_answers_nothing():
     empty = np.zeros((0, 2), np.float32)
-    assert cascade.fit_cascade(empty, {"category": []}, []) is None
+    assert cascade.fit_cascade(empty, {"category": []}) is None
     votes = cascade.knn_votes(empty, {"category": []}, unit(0, 90), k=5)
     assert votes["category"].labels == [None, None]
     answers = cascade.answers_at_thresholds(votes, {"category": 0.0}, 2)
-    assert all(a.answered == {} and a.to_llm == cascade.FIELDS and a.needs_llm for a in answers)
+    assert all(a.answered == {} and a.to_llm == cascade.FIELDS for a in answers)
     assert cascade.no_answers(2) == answers
 
 
 def test_every_field_is_answered_by_exactly_one_of_proxy_and_llm():
     labels = {"category": LABELS["category"], "urgency": ["low", "high", "low", "high", "low"]}
-    fitted = cascade.fit_cascade(EXAMPLES, labels, list("abcde"), k=3, min_answered=1, target_accuracy=0.5)
+    fitted = cascade.fit_cascade(EXAMPLES, labels, "knn", 0.5, k=3, min_answered=1)
     answers = fitted.answer(unit(5, 85), thresholds={"category": 0.9, "urgency": None})
     assert answers[0].answered == {"category": ("billing", pytest.approx(1.0))}
     assert answers[1].answered == {}  # shipping won with 2/3 of the vote, below 0.9
@@ -172,9 +173,7 @@ def test_few_shot_examples_are_the_nearest_labelled_tickets_trimmed():
         }
     )
     vectors = unit(0, 90, 20)
-    shots = cascade.few_shot_examples(
-        vectors, examples, unit(0, 80), n=2, max_chars=100, example_keys=list("abc"), query_keys=["a", "z"]
-    )
+    shots = cascade.few_shot_examples(vectors, examples, unit(0, 80), n=2, max_chars=100, below_similarity=0.99)
     first, second = shots
     assert [s["subject"] for s in first] == ["card declined", "where is it"]  # not itself
     assert first[0] == {
@@ -193,3 +192,30 @@ def test_the_text_key_and_text_are_the_tickets():
     frame = pl.DataFrame({"subject": ["Hi", None], "body": ["body text", "only body"]})
     assert frame.select(text=cascade.ticket_text(6))["text"].to_list() == ["Hi\nbod", "\nonly "]
     assert cascade.text_key("Hi", "body") == cascade.text_key("Hi", "body") != cascade.text_key("Hi", "body ")
+
+
+def test_the_linear_proxy_answers_the_side_a_ticket_is_on_with_its_margin_as_confidence():
+    labels = {"category": LABELS["category"], "urgency": [None, "low", None, "low", None]}
+    votes = cascade.linear_votes(EXAMPLES, labels, unit(5, 85, 45), penalty=0.01)
+    assert votes["category"].labels == ["billing", "shipping", "billing"]  # 45 degrees: nearer the three
+    near, far, middle = votes["category"].confidence
+    assert near > 0.5 and far > 0.5 and middle < min(near, far)  # the border is where it is unsure
+    assert votes["urgency"].labels == ["low"] * 3 and list(votes["urgency"].confidence) == [1.0] * 3
+    none = cascade.linear_votes(EXAMPLES, {"category": [None] * 5}, unit(0))["category"]
+    assert none.labels == [None] and none.confidence[0] == 0.0
+
+
+def test_near_copies_form_one_group_and_chains_join_groups():
+    groups = cascade.near_duplicate_groups(unit(0, 0, 10, 20, 90, 180), similarity=0.98)
+    assert groups[0] == groups[1] == groups[2] == groups[3]  # 0-0, 0-10 and 10-20 are within 0.98
+    assert len({groups[0], groups[4], groups[5]}) == 3
+
+
+@pytest.mark.parametrize("proxy", cascade.PROXIES)
+def test_held_out_answers_never_come_from_the_example_or_its_copies(proxy):
+    # Each label has only its own copies near it: were a copy allowed to answer, every answer would be right.
+    vectors = unit(0, 0, 60, 60)
+    votes = cascade.held_out_votes(
+        vectors, {"category": ["a", "a", "b", "b"]}, proxy, **({"k": 1} if proxy == "knn" else {})
+    )
+    assert votes["category"].labels == ["b", "b", "a", "a"]

@@ -74,6 +74,7 @@ def _triage_row(ticket_id: str, day: date, category: str = "billing") -> dict:
         "cache_hit": False,
         "latency_ms": 1.0,
         "input_truncated": False,
+        "proxy_fields": [],
     }
 
 

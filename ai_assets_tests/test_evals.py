@@ -14,7 +14,7 @@ import pytest
 
 from ai_assets.config import EVAL_TARGETS, SettingsError, load_settings
 from ai_assets.definitions import build_definitions
-from ai_assets.llm.task import PROMPTS_DIR
+from ai_assets.llm.task import PROMPTS_DIR, PromptTemplate
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.llm_server import Fault
 
@@ -119,7 +119,8 @@ def test_eval_scores_a_hand_checked_set_and_records_failures_as_wrong(pipeline: 
     failing = _labelled(_ticket("L-5", "Invoice question", "Unique marker zq-fail please."), "billing", "low",
                         "neutral", "en")  # fmt: skip
     _write_labels(pipeline, [*HAND_SET, failing])
-    pipeline = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE)
+    # The LLM's answers alone, as worked out by hand (the cascade's tests are below).
+    pipeline = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE, AI_ASSETS_CASCADE="off")
     pipeline.server.inject(Fault(status=400, match="zq-fail"))
     result = pipeline.run("eval_job")
 
@@ -148,8 +149,10 @@ def test_eval_scores_a_hand_checked_set_and_records_failures_as_wrong(pipeline: 
     assert _checks(result)["triage_accuracy_meets_target"] == (False, dg.AssetCheckSeverity.WARN)
 
 
-def test_eval_rerun_makes_no_calls_and_adds_no_row(pipeline: Pipeline):
-    # The sample golden set, as the generator lands it in landing/labels/golden.jsonl.
+def test_eval_rerun_makes_no_calls_and_adds_no_row(pipeline: Pipeline, monkeypatch):
+    # The sample golden set, as the generator lands it in landing/labels/golden.jsonl. The cascade is on;
+    # without few-shot examples no prompt shows another ticket's label, so a label change asks nothing.
+    pipeline = _rebuilt(pipeline, monkeypatch, AI_ASSETS_CASCADE_FEW_SHOT="0")
     first = pipeline.run("eval_job")
     calls = pipeline.calls("ticket_triage")
     assert calls == pipeline.count("ticket_labels") == 100
@@ -277,7 +280,8 @@ def _broken_prompt(tmp_path: Path) -> Path:
 
 def test_a_prompt_change_below_target_warns_by_default(pipeline: Pipeline, monkeypatch, tmp_path):
     _write_labels(pipeline, HAND_SET)
-    pipeline = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE)
+    # The LLM alone: on four labels the cascade's proxy would take over the fields the broken prompt gets wrong.
+    pipeline = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE, AI_ASSETS_CASCADE="off")
     assert _checks(pipeline.run("eval_job"))["triage_accuracy_meets_target"] == (True, dg.AssetCheckSeverity.WARN)
     before = pipeline.defs.resolve_assets_def("eval_runs").code_versions_by_key[dg.AssetKey("eval_runs")]
 
@@ -295,7 +299,9 @@ def test_a_prompt_change_below_target_warns_by_default(pipeline: Pipeline, monke
 
 def test_blocking_stops_ticket_triage_until_the_eval_meets_target(pipeline: Pipeline, monkeypatch, tmp_path):
     _write_labels(pipeline, HAND_SET)
-    blocking = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE, AI_ASSETS_EVAL_BLOCKING="on")
+    blocking = _rebuilt(
+        pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS=ACHIEVABLE, AI_ASSETS_EVAL_BLOCKING="on", AI_ASSETS_CASCADE="off"
+    )
 
     # Not evaluated yet: the triage writes nothing and says what to do.
     first = _triage_day(blocking)
@@ -339,3 +345,109 @@ def test_eval_settings_are_validated():
             load_settings({"AI_ASSETS_EVAL_TARGETS": bad})
     with pytest.raises(SettingsError, match="AI_ASSETS_EVAL_BLOCKING"):
         load_settings({"AI_ASSETS_EVAL_BLOCKING": "yes"})
+
+
+# --- the cascade ------------------------------------------------------------------------------
+
+PROXIED = ["category", "sentiment", "urgency"]  # sorted, as list_sort gives them
+
+
+def _land_labels(pipeline: Pipeline) -> None:
+    """ticket_labels from landing/labels, as reference_data_job lands them before the days are triaged."""
+    keys = [dg.AssetKey("ticket_labels"), dg.AssetKey("ticket_labels_quarantine")]
+    pipeline.defs.resolve_job_def("eval_job").execute_in_process(instance=pipeline.instance, asset_selection=keys)
+
+
+def _triage_prompts(pipeline: Pipeline) -> list[str]:
+    system = PromptTemplate.load("ticket_triage", pipeline.settings.prompts_dir).system
+    return [b["messages"][-1]["content"] for b in pipeline.server.requests if b["messages"][0]["content"] == system]
+
+
+def test_the_cascade_answers_what_it_is_sure_of_and_shows_the_llm_examples_for_the_rest(pipeline: Pipeline):
+    _land_labels(pipeline)  # the sample golden set
+    result = _triage_day(pipeline)
+    assert result.success
+    proxied = [fields for (fields,) in pipeline.sql("select list_sort(proxy_fields) from ticket_triage")]
+    assert all(set(fields) <= set(PROXIED) for fields in proxied)
+    assert sum(map(len, proxied)) > 0  # the proxy was sure of some answers
+    prompts = _triage_prompts(pipeline)
+    # Still one call a ticket: language, summary, order id and product are the LLM's.
+    assert len(prompts) == len(proxied) == pipeline.count("raw_tickets")
+    # The rows that leave a field to the LLM show it the three nearest labelled tickets; the others none.
+    with_examples = [p for p in prompts if "<<<EXAMPLE" in p]
+    assert len(with_examples) == sum(len(fields) < len(PROXIED) for fields in proxied)
+    assert all(p.count("<<<EXAMPLE") == 3 and "Its correct triage: category: " in p for p in with_examples)
+    (materialization,) = [m for m in result.asset_materializations_for_node("ticket_triage")
+                          if m.asset_key == dg.AssetKey("ticket_triage")]  # fmt: skip
+    metadata = {k: v.value for k, v in materialization.metadata.items()}
+    assert metadata["proxy_share"] == pytest.approx(sum(map(len, proxied)) / (3 * len(proxied)))
+    assert metadata["cascade"] == "linear target=0.9 few_shot=3"
+
+    calls = pipeline.server.call_count
+    assert _triage_day(pipeline).success
+    assert pipeline.server.call_count == calls  # a rerun: every answer and vector from the caches
+
+
+def test_with_the_cascade_off_or_without_labels_every_field_is_the_llms(pipeline: Pipeline, monkeypatch):
+    assert _triage_day(pipeline).success  # ticket_labels not landed yet: nothing to learn from
+    assert pipeline.count("ticket_triage", "len(proxy_fields) > 0") == 0
+    assert not any("<<<EXAMPLE" in p for p in _triage_prompts(pipeline))
+
+    _land_labels(pipeline)
+    off = _rebuilt(pipeline, monkeypatch, AI_ASSETS_CASCADE="off")
+    calls = off.server.call_count
+    assert _triage_day(off).success
+    assert off.server.call_count == calls  # the same prompts as without labels: all from the cache
+    assert off.count("ticket_triage", "len(proxy_fields) > 0") == 0
+
+
+def test_a_reviewer_correction_changes_a_later_proxy_answer(pipeline: Pipeline, monkeypatch):
+    sure = _rebuilt(pipeline, monkeypatch, AI_ASSETS_CASCADE_TARGET_ACCURACY="0")  # the proxy answers every field
+    _land_labels(sure)
+    assert _triage_day(sure).success
+    ticket_id, category, proxied = sure.sql(
+        "select ticket_id, category, list_sort(proxy_fields) from ticket_triage order by ticket_id limit 1"
+    )[0]
+    assert proxied == PROXIED
+    corrected = "feedback" if category != "feedback" else "billing"
+    reviews = sure.settings.landing_dir / "reviews"
+    reviews.mkdir(parents=True, exist_ok=True)
+    decision = {"ticket_id": ticket_id, "created_date": DAY_1, "decision": "reject", "reviewer": "ana",
+                "decided_at": "2026-11-02T10:00:00Z", "category": corrected}  # fmt: skip
+    (reviews / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
+    review_keys = [dg.AssetKey("review_decisions"), dg.AssetKey("review_decisions_quarantine")]
+    sure.defs.resolve_job_def("reviews_job").execute_in_process(
+        instance=sure.instance, partition_key=DAY_1, asset_selection=review_keys
+    )
+    _land_labels(sure)
+    assert sure.sql(f"select source, category from ticket_labels where ticket_id = '{ticket_id}'") == [
+        ("review", corrected)
+    ]
+    assert _triage_day(sure).success
+    assert sure.sql(f"select category, list_sort(proxy_fields) from ticket_triage where ticket_id = '{ticket_id}'") == [
+        (corrected, PROXIED)
+    ]
+
+
+def test_the_eval_scores_the_cascade_and_the_triage_follows_its_verdict(pipeline: Pipeline):
+    # An LLM wrong on everything: wherever the proxy's held-out answers did better, the proxy answers every row.
+    _land_labels(pipeline)
+    for _ in range(pipeline.count("ticket_labels")):
+        pipeline.server.inject(Fault(content=WRONG_ANSWER))
+    result = pipeline.run("eval_job")
+    (row,) = pipeline.sql(
+        "select cascade, proxy_share, accuracy_category, llm_accuracy_category, proxy_accuracy_category, "
+        "llm_accuracy_urgency, proxy_accuracy_urgency, llm_accuracy_sentiment, proxy_accuracy_sentiment from eval_runs"
+    )
+    cascade, share, category, *llm_and_proxy = row
+    assert cascade == "linear target=0.9 few_shot=3"
+    for llm, proxy in zip(llm_and_proxy[::2], llm_and_proxy[1::2]):
+        assert proxy > llm  # WRONG_ANSWER is right only where a label happens to be feedback, critical or positive
+    assert share == 1.0 and category == llm_and_proxy[1] > 0.5
+    assert pipeline.count("eval_predictions", "answered_by <> 'proxy'") == 0
+    assert _eval_metadata(result)["proxy_share"] == 1.0
+
+    asked = len(_triage_prompts(pipeline))
+    assert _triage_day(pipeline).success
+    assert pipeline.count("ticket_triage", f"list_sort(proxy_fields) <> {PROXIED}") == 0
+    assert not any("<<<EXAMPLE" in p for p in _triage_prompts(pipeline)[asked:])  # nothing left to the LLM to show

@@ -22,6 +22,7 @@ def _tickets(n: int, body: str = "I was charged twice for ORD-1234, please refun
             "channel": ["email"] * n,
             "subject": [f"Problem number {i}" for i in range(n)],
             "body": [f"{body} (ticket {i})" for i in range(n)],
+            "examples": [""] * n,  # the cascade's few-shot block: none
         }
     )
 

@@ -135,7 +135,7 @@ def test_batching_spends_fewer_tokens_per_row(cache, tmp_path):
 
 def test_context_overflow_halves_the_batch(cache):
     # Room for four rows of this task's prompt (about 490 tokens), not eight (about 630).
-    with FakeLLMServer(context_limit_tokens=520) as server:
+    with FakeLLMServer(context_limit_tokens=560) as server:
         result = _run(server, cache, _tickets(8), _batched(8), limits=Limits(concurrency=1))
         sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
     assert sizes[0] == 8 and result.metrics.batch_splits >= 1
@@ -145,7 +145,7 @@ def test_context_overflow_halves_the_batch(cache):
 
 def test_a_batch_size_halved_by_a_context_overflow_stays_halved(cache):
     # Three batches of eight: the first overflows, and the two after it go out as fours, not eights.
-    with FakeLLMServer(context_limit_tokens=520) as server:
+    with FakeLLMServer(context_limit_tokens=560) as server:
         result = _run(server, cache, _tickets(24), _batched(8), limits=Limits(concurrency=1))
         sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
     assert sizes == [8] + [4] * 6

@@ -290,7 +290,9 @@ def test_a_card_number_cut_by_the_input_limit_is_still_redacted(cache, llm_serve
     from ai_assets_tests.test_llm_engine import TRIAGE_TASK
 
     body = "x" * 90 + " card 4111 1111 1111 1111 please"  # the limit cuts inside the number
-    rows = pl.DataFrame({"ticket_id": ["T-1"], "channel": ["email"], "subject": ["Card"], "body": [body]})
+    rows = pl.DataFrame(
+        {"ticket_id": ["T-1"], "channel": ["email"], "subject": ["Card"], "body": [body], "examples": [""]}
+    )
     endpoint = Endpoint(base_url=llm_server.base_url, model="fake-model", timeout_s=5, max_retries=0)
     result = run_task(
         TRIAGE_TASK, rows, endpoint=endpoint, cache=cache, id_column="ticket_id", max_input_chars=100, redact_pii=True

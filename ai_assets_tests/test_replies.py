@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
+import pytest
 
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
@@ -123,7 +124,14 @@ def test_rule_checks_override_a_passing_critic(pipeline: Pipeline):
     assert pipeline.count("outbox", "action_type = 'send_reply'") == 0
 
 
-def test_routing_reasons_and_escalations_follow_triage(pipeline: Pipeline):
+@pytest.fixture
+def llm_answers_every_field(monkeypatch):
+    """The triage as the fake server's responder steers it: the cascade's proxy would override some fields.
+    Request it before `pipeline`, which reads the settings."""
+    monkeypatch.setenv("AI_ASSETS_CASCADE", "off")
+
+
+def test_routing_reasons_and_escalations_follow_triage(llm_answers_every_field, pipeline: Pipeline):
     # Refund tickets are critical, and shipping ones are classified with low confidence.
     def triage(body, answer):
         text = body["messages"][1]["content"].lower()

@@ -6,12 +6,22 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from ai_assets.warehouse.partitions import Daily
 
+# With the labelled tickets: the triage cascade learns from them before the days are triaged.
 REFERENCE_ASSETS = dg.AssetSelection.assets(
-    "customers", "customers_quarantine", "kb_articles", "kb_articles_quarantine", "kb_chunks", "kb_embeddings"
+    "customers",
+    "customers_quarantine",
+    "kb_articles",
+    "kb_articles_quarantine",
+    "kb_chunks",
+    "kb_embeddings",
+    "ticket_labels",
+    "ticket_labels_quarantine",
 )
 REVIEW_INPUT = dg.AssetSelection.assets("review_decisions", "review_decisions_quarantine")
 # The labelled tickets (files and reviewers' corrections) and the triage scored on them.
-EVAL_ASSETS = dg.AssetSelection.assets("ticket_labels", "ticket_labels_quarantine", "eval_predictions", "eval_runs")
+EVAL_ASSETS = dg.AssetSelection.assets(
+    "ticket_labels", "ticket_labels_quarantine", "eval_predictions", "eval_runs", "reply_eval_runs"
+)
 # What a reviewer's decision changes, per day: the route, the outcome, the actions and their delivery.
 DECISION_OUTPUTS = dg.AssetSelection.assets("review_queue", "ticket_outcomes", "outbox", "outbox_deliveries")
 DAILY_TICKETS_ASSETS = (
@@ -40,7 +50,8 @@ def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAsset
         dg.define_asset_job(
             "reference_data_job",
             selection=REFERENCE_ASSETS,
-            description="Reload the CRM export and the knowledge base, and embed the chunks that changed.",
+            description="Reload the CRM export, the knowledge base and the labelled tickets, and embed the chunks "
+            "that changed.",
         ),
         dg.define_asset_job(
             "reviews_job",
@@ -59,7 +70,8 @@ def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAsset
             "eval_job",
             selection=EVAL_ASSETS,
             description="Reload the labelled tickets (landing/labels/ and reviewers' corrections) and evaluate the "
-            "triage on them: eval_predictions, a row in eval_runs, and the accuracy check against its targets.",
+            "triage on them (eval_predictions, a row in eval_runs, the accuracy check against its targets) and the "
+            "retrieval and replies (a row in reply_eval_runs).",
         ),
         dg.define_asset_job(
             "marts_job",

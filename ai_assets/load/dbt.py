@@ -15,6 +15,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_duckdb import DuckDBResource
 
+from ai_assets.quality.tables import TABLES
+from ai_assets.warehouse.contract import create_missing
 from ai_assets.warehouse.locking import warehouse_lock
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -75,6 +77,10 @@ def build_dbt_marts() -> dg.AssetsDefinition:
         """Builds and tests the staging views and marts (`dbt build`)."""
         warehouse = Path(duckdb.database)
         profiles_dir = write_profile(warehouse.parent / "dbt_profile", warehouse)
+        # A source no run has written yet (the evaluations before eval_job, the days before the first)
+        # is created empty from its contract: its marts build empty instead of failing the others.
+        with duckdb.get_connection() as conn:
+            create_missing(conn, TABLES)
         # dbt writes the warehouse from its own process for the whole build: hold the write lock.
         with warehouse_lock(duckdb.database):
             yield from dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context).stream()

@@ -18,13 +18,10 @@ import polars as pl
 
 from ai_assets.quality.metrics import accuracy, macro_f1
 from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
-from ai_assets.quality.vocabulary import LABEL_FIELDS
+from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.warehouse.tables import read
 
 TASK = "ticket_triage"
-# The cascade (a cheap proxy model answering what it is sure of) is not built yet: every ticket goes
-# to the LLM. Its settings will be part of the eval id, so a cascade change is a new evaluation.
-NO_CASCADE = "none"
 
 
 def _digest(text: str) -> str:
@@ -45,10 +42,19 @@ def eval_predictions(
     labels: pl.DataFrame, outputs: pl.DataFrame, failures: pl.DataFrame, run_id: str, prompt_version: str
 ) -> pl.DataFrame:
     """One row per labelled ticket (keyed by `row_key` in all three frames): expected and predicted
-    value and agreement per field. A failed ticket has null predictions, counts as wrong, and says why."""
-    lineage = ("model", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "cache_hit")
+    value and agreement per field, and who answered (`proxy_fields` from the cascade: the proxy; the
+    rest: the LLM). A failed ticket has null predictions, counts as wrong, and says why."""
+    lineage = ("model", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "cache_hit", "proxy_fields")
+    proxied = pl.col("proxy_fields").list.len()
     answered = outputs.select(
-        "row_key", *(pl.col(f).alias(f"predicted_{f}") for f in LABEL_FIELDS), *lineage, answered_by=pl.lit("llm")
+        "row_key",
+        *(pl.col(f).alias(f"predicted_{f}") for f in LABEL_FIELDS),
+        *lineage,
+        answered_by=pl.when(proxied == 0)
+        .then(pl.lit("llm"))
+        .when(proxied >= len(PROXIED_FIELDS))
+        .then(pl.lit("proxy"))
+        .otherwise(pl.lit("both")),
     )
     failed = failures.select("row_key", failed_model=pl.col("model"), error=pl.format("{}: {}", "error_type", "reason"))
     joined = labels.join(answered, on="row_key", how="left").join(failed, on="row_key", how="left")
@@ -69,11 +75,22 @@ def eval_predictions(
         cost_usd=pl.col("cost_usd").fill_null(0.0),
         latency_ms=pl.col("latency_ms").fill_null(0.0),
         cache_hit=pl.col("cache_hit").fill_null(False),
+        proxy_fields=pl.col("proxy_fields").fill_null(pl.lit([], pl.List(pl.Utf8))),
     ).select(EVAL_PREDICTIONS.column_names)
 
 
-def eval_run(predictions: pl.DataFrame, run_id: str, model: str, prompt_version: str, digest: str) -> pl.DataFrame:
-    """The one `eval_runs` row of an evaluation's predictions (at least one)."""
+def eval_run(
+    predictions: pl.DataFrame,
+    run_id: str,
+    model: str,
+    prompt_version: str,
+    cascade: str,
+    digest: str,
+    llm_accuracy: Mapping[str, float],
+    proxy_accuracy: Mapping[str, float],
+) -> pl.DataFrame:
+    """The one `eval_runs` row of an evaluation's predictions (at least one); `llm_accuracy` and
+    `proxy_accuracy` are each one's own accuracy per proxied field (before the cascade combines them)."""
     n = predictions.height
     called = predictions.filter(pl.col("answered_by").is_not_null() & ~pl.col("cache_hit"))["latency_ms"]
     row = {
@@ -81,7 +98,7 @@ def eval_run(predictions: pl.DataFrame, run_id: str, model: str, prompt_version:
         "task": TASK,
         "model": model,
         "prompt_version": prompt_version,
-        "cascade": NO_CASCADE,
+        "cascade": cascade,
         "labels_hash": digest,
         "n": n,
         **{
@@ -89,8 +106,11 @@ def eval_run(predictions: pl.DataFrame, run_id: str, model: str, prompt_version:
             for field in LABEL_FIELDS
             for name, metric in ((f"accuracy_{field}", accuracy), (f"macro_f1_{field}", macro_f1))
         },
+        **{f"llm_accuracy_{field}": llm_accuracy.get(field) for field in PROXIED_FIELDS},
+        **{f"proxy_accuracy_{field}": proxy_accuracy.get(field) for field in PROXIED_FIELDS},
         "coverage": predictions["answered_by"].is_not_null().mean(),
-        "proxy_share": (predictions["answered_by"] == "proxy").fill_null(False).mean(),
+        # Of the (ticket, proxied field) answers, the share the proxy gave.
+        "proxy_share": predictions["proxy_fields"].list.len().sum() / (n * len(PROXIED_FIELDS)),
         "cost_per_1k_usd": predictions["cost_usd"].sum() / n * 1000,
         "latency_p50_ms": called.quantile(0.5, "linear") if called.len() else None,
         "latency_p95_ms": called.quantile(0.95, "linear") if called.len() else None,
@@ -109,22 +129,29 @@ def shortfalls(run: Mapping[str, object], targets: Mapping[str, float]) -> list[
     return problems
 
 
-def latest_eval(conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str) -> dict | None:
-    """The latest `eval_runs` row of the triage with this model and prompt version (no cascade)."""
+def latest_eval(conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str, cascade: str) -> dict | None:
+    """The latest `eval_runs` row of the triage with this model, prompt version and cascade settings."""
     runs = read(conn, EVAL_RUNS).filter(
         (pl.col("task") == TASK)
         & (pl.col("model") == model)
         & (pl.col("prompt_version") == prompt_version)
-        & (pl.col("cascade") == NO_CASCADE)
+        & (pl.col("cascade") == cascade)
     )
     return runs.sort("evaluated_at").row(-1, named=True) if runs.height else None
 
 
+def llm_accuracy_of(run: Mapping[str, object] | None) -> dict[str, float]:
+    """The LLM's own accuracy per proxied field in an `eval_runs` row (empty without one)."""
+    if run is None:
+        return {}
+    return {f: run[f"llm_accuracy_{f}"] for f in PROXIED_FIELDS if run.get(f"llm_accuracy_{f}") is not None}
+
+
 def triage_gate(
-    conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str, targets: Mapping[str, float]
+    conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str, cascade: str, targets: Mapping[str, float]
 ) -> str | None:
-    """Why the triage with this model and prompt version may not write (None: it may)."""
-    run = latest_eval(conn, model, prompt_version)
+    """Why the triage with this model, prompt version and cascade may not write (None: it may)."""
+    run = latest_eval(conn, model, prompt_version, cascade)
     if run is None:
         return (
             f"AI_ASSETS_EVAL_BLOCKING is on and {prompt_version} with model {model} has not been evaluated: "

@@ -25,6 +25,7 @@ from ai_assets.quality.vocabulary import (
     LABEL_FIELDS,
     LABEL_SOURCES,
     LLM_ERROR_TYPES,
+    PROXIED_FIELDS,
     REPLY_OUTCOMES,
     REPLY_STEPS,
     ROUTE_STATUSES,
@@ -324,6 +325,7 @@ TICKET_TRIAGE = Table(
         "order_id": _text(nullable=True),
         "product": _text(nullable=True),
         "confidence": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+        "proxy_fields": pa.Column(pl.List(pl.Utf8)),
         **LINEAGE_COLUMNS,
         "latency_ms": pa.Column(pl.Float64),
         "input_truncated": pa.Column(pl.Boolean),
@@ -332,8 +334,13 @@ TICKET_TRIAGE = Table(
     partitioned=True,
     blocking=True,
     llm=True,
-    preview=("ticket_id", "category", "urgency", "sentiment", "summary"),
-    notes={**LINEAGE_NOTES, "input_truncated": "the ticket was cut to AI_ASSETS_MAX_INPUT_CHARS"},
+    preview=("ticket_id", "category", "urgency", "sentiment", "proxy_fields", "summary"),
+    notes={
+        **LINEAGE_NOTES,
+        "input_truncated": "the ticket was cut to AI_ASSETS_MAX_INPUT_CHARS",
+        "proxy_fields": "the fields the cascade's proxy answered (empty: the LLM answered every field)",
+        "confidence": "the LLM's confidence in its category",
+    },
 )
 
 TICKET_TRIAGE_FAILURES = Table(
@@ -507,6 +514,7 @@ EVAL_PREDICTIONS = Table(
         "source": _one_of(LABEL_SOURCES),
         **{name: column for field in LABEL_FIELDS for name, column in _scored(field).items()},
         "answered_by": _one_of(ANSWERERS, nullable=True),
+        "proxy_fields": pa.Column(pl.List(pl.Utf8)),
         "model": _text(),
         "prompt_version": _text(),
         "prompt_tokens": _count(),
@@ -522,7 +530,8 @@ EVAL_PREDICTIONS = Table(
     notes={
         "eval_id": "the evaluation (see eval_runs)",
         "category_correct": "null: the label gives no category; false when the triage failed",
-        "answered_by": "null: the triage failed (error says why)",
+        "answered_by": "llm, proxy (every proxied field) or both; null: the triage failed (error says why)",
+        "proxy_fields": "the fields the cascade's proxy answered",
         "cost_usd": "of the answer, cached or not",
         "latency_ms": "0 when answered from the cache",
     },
@@ -545,6 +554,11 @@ EVAL_RUNS = Table(
             for field in LABEL_FIELDS
             for name in (f"accuracy_{field}", f"macro_f1_{field}")
         },
+        **{
+            f"{who}_accuracy_{field}": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True)
+            for who in ("llm", "proxy")
+            for field in PROXIED_FIELDS
+        },
         "coverage": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
         "proxy_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
         "cost_per_1k_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
@@ -563,9 +577,53 @@ EVAL_RUNS = Table(
         "null: none labelled",
         "macro_f1_category": "unweighted mean of per-class F1 over the classes expected or predicted",
         "coverage": "share of tickets answered (not failed)",
-        "proxy_share": "share answered by the cascade's proxy model (0 without a cascade)",
+        "llm_accuracy_category": "the LLM's own answers' accuracy, before the cascade; null: no cascade field labelled",
+        "proxy_accuracy_category": "the proxy's top answer's accuracy on every labelled ticket, each held out; "
+        "null: cascade off",
+        "proxy_share": "share of the (ticket, category/urgency/sentiment) answers the cascade's proxy gave",
         "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",
         "latency_p50_ms": "of the calls made in the run that recorded the evaluation; null: all from the cache",
+        "evaluated_at": "UTC",
+    },
+)
+
+
+def _share(**kwargs) -> pa.Column:
+    return pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True, **kwargs)
+
+
+REPLY_EVAL_RUNS = Table(
+    "reply_eval_runs",
+    "One row per evaluation of retrieval and replies: hit@k and MRR of the retrieval on the labelled tickets' "
+    "expected knowledge-base article, the share of drafts citing only chunks retrieved for their ticket, and how "
+    "often reviewers rejected or edited a reply the loop had approved; appended, never replaced.",
+    {
+        "eval_id": _text(),
+        "embed_model": _text(),
+        "top_k": _count(),
+        "labels_hash": _text(),
+        "retrieval_n": _count(),
+        "hit_at_k": _share(),
+        "mrr": _share(),
+        "drafts": _count(),
+        "only_retrieved_share": _share(),
+        "approved_seen_by_human": _count(),
+        "approved_overruled": _count(),
+        "overruled_share": _share(),
+        "evaluated_at": pa.Column(pl.Datetime("us")),
+    },
+    key=("eval_id",),
+    preview=("evaluated_at", "embed_model", "hit_at_k", "mrr", "only_retrieved_share", "overruled_share"),
+    notes={
+        "eval_id": "hash of every other column but evaluated_at: the same state is recorded once",
+        "retrieval_n": "labelled tickets with an expected kb_article_id",
+        "hit_at_k": "share of them with a chunk of that article among the top_k retrieved; null: none labelled",
+        "mrr": "mean of 1 / the rank of the first chunk of that article (0 when not retrieved)",
+        "drafts": "drafted replies, every day",
+        "only_retrieved_share": "share of drafts citing at least one chunk and only chunks retrieved for their ticket",
+        "approved_seen_by_human": "replies the loop approved that a reviewer also decided on",
+        "approved_overruled": "of them, rejected or edited by the reviewer",
+        "overruled_share": "approved_overruled / approved_seen_by_human; null: no reviewer saw an approved reply",
         "evaluated_at": "UTC",
     },
 )
@@ -673,6 +731,7 @@ TABLES: tuple[Table, ...] = (
     TICKET_TRIAGE_FAILURES,
     EVAL_PREDICTIONS,
     EVAL_RUNS,
+    REPLY_EVAL_RUNS,
     KB_EMBEDDINGS,
     TICKET_CONTEXT,
     REPLY_DRAFTS,

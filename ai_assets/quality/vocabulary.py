@@ -38,5 +38,7 @@ REPLY_RULES = (
 LABEL_SOURCES = ("file", "review")
 # The triage fields a label gives and an evaluation scores.
 LABEL_FIELDS = ("category", "urgency", "sentiment", "language")
-# Who answered a ticket in an evaluation: the LLM, or (with the cascade) a cheap proxy model.
-ANSWERERS = ("llm", "proxy")
+# Who answered a ticket in an evaluation: the LLM, (with the cascade) a cheap proxy model, or both.
+ANSWERERS = ("llm", "proxy", "both")
+# The fields the cascade's proxy can answer.
+PROXIED_FIELDS = ("category", "urgency", "sentiment")

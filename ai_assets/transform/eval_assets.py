@@ -5,20 +5,24 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from ai_assets.llm.task import LLMTask
-from ai_assets.quality.evals import NO_CASCADE, eval_id, eval_predictions, eval_run, labels_hash, shortfalls
+from ai_assets.quality.evals import eval_id, eval_predictions, eval_run, labels_hash, shortfalls
 from ai_assets.quality.metrics import confusion_markdown
 from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
-from ai_assets.quality.vocabulary import LABEL_FIELDS
-from ai_assets.resources import LLMResource
+from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
+from ai_assets.resources import EmbeddingResource, LLMResource
+from ai_assets.transform.cascade import thresholds_against_llm
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, run_llm_step, with_row_key
+from ai_assets.transform.triage_cascade import CascadeSettings, apply_proxy, llm_accuracy, plan_cascade
 from ai_assets.warehouse.tables import materializations, read, row_count, upsert
 
 ACCURACY_CHECK = "triage_accuracy_meets_target"
 
 
-def build_triage_eval(task: LLMTask, model: str, targets: dict[str, float], blocking: bool) -> dg.AssetsDefinition:
-    """The evaluation assets of the triage task (prompt, schema, parameters) and model, and the check
-    of their accuracy against `targets` (ERROR and blocking when `blocking`, else WARN)."""
+def build_triage_eval(
+    task: LLMTask, model: str, cascade: CascadeSettings, targets: dict[str, float], blocking: bool
+) -> dg.AssetsDefinition:
+    """The evaluation assets of the triage task (prompt, schema, parameters), model and cascade, and the
+    check of their accuracy against `targets` (ERROR and blocking when `blocking`, else WARN)."""
     goal = ", ".join(f"{field} {target:g}" for field, target in targets.items())
     check = dg.AssetCheckSpec(
         ACCURACY_CHECK,
@@ -33,13 +37,16 @@ def build_triage_eval(task: LLMTask, model: str, targets: dict[str, float], bloc
         check_specs=[check],
         group_name="quality",
         # The same as ticket_triage's: a prompt or model change marks the evaluation unsynced too.
-        code_version=f"{task.prompt_version}+{model}",
+        code_version=f"{task.prompt_version}+{model}+{cascade.describe()}",
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
     )
-    def triage_eval(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
-        """Triages every labelled ticket exactly as ticket_triage does (same task, engine and cache: an
-        unchanged rerun makes no call) and records the evaluation once per model, prompt and label set."""
+    def triage_eval(
+        context: dg.AssetExecutionContext, llm: LLMResource, embeddings: EmbeddingResource, duckdb: DuckDBResource
+    ):
+        """Triages every labelled ticket as ticket_triage does (same cascade, task, engine and caches: an
+        unchanged rerun makes no call; the proxy answers each ticket held out, never from its own label)
+        and records the evaluation once per model, prompt, cascade and label set."""
         with duckdb.get_connection() as conn:
             labels = with_row_key(read(conn, TICKET_LABELS))
         if labels.is_empty():
@@ -48,11 +55,20 @@ def build_triage_eval(task: LLMTask, model: str, targets: dict[str, float], bloc
                 "landing/reviews/) and materialise ticket_labels first",
                 allow_retries=False,
             )
-        result = run_llm_step(context, llm, task, labels, f"triage eval of {labels.height} labelled tickets")
-        digest = labels_hash(labels)
-        run_id = eval_id(model, task.prompt_version, NO_CASCADE, digest)
-        predictions = eval_predictions(labels, result.outputs, result.failures, run_id, task.prompt_version)
-        run = eval_run(predictions, run_id, model, task.prompt_version, digest)
+        plan = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True)
+        result = run_llm_step(context, llm, task, plan.rows, f"triage eval of {labels.height} labelled tickets")
+        # As ticket_triage will once this evaluation is recorded: a field where the LLM was no better
+        # than the proxy is the proxy's on every row.
+        by_llm = llm_accuracy(result.outputs, labels)
+        lineage, by_proxy = plan.lineage, {}
+        if plan.fitted is not None:
+            lineage = plan.answers_at(thresholds_against_llm(plan.fitted.calibration, by_llm))
+            by_proxy = {f: c.top_vote_accuracy for f, c in plan.fitted.calibration.items()}
+        outputs = apply_proxy(result.outputs, lineage)
+        digest, settings = labels_hash(labels), cascade.describe()
+        run_id = eval_id(model, task.prompt_version, settings, digest)
+        predictions = eval_predictions(labels, outputs, result.failures, run_id, task.prompt_version)
+        run = eval_run(predictions, run_id, model, task.prompt_version, settings, digest, by_llm, by_proxy)
         with duckdb.get_connection() as conn:
             recorded = read(conn, EVAL_RUNS).filter(pl.col("eval_id") == run_id)
             # Recorded once; again only if this run answered tickets that failed before (its latencies
@@ -79,6 +95,14 @@ def build_triage_eval(task: LLMTask, model: str, targets: dict[str, float], bloc
             "n": summary["n"],
             **scores,
             "coverage": summary["coverage"],
+            "cascade": settings,
+            "proxy_share": summary["proxy_share"],
+            **{
+                f"{who}_accuracy_{f}": summary[f"{who}_accuracy_{f}"]
+                for who in ("llm", "proxy")
+                for f in PROXIED_FIELDS
+                if summary[f"{who}_accuracy_{f}"] is not None
+            },
             "cost_per_1k_usd": summary["cost_per_1k_usd"],
             **{
                 f"confusion_{f}": dg.MetadataValue.md(

@@ -17,7 +17,16 @@ from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.tables import read, row_count, write
 
 
-def _embed(embeddings: EmbeddingResource, texts: list[str], kind: str) -> tuple[np.ndarray, StepMetrics, str]:
+def ticket_query_texts(tickets: pl.DataFrame, embeddings: EmbeddingResource) -> list[str]:
+    """The text a ticket is embedded as (kind "query"), for retrieval and the triage cascade alike, so
+    each ticket is embedded once: subject and body, redacted (before the cut: a card number split by
+    the cut would no longer look like one), cut to the input limit."""
+    text = pl.concat_str(pl.col("subject").fill_null(""), pl.col("body").fill_null(""), separator="\n")
+    text = redact_expr(text) if embeddings.redact_pii else text
+    return tickets.select(text=text.str.slice(0, embeddings.max_input_chars))["text"].to_list()
+
+
+def embed_with(embeddings: EmbeddingResource, texts: list[str], kind: str) -> tuple[np.ndarray, StepMetrics, str]:
     """(vectors, metrics, the model that made them); texts already embedded come from the cache."""
     source, cache = embeddings.source(), embeddings.open_cache()
     try:
@@ -41,7 +50,7 @@ def build_kb_embeddings(embed_model: str) -> dg.AssetsDefinition:
         """Embeds every knowledge-base chunk whose text is not in the embedding cache yet."""
         with duckdb.get_connection() as conn:
             chunks = read(conn, KB_CHUNKS)
-        vectors, stats, model = _embed(embeddings, chunks["text"].to_list(), "passage")
+        vectors, stats, model = embed_with(embeddings, chunks["text"].to_list(), "passage")
         rows = chunks.select("chunk_id", "article_id", "category", "content_hash").with_columns(
             embed_model=pl.lit(model),
             embedding=pl.Series(vectors) if chunks.height else pl.lit(None, pl.List(pl.Float32)),
@@ -69,13 +78,12 @@ def build_ticket_context(embed_model: str, daily: Daily) -> dg.AssetsDefinition:
             has_kb = _check_inputs(context, conn, embeddings.model)
             tickets = with_row_key(read(conn, RAW_TICKETS, days))
             memory = with_row_key(customer_memory(conn, days))
-        text = pl.concat_str("subject", "body", separator="\n")
-        # Redacted before it is cut: a card number split by the cut would no longer look like one.
-        text = redact_expr(text) if embeddings.redact_pii else text
-        queries = tickets.select("row_key", text=text.str.slice(0, embeddings.max_input_chars))
+        queries = tickets.select("row_key").with_columns(
+            text=pl.Series(ticket_query_texts(tickets, embeddings), dtype=pl.Utf8)
+        )
         nearest, stats = pl.DataFrame(schema=NEAREST_SCHEMA), StepMetrics()
         if has_kb and tickets.height:
-            vectors, stats, _ = _embed(embeddings, queries["text"].to_list(), "query")
+            vectors, stats, _ = embed_with(embeddings, queries["text"].to_list(), "query")
             with duckdb.get_connection() as conn:
                 nearest = top_k_chunks(conn, queries["row_key"].to_list(), vectors, embeddings.top_k)
         rows = memory.join(nearest, on="row_key", how="left").with_columns(

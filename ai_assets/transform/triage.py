@@ -65,7 +65,8 @@ def triage_task(settings: Settings) -> LLMTask:
         name="ticket_triage",
         prompt=PromptTemplate.load("ticket_triage", settings.prompts_dir),
         output_model=TicketTriage,
-        input_columns=("channel", "subject", "body"),
+        # `examples`: the nearest labelled tickets (the cascade), or "" (transform/triage_cascade.py).
+        input_columns=("examples", "channel", "subject", "body"),
         temperature=0.0,
         max_tokens=300,
         batch_size=settings.triage_batch_size,

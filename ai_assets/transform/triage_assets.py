@@ -6,9 +6,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ai_assets.llm.task import LLMTask
-from ai_assets.quality.evals import triage_gate
-from ai_assets.quality.tables import RAW_TICKETS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
-from ai_assets.resources import LLMResource
+from ai_assets.quality.evals import latest_eval, llm_accuracy_of, triage_gate
+from ai_assets.quality.tables import RAW_TICKETS, TICKET_LABELS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
+from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -16,44 +16,60 @@ from ai_assets.transform.llm_step import (
     run_llm_step,
     with_row_key,
 )
+from ai_assets.transform.triage_cascade import CascadeSettings, apply_proxy, plan_cascade
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.tables import read, write
 
 
 def build_ticket_triage(
-    task: LLMTask, model: str, daily: Daily, eval_targets: Mapping[str, float] | None = None
+    task: LLMTask,
+    model: str,
+    daily: Daily,
+    cascade: CascadeSettings,
+    eval_targets: Mapping[str, float] | None = None,
 ) -> dg.AssetsDefinition:
-    """The triage assets for one task (prompt, schema, parameters) and model. With `eval_targets`
+    """The triage assets for one task (prompt, schema, parameters), model and cascade. With `eval_targets`
     (AI_ASSETS_EVAL_BLOCKING on), a task and model whose latest evaluation (triage_eval) is missing or
     below a target write nothing: triage_eval is upstream of ticket_triage in this sense only, not in
     the graph (it reads no ticket_triage output, and a dependency would make a cycle with nothing gained)."""
 
     @dg.multi_asset(
         name="ticket_triage",
-        specs=[TICKET_TRIAGE.spec(deps=["raw_tickets"]), TICKET_TRIAGE_FAILURES.spec(deps=["raw_tickets"])],
+        specs=[
+            TICKET_TRIAGE.spec(deps=["raw_tickets", TICKET_LABELS.name]),
+            TICKET_TRIAGE_FAILURES.spec(deps=["raw_tickets"]),
+        ],
         group_name="transform",
-        # Prompt, output schema, sampling parameters and model: a change to any marks the asset (and
-        # its downstream) unsynced, and the rerun misses the cache for this step only.
-        code_version=f"{task.prompt_version}+{model}",
+        # Prompt, output schema, sampling parameters, model and cascade: a change to any marks the asset
+        # (and its downstream) unsynced, and the rerun misses the cache for this step only.
+        code_version=f"{task.prompt_version}+{model}+{cascade.describe()}",
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
         **daily.asset_args(),
     )
-    def ticket_triage(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
-        """Classifies each of the days' raw tickets with the LLM; unchanged tickets come from the cache."""
+    def ticket_triage(
+        context: dg.AssetExecutionContext, llm: LLMResource, embeddings: EmbeddingResource, duckdb: DuckDBResource
+    ):
+        """Triages each of the days' raw tickets: the cascade's proxy answers the fields it is sure of,
+        the LLM the rest; unchanged tickets come from the caches."""
         days = partition_days(context)
         label = f"triage {days_label(days)}"
         if eval_targets is not None:
             with duckdb.get_connection() as conn:
-                problem = triage_gate(conn, model, task.prompt_version, eval_targets)
+                problem = triage_gate(conn, model, task.prompt_version, cascade.describe(), eval_targets)
             if problem:
                 raise dg.Failure(problem, allow_retries=False)
         with duckdb.get_connection() as conn:
             tickets = with_row_key(read(conn, RAW_TICKETS, days))
-        result = run_llm_step(context, llm, task, tickets, label)
+            labels = read(conn, TICKET_LABELS)
+            evaluated = latest_eval(conn, model, task.prompt_version, cascade.describe())
+        # Where the latest evaluation found the LLM no better than the proxy, the proxy answers every row.
+        plan = plan_cascade(cascade, embeddings, labels, tickets, llm_accuracy=llm_accuracy_of(evaluated))
+        context.log.info(f"{label}: cascade {plan.stats}; thresholds {plan.thresholds}")
+        result = run_llm_step(context, llm, task, plan.rows, label)
         keys = tickets.select("row_key", "ticket_id", "created_date")
-        triaged = result.outputs.join(keys, on="row_key")
+        triaged = apply_proxy(result.outputs, plan.lineage).join(keys, on="row_key")
         failures = result.failures.join(keys, on="row_key")
         context.log.info(f"{label}: triaged {triaged.height}, failed {failures.height}; {result.metrics.to_dict()}")
         stats = {
@@ -61,6 +77,7 @@ def build_ticket_triage(
             "model": model,
             "prompt_version": task.prompt_version,
             **result.metrics.to_dict(),
+            **plan.stats,
             "by_category": counts_by(triaged, "category"),
         }
         with duckdb.get_connection() as conn:

@@ -83,10 +83,15 @@ class Table:
             raise ValueError(f"{self.name}: {describe_failures(errors)}") from None
 
     def create(self, conn: duckdb.DuckDBPyConnection) -> None:
-        """Creates the table (empty, with the contract's columns) if it does not exist yet."""
+        """Creates the table (empty, with the contract's columns) if it does not exist yet, and adds
+        the columns a newer contract has to a table an older version wrote (null in its old rows)."""
         conn.register("contract_empty_frame", self.empty().to_arrow())
         try:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.name} AS SELECT * FROM contract_empty_frame")
+            existing = {row[0] for row in conn.execute(f"DESCRIBE {self.name}").fetchall()}
+            for name, sql_type, *_ in conn.execute("DESCRIBE SELECT * FROM contract_empty_frame").fetchall():
+                if name not in existing:
+                    conn.execute(f'ALTER TABLE {self.name} ADD COLUMN "{name}" {sql_type}')
         finally:
             conn.unregister("contract_empty_frame")
 

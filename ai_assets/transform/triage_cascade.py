@@ -1,0 +1,175 @@
+"""The cascade inside the triage: the proxy fitted on ticket_labels answers the fields it is sure
+of, the LLM answers the rest (shown the nearest labelled tickets as examples), and every row says
+which fields the proxy answered.
+
+The same code serves `ticket_triage` (new tickets) and `triage_eval` (the labelled tickets
+themselves, each answered by a proxy that was fitted without it and its near-copies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from ai_assets.config import Settings
+from ai_assets.resources import EmbeddingResource
+from ai_assets.transform import cascade
+from ai_assets.transform.retrieval_assets import embed_with, ticket_query_texts
+
+EXAMPLE_CHARS = 300  # of an example's subject and of its body: the gist, not the thread
+
+
+@dataclass(frozen=True)
+class CascadeSettings:
+    enabled: bool
+    proxy: str
+    target_accuracy: float
+    few_shot: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CascadeSettings:
+        return cls(
+            settings.cascade, settings.cascade_proxy, settings.cascade_target_accuracy, settings.cascade_few_shot
+        )
+
+    def describe(self) -> str:
+        """What decides the cascade's answers besides the labels: part of the triage's code version
+        and of an evaluation's id."""
+        if not self.enabled:
+            return "none"
+        return f"{self.proxy} target={self.target_accuracy:g} few_shot={self.few_shot}"
+
+
+@dataclass(frozen=True)
+class CascadePlan:
+    """The rows to send to the LLM (with their `examples` column) and what the proxy answered."""
+
+    rows: pl.DataFrame
+    lineage: pl.DataFrame  # cascade.lineage_frame, keyed by row_key
+    fitted: cascade.Cascade | None
+    thresholds: dict[str, float | None]
+    stats: dict
+
+    def answers_at(self, thresholds: Mapping[str, float | None]) -> pl.DataFrame:
+        """The lineage for the labelled rows at other thresholds (triage_eval, once it knows how the
+        LLM did): only for a plan made with `rows_are_labels`."""
+        answers = self.fitted.answer_examples(thresholds)
+        return cascade.lineage_frame(self.rows["row_key"].to_list(), answers)
+
+
+def _label_lists(labels: pl.DataFrame) -> dict[str, list[str | None]]:
+    return {name: labels[name].to_list() for name in cascade.CASCADE_FIELDS}
+
+
+def plan_cascade(
+    settings: CascadeSettings,
+    embeddings: EmbeddingResource,
+    labels: pl.DataFrame,
+    rows: pl.DataFrame,
+    *,
+    rows_are_labels: bool = False,
+    llm_accuracy: Mapping[str, float] | None = None,
+) -> CascadePlan:
+    """Fits the proxy on `labels` (ticket_labels) and answers `rows` (keyed by `row_key`; with
+    `rows_are_labels`, `rows` are `labels` themselves and each is answered held out). With
+    `llm_accuracy` (the LLM's accuracy per field on the labels, from an evaluation) a field where the
+    proxy's answers were at least as accurate is answered by the proxy on every row. Off, or with
+    no labels, the proxy answers nothing and `examples` is empty."""
+    keys = rows["row_key"].to_list()
+    if not settings.enabled or labels.is_empty() or rows.is_empty():
+        off = cascade.no_answers(rows.height)
+        reason = "off (AI_ASSETS_CASCADE)" if not settings.enabled else "no labelled tickets"
+        return CascadePlan(
+            rows.with_columns(examples=pl.lit("")),
+            cascade.lineage_frame(keys, off),
+            None,
+            {},
+            {"cascade": reason if rows.height else "no rows"},
+        )
+    label_vectors, label_stats, _ = embed_with(embeddings, ticket_query_texts(labels, embeddings), "query")
+    fitted = cascade.fit_cascade(label_vectors, _label_lists(labels), settings.proxy, settings.target_accuracy)
+    thresholds = fitted.thresholds
+    if llm_accuracy:
+        thresholds = cascade.thresholds_against_llm(fitted.calibration, llm_accuracy)
+    if rows_are_labels:
+        vectors, row_stats = label_vectors, label_stats
+        answers = fitted.answer_examples(thresholds)
+    else:
+        vectors, row_stats, _ = embed_with(embeddings, ticket_query_texts(rows, embeddings), "query")
+        answers = fitted.answer(vectors, thresholds)
+    examples = _few_shot_texts(settings.few_shot, label_vectors, labels, vectors, answers, rows_are_labels)
+    lineage = cascade.lineage_frame(keys, answers)
+    answered = {name: sum(name in a.answered for a in answers) for name in cascade.CASCADE_FIELDS}
+    stats = {
+        "cascade": settings.describe(),
+        "cascade_labels": labels.height,
+        **{f"proxy_answered_{name}": count for name, count in answered.items()},
+        "proxy_share": sum(answered.values()) / (len(answers) * len(cascade.CASCADE_FIELDS)),
+        "embedding_calls": label_stats.calls + (0 if rows_are_labels else row_stats.calls),
+    }
+    return CascadePlan(
+        rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)), lineage, fitted, thresholds, stats
+    )
+
+
+def _few_shot_texts(
+    n: int,
+    label_vectors: np.ndarray,
+    labels: pl.DataFrame,
+    vectors: np.ndarray,
+    answers: list[cascade.ProxyAnswer],
+    rows_are_labels: bool,
+) -> list[str]:
+    """The examples block of each row's prompt: its `n` nearest labelled tickets with their answers,
+    for rows that leave a proxied field to the LLM; "" for the rest (their prompt is unchanged)."""
+    texts = [""] * len(answers)
+    wanted = [i for i, a in enumerate(answers) if set(a.to_llm) & set(cascade.CASCADE_FIELDS)]
+    if n == 0 or not wanted:
+        return texts
+    shots = cascade.few_shot_examples(
+        label_vectors,
+        labels,
+        vectors[wanted],
+        n,
+        max_chars=EXAMPLE_CHARS,
+        # Evaluating on the labels: a ticket (and its near-copies) must not be its own example.
+        below_similarity=cascade.NEAR_DUPLICATE_SIMILARITY if rows_are_labels else None,
+    )
+    for row, examples in zip(wanted, shots):
+        texts[row] = "".join(_example_text(example) for example in examples)
+    return texts
+
+
+def _example_text(example: dict) -> str:
+    answer = ", ".join(f"{name}: {example[name]}" for name in cascade.CASCADE_FIELDS if example.get(name))
+    return (
+        f"Labelled ticket similar to this one:\n<<<EXAMPLE\nSubject: {example['subject']}\n{example['body']}\n"
+        f"EXAMPLE>>>\nIts correct triage: {answer}\n\n"
+    )
+
+
+def apply_proxy(outputs: pl.DataFrame, lineage: pl.DataFrame) -> pl.DataFrame:
+    """The LLM's outputs (keyed by row_key) with each field the proxy answered replaced by the
+    proxy's label, and `proxy_fields`: which fields those are (lineage)."""
+    joined = outputs.join(lineage, on="row_key", how="left")
+    return joined.with_columns(
+        *(pl.coalesce(f"proxy_{name}", name).alias(name) for name in cascade.CASCADE_FIELDS),
+        proxy_fields=pl.col("proxy_fields").fill_null(pl.lit([], pl.List(pl.Utf8))),
+    ).drop([c for c in lineage.columns if c not in ("row_key", "proxy_fields")])
+
+
+def llm_accuracy(outputs: pl.DataFrame, labels: pl.DataFrame) -> dict[str, float]:
+    """The LLM's own accuracy per proxied field on the labelled rows it answered (before the proxy's
+    answers replace any), over the rows labelled with the field."""
+    joined = labels.select("row_key", *cascade.CASCADE_FIELDS).join(
+        outputs.select("row_key", *(pl.col(n).alias(f"llm_{n}") for n in cascade.CASCADE_FIELDS)), on="row_key"
+    )
+    scores = {}
+    for name in cascade.CASCADE_FIELDS:
+        scored = joined.filter(pl.col(name).is_not_null())
+        if scored.height:
+            scores[name] = float((scored[name] == scored[f"llm_{name}"]).mean())
+    return scores

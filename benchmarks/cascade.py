@@ -1,0 +1,174 @@
+"""The triage cascade through the real pipeline, on the hand-written held-out set.
+
+    .venv/bin/python benchmarks/cascade.py            # the embedded default (llama.cpp + e5), ~10 minutes
+    .venv/bin/python benchmarks/cascade.py --fake     # the loopback fake server (calls and tokens), seconds
+
+The sample golden set (generated from templates, 120 tickets) is in landing/labels, as the generator
+writes it. The held-out tickets (benchmarks/heldout/triage_labels.jsonl: written by hand, in other
+words and six languages, never used as examples or to calibrate) are landed as one day of tickets
+without their labels. Each variant is a fresh data directory (fresh caches, so every call is
+counted) where `reference_data_job` lands the labels and `ticket_triage` triages the day, as
+`make run` does:
+
+- LLM alone: AI_ASSETS_CASCADE=off;
+- cascade, defaults: the settings a user of this endpoint gets (on the embedded model the proxy
+  answers every proxied field: target 0; elsewhere target 0.9);
+- cascade, target 0.9 (embedded only): the LLM gets the fields the proxy is unsure of, with the
+  three nearest labelled tickets as examples.
+
+Prints per variant the accuracy per field against the hand labels, the proxy's share of the
+category/urgency/sentiment answers, LLM calls, prompt and completion tokens and wall time; then
+the grid over the golden set (held out by group) that chose the proxy and its setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import dagster as dg  # noqa: E402
+import duckdb  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ai_assets.config import load_settings  # noqa: E402
+from ai_assets.definitions import build_definitions  # noqa: E402
+from ai_assets.llm.embeddings import LocalE5Embedder  # noqa: E402
+from ai_assets.sample_data.generator import generate_sample_data  # noqa: E402
+from ai_assets.transform import cascade  # noqa: E402
+from ai_assets_tests.llm_server import FakeLLMServer  # noqa: E402
+
+DAY = "2026-11-01"
+HELDOUT = ROOT / "benchmarks" / "heldout" / "triage_labels.jsonl"
+FIELDS = ("category", "urgency", "sentiment", "language")
+TRIAGE = [dg.AssetKey(k) for k in ("raw_tickets", "raw_tickets_quarantine", "ticket_triage", "ticket_triage_failures")]
+
+
+def land(data_dir: Path, heldout: list[dict]) -> None:
+    """The sample data (its golden set in landing/labels), with the held-out tickets as the only day."""
+    generate_sample_data(data_dir, days=1, start=datetime.date.fromisoformat(DAY), tickets_per_day=10)
+    day_dir = data_dir / "landing" / "tickets" / DAY
+    for path in day_dir.iterdir():
+        path.unlink()
+    tickets = [
+        {**{k: t[k] for k in t if k != "labels"}, "created_at": f"{DAY}T{t['created_at'][11:]}"} for t in heldout
+    ]
+    (day_dir / "heldout.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tickets))
+
+
+def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict:
+    data_dir = Path(tempfile.mkdtemp(prefix="cascade_bench_"))
+    for key in [k for k in os.environ if k.startswith(("AI_ASSETS_", "OPENAI_"))]:
+        del os.environ[key]
+    os.environ.update(AI_ASSETS_DATA_DIR=str(data_dir), **environ)
+    settings = load_settings()
+    land(data_dir, heldout)
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        reference = defs.resolve_job_def("reference_data_job").execute_in_process(instance=instance)
+        started = time.perf_counter()
+        result = defs.resolve_job_def("daily_tickets_job").execute_in_process(
+            instance=instance, partition_key=DAY, asset_selection=TRIAGE, raise_on_error=False
+        )
+        wall = time.perf_counter() - started
+    assert reference.success and result.success, f"{name}: a run failed"
+    (materialization,) = [
+        m
+        for m in result.asset_materializations_for_node("ticket_triage")
+        if m.asset_key == dg.AssetKey("ticket_triage")
+    ]
+    meta = {k: v.value for k, v in materialization.metadata.items()}
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        answers = {
+            row[0]: row[1:]
+            for row in conn.execute(f"select ticket_id, {', '.join(FIELDS)} from ticket_triage").fetchall()
+        }
+    accuracy = {
+        field: float(np.mean([answers.get(t["ticket_id"], (None,) * 4)[i] == t["labels"][field] for t in heldout]))
+        for i, field in enumerate(FIELDS)
+    }
+    return {
+        "name": name,
+        **accuracy,
+        "proxy_share": meta.get("proxy_share", 0.0),
+        "calls": meta["llm_calls"],
+        "prompt_tokens": meta["prompt_tokens"],
+        "completion_tokens": meta["completion_tokens"],
+        "wall_s": wall,
+        "cascade": meta.get("cascade"),
+    }
+
+
+def print_variants(rows: list[dict]) -> None:
+    print(f"{'variant':<26} {'category':>8} {'urgency':>7} {'sentiment':>9} {'language':>8} {'proxy':>6} "
+          f"{'calls':>5} {'prompt tok':>10} {'compl tok':>9} {'wall s':>7}  cascade")  # fmt: skip
+    base = rows[0]
+    for r in rows:
+        print(
+            f"{r['name']:<26} {r['category']:>8.2f} {r['urgency']:>7.2f} {r['sentiment']:>9.2f} {r['language']:>8.2f} "
+            f"{r['proxy_share']:>6.2f} {r['calls']:>5} {r['prompt_tokens']:>10} {r['completion_tokens']:>9} "
+            f"{r['wall_s']:>7.1f}  {r['cascade']}"
+        )
+    for r in rows[1:]:
+        saved = 1 - r["calls"] / base["calls"] if base["calls"] else 0.0
+        tokens = (r["prompt_tokens"] + r["completion_tokens"]) / max(
+            1, base["prompt_tokens"] + base["completion_tokens"]
+        )
+        print(f"{r['name']}: LLM calls saved {saved:.0%}; tokens x{tokens:.2f} of the LLM alone")
+
+
+def print_grid() -> None:
+    """Held out by group over the golden set: what chose the linear proxy and its penalty."""
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_sample_data(Path(tmp), days=1, tickets_per_day=10)
+        golden = [json.loads(line) for line in (Path(tmp) / "eval" / "golden_tickets.jsonl").read_text().splitlines()]
+    texts = [f"{t['subject']}\n{t['body']}" for t in golden]
+    vectors, _ = LocalE5Embedder().embed(texts, "query")
+    labels = {f: [t["labels"][f] for t in golden] for f in cascade.CASCADE_FIELDS}
+    print(f"\nthe golden set ({len(golden)} tickets), held out by group: top answer accuracy; at target 0.9: coverage")
+    grid = [("linear", {"penalty": p}) for p in (0.01, 0.03, 0.1, 0.3, 1.0)]
+    grid += [("knn", {"k": k, "weighted": True}) for k in (5, 10, 15)]
+    for proxy, options in grid:
+        calibration, _ = cascade.calibrate(vectors, labels, proxy, 0.9, **options)
+        cells = "  ".join(f"{f} {c.top_vote_accuracy:.2f} / {c.answered / c.rows:.2f}" for f, c in calibration.items())
+        mean = np.mean([c.top_vote_accuracy for c in calibration.values()])
+        print(f"  {proxy:<6} {json.dumps(options):<32} {cells}   mean {mean:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fake", action="store_true", help="the loopback fake server instead of the embedded model")
+    args = parser.parse_args()
+    heldout = [json.loads(line) for line in HELDOUT.read_text().splitlines() if line.strip()]
+    print(f"{len(heldout)} held-out tickets; machine: {os.cpu_count()} cores\n")
+    server = FakeLLMServer(model_name="fake-model") if args.fake else nullcontext()
+    with server:
+        endpoint = (
+            {
+                "OPENAI_BASE_URL": server.base_url,
+                "OPENAI_API_KEY": "sk-bench-0000",
+                "AI_ASSETS_CHAT_MODEL": "fake-model",
+            }
+            if args.fake
+            else {}
+        )
+        variants = [("LLM alone", {"AI_ASSETS_CASCADE": "off"}), ("cascade, defaults", {})]
+        if not args.fake:
+            variants.append(("cascade, target 0.9", {"AI_ASSETS_CASCADE_TARGET_ACCURACY": "0.9"}))
+        rows = [run_variant(name, heldout, {**endpoint, **env}) for name, env in variants]
+    print_variants(rows)
+    if not args.fake:
+        print_grid()
+
+
+if __name__ == "__main__":
+    main()
