@@ -219,3 +219,9 @@ def test_held_out_answers_never_come_from_the_example_or_its_copies(proxy):
         vectors, {"category": ["a", "a", "b", "b"]}, proxy, **({"k": 1} if proxy == "knn" else {})
     )
     assert votes["category"].labels == ["b", "b", "a", "a"]
+
+
+def test_a_target_of_zero_answers_every_row_however_unsure():
+    assert cascade.choose_threshold([0.9, 0.2], [False, False], 0.0) == 0.0
+    fitted = cascade.fit_cascade(EXAMPLES, LABELS, "linear", 0.0)
+    assert all("category" in a.answered for a in fitted.answer(unit(45, 46, 200)))

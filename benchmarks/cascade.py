@@ -6,9 +6,10 @@
 The sample golden set (generated from templates, 120 tickets) is in landing/labels, as the generator
 writes it. The held-out tickets (benchmarks/heldout/triage_labels.jsonl: written by hand, in other
 words and six languages, never used as examples or to calibrate) are landed as one day of tickets
-without their labels. Each variant is a fresh data directory (fresh caches, so every call is
-counted) where `reference_data_job` lands the labels and `ticket_triage` triages the day, as
-`make run` does:
+without their labels (an empty subject or customer id, which the ticket contract quarantines, is
+filled with "(no subject)" / "C-UNKNOWN" so that all 64 are triaged). Each variant is a fresh
+data directory (fresh caches, so every call is counted) where `reference_data_job` lands the
+labels and `ticket_triage` triages the day, as `make run` does:
 
 - LLM alone: AI_ASSETS_CASCADE=off;
 - cascade, defaults: the settings a user of this endpoint gets (on the embedded model the proxy
@@ -60,7 +61,14 @@ def land(data_dir: Path, heldout: list[dict]) -> None:
     for path in day_dir.iterdir():
         path.unlink()
     tickets = [
-        {**{k: t[k] for k in t if k != "labels"}, "created_at": f"{DAY}T{t['created_at'][11:]}"} for t in heldout
+        {
+            **{k: t[k] for k in t if k != "labels"},
+            "created_at": f"{DAY}T{t['created_at'][11:]}",
+            # The ticket contract wants both (a chat has neither): filled so every ticket is triaged.
+            "subject": t.get("subject") or "(no subject)",
+            "customer_id": t.get("customer_id") or "C-UNKNOWN",
+        }
+        for t in heldout
     ]
     (day_dir / "heldout.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tickets))
 
