@@ -91,7 +91,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
         ],
         sensors=[
-            *build_sensors(settings, by_name["daily_tickets_job"], by_name["reviews_job"]),
+            *build_sensors(settings, by_name["daily_tickets_job"], by_name["reviews_job"], by_name["eval_job"]),
             freshness_sensor,
         ],
         resources=build_resources(settings),

@@ -58,6 +58,33 @@ def test_landing_sensor_runs_each_new_or_changed_day_once(tmp_path, monkeypatch)
     assert [r.partition_key for r in requests] == [DAY_1] and requests[0].run_key != first_key
 
 
+def test_labels_sensor_reevaluates_when_labels_or_decisions_change(tmp_path, monkeypatch):
+    settings = configure_env(monkeypatch, tmp_path / "data", None)
+    sensor = _defs().resolve_sensor_def("labels_sensor")
+
+    def evaluate(cursor):
+        context = dg.build_sensor_context(cursor=cursor)
+        return list(sensor(context) or []), context.cursor
+
+    assert evaluate(None) == ([], None)  # no labels, no decisions: nothing to evaluate
+    labels = settings.landing_dir / "labels" / "hand.jsonl"
+    labels.parent.mkdir(parents=True)
+    labels.write_text('{"ticket_id": "L-1"}\n')
+    requests, cursor = evaluate(None)
+    assert sensor.job_name == "eval_job"
+    assert len(requests) == 1 and requests[0].run_key == f"labels:{cursor}"
+    assert evaluate(cursor) == ([], cursor)  # unchanged
+
+    decisions = settings.landing_dir / "reviews" / "decisions.jsonl"
+    decisions.parent.mkdir(parents=True)
+    decisions.write_text('{"ticket_id": "T-1", "decision": "approve", "reviewer": "ana", "category": "billing"}\n')
+    requests, cursor_2 = evaluate(cursor)
+    assert len(requests) == 1 and cursor_2 != cursor  # a correction may be a new label
+    labels.write_text('{"ticket_id": "L-2"}\n')
+    os.utime(labels, ns=(1, 1))
+    assert len(evaluate(cursor_2)[0]) == 1
+
+
 def test_landing_sensor_skips_days_outside_the_partitions(tmp_path, monkeypatch):
     settings = configure_env(monkeypatch, tmp_path / "data", None)
     _write(settings.landing_dir / "tickets" / "2019-01-01" / "a.jsonl", 1)

@@ -55,10 +55,24 @@ def _file_fingerprints(files: list[Path]) -> dict[str, str]:
     return {f.name: f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files}
 
 
+def labels_fingerprint(landing_dir: Path) -> str | None:
+    """A hash of what the labelled tickets are made of: landing/labels/ (read and not read) and the
+    review decisions, which may carry corrections; None with neither."""
+    labels = scan_folder(landing_dir / "labels") if (landing_dir / "labels").is_dir() else None
+    files = [
+        *(labels.files + [s.path for s in labels.skipped] if labels else []),
+        *review_files(landing_dir / "reviews"),
+    ]
+    return _fingerprint(sorted(files))
+
+
 def build_sensors(
-    settings: Settings, daily_tickets_job: UnresolvedAssetJobDefinition, reviews_job: UnresolvedAssetJobDefinition
+    settings: Settings,
+    daily_tickets_job: UnresolvedAssetJobDefinition,
+    reviews_job: UnresolvedAssetJobDefinition,
+    eval_job: UnresolvedAssetJobDefinition,
 ) -> list[dg.SensorDefinition]:
-    """The landing-files, reviews and run-failure sensors, watching the settings' data directory."""
+    """The landing-files, reviews, labels and run-failure sensors, watching the settings' data directory."""
 
     @dg.sensor(
         job=daily_tickets_job,
@@ -125,6 +139,21 @@ def build_sensors(
             )
         context.update_cursor(json.dumps(current, sort_keys=True))
 
+    @dg.sensor(
+        job=eval_job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Requests an eval_job run when landing/labels/ or a reviewer decision changes: the labels are "
+        "reloaded (the triage cascade learns from them from the next day on) and the triage re-evaluated.",
+    )
+    def labels_sensor(context: dg.SensorEvaluationContext):
+        fingerprint = labels_fingerprint(settings.landing_dir)
+        if fingerprint is None or fingerprint == context.cursor:
+            return
+        context.update_cursor(fingerprint)
+        # The run key is the content: the same labels are never evaluated twice by the sensor.
+        yield dg.RunRequest(run_key=f"labels:{fingerprint}", tags={"ai_assets/trigger": "labels"})
+
     @dg.run_failure_sensor(
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Appends every failed run to <data_dir>/logs/run_failures.jsonl and logs it as an error.",
@@ -144,4 +173,4 @@ def build_sensors(
             log.write(json.dumps(record) + "\n")
         context.log.error(f"Run {run.run_id} of {run.job_name} failed ({record['partition']}): {record['error']}")
 
-    return [landing_files_sensor, reviews_sensor, run_failures_sensor]
+    return [landing_files_sensor, reviews_sensor, labels_sensor, run_failures_sensor]
