@@ -134,6 +134,8 @@ class Settings:
     partitions_start: str
     # Prompt files here replace the packaged ones of the same name (ai_assets/prompts/).
     prompts_dir: Path | None
+    # DAGSTER_HOME as the user set it (None: under the data directory, see `dagster_home`).
+    dagster_home_set: Path | None
     llm_concurrency: int
     llm_timeout_s: float
     llm_max_retries: int
@@ -208,7 +210,9 @@ class Settings:
 
     @property
     def dagster_home(self) -> Path:
-        return self.data_dir / "dagster_home"
+        """The Dagster instance `ai-assets demo`, `dev` and `backfill` share: DAGSTER_HOME when set,
+        else `<data dir>/dagster_home`."""
+        return self.dagster_home_set or self.data_dir / "dagster_home"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -232,6 +236,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retrieval_top_k=env.integer("AI_ASSETS_RETRIEVAL_TOP_K", 3, minimum=1),
         partitions_start=env.day("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
         prompts_dir=Path(prompts_dir).resolve() if prompts_dir else None,
+        dagster_home_set=Path(env.text("DAGSTER_HOME")).resolve() if env.text("DAGSTER_HOME") else None,
         # The embedded llama.cpp server answers one request at a time; more would only queue.
         llm_concurrency=env.integer("AI_ASSETS_LLM_CONCURRENCY", 2 if embedded else 16, minimum=1),
         llm_timeout_s=env.number("AI_ASSETS_LLM_TIMEOUT_S", 120.0 if embedded else 60.0, minimum=0.1),

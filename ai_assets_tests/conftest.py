@@ -74,6 +74,13 @@ def llm_server():
         yield server
 
 
+@pytest.fixture(autouse=True)
+def no_dagster_home(monkeypatch):
+    """Every test starts without DAGSTER_HOME: `ensure_dagster_home` exports it, and a value left by
+    an earlier test would point the settings at that test's instance."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
 def configure_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, server: FakeLLMServer | None) -> Settings:
     monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(data_dir))
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "AI_ASSETS_CHAT_MODEL", "AI_ASSETS_RESPONSE_FORMAT"):

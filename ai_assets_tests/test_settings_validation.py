@@ -1,5 +1,7 @@
 """Nonsense settings stop the command with one clear line each, never a clamp or a cryptic error."""
 
+import os
+
 import pytest
 
 from ai_assets.config import SettingsError, load_settings
@@ -40,3 +42,24 @@ def test_sensible_settings_pass():
     )
     assert (settings.llm_max_failure_share, settings.outbox_deadline_s) == (0.2, 60.0)
     assert settings.embed_base_url == "embedded"
+
+
+def test_a_dagster_home_the_user_set_is_honoured(tmp_path):
+    assert load_settings({"AI_ASSETS_DATA_DIR": str(tmp_path)}).dagster_home == tmp_path / "dagster_home"
+    mine = tmp_path / "my_home"
+    assert load_settings({"AI_ASSETS_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(mine)}).dagster_home == mine
+
+
+def test_ai_assets_dev_starts_dagster_with_the_dagster_home_set(tmp_path, monkeypatch, capsys):
+    from ai_assets import cli
+
+    mine = tmp_path / "my_home"
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(mine))
+    started = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, argv: started.append((path, argv, os.environ["DAGSTER_HOME"])))
+    cli.main(["dev", "--port", "3001"])
+    ((path, argv, home),) = started
+    assert home == str(mine) and (mine / "dagster.yaml").exists()
+    assert argv[1:2] == ["dev"] and "3001" in argv
+    assert not (tmp_path / "data" / "dagster_home").exists()
