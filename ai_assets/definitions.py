@@ -58,7 +58,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     marts = build_dbt_marts()
     jobs = build_jobs(daily, marts)
     by_name = {job.name: job for job in jobs}
-    freshness_checks, freshness_sensor = build_freshness(raw_tickets)
+    freshness_checks, freshness_sensor = build_freshness()
     triage = triage_task(settings)
     # With blocking on, ticket_triage writes only once its model and prompt meet the eval targets.
     gate = settings.eval_targets if settings.eval_blocking else None

@@ -152,3 +152,9 @@ def test_the_shipped_instance_config_loads(tmp_path, monkeypatch):
 def test_llm_steps_and_dbt_builds_have_pools():
     pools = {node.name: node.pool for node in _defs().resolve_asset_graph().assets_defs for node in [node.node_def]}
     assert pools["ticket_triage"] == "llm_provider" and pools["dbt_marts"] == "dbt_build"
+
+
+def test_each_freshness_rule_sits_on_the_asset_it_is_about_once(tmp_path, monkeypatch):
+    configure_env(monkeypatch, tmp_path / "data", None)
+    checks = [k for k in _defs().resolve_asset_graph().asset_check_keys if "freshness" in k.name]
+    assert sorted(k.asset_key.to_user_string() for k in checks) == ["raw_tickets", "ticket_kpis_daily"]
