@@ -38,10 +38,16 @@ def _other_landing_data(settings: Settings) -> list[str]:
     return sorted(p.name for p in landing.iterdir() if p.name != "tickets" and any(f.is_file() for f in p.rglob("*")))
 
 
-def _generate(settings: Settings) -> None:
+# The embedded model triages about 0.45 tickets/s and drafts 0.2 replies/s on 2 cores: the demo's day
+# is sized for a first run in minutes (`ai-assets sample-data` writes the full week of 150 a day).
+EMBEDDED_DEMO_TICKETS_PER_DAY = 20
+SAMPLE_TICKETS_PER_DAY = 150
+
+
+def _generate(settings: Settings, tickets_per_day: int = SAMPLE_TICKETS_PER_DAY) -> None:
     from ai_assets.sample_data.generator import generate_sample_data
 
-    summary = generate_sample_data(settings.data_dir)
+    summary = generate_sample_data(settings.data_dir, tickets_per_day=tickets_per_day)
     print(
         f"Generated sample data in {settings.landing_dir}: {len(summary.days)} days, "
         f"{summary.tickets_written} ticket records, {summary.customers} customers, {summary.kb_articles} KB articles"
@@ -83,7 +89,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        _generate(settings)
+        _generate(settings, EMBEDDED_DEMO_TICKETS_PER_DAY if settings.uses_embedded_model else SAMPLE_TICKETS_PER_DAY)
         days = _ticket_days(settings)
 
     import dagster as dg
@@ -126,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
-    _generate(load_settings())
+    _generate(load_settings(), args.tickets_per_day)
     return 0
 
 
@@ -189,6 +195,12 @@ def _day_count(value: str) -> int:
     return int(value)
 
 
+def _tickets_per_day(value: str) -> int:
+    if not value.isdigit() or int(value) < 10:
+        raise argparse.ArgumentTypeError(f"{value!r}: the sample needs at least 10 tickets a day")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ai-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only the first N landed days; 0 = all (default: all, or 1 on the embedded model)",
     )
     demo.set_defaults(run=cmd_demo)
-    sub.add_parser("sample-data", help="(re)generate the sample landing data").set_defaults(run=cmd_sample_data)
+    sample = sub.add_parser("sample-data", help="(re)generate the sample landing data: a week of tickets")
+    sample.add_argument(
+        "--tickets-per-day", type=_tickets_per_day, default=SAMPLE_TICKETS_PER_DAY, help="tickets a day (at least 10)"
+    )
+    sample.set_defaults(run=cmd_sample_data)
     sub.add_parser("summary", help="list the warehouse tables and row counts").set_defaults(run=cmd_summary)
     query = sub.add_parser("query", help="run a read-only SQL query on the warehouse")
     query.add_argument("sql")

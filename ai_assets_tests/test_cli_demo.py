@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,27 @@ def test_a_negative_day_count_is_refused(data_dir: Path, capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--days", "-1"])
     assert "not a number of days" in capsys.readouterr().err
+
+
+def _records_generated(output: str) -> int:
+    (line,) = [line for line in output.splitlines() if line.startswith("Generated sample data")]
+    return int(re.search(r"(\d+) ticket records", line).group(1))
+
+
+def test_the_embedded_demo_day_is_small_and_sample_data_writes_the_full_week(data_dir: Path, monkeypatch, capsys):
+    import ai_assets.cli
+    import ai_assets.definitions
+    import ai_assets.pipeline
+
+    monkeypatch.setattr(ai_assets.definitions, "build_definitions", lambda settings: "defs")
+    monkeypatch.setattr(ai_assets.pipeline, "materialize_pipeline", lambda defs, instance, days, on_run: [])
+    monkeypatch.setattr(ai_assets.cli, "print_summary", lambda settings: None)
+
+    assert main(["demo"]) == 0  # no endpoint set: the embedded model, a day sized for it
+    small = _records_generated(capsys.readouterr().out)
+    assert main(["sample-data"]) == 0
+    full = _records_generated(capsys.readouterr().out)
+    assert full >= 7 * ai_assets.cli.SAMPLE_TICKETS_PER_DAY and small < full / 5
+    with pytest.raises(SystemExit):
+        main(["sample-data", "--tickets-per-day", "5"])
+    assert "at least 10 tickets a day" in capsys.readouterr().err
