@@ -40,7 +40,7 @@ def _other_landing_data(settings: Settings) -> list[str]:
 
 # The embedded model triages about 0.45 tickets/s and drafts 0.2 replies/s on 2 cores: the demo's day
 # is sized for a first run in minutes (`ai-assets sample-data` writes the full week of 150 a day).
-EMBEDDED_DEMO_TICKETS_PER_DAY = 20
+EMBEDDED_DEMO_TICKETS_PER_DAY = 12
 SAMPLE_TICKETS_PER_DAY = 150
 
 
