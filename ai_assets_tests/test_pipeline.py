@@ -83,12 +83,22 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
 
     # A check on a daily table reads the days its run wrote, not the table's whole history.
     scoped = [
-        e.asset_check_evaluation_data.metadata["days"].value
+        (
+            e.asset_check_evaluation_data.metadata["days"].value,
+            e.asset_check_evaluation_data.metadata["partitions"].value,
+        )
         for e in daily.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.asset_check_evaluation_data.check_name == "ticket_triage_matches_contract"
     ]
-    assert scoped == [1]
+    assert scoped == [(1, DAY_1)]  # and says which
+    conserved = [
+        e.asset_check_evaluation_data.metadata["partitions"].value
+        for e in daily.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == "every_ticket_triaged_once"
+    ]
+    assert conserved == [DAY_1]
     checks = {**_check_results(daily), **_check_results(reviews), **_check_results(marts)}
     assert checks["every_ticket_triaged_once"] and checks["raw_tickets_matches_contract"]
     assert checks["ticket_triage_matches_contract"]
@@ -143,6 +153,13 @@ def test_a_range_of_days_in_one_run_matches_day_by_day_runs(pipeline: Pipeline):
     materialized = {m.partition for m in grouped.asset_materializations_for_node("ticket_triage")}
     assert materialized == {DAY_1, DAY_2}
     assert _check_results(grouped)["every_ticket_triaged_once"]
+    scopes = {
+        e.asset_check_evaluation_data.metadata["partitions"].value
+        for e in grouped.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name.startswith("ticket_")
+    }
+    assert scopes == {f"{DAY_1}..{DAY_2}"}  # each check says which days it looked at
 
     # The same days one by one: same rows, no LLM call (a group and a day share the cache).
     pipeline.run("daily_tickets_job", DAY_1)

@@ -32,6 +32,14 @@ def checked_days(context: dg.AssetCheckExecutionContext) -> list[date] | None:
     return [date.fromisoformat(key) for key in context.partition_keys]
 
 
+def partitions_label(days: Sequence[date] | None) -> str:
+    """Which partitions a check looked at, for its metadata: `2026-11-01`, `2026-11-01..2026-11-05`, or `all`."""
+    if not days:
+        return "all"
+    first, last = min(days), max(days)
+    return f"{first}" if first == last else f"{first}..{last}"
+
+
 def _schema_check(table: Table) -> dg.AssetChecksDefinition:
     scope = "the days the run wrote" if table.partitioned else "every row"
 
@@ -45,7 +53,11 @@ def _schema_check(table: Table) -> dg.AssetChecksDefinition:
         days = checked_days(context) if table.partitioned else None
         with duckdb.get_connection() as conn:
             frame = read(conn, table, days)
-        metadata = {"rows": frame.height, "days": len(days) if days is not None else "all"}
+        metadata = {
+            "rows": frame.height,
+            "days": len(days) if days is not None else "all",
+            "partitions": partitions_label(days),
+        }
         try:
             table.schema.validate(frame, lazy=True)
         except pa.errors.SchemaErrors as errors:
@@ -77,7 +89,8 @@ def _conservation_check(name: str, table: Table, outcomes: Sequence[Table]) -> d
             row = conn.execute(sql_file(__file__, "conservation"), {"days": days}).fetchone()
         counts = dict(zip(("raw_rows", "outcome_rows", "missing", "orphans", "doubled"), row))
         passed = counts["missing"] == 0 and counts["orphans"] == 0 and counts["doubled"] == 0
-        return dg.AssetCheckResult(passed=passed, metadata=counts)
+        scope = partitions_label(checked_days(context))
+        return dg.AssetCheckResult(passed=passed, metadata={**counts, "partitions": scope})
 
     return check
 
