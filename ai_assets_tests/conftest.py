@@ -43,10 +43,16 @@ class Pipeline:
         assert result.success, [e.message for e in result.all_events if e.is_failure]
         return result
 
+    def prompts(self, prompt: str) -> list[str]:
+        """The user messages of the chat requests the server received for the prompt `prompt`
+        (e.g. "ticket_triage"), in order."""
+        system = PromptTemplate.load(prompt, self.settings.prompts_dir).system
+        requests = self.server.requests
+        return [b["messages"][-1]["content"] for b in requests if b["messages"][0]["content"].startswith(system)]
+
     def calls(self, prompt: str) -> int:
         """Chat requests the server received for the prompt `prompt` (e.g. "ticket_triage")."""
-        system = PromptTemplate.load(prompt, self.settings.prompts_dir).system
-        return sum(1 for body in self.server.requests if body["messages"][0]["content"].startswith(system))
+        return len(self.prompts(prompt))
 
     def sql(self, query: str) -> list[tuple]:
         with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as conn:

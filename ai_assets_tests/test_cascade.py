@@ -50,12 +50,12 @@ def test_an_example_without_a_label_for_a_field_does_not_vote_on_it():
 
 
 def test_leave_one_out_excludes_the_query_and_every_copy_of_its_text():
-    keys = ["a", "a", "b", "c", "d"]  # the first two are the same text, labelled twice
+    # The first two are the same text, labelled twice: the query and its copy are left out as near-copies.
     labels = {"category": ["billing", "billing", "shipping", "shipping", "shipping"]}
     vectors = unit(0, 0, 30, 40, 50)
-    indices, _ = cascade.nearest(vectors, vectors[:1], 5, example_keys=keys, query_keys=["a"])
+    indices, _ = cascade.nearest(vectors, vectors[:1], 5, below_similarity=0.99)
     assert set(indices[0][:3]) == {2, 3, 4}
-    votes = cascade.knn_votes(vectors, labels, vectors[:1], k=2, example_keys=keys, query_keys=["a"])
+    votes = cascade.knn_votes(vectors, labels, vectors[:1], k=2, below_similarity=0.99)
     assert votes["category"].labels == ["shipping"]
     without_keys = cascade.knn_votes(vectors, labels, vectors[:1], k=2)
     assert without_keys["category"].labels == ["billing"]  # it would have voted for itself
@@ -186,12 +186,6 @@ def test_few_shot_examples_are_the_nearest_labelled_tickets_trimmed():
     assert [s["subject"] for s in second] == ["where is it", "card declined"]
     assert len(cascade.few_shot_examples(vectors, examples, unit(0), n=5)[0]) == 3
     assert cascade.few_shot_examples(vectors[:0], examples.head(0), unit(0), n=2) == [[]]
-
-
-def test_the_text_key_and_text_are_the_tickets():
-    frame = pl.DataFrame({"subject": ["Hi", None], "body": ["body text", "only body"]})
-    assert frame.select(text=cascade.ticket_text(6))["text"].to_list() == ["Hi\nbod", "\nonly "]
-    assert cascade.text_key("Hi", "body") == cascade.text_key("Hi", "body") != cascade.text_key("Hi", "body ")
 
 
 def test_the_linear_proxy_answers_the_side_a_ticket_is_on_with_its_margin_as_confidence():

@@ -14,7 +14,7 @@ import pytest
 
 from ai_assets.config import EVAL_TARGETS, SettingsError, load_settings
 from ai_assets.definitions import build_definitions
-from ai_assets.llm.task import PROMPTS_DIR, PromptTemplate
+from ai_assets.llm.task import PROMPTS_DIR
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.llm_server import Fault
 
@@ -86,10 +86,15 @@ def _checks(result: dg.ExecuteInJobResult) -> dict[str, tuple[bool, dg.AssetChec
     }
 
 
-def _eval_metadata(result: dg.ExecuteInJobResult) -> dict:
-    (materialization,) = [m for m in result.asset_materializations_for_node("triage_eval")
-                          if m.asset_key == dg.AssetKey("eval_runs")]  # fmt: skip
+def _metadata(result: dg.ExecuteInJobResult, node: str, table: str) -> dict:
+    """The metadata of the materialisation of `table` by the asset `node` in `result`."""
+    (materialization,) = [m for m in result.asset_materializations_for_node(node)
+                          if m.asset_key == dg.AssetKey(table)]  # fmt: skip
     return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def _eval_metadata(result: dg.ExecuteInJobResult) -> dict:
+    return _metadata(result, "triage_eval", "eval_runs")
 
 
 def _rebuilt(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, **env: str) -> Pipeline:
@@ -358,11 +363,6 @@ def _land_labels(pipeline: Pipeline) -> None:
     pipeline.defs.resolve_job_def("eval_job").execute_in_process(instance=pipeline.instance, asset_selection=keys)
 
 
-def _triage_prompts(pipeline: Pipeline) -> list[str]:
-    system = PromptTemplate.load("ticket_triage", pipeline.settings.prompts_dir).system
-    return [b["messages"][-1]["content"] for b in pipeline.server.requests if b["messages"][0]["content"] == system]
-
-
 def test_the_cascade_answers_what_it_is_sure_of_and_shows_the_llm_examples_for_the_rest(pipeline: Pipeline):
     _land_labels(pipeline)  # the sample golden set
     result = _triage_day(pipeline)
@@ -370,16 +370,14 @@ def test_the_cascade_answers_what_it_is_sure_of_and_shows_the_llm_examples_for_t
     proxied = [fields for (fields,) in pipeline.sql("select list_sort(proxy_fields) from ticket_triage")]
     assert all(set(fields) <= set(PROXIED) for fields in proxied)
     assert sum(map(len, proxied)) > 0  # the proxy was sure of some answers
-    prompts = _triage_prompts(pipeline)
+    prompts = pipeline.prompts("ticket_triage")
     # Still one call a ticket: language, summary, order id and product are the LLM's.
     assert len(prompts) == len(proxied) == pipeline.count("raw_tickets")
     # The rows that leave a field to the LLM show it the three nearest labelled tickets; the others none.
     with_examples = [p for p in prompts if "<<<EXAMPLE" in p]
     assert len(with_examples) == sum(len(fields) < len(PROXIED) for fields in proxied)
     assert all(p.count("<<<EXAMPLE") == 3 and "Its correct triage: category: " in p for p in with_examples)
-    (materialization,) = [m for m in result.asset_materializations_for_node("ticket_triage")
-                          if m.asset_key == dg.AssetKey("ticket_triage")]  # fmt: skip
-    metadata = {k: v.value for k, v in materialization.metadata.items()}
+    metadata = _metadata(result, "ticket_triage", "ticket_triage")
     assert metadata["proxy_share"] == pytest.approx(sum(map(len, proxied)) / (3 * len(proxied)))
     assert metadata["cascade"] == "linear target=0.9 few_shot=3"
 
@@ -391,7 +389,7 @@ def test_the_cascade_answers_what_it_is_sure_of_and_shows_the_llm_examples_for_t
 def test_with_the_cascade_off_or_without_labels_every_field_is_the_llms(pipeline: Pipeline, monkeypatch):
     assert _triage_day(pipeline).success  # ticket_labels not landed yet: nothing to learn from
     assert pipeline.count("ticket_triage", "len(proxy_fields) > 0") == 0
-    assert not any("<<<EXAMPLE" in p for p in _triage_prompts(pipeline))
+    assert not any("<<<EXAMPLE" in p for p in pipeline.prompts("ticket_triage"))
 
     _land_labels(pipeline)
     off = _rebuilt(pipeline, monkeypatch, AI_ASSETS_CASCADE="off")
@@ -447,7 +445,9 @@ def test_the_eval_scores_the_cascade_and_the_triage_follows_its_verdict(pipeline
     assert pipeline.count("eval_predictions", "answered_by <> 'proxy'") == 0
     assert _eval_metadata(result)["proxy_share"] == 1.0
 
-    asked = len(_triage_prompts(pipeline))
+    asked = len(pipeline.prompts("ticket_triage"))
     assert _triage_day(pipeline).success
     assert pipeline.count("ticket_triage", f"list_sort(proxy_fields) <> {PROXIED}") == 0
-    assert not any("<<<EXAMPLE" in p for p in _triage_prompts(pipeline)[asked:])  # nothing left to the LLM to show
+    assert not any(
+        "<<<EXAMPLE" in p for p in pipeline.prompts("ticket_triage")[asked:]
+    )  # nothing left to the LLM to show

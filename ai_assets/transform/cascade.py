@@ -19,7 +19,6 @@ used here as examples or to calibrate: it would only measure itself.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -59,20 +58,6 @@ DEFAULT_MIN_ANSWERED = 20
 Labels = Mapping[str, Sequence[str | None]]
 
 
-def text_key(subject: str | None, body: str | None) -> str:
-    """The identity of a ticket's text: the same text labelled twice is one example, and a query
-    is never its own neighbour in leave-one-out."""
-    return hashlib.sha256(f"{subject or ''}\n{body or ''}".encode()).hexdigest()
-
-
-def ticket_text(max_chars: int, subject: pl.Expr | str = "subject", body: pl.Expr | str = "body") -> pl.Expr:
-    """The text embedded for a ticket, as `ticket_context` embeds it (kind "query"), cut at
-    `max_chars` (`Settings.max_input_chars`)."""
-    subject = pl.col(subject) if isinstance(subject, str) else subject
-    body = pl.col(body) if isinstance(body, str) else body
-    return pl.concat_str(subject.fill_null(""), body.fill_null(""), separator="\n").str.slice(0, max_chars)
-
-
 # --- voting ---------------------------------------------------------------------------------
 
 
@@ -89,18 +74,15 @@ def nearest(
     query_vectors: np.ndarray,
     k: int,
     *,
-    example_keys: Sequence[str] | None = None,
-    query_keys: Sequence[str] | None = None,
     below_similarity: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices, similarities) of each query's k nearest examples, nearest first, both of shape
-    (queries, min(k, examples)). An example with the query's key, or at least `below_similarity`
-    alike, is never its neighbour; where fewer than k are left, the missing places have similarity -inf."""
+    (queries, min(k, examples)). An example at least `below_similarity` alike (the query's own text
+    and its near-copies) is never its neighbour; where fewer than k are left, the missing places
+    have similarity -inf."""
     similarity = np.asarray(query_vectors, np.float32) @ np.asarray(example_vectors, np.float32).T
     if below_similarity is not None:
         similarity[similarity >= below_similarity - 1e-6] = -np.inf
-    if example_keys is not None and query_keys is not None:
-        similarity[np.asarray(query_keys, object)[:, None] == np.asarray(example_keys, object)[None, :]] = -np.inf
     k = min(k, similarity.shape[1])
     if k == 0:
         return np.zeros((similarity.shape[0], 0), int), np.zeros((similarity.shape[0], 0), np.float32)
@@ -117,18 +99,17 @@ def knn_votes(
     k: int = DEFAULT_K,
     *,
     weighted: bool = DEFAULT_WEIGHTED,
-    example_keys: Sequence[str] | None = None,
-    query_keys: Sequence[str] | None = None,
+    below_similarity: float | None = None,
 ) -> dict[str, FieldVotes]:
     """Per field of `example_labels`, the k nearest examples' majority label and vote share.
 
     `weighted` weighs each vote by its cosine similarity (negative similarities count 0) instead
     of 1. An example without a label for a field (None: a correction of another field) does not
-    vote on it. Ties go to the label whose voters are nearer in total. Pass `example_keys` and
-    `query_keys` (`text_key`) to leave out examples with the query's text (leave-one-out).
+    vote on it. Ties go to the label whose voters are nearer in total. `below_similarity` leaves out
+    examples that alike (see `nearest`).
     """
     n_queries = len(query_vectors)
-    indices, similarity = nearest(example_vectors, query_vectors, k, example_keys=example_keys, query_keys=query_keys)
+    indices, similarity = nearest(example_vectors, query_vectors, k, below_similarity=below_similarity)
     present = np.isfinite(similarity)
     closeness = np.where(present, np.clip(similarity, 0.0, None), 0.0)
     weight = closeness if weighted else present.astype(np.float64)
@@ -355,19 +336,12 @@ class Cascade:
     example_labels: Labels
     proxy: str
     options: dict
-    target_accuracy: float
     calibration: dict[str, FieldCalibration]
     held_out: dict[str, FieldVotes]
 
     @property
     def thresholds(self) -> dict[str, float | None]:
         return {name: c.threshold for name, c in self.calibration.items()}
-
-    def settings(self) -> str:
-        """What decides the proxy's answers besides the labels, e.g. `linear penalty=0.03 target=0.9`."""
-        return " ".join(
-            [self.proxy, *(f"{k}={v}" for k, v in sorted(self.options.items())), f"target={self.target_accuracy}"]
-        )
 
     def votes(self, query_vectors: np.ndarray) -> dict[str, FieldVotes]:
         """The proxy's answer per field for every query (whatever its confidence)."""
@@ -407,7 +381,7 @@ def fit_cascade(
     calibration, held_out = calibrate(
         vectors, example_labels, proxy, target_accuracy, min_answered=min_answered, **options
     )
-    return Cascade(vectors, example_labels, proxy, options, target_accuracy, calibration, held_out)
+    return Cascade(vectors, example_labels, proxy, options, calibration, held_out)
 
 
 def thresholds_against_llm(

@@ -36,8 +36,7 @@ def build_triage_eval(
         specs=[EVAL_PREDICTIONS.spec(deps=[TICKET_LABELS.name]), EVAL_RUNS.spec(deps=[TICKET_LABELS.name])],
         check_specs=[check],
         group_name="quality",
-        # The same as ticket_triage's: a prompt or model change marks the evaluation unsynced too.
-        code_version=f"{task.prompt_version}+{model}+{cascade.describe()}",
+        code_version=cascade.code_version(task.prompt_version, model),  # ticket_triage's
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
     )

@@ -78,14 +78,11 @@ def build_ticket_context(embed_model: str, daily: Daily) -> dg.AssetsDefinition:
             has_kb = _check_inputs(context, conn, embeddings.model)
             tickets = with_row_key(read(conn, RAW_TICKETS, days))
             memory = with_row_key(customer_memory(conn, days))
-        queries = tickets.select("row_key").with_columns(
-            text=pl.Series(ticket_query_texts(tickets, embeddings), dtype=pl.Utf8)
-        )
         nearest, stats = pl.DataFrame(schema=NEAREST_SCHEMA), StepMetrics()
         if has_kb and tickets.height:
-            vectors, stats, _ = embed_with(embeddings, queries["text"].to_list(), "query")
+            vectors, stats, _ = embed_with(embeddings, ticket_query_texts(tickets, embeddings), "query")
             with duckdb.get_connection() as conn:
-                nearest = top_k_chunks(conn, queries["row_key"].to_list(), vectors, embeddings.top_k)
+                nearest = top_k_chunks(conn, tickets["row_key"].to_list(), vectors, embeddings.top_k)
         rows = memory.join(nearest, on="row_key", how="left").with_columns(
             pl.col("chunk_ids", "article_ids", "scores").fill_null([]), embed_model=pl.lit(embeddings.model)
         )

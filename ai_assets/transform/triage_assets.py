@@ -41,9 +41,7 @@ def build_ticket_triage(
             TICKET_TRIAGE_FAILURES.spec(deps=["raw_tickets"]),
         ],
         group_name="transform",
-        # Prompt, output schema, sampling parameters, model and cascade: a change to any marks the asset
-        # (and its downstream) unsynced, and the rerun misses the cache for this step only.
-        code_version=f"{task.prompt_version}+{model}+{cascade.describe()}",
+        code_version=cascade.code_version(task.prompt_version, model),
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
         **daily.asset_args(),

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from ai_assets.config import Settings
+from ai_assets.quality.metrics import accuracy
 from ai_assets.resources import EmbeddingResource
 from ai_assets.transform import cascade
 from ai_assets.transform.retrieval_assets import embed_with, ticket_query_texts
@@ -41,6 +42,11 @@ class CascadeSettings:
         if not self.enabled:
             return "none"
         return f"{self.proxy} target={self.target_accuracy:g} few_shot={self.few_shot}"
+
+    def code_version(self, prompt_version: str, model: str) -> str:
+        """The code version of the triage and of its evaluation: prompt, schema and parameters, model and
+        cascade. A change to any marks both unsynced, and a rerun misses the cache for the triage only."""
+        return f"{prompt_version}+{model}+{self.describe()}"
 
 
 @dataclass(frozen=True)
@@ -167,9 +173,5 @@ def llm_accuracy(outputs: pl.DataFrame, labels: pl.DataFrame) -> dict[str, float
     joined = labels.select("row_key", *cascade.CASCADE_FIELDS).join(
         outputs.select("row_key", *(pl.col(n).alias(f"llm_{n}") for n in cascade.CASCADE_FIELDS)), on="row_key"
     )
-    scores = {}
-    for name in cascade.CASCADE_FIELDS:
-        scored = joined.filter(pl.col(name).is_not_null())
-        if scored.height:
-            scores[name] = float((scored[name] == scored[f"llm_{name}"]).mean())
-    return scores
+    scores = {name: accuracy(joined[name], joined[f"llm_{name}"]) for name in cascade.CASCADE_FIELDS}
+    return {name: score for name, score in scores.items() if score is not None}
