@@ -56,19 +56,17 @@ def _generate(settings: Settings, tickets_per_day: int = SAMPLE_TICKETS_PER_DAY)
 
 def print_summary(settings: Settings) -> None:
     """What landed in the warehouse, queried read-only, and how to query it."""
-    from ai_assets.warehouse.tables import query_read_only
+    from ai_assets.warehouse.resource import WarehouseResource
 
-    tables = query_read_only(
-        settings.warehouse_path,
-        "select table_name, any_value(table_type), count(*) from information_schema.tables"
-        " join information_schema.columns using (table_schema, table_name)"
-        " where table_schema = 'main' group by table_name order by table_name",
+    warehouse = WarehouseResource.from_settings(settings)
+    tables = warehouse.query(
+        "select table_name, count(*) from information_schema.columns"
+        " where table_catalog = 'warehouse' and table_schema = 'main' group by table_name order by table_name"
     )
-    print(f"\nWarehouse {settings.warehouse_path}:")
-    for name, kind, columns in tables.iter_rows():
-        rows = query_read_only(settings.warehouse_path, f'select count(*) from "{name}"').item()
-        label = "view" if kind == "VIEW" else "table"
-        print(f"  {name:<28} {label:<5} {rows:>7} rows  {columns:>3} columns")
+    print(f"\nWarehouse {settings.warehouse_path} (views over {settings.storage_root}):")
+    for name, columns in tables.iter_rows():
+        rows = warehouse.query(f'select count(*) from "{name}"').item()
+        print(f"  {name:<28} {rows:>7} rows  {columns:>3} columns")
     print("\nQuery it read-only, for example:")
     for sql in EXAMPLE_QUERIES:
         print(f'  ai-assets query "{sql}"')
@@ -145,10 +143,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
     import polars as pl
 
-    from ai_assets.warehouse.tables import query_read_only
+    from ai_assets.warehouse.resource import WarehouseResource
 
     try:
-        result = query_read_only(load_settings().warehouse_path, args.sql)
+        result = WarehouseResource.from_settings(load_settings()).query(args.sql)
     except duckdb.Error as error:  # a typo or a forbidden statement: the message, not a traceback
         print(f"Query failed: {error}", file=sys.stderr)
         return 2

@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import fsspec
+
 from ai_assets.llm.client import RESPONSE_FORMATS
 from ai_assets.quality.vocabulary import LABEL_FIELDS
 
@@ -80,6 +82,20 @@ class _Reader:
         self.problems.append(f"{name}={value!r} is not an http(s) URL; give e.g. http://127.0.0.1:8000/v1{words}")
         return None
 
+    def storage_root(self, name: str, default: Path) -> str:
+        """A local folder (made absolute) or a URL of a filesystem fsspec knows (s3://, gs://, ...)."""
+        value = self.text(name)
+        if value is None:
+            return str(default)
+        if "://" not in value:
+            return str(Path(value).resolve())
+        protocol = value.split("://", 1)[0]
+        if protocol not in fsspec.available_protocols():
+            self.problems.append(
+                f"{name}={value!r}: unknown storage protocol {protocol!r}; use a folder or s3://bucket/prefix"
+            )
+        return value.rstrip("/")
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.environ.get(name) or default
         if value not in choices:
@@ -123,6 +139,10 @@ class Settings:
     """Pipeline settings; see the README's "Settings" table for each variable."""
 
     data_dir: Path
+    # Where the tables' Parquet files live: a local folder or a URL (s3://bucket/prefix).
+    storage_root: str
+    # The S3-compatible endpoint of a URL root (None: AWS's own); credentials from AWS_* variables.
+    storage_endpoint_url: str | None
     # None means: no OpenAI-compatible endpoint configured, so the embedded local model serves.
     base_url: str | None
     has_api_key: bool
@@ -223,8 +243,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     embed_base_url = env.text("AI_ASSETS_EMBED_BASE_URL")
     embedded_embeddings = embed_base_url == "embedded" or (embed_base_url is None and embedded)
     prompts_dir = env.text("AI_ASSETS_PROMPTS_DIR")
+    data_dir = Path(env.text("AI_ASSETS_DATA_DIR", "data")).resolve()
     settings = Settings(
-        data_dir=Path(env.text("AI_ASSETS_DATA_DIR", "data")).resolve(),
+        data_dir=data_dir,
+        storage_root=env.storage_root("AI_ASSETS_STORAGE_ROOT", data_dir / "tables"),
+        storage_endpoint_url=env.url("AI_ASSETS_STORAGE_ENDPOINT_URL"),
         base_url=env.url("OPENAI_BASE_URL"),
         has_api_key=bool(env.text("OPENAI_API_KEY")),
         chat_model=env.text("AI_ASSETS_CHAT_MODEL", "smollm2" if embedded else "gpt-4o-mini"),

@@ -19,7 +19,7 @@ from ai_assets.extract.assets import (
     ticket_labels,
 )
 from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_routing
-from ai_assets.load.dbt import build_dbt_marts, dbt_resource
+from ai_assets.load.dbt import build_dbt_marts, dbt_resource, mart_names
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.checks import build_asset_checks
 from ai_assets.quality.freshness import build_freshness
@@ -32,19 +32,19 @@ from ai_assets.transform.retrieval_assets import build_kb_embeddings, build_tick
 from ai_assets.transform.triage import triage_task
 from ai_assets.transform.triage_assets import build_ticket_triage
 from ai_assets.transform.triage_cascade import CascadeSettings
-from ai_assets.warehouse.locking import LockedDuckDBResource
 from ai_assets.warehouse.partitions import Daily
+from ai_assets.warehouse.resource import WarehouseResource
 
 # in_process (default): one process per run, the cheapest on a small machine (each step process
 # re-imports everything and starts its own embedded model). multiprocess: steps in parallel
-# processes; safe on one DuckDB file thanks to LockedDuckDBResource.
+# processes; each writes its own files (warehouse/storage.py).
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "landing": DataDirResource(data_dir=str(settings.data_dir)),
-        "duckdb": LockedDuckDBResource(database=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource.from_settings(settings, mart_names()),
         "dbt": dbt_resource(),
         "embeddings": EmbeddingResource.from_settings(settings),
         "outbox_sink": OutboxResource.from_settings(settings),

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 import pytest
 
 from ai_assets.config import Settings, load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.task import PromptTemplate
+from ai_assets.quality.tables import TABLES
 from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets.warehouse.catalog import prepare
+from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import read
 from ai_assets_tests.llm_server import FakeLLMServer
 
 DAY_1 = "2026-11-01"
@@ -64,6 +72,22 @@ class Pipeline:
     def expectations(self, day: str) -> dict:
         path = self.settings.data_dir / "eval" / "landing_expectations.json"
         return json.loads(path.read_text())[day]
+
+
+def local_warehouse(folder: Path, tables: Sequence[Table] = TABLES) -> WarehouseResource:
+    """A warehouse (catalog and Parquet root) in `folder`, with views for `tables`, outside Dagster."""
+    warehouse = WarehouseResource(
+        catalog_path=str(folder / "warehouse.duckdb"),
+        storage_root=str(folder / "tables"),
+        lock_dir=str(folder / "locks"),
+    )
+    prepare(warehouse.catalog, warehouse.storage, tables)
+    return warehouse
+
+
+def read_table(warehouse: WarehouseResource, table: Table, days: Sequence[date] | None = None) -> pl.DataFrame:
+    with warehouse.get_connection() as conn:
+        return read(conn, table, days)
 
 
 @pytest.fixture

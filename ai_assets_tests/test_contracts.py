@@ -9,17 +9,15 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import duckdb
-import pandera.polars as pa
 import polars as pl
 import pytest
 import yaml
+from fsspec.implementations.local import LocalFileSystem
 
 from ai_assets.config import SettingsError, load_settings
 from ai_assets.quality.tables import TABLES, TABLES_BY_NAME, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.quality.tables_doc import render
-from ai_assets.warehouse.contract import Table
-from ai_assets.warehouse.tables import read, write_tables
+from ai_assets_tests.conftest import local_warehouse, read_table
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ai_assets"
@@ -82,37 +80,98 @@ def _triage(*rows: dict) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema=TICKET_TRIAGE.polars_schema)
 
 
-def test_write_replaces_the_days_of_every_table_in_one_transaction(tmp_path):
+def _failures(day: date) -> pl.DataFrame:
+    row = {
+        "ticket_id": "T-1",
+        "created_date": day,
+        "error_type": "invalid_output",
+        "reason": "not JSON",
+        "raw_output": "oops",
+        "model": "m",
+        "prompt_version": "v1",
+        "input_hash": "h",
+        "input_truncated": False,
+    }
+    return pl.DataFrame([row], schema=TICKET_TRIAGE_FAILURES.polars_schema)
+
+
+def test_write_replaces_the_days_of_every_table_in_one_commit(tmp_path):
     day_1, day_2 = date(2026, 11, 1), date(2026, 11, 2)
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        # The same ticket id on two days is two tickets: the key is (created_date, ticket_id).
-        write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-1", day_1))}, [day_1])
-        write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-1", day_2))}, [day_2])
-        write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-1", day_1, "shipping"))}, [day_1])
-        assert read(conn, TICKET_TRIAGE).sort("created_date")["category"].to_list() == ["shipping", "billing"]
-        assert read(conn, TICKET_TRIAGE_FAILURES).is_empty()  # created on first read, with its columns
+    warehouse = local_warehouse(tmp_path)
+    # The same ticket id on two days is two tickets: the key is (created_date, ticket_id).
+    warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-1", day_1))}, [day_1])
+    warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-1", day_2))}, [day_2])
+    warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-1", day_1, "shipping"))}, [day_1])
+    assert read_table(warehouse, TICKET_TRIAGE).sort("created_date")["category"].to_list() == ["shipping", "billing"]
+    failures = read_table(warehouse, TICKET_TRIAGE_FAILURES)  # never written: empty, with its columns
+    assert failures.is_empty() and failures.columns == TICKET_TRIAGE_FAILURES.column_names
 
-        # A frame that breaks its contract is refused before anything is written, naming the rule.
-        bad = _triage(_triage_row("T-2", day_1, "weather"))
-        with pytest.raises(ValueError, match="ticket_triage: category: isin"):
-            write_tables(conn, {TICKET_TRIAGE: bad}, [day_1])
-        doubled = _triage(_triage_row("T-3", day_1), _triage_row("T-3", day_1))
-        with pytest.raises(ValueError, match=r"key \(created_date, ticket_id\) is not unique"):
-            write_tables(conn, {TICKET_TRIAGE: doubled}, [day_1])
-        with pytest.raises(ValueError, match="outside the days written"):
-            write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-4", day_2))}, [day_1])
-        assert read(conn, TICKET_TRIAGE, [day_1])["category"].to_list() == ["shipping"]
+    # A frame that breaks its contract is refused before anything is written, naming the rule.
+    bad = _triage(_triage_row("T-2", day_1, "weather"))
+    with pytest.raises(ValueError, match="ticket_triage: category: isin"):
+        warehouse.write({TICKET_TRIAGE: bad}, [day_1])
+    doubled = _triage(_triage_row("T-3", day_1), _triage_row("T-3", day_1))
+    with pytest.raises(ValueError, match=r"key \(created_date, ticket_id\) is not unique"):
+        warehouse.write({TICKET_TRIAGE: doubled}, [day_1])
+    with pytest.raises(ValueError, match="outside the days written"):
+        warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-4", day_2))}, [day_1])
+    assert read_table(warehouse, TICKET_TRIAGE, [day_1])["category"].to_list() == ["shipping"]
+    # No temporary or journal file is left behind, and a reader's glob sees only the days' files.
+    leftovers = [p for p in (tmp_path / "tables").rglob("*") if p.is_file() and p.suffix != ".parquet"]
+    assert leftovers == []
 
 
-def test_a_failed_write_changes_no_table(tmp_path):
+def test_a_write_that_fails_before_its_renames_changes_no_table(tmp_path, monkeypatch):
     day = date(2026, 11, 1)
-    broken = Table("broken", "One row per nothing.", {"created_date": pa.Column(pl.Date)}, key=(), partitioned=True)
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        write_tables(conn, {TICKET_TRIAGE: _triage(_triage_row("T-1", day))}, [day])
-        conn.execute("CREATE TABLE broken (created_date DATE, extra INTEGER NOT NULL)")  # the insert will fail
-        with pytest.raises(duckdb.Error):
-            write_tables(conn, {TICKET_TRIAGE: _triage(), broken: pl.DataFrame({"created_date": [day]})}, [day])
-        assert read(conn, TICKET_TRIAGE, [day]).height == 1  # the delete of the first table was rolled back
+    warehouse = local_warehouse(tmp_path)
+    warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-1", day))}, [day])
+    written = []
+
+    def write_then_fail(frame, target, *args, **kwargs):
+        if written:
+            raise OSError("disk full")
+        written.append(target)
+        return original(frame, target, *args, **kwargs)
+
+    original = pl.DataFrame.write_parquet
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", write_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        warehouse.write({TICKET_TRIAGE: _triage(), TICKET_TRIAGE_FAILURES: _failures(day)}, [day])
+    monkeypatch.undo()
+    assert read_table(warehouse, TICKET_TRIAGE, [day]).height == 1
+    assert read_table(warehouse, TICKET_TRIAGE_FAILURES, [day]).is_empty()
+    assert [p for p in (tmp_path / "tables").rglob("*.tmp")] == []
+
+
+def test_a_crash_between_two_renames_is_finished_by_the_next_run(tmp_path, monkeypatch):
+    day = date(2026, 11, 1)
+    warehouse = local_warehouse(tmp_path)
+    warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-1", day))}, [day])
+    moves = []
+
+    def crash_after_one_rename(fs, source, target, **kwargs):
+        if moves:
+            raise KeyboardInterrupt("killed")  # the process dies between the table and its sibling
+        if target.endswith(".parquet"):
+            moves.append(target)
+        return original(fs, source, target, **kwargs)
+
+    original = LocalFileSystem.mv
+    monkeypatch.setattr(LocalFileSystem, "mv", crash_after_one_rename)
+    with pytest.raises(KeyboardInterrupt):
+        warehouse.write({TICKET_TRIAGE: _triage(), TICKET_TRIAGE_FAILURES: _failures(day)}, [day])
+    monkeypatch.undo()
+    torn = (
+        read_table(warehouse, TICKET_TRIAGE, [day]).height,
+        read_table(warehouse, TICKET_TRIAGE_FAILURES, [day]).height,
+    )
+    assert torn in ((0, 0), (1, 1))  # one of the two renamed: the ticket is in neither table, or in both
+    assert list((tmp_path / "tables" / "_journal").glob("*.json"))
+
+    warehouse.prepare()  # what the next run's first step does
+    assert read_table(warehouse, TICKET_TRIAGE, [day]).height == 0
+    assert read_table(warehouse, TICKET_TRIAGE_FAILURES, [day])["ticket_id"].to_list() == ["T-1"]
+    assert not list((tmp_path / "tables" / "_journal").glob("*"))
 
 
 def test_importing_the_definitions_writes_nothing_and_changes_no_environment(tmp_path):

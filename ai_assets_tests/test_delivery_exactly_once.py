@@ -28,7 +28,7 @@ from ai_assets.definitions import build_definitions
 from ai_assets.load.ledger import DeliveryLedger
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, WebhookSink, build_actions, deliver
 from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES
-from ai_assets.warehouse.tables import write_tables
+from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import configure_env
 from ai_assets_tests.test_units_outbox import outcomes
 from ai_assets_tests.webhook_receiver import WebhookReceiver
@@ -112,8 +112,9 @@ def _settings(monkeypatch, tmp_path: Path, **env: str) -> Settings:
 
 def _write_outbox(settings: Settings, actions: pl.DataFrame) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(settings.warehouse_path)) as conn:
-        write_tables(conn, {OUTBOX: actions}, [DAY])
+    warehouse = WarehouseResource.from_settings(settings)
+    warehouse.prepare()
+    warehouse.write({OUTBOX: actions}, [DAY])
 
 
 def _deliveries(settings: Settings) -> pl.DataFrame:

@@ -23,11 +23,9 @@ from ai_assets.extract.crm import read_customers
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
-from ai_assets.quality.tables import CUSTOMERS, CUSTOMERS_QUARANTINE
 from ai_assets.resources import DataDirResource
-from ai_assets.warehouse.locking import LockedDuckDBResource
 from ai_assets.warehouse.partitions import Daily
-from ai_assets.warehouse.tables import write_tables
+from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
 
 DAY = date.fromisoformat(DAY_1)
@@ -205,7 +203,7 @@ def _materialize(settings: Settings, instance: dg.DagsterInstance) -> dg.Execute
         instance=instance,
         resources={
             "landing": DataDirResource(data_dir=str(settings.data_dir)),
-            "duckdb": LockedDuckDBResource(database=str(settings.warehouse_path)),
+            "warehouse": WarehouseResource.from_settings(settings),
         },
     )
 
@@ -368,19 +366,6 @@ def test_a_crm_export_without_its_header_stops_the_step_saying_what_it_got(tmp_p
         read_customers(tmp_path / "customers.csv")
 
 
-def test_a_warehouse_from_before_gets_the_new_customers_quarantine_column(tmp_path: Path):
-    (crm := tmp_path / "crm").mkdir()
-    (crm / "customers.csv").write_text(CRM_HEADER + "C-1,Ana,ana@example.com,platinum,EMEA,\n")
-    (crm / "notes.txt").write_text("draft")
-    customers, rejects = read_customers(crm / "customers.csv")
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
-        conn.execute("create table customers_quarantine (source_line bigint, customer_id varchar, reason varchar)")
-        write_tables(conn, {CUSTOMERS: customers, CUSTOMERS_QUARANTINE: rejects})
-        rows = conn.execute("select source_file, source_line, customer_id from customers_quarantine order by all")
-        rows = rows.fetchall()
-    assert rows == [("crm/customers.csv", 2, "C-1"), ("crm/notes.txt", 0, None)]
-
-
 def test_reference_assets_log_each_file_they_do_not_load(tmp_path, monkeypatch):
     settings = configure_env(monkeypatch, tmp_path / "data", None)
     landing = settings.landing_dir
@@ -395,7 +380,7 @@ def test_reference_assets_log_each_file_they_do_not_load(tmp_path, monkeypatch):
             instance=instance,
             resources={
                 "landing": DataDirResource(data_dir=str(settings.data_dir)),
-                "duckdb": LockedDuckDBResource(database=str(settings.warehouse_path)),
+                "warehouse": WarehouseResource.from_settings(settings),
             },
         )
         warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]

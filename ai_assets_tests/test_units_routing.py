@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import duckdb
 import polars as pl
 import pytest
 
 from ai_assets.load.routing import route_tickets
 from ai_assets.quality.tables import RAW_TICKETS, REPLY_DRAFTS, REVIEW_DECISIONS, TICKET_CONTEXT, TICKET_TRIAGE
 from ai_assets.warehouse.contract import Table, allowed_values
-from ai_assets.warehouse.tables import write_tables
+from ai_assets_tests.conftest import local_warehouse
 
 DAY_1, DAY_2 = date(2026, 11, 1), date(2026, 11, 2)
 _FILLERS = {pl.Utf8: "x", pl.Int64: 1, pl.Int32: 1, pl.Float64: 0.9, pl.Boolean: False}
@@ -63,26 +62,26 @@ def _ticket(
 
 
 @pytest.fixture
-def conn(tmp_path):
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        yield conn
+def warehouse(tmp_path):
+    return local_warehouse(tmp_path)
 
 
-def _load(conn, tickets: list[dict], decisions: list[dict] = ()) -> None:
+def _load(warehouse, tickets: list[dict], decisions: list[dict] = ()) -> None:
     for table in (RAW_TICKETS, TICKET_TRIAGE, TICKET_CONTEXT, REPLY_DRAFTS):
         frame = rows(table, *(t[table] for t in tickets))
-        write_tables(conn, {table: frame}, [DAY_1, DAY_2])
-    write_tables(conn, {REVIEW_DECISIONS: rows(REVIEW_DECISIONS, *decisions)})
+        warehouse.write({table: frame}, [DAY_1, DAY_2])
+    warehouse.write({REVIEW_DECISIONS: rows(REVIEW_DECISIONS, *decisions)})
 
 
-def _routed(conn) -> dict[tuple, dict]:
-    routed = route_tickets(conn, [DAY_1, DAY_2], min_confidence=0.6)
+def _routed(warehouse) -> dict[tuple, dict]:
+    with warehouse.get_connection() as conn:
+        routed = route_tickets(conn, [DAY_1, DAY_2], min_confidence=0.6)
     return {(r["ticket_id"], r["created_date"]): r for r in routed.iter_rows(named=True)}
 
 
-def test_reasons_route_and_priority(conn):
+def test_reasons_route_and_priority(warehouse):
     _load(
-        conn,
+        warehouse,
         [
             _ticket("OK", DAY_1),
             _ticket("CRIT", DAY_1, urgency="critical"),
@@ -91,7 +90,7 @@ def test_reasons_route_and_priority(conn):
             _ticket("DRAFT", DAY_1, outcome="needs_human"),
         ],
     )
-    routed = _routed(conn)
+    routed = _routed(warehouse)
     assert routed[("OK", DAY_1)]["route"] == "auto" and routed[("OK", DAY_1)]["status"] == "auto_approved"
     assert routed[("OK", DAY_1)]["final_reply"] == "reply to OK"
     assert routed[("CRIT", DAY_1)]["priority"] == 1 and routed[("CRIT", DAY_1)]["reasons"] == ["critical urgency"]
@@ -102,7 +101,7 @@ def test_reasons_route_and_priority(conn):
         assert routed[key]["status"] == "pending_review" and routed[key]["final_reply"] is None
 
 
-def test_a_decision_applies_to_its_day_or_to_every_day_of_its_id(conn):
+def test_a_decision_applies_to_its_day_or_to_every_day_of_its_id(warehouse):
     decided = datetime(2026, 11, 3, 12)
     base = {"reviewer": "ana", "source_file": "r.jsonl", "is_latest": True}
     decisions = [
@@ -135,8 +134,8 @@ def test_a_decision_applies_to_its_day_or_to_every_day_of_its_id(conn):
         },
     ]
     tickets = [_ticket(t, d, urgency="critical") for t in ("SAME", "BOTH") for d in (DAY_1, DAY_2)]
-    _load(conn, tickets, decisions)
-    routed = _routed(conn)
+    _load(warehouse, tickets, decisions)
+    routed = _routed(warehouse)
     assert len(routed) == 4
     assert routed[("SAME", DAY_1)]["status"] == "pending_review"
     assert routed[("SAME", DAY_2)]["status"] == "rejected" and routed[("SAME", DAY_2)]["final_reply"] is None
@@ -144,7 +143,7 @@ def test_a_decision_applies_to_its_day_or_to_every_day_of_its_id(conn):
         assert routed[("BOTH", day)]["status"] == "human_edited" and routed[("BOTH", day)]["final_reply"] == "edited"
 
 
-def test_routing_on_a_first_run_with_no_decisions_table(conn):
+def test_routing_on_a_first_run_with_no_decisions_table(warehouse):
     for table in (RAW_TICKETS, TICKET_TRIAGE, TICKET_CONTEXT, REPLY_DRAFTS):
-        write_tables(conn, {table: rows(table, _ticket("T", DAY_1)[table])}, [DAY_1, DAY_2])
-    assert _routed(conn)[("T", DAY_1)]["status"] == "auto_approved"  # review_decisions created empty
+        warehouse.write({table: rows(table, _ticket("T", DAY_1)[table])}, [DAY_1, DAY_2])
+    assert _routed(warehouse)[("T", DAY_1)]["status"] == "auto_approved"  # review_decisions empty

@@ -13,8 +13,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from ai_assets.config import Settings
 from ai_assets.extract.landing import SkippedFile, scan_folder
 from ai_assets.extract.reviews import read_review_decisions, review_files
+from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file
-from ai_assets.warehouse.tables import query_read_only
 
 
 def _stat(path: Path) -> tuple[str, int, int] | None:
@@ -125,7 +125,7 @@ def build_sensors(
         days: list[str] = []
         if decided.height and settings.warehouse_path.exists():
             params = {"ticket_ids": decided["ticket_id"].to_list(), "days": decided["created_date"].to_list()}
-            named = query_read_only(settings.warehouse_path, sql_file(__file__, "decided_days"), params)
+            named = WarehouseResource.from_settings(settings).query(sql_file(__file__, "decided_days"), params)
             days = sorted(set(named["days"].explode().drop_nulls().to_list()))
             unknown = named.filter(pl.col("days").list.len() == 0).height
             if unknown:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
@@ -31,7 +30,8 @@ from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
-from ai_assets.warehouse.tables import read, write
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import read
 
 # Sections longer than this are split at paragraph, then word, boundaries: small enough for a
 # focused embedding and a short grounding citation, big enough to keep a policy rule whole.
@@ -46,7 +46,7 @@ def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
         **daily.asset_args(),
     )
-    def raw_tickets(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
+    def raw_tickets(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
         """Reads `landing/tickets/<day>/*.jsonl|*.csv` and replaces those days' rows in both tables."""
         days = partition_days(context)
         results = [build_raw_tickets(landing.landing_dir, day) for day in days]
@@ -71,8 +71,7 @@ def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
             "by_channel": counts_by(tickets, "channel"),
         }
         frames = {RAW_TICKETS: tickets, RAW_TICKETS_QUARANTINE: pl.concat([r.quarantine for r in results])}
-        with duckdb.get_connection() as conn:
-            yield from write(conn, frames, days, metadata={RAW_TICKETS: stats})
+        yield from warehouse.write(frames, days, metadata={RAW_TICKETS: stats})
 
     return raw_tickets
 
@@ -83,7 +82,7 @@ def _reference_table(
     """An unpartitioned table rebuilt whole from one landing source, plus its quarantine table."""
 
     @dg.multi_asset(name=table.name, specs=[table.spec(), quarantine.spec()], group_name="extract")
-    def reference_table(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
+    def reference_table(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
         rows, rejects = read_source(landing.landing_dir / source)
         context.log.info(
             f"Loaded {rows.height} rows into {table.name} from landing/{source}, rejected {rejects.height}"
@@ -92,8 +91,7 @@ def _reference_table(
         whole_files = rejects.filter(pl.col("source_line") == WHOLE_FILE) if "source_line" in rejects else rejects
         for file, reason in whole_files.select("source_file", "reason").iter_rows():
             context.log.warning(f"landing/{source}: {file} not loaded: {reason}")
-        with duckdb.get_connection() as conn:
-            yield from write(conn, {table: rows, quarantine: rejects})
+        yield from warehouse.write({table: rows, quarantine: rejects})
 
     return reference_table
 
@@ -104,9 +102,9 @@ review_decisions = _reference_table(REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTIN
 
 
 @dg.multi_asset(specs=[KB_CHUNKS.spec(deps=["kb_articles"])], group_name="extract")
-def kb_chunks(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+def kb_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Splits every knowledge-base article into chunks to embed."""
-    with duckdb.get_connection() as conn:
+    with warehouse.get_connection() as conn:
         chunks = chunk_articles(read(conn, KB_ARTICLES), KB_CHUNK_MAX_CHARS)
         context.log.info(f"Split {chunks['article_id'].n_unique()} articles into {chunks.height} chunks")
         stats = {
@@ -114,7 +112,7 @@ def kb_chunks(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             "longest_chunk_chars": int(chunks["text"].str.len_chars().max() or 0),
             "by_category": counts_by(chunks, "category"),
         }
-        yield from write(conn, {KB_CHUNKS: chunks}, metadata={KB_CHUNKS: stats})
+        yield from warehouse.write({KB_CHUNKS: chunks}, metadata={KB_CHUNKS: stats})
 
 
 @dg.multi_asset(
@@ -124,10 +122,10 @@ def kb_chunks(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     ],
     group_name="extract",
 )
-def ticket_labels(context: dg.AssetExecutionContext, landing: DataDirResource, duckdb: DuckDBResource):
+def ticket_labels(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
     """Reads the labelled tickets of `landing/labels/*.jsonl|*.csv` and the reviewers' triage corrections
     (review_decisions, with the ticket from raw_tickets), and replaces both tables."""
-    with duckdb.get_connection() as conn:
+    with warehouse.get_connection() as conn:
         decisions = read(conn, REVIEW_DECISIONS)
         corrected = decisions.filter(pl.any_horizontal(pl.col(CORRECTIONS).is_not_null()))["ticket_id"]
         tickets = read(conn, RAW_TICKETS).filter(pl.col("ticket_id").is_in(corrected.implode()))
@@ -140,6 +138,6 @@ def ticket_labels(context: dg.AssetExecutionContext, landing: DataDirResource, d
         ):
             context.log.warning(f"landing/{file} not loaded: {reason}")
         stats = {"by_source": counts_by(labels, "source"), "by_category": counts_by(labels, "category")}
-        yield from write(
-            conn, {TICKET_LABELS: labels, TICKET_LABELS_QUARANTINE: rejects}, metadata={TICKET_LABELS: stats}
+        yield from warehouse.write(
+            {TICKET_LABELS: labels, TICKET_LABELS_QUARANTINE: rejects}, metadata={TICKET_LABELS: stats}
         )

@@ -2,7 +2,6 @@
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.load.outbox import DeliveryReport, build_actions, deliver, delivery_table
 from ai_assets.load.resources import OutboxResource
@@ -11,7 +10,8 @@ from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES, REVIEW_QUEUE, TI
 from ai_assets.secrets import scrub_secrets
 from ai_assets.warehouse.metadata import counts_by, markdown_preview
 from ai_assets.warehouse.partitions import Daily, partition_days
-from ai_assets.warehouse.tables import read, write
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import read
 
 _ROUTING_DEPS = ["reply_drafts", "ticket_triage", "ticket_context", "review_decisions"]
 
@@ -24,10 +24,10 @@ def build_routing(min_confidence: float, daily: Daily) -> dg.AssetsDefinition:
         group_name="load",
         **daily.asset_args(),
     )
-    def routing(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def routing(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """Routes each ticket and applies the latest reviewer decision (`landing/reviews/`)."""
         days = partition_days(context)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             routed = route_tickets(conn, days, min_confidence)
             queue = routed.filter(pl.col("route") == "review").sort("priority", "ticket_id")
             statuses = counts_by(routed, "status")
@@ -39,7 +39,7 @@ def build_routing(min_confidence: float, daily: Daily) -> dg.AssetsDefinition:
                 },
                 TICKET_OUTCOMES: {"by_status": statuses},
             }
-            yield from write(conn, {REVIEW_QUEUE: queue, TICKET_OUTCOMES: routed}, days, meta)
+            yield from warehouse.write({REVIEW_QUEUE: queue, TICKET_OUTCOMES: routed}, days, meta)
 
     return routing
 
@@ -48,14 +48,14 @@ def build_outbox(daily: Daily) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="outbox", specs=[OUTBOX.spec(deps=["ticket_outcomes"])], group_name="load", **daily.asset_args()
     )
-    def outbox(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """Builds the day's actions from the ticket outcomes (never from ticket or LLM text)."""
         days = partition_days(context)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             actions = build_actions(read(conn, TICKET_OUTCOMES, days))
             context.log.info(f"{actions.height} actions: {counts_by(actions, 'action_type')}")
             meta = {OUTBOX: {"by_action_type": counts_by(actions, "action_type")}}
-            yield from write(conn, {OUTBOX: actions}, days, meta)
+            yield from warehouse.write({OUTBOX: actions}, days, meta)
 
     return outbox
 
@@ -67,19 +67,19 @@ def build_outbox_deliveries(daily: Daily) -> dg.AssetsDefinition:
         group_name="load",
         **daily.asset_args(),
     )
-    def outbox_deliveries(context: dg.AssetExecutionContext, duckdb: DuckDBResource, outbox_sink: OutboxResource):
+    def outbox_deliveries(context: dg.AssetExecutionContext, warehouse: WarehouseResource, outbox_sink: OutboxResource):
         """Delivers the day's actions not delivered yet, and records every action's delivery state."""
         days = partition_days(context)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             actions = read(conn, OUTBOX, days)
             previous = read(conn, OUTBOX_DELIVERIES, days)
         sink = outbox_sink.sink()
         with outbox_sink.ledger(context.run_id) as ledger:
-            # Sending happens outside any warehouse connection: a slow sink never holds the write lock.
             report = deliver(actions, previous, sink, ledger, outbox_sink.policy(), days)
-            # The ledger is read back under the write lock: of two overlapping runs, the last to write
-            # also read last, so the table ends with the latest state of every action.
-            with duckdb.get_connection() as conn:
+            # The ledger is read back under the table's lock: of two overlapping runs (a retry and a
+            # rerun of the day), the last to write also read last, so the table ends with the latest
+            # state of every action.
+            with warehouse.locked(OUTBOX_DELIVERIES.name):
                 deliveries = delivery_table(actions, previous, ledger, sink.name)
                 undelivered = deliveries.filter(pl.col("status") == "failed")
                 meta = {
@@ -96,7 +96,7 @@ def build_outbox_deliveries(daily: Daily) -> dg.AssetsDefinition:
                         undelivered.select("action_id", "ticket_id", "attempts", "last_error"), empty="_none_"
                     ),
                 }
-                yield from write(conn, {OUTBOX_DELIVERIES: deliveries}, days, {OUTBOX_DELIVERIES: meta})
+                yield from warehouse.write({OUTBOX_DELIVERIES: deliveries}, days, {OUTBOX_DELIVERIES: meta})
         context.log.info(
             f"Delivered {len(report.sent)} new actions to {sink.name} ({len(report.found)} found already there); "
             f"{len(report.failed)} failed, {len(report.not_attempted)} not attempted, "

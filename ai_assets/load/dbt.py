@@ -2,7 +2,9 @@
 
 Nothing here runs at import: `build_dbt_marts` (called when the definitions are built) parses
 the project when its manifest is missing or older than a model, and the asset writes the dbt
-profile that points at the run's warehouse just before it builds.
+profile just before it builds. dbt reads the tables through the catalog's views (attached
+read-only), builds in a DuckDB file of its own, and the asset then publishes each mart as a file
+in the storage, so no reader of the warehouse ever holds a lock dbt needs.
 """
 
 import json
@@ -12,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
-from dagster_duckdb import DuckDBResource
 
-from ai_assets.quality.tables import TABLES
-from ai_assets.warehouse.contract import create_missing
-from ai_assets.warehouse.locking import warehouse_lock
+from ai_assets.warehouse.catalog import CATALOG_ALIAS
+from ai_assets.warehouse.resource import WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 # The dbt installed beside this Python: found without an activated virtualenv (cron, IDEs,
@@ -47,13 +48,45 @@ def prepared_project() -> DbtProject:
     return project
 
 
-def write_profile(profiles_dir: Path, warehouse: Path) -> Path:
-    """A dbt profile pointing at `warehouse` (JSON is YAML), written where the run can read it."""
+def mart_names() -> list[str]:
+    """The models under models/marts: each is published as a file in the storage and a view in the catalog."""
+    return sorted(path.stem for path in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
+
+
+def dbt_database(warehouse: WarehouseResource) -> Path:
+    """dbt's own DuckDB file. Nobody else opens it: dbt needs it for writing for the whole build."""
+    return warehouse.catalog.parent / "dbt" / "dbt.duckdb"
+
+
+def write_profile(profiles_dir: Path, warehouse: WarehouseResource) -> Path:
+    """A dbt profile (JSON is YAML) on dbt's own file, with the catalog attached read-only as
+    `warehouse` (the sources) and, for a URL root, the filesystem its views read from."""
     profiles_dir.mkdir(parents=True, exist_ok=True)
-    output = {"type": "duckdb", "path": str(warehouse.resolve()), "schema": "main", "threads": 1}
+    output: dict[str, Any] = {
+        "type": "duckdb",
+        "path": str(dbt_database(warehouse)),
+        "schema": "main",
+        "threads": 1,
+        "attach": [{"path": str(warehouse.catalog), "alias": CATALOG_ALIAS, "read_only": True}],
+    }
+    if not warehouse.storage.is_local:
+        protocol = warehouse.storage_root.split("://", 1)[0]
+        options = {"use_listings_cache": False, "skip_instance_cache": True, **warehouse.storage_options}
+        output["filesystems"] = [{"fs": protocol, **options}]
     profile = {"ai_assets": {"target": "dev", "outputs": {"dev": output}}}
     (profiles_dir / "profiles.yml").write_text(json.dumps(profile, indent=2))
     return profiles_dir
+
+
+def publish_marts(warehouse: WarehouseResource, names: list[str]) -> dict[str, int]:
+    """Copies the built marts out of dbt's file into the storage, in one commit, and republishes the
+    catalog so a mart built for the first time gets its view. Returns rows per mart."""
+    with duckdb.connect(str(dbt_database(warehouse)), read_only=True) as conn:
+        built = {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        frames = {name: conn.execute(f"SELECT * FROM main.{name}").pl() for name in names if name in built}
+    warehouse.storage.commit({warehouse.storage.whole_file(name): frame for name, frame in frames.items()})
+    warehouse.prepare()
+    return {name: frame.height for name, frame in frames.items()}
 
 
 class LoadGroupTranslator(DagsterDbtTranslator):
@@ -68,21 +101,20 @@ class LoadGroupTranslator(DagsterDbtTranslator):
 def build_dbt_marts() -> dg.AssetsDefinition:
     project = prepared_project()
 
-    # One pool for every run's dbt build: builds rewrite the same marts, so a second one at the same
-    # time would only wait for the warehouse lock.
+    # One pool for every run's dbt build: builds rewrite the same marts in dbt's one file, so a second
+    # one at the same time would only wait for it.
     @dbt_assets(
         manifest=project.manifest_path, project=project, dagster_dbt_translator=LoadGroupTranslator(), pool="dbt_build"
     )
-    def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
-        """Builds and tests the staging views and marts (`dbt build`)."""
-        warehouse = Path(duckdb.database)
-        profiles_dir = write_profile(warehouse.parent / "dbt_profile", warehouse)
-        # A source no run has written yet (the evaluations before eval_job, the days before the first)
-        # is created empty from its contract: its marts build empty instead of failing the others.
-        with duckdb.get_connection() as conn:
-            create_missing(conn, TABLES)
-        # dbt writes the warehouse from its own process for the whole build: hold the write lock.
-        with warehouse_lock(duckdb.database):
+    def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        """Builds and tests the staging views and marts (`dbt build`) in dbt's own file, then
+        publishes the marts as files beside the tables."""
+        profiles_dir = write_profile(warehouse.catalog.parent / "dbt_profile", warehouse)
+        dbt_database(warehouse).parent.mkdir(parents=True, exist_ok=True)
+        # dbt's file takes one writer: two builds (the pool aside, e.g. a `dbt build` by hand) queue here.
+        with warehouse.locked("dbt_build"):
             yield from dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context).stream()
+            published = publish_marts(warehouse, mart_names())
+        context.log.info(f"Published the marts to {warehouse.storage_root}: {published}")
 
     return dbt_marts

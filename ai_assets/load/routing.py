@@ -9,16 +9,13 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from ai_assets.quality.tables import RAW_TICKETS, REPLY_DRAFTS, REVIEW_DECISIONS, TICKET_CONTEXT, TICKET_TRIAGE
 from ai_assets.quality.vocabulary import DECISION_STATUSES
-from ai_assets.warehouse.contract import create_missing
 from ai_assets.warehouse.sql import sql_file
 
 
 def route_tickets(conn: duckdb.DuckDBPyConnection, days: Sequence[date], min_confidence: float) -> pl.DataFrame:
     """One row per ticket of `days` with its review reasons (empty: auto-approved), its draft,
     and its reviewer's latest decision if any; `status` and `final_reply` say where it stands."""
-    create_missing(conn, [RAW_TICKETS, REPLY_DRAFTS, TICKET_TRIAGE, TICKET_CONTEXT, REVIEW_DECISIONS])
     params = {"days": list(days), "min_confidence": min_confidence}
     return decide(conn.execute(sql_file(__file__, "routing"), params).pl())
 

@@ -10,7 +10,6 @@ from datetime import date
 
 import dagster as dg
 import pandera.polars as pa
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.quality.tables import (
     RAW_TICKETS,
@@ -21,6 +20,7 @@ from ai_assets.quality.tables import (
     TICKET_TRIAGE_FAILURES,
 )
 from ai_assets.warehouse.contract import Table, describe_failures
+from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file
 from ai_assets.warehouse.tables import read
 
@@ -49,9 +49,9 @@ def _schema_check(table: Table) -> dg.AssetChecksDefinition:
         blocking=table.blocking,
         description=f"{scope.capitalize()} of {table.name} pass its contract (ai_assets/quality/tables.py).",
     )
-    def check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         days = checked_days(context) if table.partitioned else None
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             frame = read(conn, table, days)
         metadata = {
             "rows": frame.height,
@@ -80,9 +80,9 @@ def _conservation_check(name: str, table: Table, outcomes: Sequence[Table]) -> d
         description=f"Every raw ticket is in {' or '.join(t.name for t in outcomes)}, exactly once, "
         "and nothing else is.",
     )
-    def check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         days = checked_days(context)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             if days is None:
                 days = [d for (d,) in conn.execute("SELECT DISTINCT created_date FROM raw_tickets").fetchall()]
             conn.execute(f"CREATE OR REPLACE TEMP VIEW outcome_rows AS {union}")

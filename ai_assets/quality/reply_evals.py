@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from ai_assets.quality.tables import REPLY_DRAFTS, REPLY_EVAL_RUNS, REVIEW_DECISIONS, TICKET_CONTEXT
-from ai_assets.warehouse.contract import create_missing
+from ai_assets.quality.tables import REPLY_EVAL_RUNS
 from ai_assets.warehouse.sql import sql_file
 
 
@@ -36,7 +35,6 @@ def retrieval_scores(expected: pl.DataFrame, nearest: pl.DataFrame) -> dict[str,
 
 def draft_scores(conn: duckdb.DuckDBPyConnection) -> dict[str, float | int | None]:
     """The drafts' share citing only retrieved chunks, and the reviewers' verdicts on approved replies."""
-    create_missing(conn, [REPLY_DRAFTS, TICKET_CONTEXT, REVIEW_DECISIONS])
     drafts, only_retrieved, seen, overruled = conn.execute(sql_file(__file__, "reply_eval_drafts")).fetchone()
     return {
         "drafts": drafts,

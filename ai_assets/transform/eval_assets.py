@@ -2,7 +2,6 @@
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.evals import eval_id, eval_predictions, eval_run, labels_hash, shortfalls
@@ -13,7 +12,8 @@ from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.cascade import thresholds_against_llm
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, run_llm_step, with_row_key
 from ai_assets.transform.triage_cascade import CascadeSettings, apply_proxy, llm_accuracy, plan_cascade
-from ai_assets.warehouse.tables import materializations, read, row_count, upsert
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import materializations, read, row_count
 
 ACCURACY_CHECK = "triage_accuracy_meets_target"
 
@@ -41,12 +41,12 @@ def build_triage_eval(
         retry_policy=LLM_STEP_RETRY_POLICY,
     )
     def triage_eval(
-        context: dg.AssetExecutionContext, llm: LLMResource, embeddings: EmbeddingResource, duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, llm: LLMResource, embeddings: EmbeddingResource, warehouse: WarehouseResource
     ):
         """Triages every labelled ticket as ticket_triage does (same cascade, task, engine and caches: an
         unchanged rerun makes no call; the proxy answers each ticket held out, never from its own label)
         and records the evaluation once per model, prompt, cascade and label set."""
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             labels = with_row_key(read(conn, TICKET_LABELS))
         if labels.is_empty():
             raise dg.Failure(
@@ -68,12 +68,12 @@ def build_triage_eval(
         run_id = eval_id(model, task.prompt_version, settings, digest)
         predictions = eval_predictions(labels, outputs, result.failures, run_id, task.prompt_version)
         run = eval_run(predictions, run_id, model, task.prompt_version, settings, digest, by_llm, by_proxy)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             recorded = read(conn, EVAL_RUNS).filter(pl.col("eval_id") == run_id)
             # Recorded once; again only if this run answered tickets that failed before (its latencies
             # are the first run's: a rerun is answered from the cache).
             if recorded.is_empty() or recorded["coverage"][0] < run["coverage"][0]:
-                upsert(conn, {EVAL_PREDICTIONS: predictions, EVAL_RUNS: run})
+                warehouse.upsert({EVAL_PREDICTIONS: predictions, EVAL_RUNS: run})
                 context.log.info(f"Recorded evaluation {run_id}")
             else:
                 run = recorded

@@ -3,7 +3,6 @@
 import dagster as dg
 import duckdb
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.tables import (
@@ -18,18 +17,16 @@ from ai_assets.quality.tables import (
 from ai_assets.resources import LLMResource
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, run_llm_step, with_row_key
 from ai_assets.transform.reply_loop import loop_version, reply_tables, run_reply_loop
-from ai_assets.warehouse.contract import create_missing
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
+from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file
-from ai_assets.warehouse.tables import write
 
 _READS = (RAW_TICKETS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES, TICKET_CONTEXT, KB_CHUNKS)
 
 
 def read_reply_inputs(conn: duckdb.DuckDBPyConnection, days: list) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(triaged tickets with their rendered context, untriaged tickets with the reason) of `days`."""
-    create_missing(conn, _READS)
     tickets = conn.execute(sql_file(__file__, "reply_inputs"), {"days": days}).pl()
     untriaged = conn.execute(sql_file(__file__, "untriaged"), {"days": days}).pl()
     return with_row_key(tickets), untriaged
@@ -51,11 +48,11 @@ def build_reply_drafts(
         retry_policy=LLM_STEP_RETRY_POLICY,
         **daily.asset_args(),
     )
-    def reply_drafts(context: dg.AssetExecutionContext, llm: LLMResource, duckdb: DuckDBResource):
+    def reply_drafts(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: WarehouseResource):
         """Drafts a reply grounded in each triaged ticket's context, has a critic check it, refines
         what fails (at most AI_ASSETS_REPLY_MAX_REFINEMENTS times); untriaged tickets go to a human."""
         days = partition_days(context)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             tickets, untriaged = read_reply_inputs(conn, days)
         context.log.info(f"Reply loop for {tickets.height} triaged tickets ({untriaged.height} untriaged go to review)")
 
@@ -75,7 +72,6 @@ def build_reply_drafts(
             },
             REPLY_ROUNDS: {"by_verdict": counts_by(rounds, "verdict"), "by_step": counts_by(rounds, "step")},
         }
-        with duckdb.get_connection() as conn:
-            yield from write(conn, {REPLY_DRAFTS: drafts, REPLY_ROUNDS: rounds}, days, stats)
+        yield from warehouse.write({REPLY_DRAFTS: drafts, REPLY_ROUNDS: rounds}, days, stats)
 
     return reply_drafts

@@ -3,7 +3,6 @@ the reviewers' agreement with the loop's approvals, recorded with a history."""
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.quality.evals import labels_hash
 from ai_assets.quality.reply_evals import draft_scores, reply_eval_run, retrieval_scores
@@ -12,7 +11,8 @@ from ai_assets.resources import EmbeddingResource
 from ai_assets.transform.llm_step import with_row_key
 from ai_assets.transform.retrieval import top_k_chunks
 from ai_assets.transform.retrieval_assets import embed_with, ticket_query_texts
-from ai_assets.warehouse.tables import read, row_count, upsert
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import read, row_count
 
 
 def build_reply_eval(embed_model: str) -> dg.AssetsDefinition:
@@ -26,11 +26,11 @@ def build_reply_eval(embed_model: str) -> dg.AssetsDefinition:
         group_name="quality",
         code_version=embed_model,
     )
-    def reply_eval(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, duckdb: DuckDBResource):
+    def reply_eval(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, warehouse: WarehouseResource):
         """Retrieves the knowledge base for every labelled ticket with an expected article (hit@k, MRR),
         and scores the drafts of every day: citing only retrieved chunks, and overruled by a reviewer
         after the loop approved them. No LLM call; ticket vectors come from the embedding cache."""
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             labels = with_row_key(read(conn, TICKET_LABELS))
             expected = labels.filter(pl.col("kb_article_id").is_not_null())
             has_kb = row_count(conn, KB_EMBEDDINGS) > 0
@@ -40,14 +40,14 @@ def build_reply_eval(embed_model: str) -> dg.AssetsDefinition:
         nearest = pl.DataFrame(schema={"row_key": pl.Utf8, "article_ids": pl.List(pl.Utf8)})
         if expected.height:
             vectors, _, _ = embed_with(embeddings, ticket_query_texts(expected, embeddings), "query")
-            with duckdb.get_connection() as conn:
+            with warehouse.get_connection() as conn:
                 nearest = top_k_chunks(conn, expected["row_key"].to_list(), vectors, embeddings.top_k)
         retrieval = retrieval_scores(expected.select("row_key", "kb_article_id"), nearest)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             run = reply_eval_run(embeddings.model, embeddings.top_k, labels_hash(labels), retrieval, draft_scores(conn))
             run_id = run["eval_id"][0]
             if read(conn, REPLY_EVAL_RUNS).filter(pl.col("eval_id") == run_id).is_empty():
-                upsert(conn, {REPLY_EVAL_RUNS: run})
+                warehouse.upsert({REPLY_EVAL_RUNS: run})
                 context.log.info(f"Recorded reply evaluation {run_id}")
             else:
                 context.log.info(f"Reply evaluation {run_id} is already recorded: nothing changed since")

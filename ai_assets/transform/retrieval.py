@@ -10,8 +10,6 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ai_assets.quality.tables import CUSTOMERS, RAW_TICKETS, TICKET_TRIAGE
-from ai_assets.warehouse.contract import create_missing
 from ai_assets.warehouse.sql import sql_file
 
 HISTORY_LIMIT = 5  # earlier tickets per customer carried into the context
@@ -37,7 +35,6 @@ def top_k_chunks(conn: duckdb.DuckDBPyConnection, row_keys: list[str], vectors: 
 def customer_memory(conn: duckdb.DuckDBPyConnection, days: Sequence[date]) -> pl.DataFrame:
     """One row per ticket of `days`: the customer's CRM tier and region (null when unknown) and up
     to HISTORY_LIMIT earlier tickets, newest first, with their triage outcome."""
-    create_missing(conn, [RAW_TICKETS, TICKET_TRIAGE, CUSTOMERS])
     return conn.execute(
         sql_file(__file__, "customer_memory"), {"days": list(days), "history_limit": HISTORY_LIMIT}
     ).pl()

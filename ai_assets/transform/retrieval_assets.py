@@ -4,7 +4,6 @@ import dagster as dg
 import duckdb
 import numpy as np
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.llm.embeddings import embed_texts
 from ai_assets.llm.metrics import StepMetrics
@@ -14,7 +13,8 @@ from ai_assets.resources import EmbeddingResource
 from ai_assets.transform.llm_step import with_row_key
 from ai_assets.transform.retrieval import NEAREST_SCHEMA, customer_memory, top_k_chunks
 from ai_assets.warehouse.partitions import Daily, partition_days
-from ai_assets.warehouse.tables import read, row_count, write
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import read, row_count
 
 
 def ticket_query_texts(tickets: pl.DataFrame, embeddings: EmbeddingResource) -> list[str]:
@@ -46,9 +46,9 @@ def build_kb_embeddings(embed_model: str) -> dg.AssetsDefinition:
         # A new embedding model re-embeds every chunk (the vectors are not comparable).
         code_version=embed_model,
     )
-    def kb_embeddings(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, duckdb: DuckDBResource):
+    def kb_embeddings(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, warehouse: WarehouseResource):
         """Embeds every knowledge-base chunk whose text is not in the embedding cache yet."""
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             chunks = read(conn, KB_CHUNKS)
         vectors, stats, model = embed_with(embeddings, chunks["text"].to_list(), "passage")
         rows = chunks.select("chunk_id", "article_id", "category", "content_hash").with_columns(
@@ -57,8 +57,7 @@ def build_kb_embeddings(embed_model: str) -> dg.AssetsDefinition:
         )
         context.log.info(f"Embedded {stats.calls} batches, reused {stats.cache_hits} chunks with {model}")
         meta = {"embed_model": model, "dimensions": int(vectors.shape[1]), **stats.to_dict()}
-        with duckdb.get_connection() as conn:
-            yield from write(conn, {KB_EMBEDDINGS: rows}, metadata={KB_EMBEDDINGS: meta})
+        yield from warehouse.write({KB_EMBEDDINGS: rows}, metadata={KB_EMBEDDINGS: meta})
 
     return kb_embeddings
 
@@ -71,17 +70,17 @@ def build_ticket_context(embed_model: str, daily: Daily) -> dg.AssetsDefinition:
         code_version=embed_model,
         **daily.asset_args(),
     )
-    def ticket_context(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, duckdb: DuckDBResource):
+    def ticket_context(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, warehouse: WarehouseResource):
         """Retrieves each ticket's nearest knowledge-base chunks and gathers the customer's memory."""
         days = partition_days(context)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             has_kb = _check_inputs(context, conn, embeddings.model)
             tickets = with_row_key(read(conn, RAW_TICKETS, days))
             memory = with_row_key(customer_memory(conn, days))
         nearest, stats = pl.DataFrame(schema=NEAREST_SCHEMA), StepMetrics()
         if has_kb and tickets.height:
             vectors, stats, _ = embed_with(embeddings, ticket_query_texts(tickets, embeddings), "query")
-            with duckdb.get_connection() as conn:
+            with warehouse.get_connection() as conn:
                 nearest = top_k_chunks(conn, tickets["row_key"].to_list(), vectors, embeddings.top_k)
         rows = memory.join(nearest, on="row_key", how="left").with_columns(
             pl.col("chunk_ids", "article_ids", "scores").fill_null([]), embed_model=pl.lit(embeddings.model)
@@ -95,8 +94,7 @@ def build_ticket_context(embed_model: str, daily: Daily) -> dg.AssetsDefinition:
             "with_history": int((rows["previous_ticket_count"] > 0).sum()),
             **stats.to_dict(),
         }
-        with duckdb.get_connection() as conn:
-            yield from write(conn, {TICKET_CONTEXT: rows}, days, {TICKET_CONTEXT: meta})
+        yield from warehouse.write({TICKET_CONTEXT: rows}, days, {TICKET_CONTEXT: meta})
 
     return ticket_context
 

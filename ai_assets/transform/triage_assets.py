@@ -3,7 +3,6 @@
 from collections.abc import Mapping
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.evals import latest_eval, llm_accuracy_of, triage_gate
@@ -19,7 +18,8 @@ from ai_assets.transform.llm_step import (
 from ai_assets.transform.triage_cascade import CascadeSettings, apply_proxy, plan_cascade
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
-from ai_assets.warehouse.tables import read, write
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import read
 
 
 def build_ticket_triage(
@@ -47,18 +47,18 @@ def build_ticket_triage(
         **daily.asset_args(),
     )
     def ticket_triage(
-        context: dg.AssetExecutionContext, llm: LLMResource, embeddings: EmbeddingResource, duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, llm: LLMResource, embeddings: EmbeddingResource, warehouse: WarehouseResource
     ):
         """Triages each of the days' raw tickets: the cascade's proxy answers the fields it is sure of,
         the LLM the rest; unchanged tickets come from the caches."""
         days = partition_days(context)
         label = f"triage {days_label(days)}"
         if eval_targets is not None:
-            with duckdb.get_connection() as conn:
+            with warehouse.get_connection() as conn:
                 problem = triage_gate(conn, model, task.prompt_version, cascade.describe(), eval_targets)
             if problem:
                 raise dg.Failure(problem, allow_retries=False)
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             tickets = with_row_key(read(conn, RAW_TICKETS, days))
             labels = read(conn, TICKET_LABELS)
             evaluated = latest_eval(conn, model, task.prompt_version, cascade.describe())
@@ -78,9 +78,8 @@ def build_ticket_triage(
             **plan.stats,
             "by_category": counts_by(triaged, "category"),
         }
-        with duckdb.get_connection() as conn:
-            yield from write(
-                conn, {TICKET_TRIAGE: triaged, TICKET_TRIAGE_FAILURES: failures}, days, {TICKET_TRIAGE: stats}
-            )
+        yield from warehouse.write(
+            {TICKET_TRIAGE: triaged, TICKET_TRIAGE_FAILURES: failures}, days, {TICKET_TRIAGE: stats}
+        )
 
     return ticket_triage

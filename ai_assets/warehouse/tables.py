@@ -1,92 +1,82 @@
 """Reads and writes of contracted tables, and read-only user queries.
 
 One write replaces the rows of some days (or the whole table) of every table it is given, in one
-transaction: a table and its failure or quarantine sibling change together, a rerun never doubles
-rows, and a crash mid-write leaves the previous rows in place. Every frame is checked against its
-contract first, so nothing that breaks a table's rules is ever written.
+commit of the storage (see `storage.py`): a table and its failure or quarantine sibling change
+together, a rerun never doubles rows, and a crash mid-write leaves the previous rows in place until
+the next run finishes the commit. Every frame is checked against its contract first, so nothing
+that breaks a table's rules is ever written. Reads go through the catalog's views.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import duckdb
 import polars as pl
 
-from ai_assets.warehouse.contract import PARTITION_COLUMN, Table, create_missing
-from ai_assets.warehouse.locking import warehouse_lock
+from ai_assets.warehouse.catalog import open_catalog
+from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
+from ai_assets.warehouse.locking import file_lock
 from ai_assets.warehouse.metadata import markdown_preview
+from ai_assets.warehouse.storage import Storage, with_contract_columns
+
+T = TypeVar("T")
 
 
-def _replace(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame, days: Sequence[date] | None) -> None:
-    conn.register("incoming_frame", frame.to_arrow())
-    try:
-        if table.recreated_on_write:
-            conn.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT * FROM incoming_frame")
-            return
-        table.create(conn)
-        if table.partitioned:
-            conn.execute(f"DELETE FROM {table.name} WHERE list_contains(?, {PARTITION_COLUMN})", [list(days or [])])
-        else:
-            conn.execute(f"DELETE FROM {table.name}")
-        # BY NAME keeps writes correct when a column was added to the table's contract later.
-        conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM incoming_frame")
-    finally:
-        conn.unregister("incoming_frame")
-
-
-def write_tables(
-    conn: duckdb.DuckDBPyConnection, frames: Mapping[Table, pl.DataFrame], days: Sequence[date] | None = None
-) -> None:
-    """Validates every frame against its contract, then replaces `days` of the partitioned tables
-    (all rows of the others) by the frames, all in one transaction."""
+def _validated(frames: Mapping[Table, pl.DataFrame]) -> dict[Table, pl.DataFrame]:
     conformed = {table: table.conform(frame) for table, frame in frames.items()}
     for table, frame in conformed.items():
         table.validate(frame)
-        if table.partitioned and days is None:
+    return conformed
+
+
+def write_tables(storage: Storage, frames: Mapping[Table, pl.DataFrame], days: Sequence[date] | None = None) -> None:
+    """Validates every frame against its contract, then replaces `days` of the partitioned tables
+    (all rows of the others) by the frames, all in one commit. A day without rows gets an empty
+    file, so a rerun that finds nothing left for a day clears it."""
+    files: dict[str, pl.DataFrame] = {}
+    for table, frame in _validated(frames).items():
+        if not table.partitioned:
+            files[storage.whole_file(table.name)] = frame
+            continue
+        if days is None:
             raise ValueError(f"{table.name} is partitioned: say which days the write replaces")
-        if table.partitioned and frame.height:
-            stray = frame.filter(~pl.col(PARTITION_COLUMN).is_in(list(days))).height
-            if stray:
-                raise ValueError(f"{table.name}: {stray} rows fall outside the days written ({days[0]}..{days[-1]})")
-    conn.begin()
-    try:
-        for table, frame in conformed.items():
-            _replace(conn, table, frame, days)
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+        by_day = frame.partition_by(PARTITION_COLUMN, as_dict=True, include_key=True)
+        stray = sorted(str(key[0]) for key in by_day if key[0] not in set(days))
+        if stray:
+            raise ValueError(
+                f"{table.name}: rows of {', '.join(stray)} fall outside the days written ({days[0]}..{days[-1]})"
+            )
+        for day in days:
+            files[storage.day_file(table, day)] = by_day.get((day,), frame.clear())
+    storage.commit(files)
 
 
-def upsert(conn: duckdb.DuckDBPyConnection, frames: Mapping[Table, pl.DataFrame]) -> None:
+def upsert(storage: Storage, frames: Mapping[Table, pl.DataFrame], lock_dir: Path) -> None:
     """Validates every frame against its contract, then replaces the rows with the frames' keys by
     the frames' rows and keeps every other row (a table with a history, appended to), all tables in
-    one transaction."""
-    conformed = {table: table.conform(frame) for table, frame in frames.items()}
-    for table, frame in conformed.items():
-        table.validate(frame)
-        if table.recreated_on_write or not table.key:
-            raise ValueError(f"{table.name}: an upsert needs a keyed table that is not recreated on write")
-    conn.begin()
-    try:
-        for table, frame in conformed.items():
-            table.create(conn)
-            conn.register("incoming_frame", frame.to_arrow())
-            try:
-                match = " AND ".join(f"{table.name}.{c} IS NOT DISTINCT FROM incoming_frame.{c}" for c in table.key)
-                conn.execute(f"DELETE FROM {table.name} USING incoming_frame WHERE {match}")
-                conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM incoming_frame")
-            finally:
-                conn.unregister("incoming_frame")
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+    one commit. Each table's read-merge-write holds its lock, so two runs never lose each other's rows."""
+    conformed = _validated(frames)
+    for table in conformed:
+        if table.recreated_on_write or table.partitioned or not table.key:
+            raise ValueError(f"{table.name}: an upsert needs a keyed, single-file table")
+    with file_lock(lock_dir / "upsert.lock"):
+        files = {}
+        for table, incoming in conformed.items():
+            existing = storage.read_whole(table.name)
+            if existing is None or existing.is_empty():
+                files[storage.whole_file(table.name)] = incoming
+                continue
+            kept = with_contract_columns(table, existing).join(
+                incoming, on=list(table.key), how="anti", nulls_equal=True
+            )
+            files[storage.whole_file(table.name)] = pl.concat([kept, incoming], how="vertical_relaxed")
+        storage.commit(files)
 
 
 def materializations(
@@ -103,42 +93,59 @@ def materializations(
     return results
 
 
-def write(
-    conn: duckdb.DuckDBPyConnection,
-    frames: Mapping[Table, pl.DataFrame],
-    days: Sequence[date] | None = None,
-    metadata: Mapping[Table, Mapping[str, Any]] | None = None,
-) -> list[dg.MaterializeResult]:
-    """`write_tables`, then the materialisations to yield (see `materializations`)."""
-    write_tables(conn, frames, days)
-    return materializations(frames, metadata)
+# Errors a reader gets when its query overlaps the replacement of a file it reads: the rename is
+# atomic, but DuckDB opens a file more than once per query. A retry reads the new file whole.
+_TRANSIENT = (duckdb.IOException, duckdb.InvalidInputException, FileNotFoundError)
+
+
+def retrying(run: Callable[[], T], attempts: int = 4) -> T:
+    for attempt in range(attempts):
+        try:
+            return run()
+        except _TRANSIENT:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def read(conn: duckdb.DuckDBPyConnection, table: Table, days: Sequence[date] | None = None) -> pl.DataFrame:
-    """A table's rows (of `days`, for a partitioned one); empty, with its columns, before its first write."""
-    create_missing(conn, [table])
+    """A table's rows (of `days`, for a partitioned one), in the contract's column order."""
     if days is None:
-        return conn.execute(f"SELECT * FROM {table.name}").pl()
-    return conn.execute(f"SELECT * FROM {table.name} WHERE list_contains(?, {PARTITION_COLUMN})", [list(days)]).pl()
+        frame = retrying(lambda: conn.execute(f"SELECT * FROM {table.name}").pl())
+    else:
+        query = f"SELECT * FROM {table.name} WHERE list_contains(?, {PARTITION_COLUMN})"
+        frame = retrying(lambda: conn.execute(query, [list(days)]).pl())
+    return frame.select([c for c in table.column_names if c in frame.columns])
 
 
 def row_count(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
-    create_missing(conn, [table])
-    return conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+    return retrying(lambda: conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0])
 
 
-# A user query reads the warehouse and nothing else: no COPY ... TO, ATTACH, reading or writing
-# other files, or installing extensions, and the query cannot switch that back on.
-_QUERY_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+# A user query reads the warehouse's views and nothing else: one statement kind that cannot write
+# (no COPY ... TO, ATTACH, SET, INSTALL), files only under the storage root, and a configuration
+# locked before the query runs.
+_QUERY_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
-def query_read_only(database: Path, sql: str, params: list | dict | None = None) -> pl.DataFrame:
-    """Run a user query on a read-only, sandboxed connection, so it can change neither the warehouse
-    nor any other file. Queries share the lock: they run side by side, wait for a writing step to
-    close its connection instead of failing on DuckDB's file lock, and hold off writers only while
-    they run."""
-    with (
-        warehouse_lock(database, shared=True),
-        duckdb.connect(str(database), read_only=True, config=_QUERY_CONFIG) as conn,
-    ):
-        return conn.execute(sql, params or []).pl()
+def _refuse_unsafe(sql: str) -> None:
+    for statement in duckdb.extract_statements(sql):
+        if statement.type not in _QUERY_STATEMENTS:
+            raise duckdb.PermissionException(
+                f"queries are read-only: SELECT (or EXPLAIN) only, not {statement.type.name}"
+            )
+    # DuckDB checks allowed_directories on the path as written: keep `..` from walking out of the root.
+    if "../" in sql or "..\\" in sql:
+        raise duckdb.PermissionException("paths with `..` are not allowed in queries")
+
+
+def query_read_only(catalog: Path, storage: Storage, sql: str, params: list | dict | None = None) -> pl.DataFrame:
+    """Run a user query on the catalog's views in a sandboxed session: it can change neither the
+    warehouse nor any other file, and it never waits for, or holds off, a writer."""
+    _refuse_unsafe(sql)
+    with open_catalog(catalog, storage) as conn:
+        conn.execute("SET allowed_directories = ?", [[storage.root + "/"]])
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET lock_configuration = true")
+        return retrying(lambda: conn.execute(sql, params or []).pl())

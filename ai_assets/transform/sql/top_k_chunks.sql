@@ -4,7 +4,8 @@ WITH scored AS (
         q.row_key,
         e.chunk_id,
         e.article_id,
-        array_cosine_similarity(q.embedding, e.embedding)::DOUBLE AS score
+        -- Lists, not arrays: Parquet keeps no fixed width, so the stored vectors read back as FLOAT[].
+        list_cosine_similarity(q.embedding::FLOAT[], e.embedding::FLOAT[])::DOUBLE AS score
     FROM query_vectors AS q
     CROSS JOIN kb_embeddings AS e
     QUALIFY row_number() OVER (PARTITION BY q.row_key ORDER BY score DESC, e.chunk_id) <= $k

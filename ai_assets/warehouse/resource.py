@@ -1,0 +1,89 @@
+"""The warehouse as a Dagster resource: sessions on the catalog's views, and writes to the storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+from pydantic import Field
+
+from ai_assets.config import Settings
+from ai_assets.warehouse import tables
+from ai_assets.warehouse.catalog import open_catalog, prepare
+from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.locking import file_lock
+from ai_assets.warehouse.storage import Storage
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """`warehouse.duckdb` (views only, what users open) over Parquet files under `storage_root`."""
+
+    catalog_path: str
+    storage_root: str  # a local folder or a URL (s3://bucket/prefix)
+    # For a URL root (e.g. an S3-compatible endpoint_url). Credentials come from the environment only.
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    lock_dir: str  # local folder of the few file locks still needed (upserts, preparation)
+    marts: list[str] = Field(default_factory=list)  # dbt models published as files beside the tables
+
+    @classmethod
+    def from_settings(cls, settings: Settings, marts: Sequence[str] = ()) -> WarehouseResource:
+        endpoint = {"endpoint_url": settings.storage_endpoint_url} if settings.storage_endpoint_url else {}
+        return cls(
+            catalog_path=str(settings.warehouse_path),
+            storage_root=settings.storage_root,
+            storage_options=endpoint,
+            lock_dir=str(settings.data_dir / "locks"),
+            marts=list(marts),
+        )
+
+    @property
+    def catalog(self) -> Path:
+        return Path(self.catalog_path)
+
+    @property
+    def storage(self) -> Storage:
+        return Storage.at(self.storage_root, self.storage_options)
+
+    def prepare(self) -> None:
+        """Finishes crashed commits, converts a legacy warehouse, keeps the catalog's views current."""
+        from ai_assets.quality.tables import TABLES  # the contracts import the warehouse package
+
+        prepare(self.catalog, self.storage, TABLES, self.marts)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.prepare()
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A session on the views; it holds no lock, so nothing waits for it."""
+        with open_catalog(self.catalog, self.storage) as conn:
+            yield conn
+
+    def write(
+        self,
+        frames: Mapping[Table, pl.DataFrame],
+        days: Sequence[date] | None = None,
+        metadata: Mapping[Table, Mapping[str, Any]] | None = None,
+    ) -> list[dg.MaterializeResult]:
+        """`tables.write_tables`, then the materialisations to yield."""
+        tables.write_tables(self.storage, frames, days)
+        return tables.materializations(frames, metadata)
+
+    @contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        """An exclusive lock named `name`, across processes, for a read-then-write that must not interleave."""
+        with file_lock(Path(self.lock_dir) / f"{name}.lock"):
+            yield
+
+    def query(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:
+        """A user's query, read-only and sandboxed (see `tables.query_read_only`)."""
+        return tables.query_read_only(self.catalog, self.storage, sql, params)
+
+    def upsert(self, frames: Mapping[Table, pl.DataFrame]) -> None:
+        tables.upsert(self.storage, frames, Path(self.lock_dir))

@@ -1,0 +1,297 @@
+"""Readers never block writers: a read-only session stays open while days are written, by the
+pipeline and by parallel processes, and sees each new day on its next query."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from datetime import date
+
+import boto3
+import dagster as dg
+import duckdb
+import pandera.polars as pa
+import polars as pl
+import pytest
+
+from ai_assets.automation.instance import ensure_dagster_home
+from ai_assets.config import load_settings
+from ai_assets.definitions import build_definitions
+from ai_assets.quality.tables import TABLES
+from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets.warehouse.catalog import prepare
+from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.migration import backup_path
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.storage import SCHEMA_PARTITION
+from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env, local_warehouse, read_table
+from ai_assets_tests.llm_server import FakeLLMServer
+
+WRITES = Table(
+    "writes",
+    "One row per write.",
+    {"created_date": pa.Column(pl.Date), "round": pa.Column(pl.Int64)},
+    key=(),
+    partitioned=True,
+)
+
+_WRITER = """
+import sys
+from datetime import date
+from pathlib import Path
+import polars as pl
+from ai_assets_tests.conftest import local_warehouse
+from ai_assets_tests.test_storage import WRITES
+warehouse = local_warehouse(Path(sys.argv[1]), [WRITES])
+day = date(2026, 11, int(sys.argv[2]))
+for i in range(15):
+    warehouse.write({WRITES: pl.DataFrame({"created_date": [day] * 50, "round": [i] * 50})}, [day])
+"""
+
+# The DuckDB CLI's way in: another process opens the file read-only and keeps it open, answering
+# one query per line of stdin.
+_ANALYST = """
+import sys
+import duckdb
+conn = duckdb.connect(sys.argv[1], read_only=True)
+for line in sys.stdin:
+    print(conn.execute(line).fetchall(), flush=True)
+"""
+
+
+class Analyst:
+    """A separate process holding the warehouse open read-only, as a DuckDB CLI session does."""
+
+    def __init__(self, catalog: str):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _ANALYST, catalog], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def ask(self, sql: str) -> str:
+        self.process.stdin.write(sql + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def test_parallel_writer_processes_write_their_days_while_a_reader_holds_the_warehouse(tmp_path):
+    warehouse = local_warehouse(tmp_path, [WRITES])
+    analyst = Analyst(warehouse.catalog_path)
+    try:
+        assert analyst.ask("select count(*) from writes") == "[(0,)]"
+        writers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _WRITER, str(tmp_path), str(n + 1)], stderr=subprocess.PIPE, text=True
+            )
+            for n in range(4)
+        ]
+        errors = [w.communicate()[1] for w in writers]
+        assert [w.returncode for w in writers] == [0] * 4, errors
+        # The same open session, its next query: every day's last write, whole.
+        seen = analyst.ask("select day(created_date), count(*), max(round) from writes group by 1 order by 1")
+        assert seen == str([(n + 1, 50, 14) for n in range(4)])
+    finally:
+        analyst.close()
+    assert not (tmp_path / "locks").exists()  # no writer took a lock
+
+
+def test_a_day_materialises_while_analysts_hold_the_warehouse_open(pipeline):
+    pipeline.run("reference_data_job")
+    pipeline.run("daily_tickets_job", DAY_1)
+    catalog = str(pipeline.settings.warehouse_path)
+    in_process = duckdb.connect(catalog, read_only=True)  # a notebook in the same process as the run
+    analyst = Analyst(catalog)  # the DuckDB CLI in another
+    try:
+        day_1 = pipeline.count("raw_tickets")
+        assert in_process.execute("select count(*) from raw_tickets").fetchone()[0] == day_1
+        assert analyst.ask("select count(*) from raw_tickets") == f"[({day_1},)]"
+
+        pipeline.run("daily_tickets_job", DAY_2)  # asserts the run succeeded
+        pipeline.run("marts_job")
+
+        both = in_process.execute("select count(*), count(distinct created_date) from raw_tickets").fetchone()
+        assert both[0] > day_1 and both[1] == 2
+        assert analyst.ask("select count(distinct created_date) from ticket_triage") == "[(2,)]"
+        # A mart built for the first time after the session opened is there after a reopen (in one
+        # process DuckDB shares an open file between its connections: close them all first).
+        in_process.close()
+        with duckdb.connect(catalog, read_only=True) as reopened:
+            assert reopened.execute("select count(distinct created_date) from ticket_kpis_daily").fetchone()[0] == 2
+    finally:
+        in_process.close()
+        analyst.close()
+
+
+def test_a_warehouse_of_an_earlier_version_is_converted_without_losing_a_row(tmp_path):
+    from ai_assets.quality.tables import CUSTOMERS_QUARANTINE, RAW_TICKETS
+
+    catalog = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(catalog)) as conn:  # what the single-file version left: tables, old columns
+        conn.execute(
+            "create table raw_tickets as select 'T-' || range as ticket_id, date '2026-11-01' + (range % 3)::int"
+            " as created_date, 'help' as body from range(7)"
+        )
+        conn.execute("create table customers_quarantine (source_line bigint, customer_id varchar, reason varchar)")
+        conn.execute("insert into customers_quarantine values (2, 'C-1', 'bad tier')")
+        conn.execute("create table ticket_kpis_daily as select 1 as n")  # a mart: rebuilt by dbt, not copied
+
+    warehouse = local_warehouse(tmp_path)
+
+    assert backup_path(catalog).exists()
+    tickets = read_table(warehouse, RAW_TICKETS).sort("ticket_id")
+    assert tickets["ticket_id"].to_list() == [f"T-{n}" for n in range(7)]
+    assert tickets["created_date"].value_counts().height == 3 and tickets["channel"].null_count() == 7
+    quarantine = read_table(warehouse, CUSTOMERS_QUARANTINE)
+    assert quarantine.select("source_line", "customer_id", "source_file").rows() == [(2, "C-1", None)]
+    assert sorted(p.name for p in (tmp_path / "tables" / "raw_tickets").iterdir()) == [
+        "created_date=2026-11-01",
+        "created_date=2026-11-02",
+        "created_date=2026-11-03",
+        "created_date=__HIVE_DEFAULT_PARTITION__",
+    ]
+    prepare(warehouse.catalog, warehouse.storage, TABLES)  # a second start converts nothing twice
+    assert read_table(warehouse, RAW_TICKETS).height == 7
+
+
+def test_a_contract_that_gains_a_column_shows_it_null_in_days_written_before(tmp_path):
+    warehouse = local_warehouse(tmp_path, [WRITES])
+    warehouse.write({WRITES: pl.DataFrame({"created_date": [date(2026, 11, 1)], "round": [1]})}, [date(2026, 11, 1)])
+    grown = Table("writes", WRITES.description, {**WRITES.columns, "note": pa.Column(pl.Utf8, nullable=True)}, key=())
+    grown = Table(grown.name, grown.description, grown.columns, key=(), partitioned=True)
+    warehouse = local_warehouse(tmp_path, [grown])
+    assert read_table(warehouse, grown).rows() == [(date(2026, 11, 1), 1, None)]
+
+
+def test_the_storage_lives_where_the_setting_says(tmp_path, monkeypatch):
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", str(tmp_path / "lake"))
+    assert load_settings().storage_root == str(tmp_path / "lake")
+    monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", "nosuch://bucket/x")
+    try:
+        load_settings()
+    except Exception as error:  # noqa: BLE001 - the message is what matters
+        assert "unknown storage protocol 'nosuch'" in str(error)
+    else:
+        raise AssertionError("an unknown protocol was accepted")
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A real S3-compatible server (moto) on loopback, with one bucket, and credentials for it."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="lake")
+    yield endpoint
+    server.stop()
+
+
+def test_a_remote_root_holds_the_days_and_the_marts_and_answers_queries(tmp_path, monkeypatch, llm_server, s3_server):
+    settings = configure_env(monkeypatch, tmp_path / "data", llm_server)
+    monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", "s3://lake/warehouse")
+    monkeypatch.setenv("AI_ASSETS_STORAGE_ENDPOINT_URL", s3_server)
+    settings = load_settings()
+    generate_sample_data(settings.data_dir, days=2, tickets_per_day=10, golden_size=20)
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        for job, partition in (
+            ("reference_data_job", None),
+            ("daily_tickets_job", DAY_1),
+            ("daily_tickets_job", DAY_2),
+        ):
+            result = defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition)
+            assert result.success
+        assert defs.resolve_job_def("marts_job").execute_in_process(instance=instance).success
+        rerun = defs.resolve_job_def("daily_tickets_job").execute_in_process(instance=instance, partition_key=DAY_1)
+        assert rerun.success
+
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="warehouse/ticket_triage/")["Contents"]]
+    assert sorted(keys) == [
+        f"warehouse/ticket_triage/created_date={day}/part.parquet" for day in (DAY_1, DAY_2, SCHEMA_PARTITION)
+    ]
+    assert not (settings.data_dir / "tables").exists()  # nothing of the tables on local disk
+    warehouse = WarehouseResource.from_settings(settings)
+    raw = warehouse.query("select created_date::varchar as day, count(*) as n from raw_tickets group by 1 order by 1")
+    outcomes = warehouse.query(
+        "select created_date::varchar as day, count(*) as n from (select created_date from ticket_triage"
+        " union all select created_date from ticket_triage_failures) group by 1 order by 1"
+    )
+    assert raw["day"].to_list() == [DAY_1, DAY_2] and raw.equals(outcomes)  # the rerun doubled nothing
+    assert warehouse.query("select count(distinct created_date) from ticket_kpis_daily").item() == 2
+
+
+_DAY_RUN = """
+import sys
+import dagster as dg
+from ai_assets.automation.instance import ensure_dagster_home
+from ai_assets.config import load_settings
+from ai_assets.definitions import build_definitions
+defs = build_definitions(load_settings())
+with dg.DagsterInstance.get() as instance:
+    result = defs.resolve_job_def("daily_tickets_job").execute_in_process(
+        instance=instance, partition_key=sys.argv[1], raise_on_error=False
+    )
+print(result.run_id)
+sys.exit(0 if result.success else 1)
+"""
+CONSERVATION = ("every_ticket_triaged_once", "every_ticket_has_one_reply", "every_ticket_has_one_outcome")
+
+
+def test_three_days_in_parallel_processes_overlap_and_keep_every_ticket(tmp_path, monkeypatch):
+    days = ["2026-11-01", "2026-11-02", "2026-11-03"]
+    with FakeLLMServer(model_name="fake-model", latency=0.1) as server:
+        settings = configure_env(monkeypatch, tmp_path / "data", server)
+        generate_sample_data(settings.data_dir, days=3, tickets_per_day=15, golden_size=20)
+        monkeypatch.setenv("DAGSTER_HOME", str(ensure_dagster_home(settings.dagster_home)))
+        monkeypatch.setenv("AI_ASSETS_LLM_CONCURRENCY", "2")
+        with dg.DagsterInstance.get() as instance:
+            build_definitions(load_settings()).resolve_job_def("reference_data_job").execute_in_process(
+                instance=instance
+            )
+        analyst = Analyst(str(settings.warehouse_path))  # open the whole time
+        try:
+            runs = [
+                subprocess.Popen([sys.executable, "-c", _DAY_RUN, day], stdout=subprocess.PIPE, text=True)
+                for day in days
+            ]
+            run_ids = [run.communicate(timeout=600)[0].strip().splitlines()[-1] for run in runs]
+            assert [run.returncode for run in runs] == [0, 0, 0]
+            assert analyst.ask("select count(distinct created_date) from ticket_outcomes") == "[(3,)]"
+        finally:
+            analyst.close()
+
+    with dg.DagsterInstance.get() as instance:
+        windows, checks, messages = [], {}, []
+        for run_id, day in zip(run_ids, days):
+            events = instance.all_logs(run_id)
+            stats = instance.get_run_stats(run_id)
+            windows.append((stats.start_time, stats.end_time))
+            messages += [e.user_message for e in events]
+            for event in events:
+                if event.dagster_event and event.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION":
+                    evaluation = event.dagster_event.event_specific_data
+                    if evaluation.check_name in CONSERVATION:
+                        scope = evaluation.metadata["partitions"].value
+                        checks[(day, evaluation.check_name)] = (evaluation.passed, scope)
+    assert checks == {(day, name): (True, day) for day in days for name in CONSERVATION}
+    # The three runs were in flight at the same time: none queued behind another's writes.
+    assert max(start for start, _ in windows) < min(end for _, end in windows)
+    # No storage lock anywhere (the llm_provider pool may hold a step back: that is the LLM's limit, by design).
+    assert not [m for m in messages if re.search(r"lock on file|conflicting lock|warehouse\.duckdb\.lock", m, re.I)]
