@@ -93,6 +93,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[
             *build_sensors(settings, by_name["daily_tickets_job"], by_name["reviews_job"], by_name["eval_job"]),
             freshness_sensor,
+            dg.AutomationConditionSensorDefinition(
+                "marts_automation_sensor",
+                target=dg.AssetSelection.assets(marts),
+                # Running from the start: marts built after every UI or schedule run, nothing to switch on.
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=60,
+                description="Rebuilds the dbt marts once a run that updated one of their parents is over "
+                "(load/dbt.py: MARTS_FOLLOW_PARENTS).",
+            ),
         ],
         resources=build_resources(settings),
         executor=EXECUTORS[settings.executor],

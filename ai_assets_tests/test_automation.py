@@ -158,3 +158,18 @@ def test_each_freshness_rule_sits_on_the_asset_it_is_about_once(tmp_path, monkey
     configure_env(monkeypatch, tmp_path / "data", None)
     checks = [k for k in _defs().resolve_asset_graph().asset_check_keys if "freshness" in k.name]
     assert sorted(k.asset_key.to_user_string() for k in checks) == ["raw_tickets", "ticket_kpis_daily"]
+
+
+def test_the_marts_rebuild_after_a_day_lands_without_switching_anything_on(pipeline):
+    sensor = pipeline.defs.resolve_sensor_def("marts_automation_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    first = dg.evaluate_automation_conditions(defs=pipeline.defs, instance=pipeline.instance)
+    assert first.total_requested == 0  # nothing ran yet: nothing to rebuild
+    pipeline.run("reference_data_job")
+    pipeline.run("daily_tickets_job", DAY_1)
+    after_day = dg.evaluate_automation_conditions(defs=pipeline.defs, instance=pipeline.instance, cursor=first.cursor)
+    requested = {r.key.to_user_string() for r in after_day.results if r.true_subset.size}
+    assert {"ticket_kpis_daily", "kb_gaps", "reply_outcomes_daily"} <= requested
+    pipeline.run("marts_job")
+    settled = dg.evaluate_automation_conditions(defs=pipeline.defs, instance=pipeline.instance, cursor=after_day.cursor)
+    assert settled.total_requested == 0  # built: not again until a parent changes

@@ -55,3 +55,9 @@ def test_the_cli_prints_a_failed_query_without_a_traceback(warehouse, tmp_path, 
     assert capsys.readouterr().err.startswith("Query failed: ")
     assert main(["query", "select count(*) as n from numbers"]) == 0
     assert "3" in capsys.readouterr().out
+
+
+def test_a_query_before_the_first_run_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path))
+    assert main(["query", "select 1"]) == 2
+    assert "no warehouse at" in capsys.readouterr().err

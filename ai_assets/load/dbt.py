@@ -94,8 +94,17 @@ class LoadGroupTranslator(DagsterDbtTranslator):
         return "load"
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
-        # Marts follow their parents: a new day of triage rebuilds them without a schedule of their own.
-        return dg.AutomationCondition.eager()
+        return MARTS_FOLLOW_PARENTS
+
+
+# Marts follow their parents: a new day of triage rebuilds them once its run is over, with no
+# schedule of their own. Not `eager()`: it waits while any parent partition is missing, and a
+# daily parent always has days that never ran, so eager marts never refreshed.
+MARTS_FOLLOW_PARENTS = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after any parent updates")
 
 
 def build_dbt_marts() -> dg.AssetsDefinition:

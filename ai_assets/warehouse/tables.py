@@ -144,6 +144,10 @@ def query_read_only(catalog: Path, storage: Storage, sql: str, params: list | di
     """Run a user query on the catalog's views in a sandboxed session: it can change neither the
     warehouse nor any other file, and it never waits for, or holds off, a writer."""
     _refuse_unsafe(sql)
+    if not catalog.exists():
+        raise duckdb.IOException(
+            f"no warehouse at {catalog} yet: materialise something first (ai-assets demo, or the UI)"
+        )
     with open_catalog(catalog, storage) as conn:
         conn.execute("SET allowed_directories = ?", [[storage.root + "/"]])
         conn.execute("SET enable_external_access = false")
