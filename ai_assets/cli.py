@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from ai_assets.config import Settings, load_settings
@@ -42,14 +43,24 @@ def _other_landing_data(settings: Settings) -> list[str]:
 # is sized for a first run in minutes (`ai-assets sample-data` writes the full week of 150 a day).
 EMBEDDED_DEMO_TICKETS_PER_DAY = 12
 SAMPLE_TICKETS_PER_DAY = 150
+SAMPLE_DAYS = 7
 
 
-def _generate(settings: Settings, tickets_per_day: int = SAMPLE_TICKETS_PER_DAY) -> None:
+def sample_start(settings: Settings, days: int) -> date:
+    """The first day of a sample of `days` days ending yesterday (UTC), so a fresh demo is fresh: the
+    last complete day is in. Never before the first partition."""
+    first = datetime.now(UTC).date() - timedelta(days=days)
+    return max(first, date.fromisoformat(settings.partitions_start))
+
+
+def _generate(settings: Settings, tickets_per_day: int = SAMPLE_TICKETS_PER_DAY, days: int = SAMPLE_DAYS) -> None:
     from ai_assets.sample_data.generator import generate_sample_data
 
-    summary = generate_sample_data(settings.data_dir, tickets_per_day=tickets_per_day)
+    start = sample_start(settings, days)
+    summary = generate_sample_data(settings.data_dir, start=start, days=days, tickets_per_day=tickets_per_day)
+    span = f"{len(summary.days)} day{'s' if len(summary.days) > 1 else ''} ({summary.days[0]} .. {summary.days[-1]})"
     print(
-        f"Generated sample data in {settings.landing_dir}: {len(summary.days)} days, "
+        f"Generated sample data in {settings.landing_dir}: {span}, "
         f"{summary.tickets_written} ticket records, {summary.customers} customers, {summary.kb_articles} KB articles"
     )
 
@@ -87,7 +98,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        _generate(settings, EMBEDDED_DEMO_TICKETS_PER_DAY if settings.uses_embedded_model else SAMPLE_TICKETS_PER_DAY)
+        if settings.uses_embedded_model:  # one small day, yesterday: what the demo does on this model
+            _generate(settings, EMBEDDED_DEMO_TICKETS_PER_DAY, days=1)
+        else:
+            _generate(settings)
         days = _ticket_days(settings)
 
     import dagster as dg

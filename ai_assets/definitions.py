@@ -18,6 +18,7 @@ from ai_assets.extract.assets import (
     review_decisions,
     ticket_labels,
 )
+from ai_assets.extract.sources import LANDING_SOURCES, build_landing_observer
 from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_routing
 from ai_assets.load.dbt import build_dbt_marts, dbt_resource, mart_names
 from ai_assets.load.resources import OutboxResource
@@ -65,6 +66,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     cascade = CascadeSettings.from_settings(settings)
     return dg.Definitions(
         assets=[
+            *(source.spec() for source in LANDING_SOURCES),
             raw_tickets,
             customers,
             kb_articles,
@@ -93,6 +95,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[
             *build_sensors(settings, by_name["daily_tickets_job"], by_name["reviews_job"], by_name["eval_job"]),
             freshness_sensor,
+            build_landing_observer(settings),
             dg.AutomationConditionSensorDefinition(
                 "marts_automation_sensor",
                 target=dg.AssetSelection.assets(marts),

@@ -125,6 +125,15 @@ class LLMResource(_ModelResource):
     def pricing(self) -> Pricing:
         return Pricing(self.price_input_per_1m, self.price_output_per_1m)
 
+    def unpriced_note(self) -> str | None:
+        """Why cost_usd reads 0 for a paid model, or None (priced, or the embedded model, which is free)."""
+        if self.use_embedded_model or self.price_input_per_1m or self.price_output_per_1m:
+            return None
+        return (
+            f"prices unset for {self.chat_model}: cost_usd reads 0; set AI_ASSETS_PRICE_INPUT_PER_1M and "
+            "AI_ASSETS_PRICE_OUTPUT_PER_1M (USD per million tokens)"
+        )
+
     def open_cache(self) -> ResponseCache:
         return ResponseCache(Path(self.cache_path))
 
@@ -156,6 +165,13 @@ class EmbeddingResource(_ModelResource):
 
     def pricing(self) -> Pricing:
         return Pricing(input_per_1m=self.price_per_1m)
+
+    def unpriced_note(self) -> str | None:
+        if self.use_embedded_model or self.price_per_1m:
+            return None
+        return (
+            f"price unset for {self.model}: cost_usd reads 0; set AI_ASSETS_PRICE_EMBED_PER_1M (USD per million tokens)"
+        )
 
     def open_cache(self) -> EmbeddingCache:
         return EmbeddingCache(Path(self.cache_path))

@@ -173,3 +173,32 @@ def test_the_marts_rebuild_after_a_day_lands_without_switching_anything_on(pipel
     pipeline.run("marts_job")
     settled = dg.evaluate_automation_conditions(defs=pipeline.defs, instance=pipeline.instance, cursor=after_day.cursor)
     assert settled.total_requested == 0  # built: not again until a parent changes
+
+
+def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_change(pipeline):
+    graph = pipeline.defs.resolve_asset_graph()
+    for source, children in {
+        "landing_tickets": ("raw_tickets", "raw_tickets_quarantine"),
+        "landing_crm": ("customers", "customers_quarantine"),
+        "landing_kb": ("kb_articles", "kb_articles_quarantine"),
+        "landing_reviews": ("review_decisions", "review_decisions_quarantine"),
+        "landing_labels": ("ticket_labels", "ticket_labels_quarantine"),
+    }.items():
+        assert {c.to_user_string() for c in graph.get(dg.AssetKey(source)).child_keys} >= set(children)
+    node = graph.get(dg.AssetKey("ticket_triage"))
+    assert {"pii", "llm"} <= set(node.tags) and node.owners == ["team:ai-assets"]
+    assert "pii" not in graph.get(dg.AssetKey("kb_chunks")).tags
+
+    sensor = pipeline.defs.resolve_sensor_def("landing_observer_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    first = sensor(dg.build_sensor_context(instance=pipeline.instance))
+    observed = {e.asset_key.to_user_string(): e for e in first.asset_events}
+    assert set(observed) == {"landing_tickets", "landing_crm", "landing_kb", "landing_reviews", "landing_labels"}
+    assert observed["landing_crm"].metadata["files"].value == 1
+    unchanged = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=first.cursor))
+    assert unchanged.asset_events == []
+    (pipeline.settings.landing_dir / "kb" / "new-article.md").write_text("---\ntitle: New\n---\nbody\n")
+    changed = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=unchanged.cursor))
+    assert [e.asset_key.to_user_string() for e in changed.asset_events] == ["landing_kb"]
+    version = changed.asset_events[0].tags["dagster/data_version"]
+    assert version != observed["landing_kb"].tags["dagster/data_version"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -55,12 +56,16 @@ def test_only_empty_day_folders_and_nothing_else_generates_sample_data(data_dir:
     )
     monkeypatch.setattr(ai_assets.cli, "print_summary", lambda settings: None)
 
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # a remote model: the full sample week
     assert main(["demo", "--days", "2"]) == 0
 
     assert (data_dir / "landing" / "crm" / "customers.csv").exists()
-    # The empty folder is no day: the run gets the first two days that have ticket files.
-    assert materialized == [["2026-11-01", "2026-11-02"]]
-    assert "Materialising the pipeline for 2 days (2026-11-01 .. 2026-11-02)" in capsys.readouterr().out
+    # The sample week ends yesterday (a fresh demo is fresh); the empty folder is no day: the run gets
+    # the first two days that have ticket files.
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    first, second = (str(yesterday - timedelta(days=n)) for n in (6, 5))
+    assert materialized == [[first, second]]
+    assert f"Materialising the pipeline for 2 days ({first} .. {second})" in capsys.readouterr().out
 
 
 def test_a_negative_day_count_is_refused(data_dir: Path, capsys):
@@ -83,8 +88,12 @@ def test_the_embedded_demo_day_is_small_and_sample_data_writes_the_full_week(dat
     monkeypatch.setattr(ai_assets.pipeline, "materialize_pipeline", lambda defs, instance, days, on_run: [])
     monkeypatch.setattr(ai_assets.cli, "print_summary", lambda settings: None)
 
-    assert main(["demo"]) == 0  # no endpoint set: the embedded model, a day sized for it
-    small = _records_generated(capsys.readouterr().out)
+    assert main(["demo"]) == 0  # no endpoint set: the embedded model, one day sized for it, yesterday
+    output = capsys.readouterr().out
+    small = _records_generated(output)
+    assert ": 1 day (" in output and sorted(p.name for p in (data_dir / "landing" / "tickets").iterdir()) == [
+        str(datetime.now(UTC).date() - timedelta(days=1))
+    ]
     assert main(["sample-data"]) == 0
     full = _records_generated(capsys.readouterr().out)
     assert full >= 7 * ai_assets.cli.SAMPLE_TICKETS_PER_DAY and small < full / 5

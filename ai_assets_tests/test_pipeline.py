@@ -41,6 +41,15 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
     reviews = pipeline.run("reviews_job", DAY_1)  # no decision landed yet: changes nothing
     marts = pipeline.run("marts_job")
 
+    # Each mart's materialisation says how many rows it has and what its columns are, as published.
+    built = {m.asset_key.to_user_string(): m for m in marts.asset_materializations_for_node("dbt_marts")}
+    for mart in ("ticket_kpis_daily", "kb_gaps", "reply_outcomes_daily"):
+        event = built[mart]
+        assert event.metadata["dagster/row_count"].value == pipeline.count(mart)
+        schema = event.metadata["dagster/column_schema"].value
+        assert [c.name for c in schema.columns] == [c for (c, *_) in pipeline.sql(f"describe {mart}")]
+        assert all(c.type and c.description for c in schema.columns), mart
+
     expected = pipeline.expectations(DAY_1)
     raw = pipeline.count("raw_tickets")
     assert raw == expected["valid_unique"]

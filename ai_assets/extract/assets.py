@@ -41,7 +41,7 @@ KB_CHUNK_MAX_CHARS = 800
 def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="raw_tickets",
-        specs=[RAW_TICKETS.spec(), RAW_TICKETS_QUARANTINE.spec()],
+        specs=[RAW_TICKETS.spec(deps=["landing_tickets"]), RAW_TICKETS_QUARANTINE.spec(deps=["landing_tickets"])],
         group_name="extract",
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
         **daily.asset_args(),
@@ -77,11 +77,17 @@ def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
 
 
 def _reference_table(
-    table: Table, quarantine: Table, read_source: Callable[[Path], tuple[pl.DataFrame, pl.DataFrame]], source: str
+    table: Table,
+    quarantine: Table,
+    read_source: Callable[[Path], tuple[pl.DataFrame, pl.DataFrame]],
+    source: str,
+    landing_asset: str,
 ) -> dg.AssetsDefinition:
     """An unpartitioned table rebuilt whole from one landing source, plus its quarantine table."""
 
-    @dg.multi_asset(name=table.name, specs=[table.spec(), quarantine.spec()], group_name="extract")
+    specs = [table.spec(deps=[landing_asset]), quarantine.spec(deps=[landing_asset])]
+
+    @dg.multi_asset(name=table.name, specs=specs, group_name="extract")
     def reference_table(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
         rows, rejects = read_source(landing.landing_dir / source)
         context.log.info(
@@ -96,9 +102,11 @@ def _reference_table(
     return reference_table
 
 
-customers = _reference_table(CUSTOMERS, CUSTOMERS_QUARANTINE, read_customers, "crm/customers.csv")
-kb_articles = _reference_table(KB_ARTICLES, KB_ARTICLES_QUARANTINE, read_kb_articles, "kb")
-review_decisions = _reference_table(REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE, read_review_decisions, "reviews")
+customers = _reference_table(CUSTOMERS, CUSTOMERS_QUARANTINE, read_customers, "crm/customers.csv", "landing_crm")
+kb_articles = _reference_table(KB_ARTICLES, KB_ARTICLES_QUARANTINE, read_kb_articles, "kb", "landing_kb")
+review_decisions = _reference_table(
+    REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE, read_review_decisions, "reviews", "landing_reviews"
+)
 
 
 @dg.multi_asset(specs=[KB_CHUNKS.spec(deps=["kb_articles"])], group_name="extract")
@@ -117,8 +125,8 @@ def kb_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 
 @dg.multi_asset(
     specs=[
-        TICKET_LABELS.spec(deps=[REVIEW_DECISIONS.name, RAW_TICKETS.name]),
-        TICKET_LABELS_QUARANTINE.spec(deps=[REVIEW_DECISIONS.name, RAW_TICKETS.name]),
+        TICKET_LABELS.spec(deps=["landing_labels", REVIEW_DECISIONS.name, RAW_TICKETS.name]),
+        TICKET_LABELS_QUARANTINE.spec(deps=["landing_labels", REVIEW_DECISIONS.name, RAW_TICKETS.name]),
     ],
     group_name="extract",
 )

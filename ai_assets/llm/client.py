@@ -239,7 +239,7 @@ class ModelClient:
         limiter, then asks the budget right before sending (so a budget spent while it waited stops
         it too), and retries what a retry can fix. An answered request is priced, charged to the
         budget and counted in the metrics."""
-        started, attempt = time.perf_counter(), 0
+        attempt = 0
         while True:
             if self.breaker.open:
                 raise CircuitOpen(f"not sent: {self.breaker.reason}")
@@ -250,7 +250,9 @@ class ModelClient:
             used, delay = 0, 0.0
             try:
                 self.metrics.requests += 1
+                sent = time.perf_counter()
                 reply = await send()
+                answered = time.perf_counter()
                 used = reply.prompt_tokens + reply.completion_tokens or estimate
                 self.limiter.on_success(reply.headers)
                 self.breaker.record_success()
@@ -284,7 +286,8 @@ class ModelClient:
                 await self.limiter.release(refund_tokens=estimate - used if used else 0)
             await asyncio.sleep(delay)
             attempt += 1
-        latency_ms = (time.perf_counter() - started) * 1000
+        # The provider's latency: the answered request alone, not the slot it waited for or the retries.
+        latency_ms = (answered - sent) * 1000
         cost = self.pricing.cost_usd(reply.prompt_tokens, reply.completion_tokens)
         self.metrics.record_call(
             retries=attempt,

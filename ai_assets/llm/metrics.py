@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# How a row can fail (quality.vocabulary.LLM_ERROR_TYPES, which the failure tables use): one
+# metadata key each, so every LLM asset plots the same series.
+FAILURE_TYPES = ("provider_error", "invalid_output", "budget_exceeded")
+
 
 def _percentile(values: list[float], q: float) -> float:
     if not values:
@@ -85,8 +89,42 @@ class StepMetrics:
             f"{self.calls} calls, {self.cache_hits} cache hits, {self.failures} failures"
         )
 
+    @classmethod
+    def combined(cls, parts: list[StepMetrics], rows: int) -> StepMetrics:
+        """The metrics of several engine calls as one step of `rows` rows (e.g. draft, critique, refine)."""
+        total = cls(rows=rows)
+        for part in parts:
+            for name in ("requests", "calls", "retries", "rate_limited", "reasks", "cache_hits", "deduplicated"):
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+            for name in ("failures", "prompt_tokens", "completion_tokens", "cost_usd", "wall_s"):
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+            total.latencies_ms += part.latencies_ms
+            for reason, count in part.failure_reasons.items():
+                total.failure_reasons[reason] = total.failure_reasons.get(reason, 0) + count
+        return total
+
+    def metadata(self) -> dict[str, float | int]:
+        """The keys every LLM and embedding asset reports, the same on each, so the UI plots the same
+        series over partitions. Latency is the provider's: from sending the request that was answered
+        to its answer, without the wait for a concurrency slot or the retries before it."""
+        return {
+            "rows": self.rows,
+            "llm_calls": self.calls,
+            "llm_requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "failures": self.failures,
+            **{f"failures_{kind}": self.failure_reasons.get(kind, 0) for kind in FAILURE_TYPES},
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "latency_p50_ms": round(_percentile(self.latencies_ms, 0.50), 1),
+            "latency_p95_ms": round(_percentile(self.latencies_ms, 0.95), 1),
+            "rows_per_s": round(self.rows / self.wall_s, 2) if self.wall_s else 0.0,
+        }
+
     def to_dict(self) -> dict[str, float | int | dict[str, int]]:
-        """Spend counts only calls made in this run; cached rows cost nothing now."""
+        """Everything the engine counted, for the run log and benchmarks (the UI gets `metadata`).
+        Spend counts only calls made in this run; cached rows cost nothing now."""
         return {
             "rows": self.rows,
             "llm_requests": self.requests,

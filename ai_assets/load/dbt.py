@@ -15,9 +15,11 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import polars as pl
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from ai_assets.warehouse.catalog import CATALOG_ALIAS
+from ai_assets.warehouse.contract import column_type
 from ai_assets.warehouse.resource import WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -78,15 +80,34 @@ def write_profile(profiles_dir: Path, warehouse: WarehouseResource) -> Path:
     return profiles_dir
 
 
-def publish_marts(warehouse: WarehouseResource, names: list[str]) -> dict[str, int]:
+def publish_marts(warehouse: WarehouseResource, names: list[str]) -> dict[str, pl.DataFrame]:
     """Copies the built marts out of dbt's file into the storage, in one commit, and republishes the
-    catalog so a mart built for the first time gets its view. Returns rows per mart."""
+    catalog so a mart built for the first time gets its view. Returns the marts published."""
     with duckdb.connect(str(dbt_database(warehouse)), read_only=True) as conn:
         built = {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         frames = {name: conn.execute(f"SELECT * FROM main.{name}").pl() for name in names if name in built}
     warehouse.storage.commit({warehouse.storage.whole_file(name): frame for name, frame in frames.items()})
     warehouse.prepare()
-    return {name: frame.height for name, frame in frames.items()}
+    return frames
+
+
+def column_descriptions(manifest_path: Path) -> dict[str, dict[str, str]]:
+    """Per model, its columns' descriptions from the YAML (through the parsed manifest)."""
+    nodes = json.loads(manifest_path.read_text())["nodes"].values()
+    return {
+        node["name"]: {name: column.get("description", "") for name, column in node["columns"].items()}
+        for node in nodes
+        if node["resource_type"] == "model"
+    }
+
+
+def mart_metadata(frame: pl.DataFrame, descriptions: Mapping[str, str]) -> dict[str, Any]:
+    """What the UI shows for a mart after a build: its row count and its columns as published."""
+    columns = [
+        dg.TableColumn(name, type=column_type(dtype), description=descriptions.get(name) or None)
+        for name, dtype in frame.schema.items()
+    ]
+    return {"dagster/row_count": frame.height, "dagster/column_schema": dg.TableSchema(columns=columns)}
 
 
 class LoadGroupTranslator(DagsterDbtTranslator):
@@ -122,8 +143,20 @@ def build_dbt_marts() -> dg.AssetsDefinition:
         dbt_database(warehouse).parent.mkdir(parents=True, exist_ok=True)
         # dbt's file takes one writer: two builds (the pool aside, e.g. a `dbt build` by hand) queue here.
         with warehouse.locked("dbt_build"):
-            yield from dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context).stream()
+            # Held back until the marts are published, so each model's event carries its row count
+            # and columns: dbt keeps its file locked while it runs, so nothing reads a mart sooner.
+            events = list(dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context).stream())
             published = publish_marts(warehouse, mart_names())
-        context.log.info(f"Published the marts to {warehouse.storage_root}: {published}")
+        rows = {name: frame.height for name, frame in published.items()}
+        context.log.info(f"Published the marts to {warehouse.storage_root}: {rows}")
+        descriptions = column_descriptions(project.manifest_path)
+        for event in events:
+            if isinstance(event, dg.Output):
+                name = context.asset_key_for_output(event.output_name).path[-1]
+                if name in published:
+                    event = event.with_metadata(
+                        {**event.metadata, **mart_metadata(published[name], descriptions[name])}
+                    )
+            yield event
 
     return dbt_marts

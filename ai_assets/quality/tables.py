@@ -124,6 +124,7 @@ RAW_TICKETS = Table(
         "source_line": pa.Column(pl.Int64),
     },
     key=TICKET_KEY,
+    pii=True,
     partitioned=True,
     blocking=True,
     notes={"created_at": "UTC", "created_date": "the partition: the UTC day of created_at"},
@@ -142,6 +143,7 @@ RAW_TICKETS_QUARANTINE = Table(
         "raw_record": _text(),
     },
     key=("created_date", "source_file", "source_line"),
+    pii=True,
     partitioned=True,
     preview=("source_file", "source_line", "ticket_id", "reason"),
     notes={
@@ -162,6 +164,7 @@ CUSTOMERS = Table(
         "signup_date": pa.Column(pl.Date, nullable=True),
     },
     key=("customer_id",),
+    pii=True,
 )
 
 CUSTOMERS_QUARANTINE = Table(
@@ -233,6 +236,7 @@ REVIEW_DECISIONS = Table(
         "is_latest": pa.Column(pl.Boolean),
     },
     key=("source_file", "source_line"),
+    pii=True,
     # Replaced whole, schema included: a warehouse from before the corrections gets them on the next write.
     recreated_on_write=True,
     checks=(
@@ -288,6 +292,7 @@ TICKET_LABELS = Table(
         "labelled_at": pa.Column(pl.Datetime("us")),
     },
     key=TICKET_KEY,
+    pii=True,
     preview=("ticket_id", "category", "urgency", "sentiment", "language", "source"),
     notes={
         "created_date": "the UTC day of created_at: with ticket_id, the ticket",
@@ -331,6 +336,7 @@ TICKET_TRIAGE = Table(
         "input_truncated": pa.Column(pl.Boolean),
     },
     key=TICKET_KEY,
+    pii=True,
     partitioned=True,
     blocking=True,
     llm=True,
@@ -359,6 +365,7 @@ TICKET_TRIAGE_FAILURES = Table(
         "input_truncated": pa.Column(pl.Boolean),
     },
     key=TICKET_KEY,
+    pii=True,
     partitioned=True,
     llm=True,
     preview=("ticket_id", "error_type", "reason"),
@@ -412,6 +419,7 @@ TICKET_CONTEXT = Table(
         "embed_model": _text(),
     },
     key=TICKET_KEY,
+    pii=True,
     partitioned=True,
     llm=True,
     preview=("ticket_id", "customer_tier", "article_ids", "top_score", "previous_ticket_count"),
@@ -448,6 +456,7 @@ REPLY_DRAFTS = Table(
         **_REPLY_LINEAGE,
     },
     key=TICKET_KEY,
+    pii=True,
     partitioned=True,
     blocking=True,
     llm=True,
@@ -487,6 +496,7 @@ REPLY_ROUNDS = Table(
         **_REPLY_LINEAGE,
     },
     key=(*TICKET_KEY, "round"),
+    pii=True,
     partitioned=True,
     llm=True,
 )
@@ -652,6 +662,7 @@ REVIEW_QUEUE = Table(
         "decided_at": pa.Column(pl.Datetime("us"), nullable=True),
     },
     key=TICKET_KEY,
+    pii=True,
     partitioned=True,
     preview=("priority", "ticket_id", "reasons", "status"),
     notes={"priority": "1 critical, 2 unhappy enterprise customer, 3 other", "category": "null: triage failed"},
@@ -675,6 +686,7 @@ TICKET_OUTCOMES = Table(
         "reviewer": _text(nullable=True),
     },
     key=TICKET_KEY,
+    pii=True,
     partitioned=True,
     blocking=True,
 )
@@ -691,6 +703,7 @@ OUTBOX = Table(
         "payload": _text(),
     },
     key=("action_id",),
+    pii=True,
     partitioned=True,
     blocking=True,
     notes={"action_id": "idempotency key: a hash of action type, ticket id and day"},

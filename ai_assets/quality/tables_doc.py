@@ -11,9 +11,10 @@ HEADER = """# Warehouse tables
 Generated from the table contracts in `ai_assets/quality/tables.py` by
 `python -m ai_assets.quality.tables_doc > docs/tables.md`; do not edit by hand.
 
-Every table lives in `data/warehouse.duckdb`, schema `main`. Daily tables are partitioned by
-`created_date` (the UTC day of the ticket's `created_at`): materialising a day replaces exactly
-that day's rows. A ticket is identified by (`created_date`, `ticket_id`). A blocking table's
+Every table is a view in `data/warehouse.duckdb`, schema `main`, over its Parquet files under
+the storage root (`data/tables/<table>/`). Daily tables are partitioned by `created_date` (the UTC
+day of the ticket's `created_at`), one file per day: materialising a day replaces exactly that
+day's rows. A ticket is identified by (`created_date`, `ticket_id`). A blocking table's
 contract check stops the rest of the run when it fails. The dbt marts are documented in
 `dbt_project/models/`.
 """
@@ -25,6 +26,9 @@ def table_section(table: Table) -> str:
         f"- partitioned: {'daily, by `created_date`' if table.partitioned else 'no, rebuilt whole'}",
         f"- checks: {'blocking' if table.blocking else 'warn'}",
     ]
+    tags = [tag for tag, on in (("pii", table.pii), ("llm", table.llm)) if on]
+    if tags:
+        facts.append(f"- tags: {', '.join(f'`{t}`' for t in tags)}")
     rows = ["| column | type | null | notes |", "|---|---|---|---|"]
     for name, column in table.columns.items():
         dtype = column_type(table.polars_schema[name], column.dtype is None)

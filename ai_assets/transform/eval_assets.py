@@ -10,7 +10,7 @@ from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.cascade import thresholds_against_llm
-from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, run_llm_step, with_row_key
+from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step, with_row_key
 from ai_assets.transform.triage_cascade import CascadeSettings, apply_proxy, llm_accuracy, plan_cascade
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import materializations, read, row_count
@@ -109,7 +109,7 @@ def build_triage_eval(
                 )
                 for f in LABEL_FIELDS
             },
-            **result.metrics.to_dict(),
+            **llm_metadata(context, result.metrics, llm),
         }
         metadata_by_table = {EVAL_PREDICTIONS: totals[EVAL_PREDICTIONS], EVAL_RUNS: {**totals[EVAL_RUNS], **metadata}}
         yield from materializations({EVAL_PREDICTIONS: predictions, EVAL_RUNS: run}, metadata_by_table)

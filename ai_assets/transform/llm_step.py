@@ -7,7 +7,7 @@ import polars as pl
 from ai_assets.llm.engine import TaskResult, run_task
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
-from ai_assets.resources import LLMResource
+from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.warehouse.contract import PARTITION_COLUMN
 
 # A whole LLM step retried (the engine already retries each call): for an endpoint that was down.
@@ -27,6 +27,19 @@ def with_row_key(tickets: pl.DataFrame) -> pl.DataFrame:
 
 def days_label(days: list) -> str:
     return f"{days[0]}" + (f"..{days[-1]}" if len(days) > 1 else "")
+
+
+def llm_metadata(
+    context: dg.AssetExecutionContext, metrics: StepMetrics, resource: LLMResource | EmbeddingResource
+) -> dict:
+    """The step's LLM metrics in the vocabulary every LLM asset shares (StepMetrics.metadata), and a
+    warning, in the run log and the metadata, when a paid model has no prices set."""
+    metadata: dict = metrics.metadata()
+    note = resource.unpriced_note()
+    if note:
+        context.log.warning(note)
+        metadata["cost_note"] = note
+    return metadata
 
 
 def run_llm_step(

@@ -4,6 +4,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.tables import (
     KB_CHUNKS,
@@ -15,7 +16,7 @@ from ai_assets.quality.tables import (
     TICKET_TRIAGE_FAILURES,
 )
 from ai_assets.resources import LLMResource
-from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, run_llm_step, with_row_key
+from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step, with_row_key
 from ai_assets.transform.reply_loop import loop_version, reply_tables, run_reply_loop
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
@@ -56,21 +57,22 @@ def build_reply_drafts(
             tickets, untriaged = read_reply_inputs(conn, days)
         context.log.info(f"Reply loop for {tickets.height} triaged tickets ({untriaged.height} untriaged go to review)")
 
+        step_metrics: list[StepMetrics] = []  # of every draft, critique and refine call
+
         def run_step(task: LLMTask, rows: pl.DataFrame, label: str):
-            return run_llm_step(context, llm, task, rows, label)
+            result = run_llm_step(context, llm, task, rows, label)
+            step_metrics.append(result.metrics)
+            return result
 
         loop = run_reply_loop(tickets, tasks, run_step, max_refinements)
         drafts, rounds = reply_tables(tickets, untriaged, loop, version)
         refinements = rounds.filter(pl.col("step") == "refine").height
         context.log.info(f"Replies: {counts_by(drafts, 'outcome')}; {rounds.height} rounds, {refinements} refinements")
+        # One set of LLM metrics for the loop (rows: its tickets), on both tables it writes.
+        metrics = llm_metadata(context, StepMetrics.combined(step_metrics, rows=tickets.height), llm)
         stats = {
-            REPLY_DRAFTS: {
-                "by_outcome": counts_by(drafts, "outcome"),
-                "max_refinements": max_refinements,
-                "llm_tokens": int(rounds["prompt_tokens"].sum() or 0) + int(rounds["completion_tokens"].sum() or 0),
-                "cost_usd": float(rounds.filter(~pl.col("cache_hit"))["cost_usd"].sum() or 0.0),
-            },
-            REPLY_ROUNDS: {"by_verdict": counts_by(rounds, "verdict"), "by_step": counts_by(rounds, "step")},
+            REPLY_DRAFTS: {"by_outcome": counts_by(drafts, "outcome"), **metrics},
+            REPLY_ROUNDS: {"by_verdict": counts_by(rounds, "verdict"), "by_step": counts_by(rounds, "step"), **metrics},
         }
         yield from warehouse.write({REPLY_DRAFTS: drafts, REPLY_ROUNDS: rounds}, days, stats)
 

@@ -10,7 +10,7 @@ from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.redaction import redact_expr
 from ai_assets.quality.tables import CUSTOMERS, KB_CHUNKS, KB_EMBEDDINGS, RAW_TICKETS, TICKET_CONTEXT
 from ai_assets.resources import EmbeddingResource
-from ai_assets.transform.llm_step import with_row_key
+from ai_assets.transform.llm_step import llm_metadata, with_row_key
 from ai_assets.transform.retrieval import NEAREST_SCHEMA, customer_memory, top_k_chunks
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
@@ -56,7 +56,7 @@ def build_kb_embeddings(embed_model: str) -> dg.AssetsDefinition:
             embedding=pl.Series(vectors) if chunks.height else pl.lit(None, pl.List(pl.Float32)),
         )
         context.log.info(f"Embedded {stats.calls} batches, reused {stats.cache_hits} chunks with {model}")
-        meta = {"embed_model": model, "dimensions": int(vectors.shape[1]), **stats.to_dict()}
+        meta = {"embed_model": model, "dimensions": int(vectors.shape[1]), **llm_metadata(context, stats, embeddings)}
         yield from warehouse.write({KB_EMBEDDINGS: rows}, metadata={KB_EMBEDDINGS: meta})
 
     return kb_embeddings
@@ -87,12 +87,10 @@ def build_ticket_context(embed_model: str, daily: Daily) -> dg.AssetsDefinition:
         )
         context.log.info(f"Context for {rows.height} tickets: top {embeddings.top_k} chunks each; {stats.to_dict()}")
         meta = {
-            "days": len(days),
             "embed_model": embeddings.model,
-            "top_k": embeddings.top_k,
             "mean_top_score": float(rows["top_score"].mean() or 0.0),
             "with_history": int((rows["previous_ticket_count"] > 0).sum()),
-            **stats.to_dict(),
+            **llm_metadata(context, stats, embeddings),
         }
         yield from warehouse.write({TICKET_CONTEXT: rows}, days, {TICKET_CONTEXT: meta})
 

@@ -12,6 +12,7 @@ from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
     days_label,
+    llm_metadata,
     run_llm_step,
     with_row_key,
 )
@@ -71,10 +72,9 @@ def build_ticket_triage(
         failures = result.failures.join(keys, on="row_key")
         context.log.info(f"{label}: triaged {triaged.height}, failed {failures.height}; {result.metrics.to_dict()}")
         stats = {
-            "days": len(days),
             "model": model,
             "prompt_version": task.prompt_version,
-            **result.metrics.to_dict(),
+            **llm_metadata(context, result.metrics, llm),
             **plan.stats,
             "by_category": counts_by(triaged, "category"),
         }

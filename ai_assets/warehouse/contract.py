@@ -17,6 +17,8 @@ import duckdb
 import pandera.polars as pa
 import polars as pl
 
+# Who answers for the tables, shown on every asset (Dagster owners are e-mails or `team:` names).
+OWNER = "team:ai-assets"
 # The column every daily table carries: the UTC day of the ticket's created_at.
 PARTITION_COLUMN = "created_date"
 # Columns pandera cannot type in advance (an array whose width is the embedding model's, a list of
@@ -36,7 +38,8 @@ class Table:
     preview: tuple[str, ...] = ()  # columns of the preview on the asset's page
     # The table is replaced whole, schema included (e.g. an embedding width that follows the model).
     recreated_on_write: bool = False
-    llm: bool = False  # written by an LLM step: shown with the openai kind
+    llm: bool = False  # written by an LLM step: shown with the openai kind and tagged llm
+    pii: bool = False  # holds customers' words or contact details: tagged pii (mind where it is copied)
     notes: dict[str, str] = field(default_factory=dict)  # column -> what it means, for the docs
 
     def __post_init__(self) -> None:
@@ -101,12 +104,15 @@ class Table:
         metadata["grain"] = ", ".join(self.key)
         if self.partitioned:
             metadata["partition_expr"] = PARTITION_COLUMN
+        tags = {name: "" for name, on in (("pii", self.pii), ("llm", self.llm)) if on}
         return dg.AssetSpec(
             self.name,
             description=self.description,
             deps=list(deps),
-            kinds={"duckdb", "polars", "openai"} if self.llm else {"duckdb", "polars"},
+            kinds={"parquet", "duckdb", "openai" if self.llm else "polars"},
             metadata=metadata,
+            tags=tags,
+            owners=[OWNER],
             **kwargs,
         )
 
