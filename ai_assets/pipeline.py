@@ -1,15 +1,33 @@
-"""Run the whole pipeline in process: reference data, every day's tickets, then the marts."""
+"""Run the whole pipeline as the UI would: reference data, every day's tickets, then the marts.
+
+Each run is created from the workspace `ai-assets dev` serves (`workspace.yaml`) and launched by
+the instance's run launcher, like a run started from the UI: it carries the code location's
+origin, so it shows on the Overview timeline and the Jobs page and can be re-executed from there.
+The terminal gets a line per run and per step, and the LLM steps' progress with a bar; Dagster's
+own output (the code server's, each run's full log) goes to a file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
+from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 JOB_ORDER = ("reference_data_job", "daily_tickets_job", "marts_job")
-# The console shows what each step did (INFO), not Dagster's step-by-step engine events (DEBUG).
-CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
+LOCATION = "ai_assets"  # workspace.yaml's location_name: the UI's name for this code location
+_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -20,24 +38,144 @@ class PipelineRun:
     run_id: str
 
 
+@contextmanager
+def workspace(instance: dg.DagsterInstance) -> Iterator[BaseWorkspaceRequestContext]:
+    """The code location as `ai-assets dev` loads it, served by a code server for the duration."""
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE)])) as process:
+        context = process.create_request_context()
+        errors = context.get_code_location_error(LOCATION)
+        if errors:
+            raise RuntimeError(f"the code location {LOCATION} does not load: {errors.message}")
+        yield context
+
+
+def create_run(context: BaseWorkspaceRequestContext, instance: dg.DagsterInstance, job: str, partition: str | None):
+    """A run of `job` (for `partition`) with the code location's origin, as the UI creates one."""
+    location = context.get_code_location(LOCATION)
+    (repository,) = location.get_repositories().values()
+    remote_job = repository.get_full_job(job)
+    plan = location.get_execution_plan(remote_job, {}, step_keys_to_execute=None, known_state=None, instance=instance)
+    tags = {**remote_job.tags, **({"dagster/partition": partition} if partition else {})}
+    return instance.create_run(
+        job_name=job,
+        run_id=None,
+        run_config={},
+        resolved_op_selection=None,
+        step_keys_to_execute=plan.execution_plan_snapshot.step_keys_to_execute,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags=tags,
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan.execution_plan_snapshot,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=None,
+        asset_check_selection=None,
+        asset_graph=repository.asset_graph,
+    )
+
+
+_PROGRESS = re.compile(r"(\d+)/(\d+) rows")
+
+
+def progress_bar(message: str, width: int = 20) -> str:
+    """`[#######-------------]` for a progress line's `done/total rows`, or "" without one."""
+    found = _PROGRESS.search(message)
+    if not found or not int(found.group(2)):
+        return ""
+    filled = round(width * int(found.group(1)) / int(found.group(2)))
+    return "[" + "#" * filled + "-" * (width - filled) + "] "
+
+
+def _is_freshness(event: dg.DagsterEvent) -> bool:
+    return event.event_specific_data.check_name.startswith("freshness_check")
+
+
+def _is_check(step_key: str) -> bool:
+    return step_key.endswith("_matches_contract") or "_every_ticket_" in step_key or "freshness_check" in step_key
+
+
+def console_line(entry: dg.EventLogEntry) -> str | None:
+    """What the terminal shows of an event: each asset step's end and time, a failed step or
+    check, a warning, and the LLM steps' progress with a bar. The log file has everything."""
+    event = entry.dagster_event
+    if event is None:
+        message = entry.user_message
+        if " rows/s, ETA " in message:
+            return f"      {progress_bar(message)}{message[:160]}"
+        return f"      warning: {message[:200]}" if entry.level >= logging.WARNING else None
+    kind = event.event_type_value
+    if kind == "STEP_SUCCESS" and not _is_check(event.step_key):
+        return f"    {event.step_key:<34} done in {event.event_specific_data.duration_ms / 1000:.1f}s"
+    if kind == "STEP_FAILURE":
+        return f"    {event.step_key:<34} FAILED: {entry.user_message[:300]}"
+    # Freshness is about the clock, not this run (an earlier day's run finds today's day missing):
+    # freshness_checks_sensor reports it.
+    if kind == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed and not _is_freshness(event):
+        check = event.event_specific_data
+        return f"    check {check.check_name} failed on {check.asset_key.to_user_string()}"
+    return None
+
+
+def follow(instance: dg.DagsterInstance, run_id: str, console: TextIO) -> dg.DagsterRun:
+    """Waits for the run to end, writing its notable events to `console` as they come."""
+    seen = 0
+    while True:
+        run = instance.get_run_by_id(run_id)
+        entries = instance.all_logs(run_id)
+        for entry in entries[seen:]:
+            line = console_line(entry)
+            if line:
+                console.write(line + "\n")
+        seen = len(entries)
+        if run.is_finished:
+            return run
+        time.sleep(_POLL_S)
+
+
+@contextmanager
+def output_to_file(log_path: Path) -> Iterator[TextIO]:
+    """Everything this process and its children (the code server, the run workers) write to stdout
+    and stderr goes to `log_path`; the stream yielded writes to the terminal."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_path.open("ab") as log, os.fdopen(os.dup(saved[0]), "w", buffering=1) as terminal:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def materialize_pipeline(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    partition_keys: Sequence[str],
-    on_run: Callable[[PipelineRun], None] | None = None,
+    instance: dg.DagsterInstance, partition_keys: Sequence[str], partitioned_jobs: set[str], log_path: Path
 ) -> list[PipelineRun]:
-    """Materialises everything in dependency order; stops at the first failed run."""
+    """Launches and follows every run in dependency order, printing a line per run and per step;
+    stops at the first failed run. Dagster's own output goes to `log_path`."""
     runs = []
-    for job_name in JOB_ORDER:
-        job = defs.resolve_job_def(job_name)
-        for partition in partition_keys if job.partitions_def else [None]:
-            result = job.execute_in_process(
-                run_config=CONSOLE_INFO, instance=instance, partition_key=partition, raise_on_error=False
-            )
-            run = PipelineRun(job_name, partition, result.success, result.run_id)
-            runs.append(run)
-            if on_run:
-                on_run(run)
-            if not result.success:
-                return runs
+    started = time.monotonic()
+    with output_to_file(log_path) as terminal, workspace(instance) as context:
+        for job in JOB_ORDER:
+            for partition in partition_keys if job in partitioned_jobs else [None]:
+                created = create_run(context, instance, job, partition)
+                terminal.write(f"  {job} {partition or ''} (run {created.run_id[:8]})\n")
+                instance.launch_run(created.run_id, context)
+                finished = follow(instance, created.run_id, terminal)
+                run = PipelineRun(job, partition, finished.status == dg.DagsterRunStatus.SUCCESS, created.run_id)
+                status = "ok" if run.success else "FAILED"
+                terminal.write(f"  {job} {partition or ''} {status} ({time.monotonic() - started:.0f}s in all)\n")
+                runs.append(run)
+                if not run.success:
+                    return runs
     return runs

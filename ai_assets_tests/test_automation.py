@@ -150,7 +150,8 @@ def test_the_shipped_instance_config_loads(tmp_path, monkeypatch):
 
 
 def test_llm_steps_and_dbt_builds_have_pools():
-    pools = {node.name: node.pool for node in _defs().resolve_asset_graph().assets_defs for node in [node.node_def]}
+    executable = [assets for assets in _defs().resolve_asset_graph().assets_defs if assets.is_executable]
+    pools = {node.name: node.pool for node in (assets.node_def for assets in executable)}
     assert pools["ticket_triage"] == "llm_provider" and pools["dbt_marts"] == "dbt_build"
 
 

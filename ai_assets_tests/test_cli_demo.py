@@ -50,9 +50,10 @@ def test_only_empty_day_folders_and_nothing_else_generates_sample_data(data_dir:
 
     (data_dir / "landing" / "tickets" / "2026-10-31").mkdir(parents=True)
     materialized = []
-    monkeypatch.setattr(ai_assets.definitions, "build_definitions", lambda settings: "defs")
     monkeypatch.setattr(
-        ai_assets.pipeline, "materialize_pipeline", lambda defs, instance, days, on_run: materialized.append(days) or []
+        ai_assets.pipeline,
+        "materialize_pipeline",
+        lambda instance, days, *args, **kwargs: materialized.append(days) or [],
     )
     monkeypatch.setattr(ai_assets.cli, "print_summary", lambda settings: None)
 
@@ -84,8 +85,7 @@ def test_the_embedded_demo_day_is_small_and_sample_data_writes_the_full_week(dat
     import ai_assets.definitions
     import ai_assets.pipeline
 
-    monkeypatch.setattr(ai_assets.definitions, "build_definitions", lambda settings: "defs")
-    monkeypatch.setattr(ai_assets.pipeline, "materialize_pipeline", lambda defs, instance, days, on_run: [])
+    monkeypatch.setattr(ai_assets.pipeline, "materialize_pipeline", lambda *args, **kwargs: [])
     monkeypatch.setattr(ai_assets.cli, "print_summary", lambda settings: None)
 
     assert main(["demo"]) == 0  # no endpoint set: the embedded model, one day sized for it, yesterday

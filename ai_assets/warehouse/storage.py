@@ -114,7 +114,7 @@ class Storage:
         journal = self.path(_JOURNAL, f"{token}.json")
         self._write_text(journal, json.dumps(staged))
         self._apply(staged)
-        self.fs.rm(journal)
+        self._discard(journal)  # unless a recovery in another process finished this commit first
 
     def ensure_schema_files(self, tables: Iterable[Table]) -> None:
         """The zero-row file of each daily table (rewritten, so a contract's new column shows), an

@@ -1,0 +1,128 @@
+"""What the Dagster UI shows, read through its GraphQL API from a `dagster dev` the test starts:
+the demo's runs belong to the code location, ticket_triage has its columns, a day's check reports
+that day, and every LLM asset reports the same metric keys."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ai_assets.cli import main
+from ai_assets.llm.metrics import StepMetrics
+from ai_assets.pipeline import LOCATION, WORKSPACE
+from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets_tests.conftest import configure_env
+from ai_assets_tests.llm_server import FakeLLMServer
+
+LLM_ASSETS = ("ticket_triage", "reply_drafts", "reply_rounds", "kb_embeddings", "ticket_context")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DagsterDev:
+    """`dagster dev` on the test's DAGSTER_HOME and the project's workspace, on a free port."""
+
+    def __init__(self, log: Path):
+        self.port = _free_port()
+        self.log = log.open("w")
+        dagster = Path(sys.executable).parent / "dagster"
+        self.process = subprocess.Popen(
+            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", str(WORKSPACE)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if self.query("{ version }").get("version"):
+                    return
+            except OSError:
+                time.sleep(1)
+        raise TimeoutError(f"dagster dev did not answer on port {self.port}: {log.read_text()[-2000:]}")
+
+    def query(self, text: str, variables: dict | None = None) -> dict:
+        body = json.dumps({"query": text, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        assert "errors" not in answer, answer["errors"]
+        return answer["data"]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+@pytest.fixture
+def ui(tmp_path, monkeypatch):
+    """The demo run on a small sample day (yesterday) against the fake server, then `dagster dev`."""
+    with FakeLLMServer(model_name="fake-model") as server:
+        settings = configure_env(monkeypatch, tmp_path / "data", server)
+        yesterday = datetime.now(UTC).date() - timedelta(days=1)
+        generate_sample_data(settings.data_dir, start=yesterday, days=1, tickets_per_day=12, golden_size=20)
+        assert main(["demo"]) == 0
+        monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))
+        dev = DagsterDev(tmp_path / "dagster_dev.log")
+        try:
+            yield dev, str(yesterday)
+        finally:
+            dev.stop()
+
+
+def _metadata(entries: list[dict]) -> dict[str, dict]:
+    return {entry["label"]: entry for entry in entries}
+
+
+def test_the_ui_shows_the_demo_runs_columns_checks_and_metrics(ui):
+    dev, day = ui
+    runs = dev.query(
+        "{ runsOrError { ... on Runs { results { jobName status repositoryOrigin { repositoryLocationName } } } } }"
+    )["runsOrError"]["results"]
+    assert {r["jobName"] for r in runs} == {"reference_data_job", "daily_tickets_job", "marts_job"}
+    assert all(r["status"] == "SUCCESS" and r["repositoryOrigin"]["repositoryLocationName"] == LOCATION for r in runs)
+
+    node = dev.query(
+        """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
+             metadataEntries { label ... on TableSchemaMetadataEntry { schema { columns { name type description } } } }
+        } } }""",
+        {"key": {"path": ["ticket_triage"]}},
+    )["assetNodeOrError"]
+    columns = _metadata(node["metadataEntries"])["dagster/column_schema"]["schema"]["columns"]
+    assert {"ticket_id", "category", "confidence", "cost_usd"} <= {c["name"] for c in columns}
+    assert all(c["type"] for c in columns) and any(c["description"] for c in columns)
+
+    executions = dev.query(
+        """query($key: AssetKeyInput!) { assetCheckExecutions(assetKey: $key, checkName: "every_ticket_triaged_once",
+             limit: 5) { runId status evaluation { success metadataEntries { label
+               ... on TextMetadataEntry { text } ... on IntMetadataEntry { intValue } } } } }""",
+        {"key": {"path": ["ticket_triage"]}},
+    )["assetCheckExecutions"]
+    (evaluation,) = [e["evaluation"] for e in executions if e["status"] == "SUCCEEDED"]
+    check = _metadata(evaluation["metadataEntries"])
+    assert evaluation["success"] and check["partitions"]["text"] == day
+    assert check["raw_rows"]["intValue"] == check["outcome_rows"]["intValue"] > 0
+
+    vocabulary = set(StepMetrics().metadata())
+    for asset in LLM_ASSETS:
+        materializations = dev.query(
+            """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset {
+                 assetMaterializations(limit: 1) { metadataEntries { label } } } } }""",
+            {"key": {"path": [asset]}},
+        )["assetOrError"]["assetMaterializations"]
+        labels = {entry["label"] for entry in materializations[0]["metadataEntries"]}
+        assert labels >= vocabulary, (asset, vocabulary - labels)
