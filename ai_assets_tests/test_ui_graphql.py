@@ -62,6 +62,17 @@ class DagsterDev:
         assert "errors" not in answer, answer["errors"]
         return answer["data"]
 
+    def wait_for_run(self, run_id: str, timeout_s: float = 240) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self.query("query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id})[
+                "runOrError"
+            ]["status"]
+            if status in ("SUCCESS", "FAILURE", "CANCELED"):
+                return status
+            time.sleep(2)
+        raise TimeoutError(f"run {run_id} still {status} after {timeout_s:.0f} s")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=60)
@@ -91,10 +102,21 @@ def _metadata(entries: list[dict]) -> dict[str, dict]:
 def test_the_ui_shows_the_demo_runs_columns_checks_and_metrics(ui):
     dev, day = ui
     runs = dev.query(
-        "{ runsOrError { ... on Runs { results { jobName status repositoryOrigin { repositoryLocationName } } } } }"
+        "{ runsOrError { ... on Runs { results { runId jobName status"
+        " repositoryOrigin { repositoryLocationName } } } } }"
     )["runsOrError"]["results"]
     assert {r["jobName"] for r in runs} == {"reference_data_job", "daily_tickets_job", "marts_job"}
     assert all(r["status"] == "SUCCESS" and r["repositoryOrigin"]["repositoryLocationName"] == LOCATION for r in runs)
+    # Re-executed from the UI (its "Re-execute all" button sends this mutation); the daemon runs it.
+    (marts,) = [r["runId"] for r in runs if r["jobName"] == "marts_job"]
+    launched = dev.query(
+        """mutation($parent: String!) { launchPipelineReexecution(reexecutionParams: {parentRunId: $parent,
+             strategy: ALL_STEPS}) { __typename ... on LaunchRunSuccess { run { runId } }
+             ... on PythonError { message } } }""",
+        {"parent": marts},
+    )["launchPipelineReexecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    assert dev.wait_for_run(launched["run"]["runId"]) == "SUCCESS"
 
     node = dev.query(
         """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {

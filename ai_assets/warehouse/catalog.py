@@ -23,6 +23,7 @@ import duckdb
 
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
 from ai_assets.warehouse.locking import file_lock
+from ai_assets.warehouse.migration import migrate_legacy
 from ai_assets.warehouse.storage import Storage
 
 CATALOG_ALIAS = "warehouse"
@@ -85,8 +86,6 @@ def prepare(catalog: Path, storage: Storage, tables: Sequence[Table], marts: Seq
     """Everything a step needs before it reads or writes: unfinished commits finished, a legacy
     warehouse converted, every table's schema file, and the catalog's views current. Cheap when
     nothing changed: a listing, a few file checks and the stamp."""
-    from ai_assets.warehouse.migration import migrate_legacy  # migration reads tables through this module
-
     with file_lock(catalog.with_name(catalog.name + ".prepare.lock")):
         storage.recover()
         if is_legacy(catalog):
