@@ -118,7 +118,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model = (
         "the embedded local model (SmolLM2-135M via llama.cpp)" if settings.uses_embedded_model else settings.chat_model
     )
-    print(f"Materialising the pipeline for {len(days)} days ({days[0]} .. {days[-1]}) on {model}")
+    span = f"{len(days)} day{'s' if len(days) > 1 else ''} ({days[0]} .. {days[-1]})"
+    print(f"Materialising the pipeline for {span} on {model}")
     log_path = settings.data_dir / "logs" / "demo.log"
     print(f"Dagster's full log goes to {log_path}; the runs are in the UI too (ai-assets dev)", flush=True)
     with dg.DagsterInstance.get() as instance:
