@@ -1,0 +1,120 @@
+"""Screenshots of the Dagster UI for the docs: the asset graph and the ticket_triage asset page.
+
+    .venv/bin/pip install playwright   # once; it drives the system's Chromium, it downloads none
+    .venv/bin/python docs/screenshots.py [--chromium /usr/bin/chromium] [--out docs]
+
+Run it after `make run` (or `ai-assets demo`) so the pages have runs and metadata to show. It starts
+`dagster dev` on a free port with the same data directory and DAGSTER_HOME as `ai-assets dev`,
+waits for the UI, opens each page in headless Chromium, takes the screenshot, then stops the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ai_assets.automation.instance import ensure_dagster_home  # noqa: E402
+from ai_assets.config import load_settings  # noqa: E402
+from ai_assets.pipeline import WORKSPACE  # noqa: E402
+
+PAGES = {
+    "asset-graph.png": "/asset-groups",  # the global asset lineage
+    "ticket-triage.png": "/assets/ticket_triage?view=overview",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_ui(port: int, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    body = json.dumps({"query": "{ version }"}).encode()
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if json.loads(response.read()).get("data", {}).get("version"):
+                    return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"the UI did not answer on port {port} within {timeout_s:.0f} s")
+
+
+def dismiss_dialog(page) -> None:
+    """The UI's first-visit "Join the Dagster community" dialog, when it shows."""
+    skip = page.get_by_role("button", name="Skip")
+    if skip.count():
+        skip.click()
+        page.wait_for_timeout(500)
+
+
+def hide_panels(page) -> None:
+    """The navigation and the asset tree beside the graph, so the graph has the page. The groups
+    stay folded: extract -> transform -> quality/load, each with its counts of assets."""
+    page.get_by_role("button", name="Hide navigation").click()
+    page.locator('[aria-label="panel_show_right"]').first.click()
+    page.reload(wait_until="networkidle")  # laid out again for the wider view
+    page.wait_for_timeout(3000)
+    dismiss_dialog(page)
+
+
+def take_screenshots(chromium: str, base_url: str, out: Path) -> None:
+    from playwright.sync_api import sync_playwright  # a tool of this script only, not of the project
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        for name, path in PAGES.items():
+            page.goto(base_url + path, wait_until="networkidle")
+            page.wait_for_timeout(3000)
+            dismiss_dialog(page)
+            if name == "asset-graph.png":
+                hide_panels(page)
+            page.screenshot(path=str(out / name))
+            print(f"{out / name}: {path}")
+        browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args()
+    settings = load_settings()
+    home = ensure_dagster_home(settings.dagster_home)
+    port = free_port()
+    dagster = Path(sys.executable).parent / "dagster"
+    (settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    log = (settings.data_dir / "logs" / "screenshots_dagster_dev.log").open("w")
+    server = subprocess.Popen(
+        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(WORKSPACE)],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_ui(port)
+        take_screenshots(args.chromium, f"http://127.0.0.1:{port}", args.out)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+
+if __name__ == "__main__":
+    main()
