@@ -94,13 +94,10 @@ def _is_freshness(event: dg.DagsterEvent) -> bool:
     return event.event_specific_data.check_name.startswith("freshness_check")
 
 
-def _is_check(step_key: str) -> bool:
-    return step_key.endswith("_matches_contract") or "_every_ticket_" in step_key or "freshness_check" in step_key
-
-
-def console_line(entry: dg.EventLogEntry) -> str | None:
+def console_line(entry: dg.EventLogEntry, check_steps: set[str]) -> str | None:
     """What the terminal shows of an event: each asset step's end and time, a failed step or
-    check, a warning, and the LLM steps' progress with a bar. The log file has everything."""
+    check, a warning, and the LLM steps' progress with a bar. The log file has everything.
+    `check_steps` collects the steps that evaluated a check: their ends are not shown."""
     event = entry.dagster_event
     if event is None:
         message = entry.user_message
@@ -108,7 +105,9 @@ def console_line(entry: dg.EventLogEntry) -> str | None:
             return f"      {progress_bar(message)}{message[:160]}"
         return f"      warning: {message[:200]}" if entry.level >= logging.WARNING else None
     kind = event.event_type_value
-    if kind == "STEP_SUCCESS" and not _is_check(event.step_key):
+    if kind == "ASSET_CHECK_EVALUATION":
+        check_steps.add(event.step_key)
+    if kind == "STEP_SUCCESS" and event.step_key not in check_steps:
         return f"    {event.step_key:<34} done in {event.event_specific_data.duration_ms / 1000:.1f}s"
     if kind == "STEP_FAILURE":
         return f"    {event.step_key:<34} FAILED: {entry.user_message[:300]}"
@@ -121,19 +120,21 @@ def console_line(entry: dg.EventLogEntry) -> str | None:
 
 
 def follow(instance: dg.DagsterInstance, run_id: str, console: TextIO) -> dg.DagsterRun:
-    """Waits for the run to end, writing its notable events to `console` as they come."""
-    seen = 0
+    """Waits for the run to end, writing its notable events to `console` as they come (each poll
+    reads only the events after the last one read)."""
+    cursor, check_steps = None, set()
     while True:
         run = instance.get_run_by_id(run_id)
-        entries = instance.all_logs(run_id)
-        for entry in entries[seen:]:
-            line = console_line(entry)
+        page = instance.get_records_for_run(run_id, cursor=cursor)
+        for record in page.records:
+            line = console_line(record.event_log_entry, check_steps)
             if line:
                 console.write(line + "\n")
-        seen = len(entries)
-        if run.is_finished:
+        cursor = page.cursor
+        if run.is_finished and not page.has_more:
             return run
-        time.sleep(_POLL_S)
+        if not page.has_more:
+            time.sleep(_POLL_S)
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,6 +18,7 @@ from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
 from ai_assets.secrets import scrub_secrets
 from ai_assets_tests.conftest import DAY_1, Pipeline
+from ai_assets_tests.dagster_dev import free_port
 from ai_assets_tests.llm_server import Fault
 from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _tickets
 from ai_assets_tests.test_pipeline import _day_1_prompts
@@ -63,10 +63,7 @@ class KeyEchoingServer:
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"  # nothing listens here any more
+    return f"http://127.0.0.1:{free_port()}/v1"  # nothing listens here any more
 
 
 def _run(base_url: str, cache, rows: pl.DataFrame, **limits):

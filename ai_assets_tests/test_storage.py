@@ -4,7 +4,6 @@ pipeline and by parallel processes, and sees each new day on its next query."""
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from datetime import date
@@ -27,6 +26,7 @@ from ai_assets.warehouse.migration import backup_path
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.storage import SCHEMA_PARTITION
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env, local_warehouse, read_table
+from ai_assets_tests.dagster_dev import free_port
 from ai_assets_tests.llm_server import FakeLLMServer
 
 WRITES = Table(
@@ -185,9 +185,7 @@ def s3_server(monkeypatch):
     """A real S3-compatible server (moto) on loopback, with one bucket, and credentials for it."""
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

@@ -4,79 +4,19 @@ that day, and every LLM asset reports the same metric keys."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from ai_assets.cli import main
 from ai_assets.llm.metrics import StepMetrics
-from ai_assets.pipeline import LOCATION, WORKSPACE
+from ai_assets.pipeline import LOCATION
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
+from ai_assets_tests.dagster_dev import DagsterDev
 from ai_assets_tests.llm_server import FakeLLMServer
 
 LLM_ASSETS = ("ticket_triage", "reply_drafts", "reply_rounds", "kb_embeddings", "ticket_context")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class DagsterDev:
-    """`dagster dev` on the test's DAGSTER_HOME and the project's workspace, on a free port."""
-
-    def __init__(self, log: Path):
-        self.port = _free_port()
-        self.log = log.open("w")
-        dagster = Path(sys.executable).parent / "dagster"
-        self.process = subprocess.Popen(
-            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", str(WORKSPACE)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if self.query("{ version }").get("version"):
-                    return
-            except OSError:
-                time.sleep(1)
-        raise TimeoutError(f"dagster dev did not answer on port {self.port}: {log.read_text()[-2000:]}")
-
-    def query(self, text: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": text, "variables": variables or {}}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/graphql", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-        assert "errors" not in answer, answer["errors"]
-        return answer["data"]
-
-    def wait_for_run(self, run_id: str, timeout_s: float = 240) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            status = self.query("query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id})[
-                "runOrError"
-            ]["status"]
-            if status in ("SUCCESS", "FAILURE", "CANCELED"):
-                return status
-            time.sleep(2)
-        raise TimeoutError(f"run {run_id} still {status} after {timeout_s:.0f} s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
-        self.log.close()
 
 
 @pytest.fixture

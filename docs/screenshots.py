@@ -11,13 +11,7 @@ waits for the UI, opens each page in headless Chromium, takes the screenshot, th
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,34 +19,12 @@ sys.path.insert(0, str(ROOT))
 
 from ai_assets.automation.instance import ensure_dagster_home  # noqa: E402
 from ai_assets.config import load_settings  # noqa: E402
-from ai_assets.pipeline import WORKSPACE  # noqa: E402
+from ai_assets_tests.dagster_dev import DagsterDev  # noqa: E402
 
 PAGES = {
     "asset-graph.png": "/asset-groups",  # the global asset lineage
     "ticket-triage.png": "/assets/ticket_triage?view=overview",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_ui(port: int, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    body = json.dumps({"query": "{ version }"}).encode()
-    while time.monotonic() < deadline:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                if json.loads(response.read()).get("data", {}).get("version"):
-                    return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"the UI did not answer on port {port} within {timeout_s:.0f} s")
 
 
 def dismiss_dialog(page) -> None:
@@ -97,23 +69,12 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     home = ensure_dagster_home(settings.dagster_home)
-    port = free_port()
-    dagster = Path(sys.executable).parent / "dagster"
     (settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    log = (settings.data_dir / "logs" / "screenshots_dagster_dev.log").open("w")
-    server = subprocess.Popen(
-        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(WORKSPACE)],
-        env={**os.environ, "DAGSTER_HOME": str(home)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    dev = DagsterDev(settings.data_dir / "logs" / "screenshots_dagster_dev.log", dagster_home=home)
     try:
-        wait_for_ui(port)
-        take_screenshots(args.chromium, f"http://127.0.0.1:{port}", args.out)
+        take_screenshots(args.chromium, dev.url, args.out)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
+        dev.stop()
 
 
 if __name__ == "__main__":

@@ -71,10 +71,9 @@ def write_profile(profiles_dir: Path, warehouse: WarehouseResource) -> Path:
         "threads": 1,
         "attach": [{"path": str(warehouse.catalog), "alias": CATALOG_ALIAS, "read_only": True}],
     }
-    if not warehouse.storage.is_local:
-        protocol = warehouse.storage_root.split("://", 1)[0]
-        options = {"use_listings_cache": False, "skip_instance_cache": True, **warehouse.storage_options}
-        output["filesystems"] = [{"fs": protocol, **options}]
+    storage = warehouse.storage
+    if not storage.is_local:
+        output["filesystems"] = [{"fs": storage.protocol, **storage.fs_options}]
     profile = {"ai_assets": {"target": "dev", "outputs": {"dev": output}}}
     (profiles_dir / "profiles.yml").write_text(json.dumps(profile, indent=2))
     return profiles_dir

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,11 @@ from ai_assets.warehouse.catalog import open_catalog, prepare
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.locking import file_lock
 from ai_assets.warehouse.storage import Storage
+
+
+@cache
+def _storage(root: str, options: tuple[tuple[str, str], ...]) -> Storage:
+    return Storage.at(root, dict(options))
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -48,7 +54,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def storage(self) -> Storage:
-        return Storage.at(self.storage_root, self.storage_options)
+        # One Storage (and one filesystem client) per root, however often a step asks.
+        return _storage(self.storage_root, tuple(sorted(self.storage_options.items())))
 
     def prepare(self) -> None:
         """Finishes crashed commits, converts a legacy warehouse, keeps the catalog's views current."""

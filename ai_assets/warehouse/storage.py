@@ -59,13 +59,21 @@ class Storage:
     def is_local(self) -> bool:
         return "://" not in self.root
 
+    @property
+    def protocol(self) -> str:
+        return self.root.split("://", 1)[0] if not self.is_local else "file"
+
+    @property
+    def fs_options(self) -> dict:
+        """How to open the filesystem of a URL root: for this process and for dbt's profile alike.
+        Without the listings cache off, a reader would never see a partition another process wrote."""
+        return {"use_listings_cache": False, "skip_instance_cache": True, **dict(self.options)}
+
     @cached_property
     def fs(self) -> fsspec.AbstractFileSystem:
         if self.is_local:
             return LocalFileSystem(auto_mkdir=True)
-        protocol = self.root.split("://", 1)[0]
-        # Without the listings cache off, a reader would never see a partition another process wrote.
-        return fsspec.filesystem(protocol, use_listings_cache=False, skip_instance_cache=True, **dict(self.options))
+        return fsspec.filesystem(self.protocol, **self.fs_options)
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])

@@ -47,7 +47,7 @@ def write_tables(storage: Storage, frames: Mapping[Table, pl.DataFrame], days: S
         if days is None:
             raise ValueError(f"{table.name} is partitioned: say which days the write replaces")
         by_day = frame.partition_by(PARTITION_COLUMN, as_dict=True, include_key=True)
-        stray = sorted(str(key[0]) for key in by_day if key[0] not in set(days))
+        stray = sorted(str(day) for (day,) in by_day.keys() - {(day,) for day in days})
         if stray:
             raise ValueError(
                 f"{table.name}: rows of {', '.join(stray)} fall outside the days written ({days[0]}..{days[-1]})"
