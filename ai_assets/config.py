@@ -22,7 +22,8 @@ from ai_assets.quality.vocabulary import LABEL_FIELDS
 EXECUTORS = ("in_process", "multiprocess")
 REDACT_PII = ("auto", "on", "off")
 ON_OFF = ("on", "off")
-CASCADE_PROXIES = ("linear", "knn")  # cascade.PROXIES, without importing numpy here
+CASCADE_PROXIES = ("linear", "knn")
+TOOL_CALLING = ("auto", "native", "plan")  # cascade.PROXIES, without importing numpy here
 # Accuracy a triage must reach on the labelled tickets, per field: what a good hosted model reaches
 # on hand-written tickets (urgency and sentiment are the fuzzy ones).
 EVAL_TARGETS = {"category": 0.8, "urgency": 0.55, "sentiment": 0.65, "language": 0.9}
@@ -198,6 +199,14 @@ class Settings:
     cascade_target_accuracy: float
     # Nearest labelled tickets shown to the LLM as examples, for the fields the proxy leaves it.
     cascade_few_shot: int
+    # The investigation's tools (tools/): the order service (None: the orders table), how long a
+    # backend may take and how often it is retried, the calls per ticket, and who chooses them:
+    # native tool calling, the triage's plan, or auto (native but on the embedded model).
+    orders_api_url: str | None
+    tool_timeout_s: float
+    tool_retries: int
+    investigation_max_tool_calls: int
+    tool_calling: str
 
     @property
     def uses_embedded_model(self) -> bool:
@@ -223,6 +232,10 @@ class Settings:
     @property
     def llm_cache_path(self) -> Path:
         return self.data_dir / "llm_cache.sqlite"
+
+    @property
+    def tool_cache_path(self) -> Path:
+        return self.data_dir / "tool_cache.sqlite"
 
     @property
     def outbox_path(self) -> Path:
@@ -303,6 +316,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "AI_ASSETS_CASCADE_TARGET_ACCURACY", 0.0 if embedded else 0.9, minimum=0, maximum=1
         ),
         cascade_few_shot=env.integer("AI_ASSETS_CASCADE_FEW_SHOT", 3, minimum=0, maximum=10),
+        orders_api_url=env.url("AI_ASSETS_ORDERS_API_URL"),
+        tool_timeout_s=env.number("AI_ASSETS_TOOL_TIMEOUT_S", 5.0, minimum=0.1),
+        tool_retries=env.integer("AI_ASSETS_TOOL_RETRIES", 2, minimum=0),
+        investigation_max_tool_calls=env.integer("AI_ASSETS_INVESTIGATION_MAX_TOOL_CALLS", 4, minimum=1, maximum=20),
+        tool_calling=env.choice("AI_ASSETS_TOOL_CALLING", "auto", TOOL_CALLING),
     )
     if env.problems:
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(env.problems))

@@ -11,6 +11,7 @@ from ai_assets.automation.schedules import build_daily_tickets_schedule, build_o
 from ai_assets.automation.sensors import build_sensors
 from ai_assets.config import Settings, load_settings
 from ai_assets.extract.assets import (
+    build_orders_asset,
     build_raw_tickets_asset,
     customers,
     kb_articles,
@@ -24,8 +25,9 @@ from ai_assets.load.dbt import build_dbt_marts, dbt_resource, mart_names
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.checks import build_asset_checks
 from ai_assets.quality.freshness import build_freshness
-from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource
+from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource, ToolsResource
 from ai_assets.transform.eval_assets import build_triage_eval
+from ai_assets.transform.investigation_assets import build_ticket_investigations, investigation_task, tools_version
 from ai_assets.transform.reply import reply_tasks
 from ai_assets.transform.reply_assets import build_reply_drafts
 from ai_assets.transform.reply_eval_assets import build_reply_eval
@@ -50,6 +52,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "embeddings": EmbeddingResource.from_settings(settings),
         "outbox_sink": OutboxResource.from_settings(settings),
         "llm": LLMResource.from_settings(settings),
+        "tools": ToolsResource.from_settings(settings),
     }
 
 
@@ -68,6 +71,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=[
             *(source.spec() for source in LANDING_SOURCES),
             raw_tickets,
+            build_orders_asset(daily),
             customers,
             kb_articles,
             kb_chunks,
@@ -77,6 +81,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_reply_eval(settings.embed_model),
             build_kb_embeddings(settings.embed_model),
             build_ticket_context(settings.embed_model, daily),
+            build_ticket_investigations(
+                investigation_task(settings.prompts_dir),
+                tools_version(settings.orders_api_url, settings.investigation_max_tool_calls, settings.tool_calling),
+                daily,
+            ),
             build_reply_drafts(reply_tasks(settings), settings.chat_model, settings.reply_max_refinements, daily),
             review_decisions,
             build_routing(settings.review_min_confidence, daily),

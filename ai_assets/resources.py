@@ -14,6 +14,7 @@ from ai_assets.llm.cost import Pricing
 from ai_assets.llm.embeddings import Embedder, LocalE5Embedder
 from ai_assets.llm.engine import Limits
 from ai_assets.llm.local_chat_server import EmbeddedModelServer
+from ai_assets.tools.registry import ToolCache
 
 
 class DataDirResource(dg.ConfigurableResource):
@@ -175,3 +176,33 @@ class EmbeddingResource(_ModelResource):
 
     def open_cache(self) -> EmbeddingCache:
         return EmbeddingCache(Path(self.cache_path))
+
+
+class ToolsResource(dg.ConfigurableResource):
+    """The tools an investigation may call and their backends (see `ai_assets/tools/`)."""
+
+    orders_api_url: str | None  # None: the order_status tool reads the orders table
+    timeout_s: float
+    retries: int
+    max_calls: int  # per ticket
+    calling: str  # auto | native | plan
+    cache_path: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ToolsResource":
+        return cls(
+            orders_api_url=settings.orders_api_url,
+            timeout_s=settings.tool_timeout_s,
+            retries=settings.tool_retries,
+            max_calls=settings.investigation_max_tool_calls,
+            calling=settings.tool_calling,
+            cache_path=str(settings.tool_cache_path),
+        )
+
+    def native(self, llm: LLMResource) -> bool:
+        """Whether the model chooses the calls: the embedded 135M model cannot call tools, so `auto`
+        gives it the plan."""
+        return self.calling == "native" or (self.calling == "auto" and not llm.use_embedded_model)
+
+    def open_cache(self) -> ToolCache:
+        return ToolCache(Path(self.cache_path))

@@ -12,7 +12,12 @@ import re
 from collections.abc import Mapping
 
 # Environment variables whose values are secrets wherever they appear.
-SECRET_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AI_ASSETS_OUTBOX_WEBHOOK_TOKEN")
+SECRET_VARIABLES = (
+    "OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AI_ASSETS_OUTBOX_WEBHOOK_TOKEN",
+    "AI_ASSETS_ORDERS_API_TOKEN",
+)
 SCRUBBED = "[secret removed]"
 
 # What looks like a key even when it is not ours: OpenAI-style keys, bearer tokens, and
@@ -38,3 +43,10 @@ def scrub_secrets(text: str | None, environ: Mapping[str, str] | None = None) ->
         if len(value) >= 6:  # shorter values would replace ordinary words
             text = text.replace(value, SCRUBBED)
     return _KEY_SHAPES.sub(SCRUBBED, " " + text)[1:]
+
+
+def bearer_header(variable: str) -> dict[str, str]:
+    """`Authorization: Bearer <token>` from the environment variable `variable`, read at each use so
+    the token never sits in a setting, or nothing when it is unset."""
+    token = os.environ.get(variable)
+    return {"Authorization": f"Bearer {token}"} if token else {}

@@ -377,7 +377,9 @@ def _fill(name: str, schema: Any, root: dict, text: str, depth: int = 0) -> Any:
         # Reply drafts cite the first knowledge-base excerpt of the prompt ("[<chunk_id>] ...").
         return re.findall(r"^\[([^\]\s]+#\d+)\]", text, flags=re.MULTILINE)[:1]
     if name == "reply" and typ == "string":
-        return f'Thank you for your message about "{_subject(text)[:60]}". Here is what we can do for you.'
+        reply = f'Thank you for your message about "{_subject(text)[:60]}". Here is what we can do for you.'
+        fact = _first_fact(text)
+        return f"{reply} {fact}" if fact else reply
     if typ == "string":
         if name == "summary":
             value = _subject(text)[:80] or "Customer request"
@@ -434,6 +436,40 @@ def _batch_item_schema(schema: dict) -> dict | None:
     row, _ = _resolve(items.get("items"), schema)
     row_id, _ = _resolve((row.get("properties") or {}).get("row_id"), schema)
     return row if row_id.get("type") == "string" else None
+
+
+def _first_fact(text: str) -> str | None:
+    """The first fact of a "Facts from internal systems:" block, up to its details: a model that
+    uses what it was told ("Order ORD-1 is delayed.")."""
+    block = re.search(r"^Facts from internal systems:\n- ([^\n(]+)", text, flags=re.MULTILINE)
+    return block.group(1).strip().rstrip(".") + "." if block else None
+
+
+def tool_calling_responder(body: dict) -> dict:
+    """A turn of a chat with tools, as a model that takes the ticket at its word would play it:
+    first every order id the ticket names -> order_status (and customer_history when the ticket
+    refers to earlier contact), then, once tool results are in, a one-line summary."""
+    offered = {t.get("function", {}).get("name") for t in body.get("tools") or []}
+    if any(m.get("role") == "tool" for m in _messages(body)):
+        results = sum(m.get("role") == "tool" for m in _messages(body))
+        return {"content": f"Looked up {results} things for this ticket."}
+    text = _last_user_text(body)
+    calls = []
+    if "order_status" in offered:
+        for order_id in dict.fromkeys(re.findall(r"ORD-\d+", text)):
+            calls.append(("order_status", {"order_id": order_id}))
+    customer = re.search(r"^Customer id: (\S+)", text, flags=re.MULTILINE)
+    if "customer_history" in offered and customer and re.search(r"(?i)\b(again|last time|before|earlier)\b", text):
+        calls.append(("customer_history", {"customer_id": customer.group(1)}))
+    if not calls:
+        return {"content": "Nothing to look up for this ticket."}
+    return {
+        "content": None,
+        "tool_calls": [
+            {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            for n, (name, args) in enumerate(calls, 1)
+        ],
+    }
 
 
 def default_responder(
@@ -646,6 +682,9 @@ class FakeLLMServer:
             ``headers`` are added on top), e.g. ``x-ratelimit-remaining-requests``.
         context_limit_tokens: answer chat requests whose prompt (estimated like the usage
             ``prompt_tokens``) exceeds this with OpenAI's 400 ``context_length_exceeded``.
+        tool_responder: ``tool_responder(request_body) -> assistant message`` for requests with
+            ``tools`` (a dict: ``content`` and/or ``tool_calls``); defaults to
+            :func:`tool_calling_responder`.
         batch_drop_ids, batch_corrupt_ids: passed to :func:`default_responder` (ignored with a
             custom ``responder``) to simulate partial or schema-invalid batch answers.
         keep_alive: speak HTTP/1.1 with persistent connections (the standalone mode does).
@@ -658,6 +697,7 @@ class FakeLLMServer:
         *,
         latency: float = 0.0,
         responder: Callable[[dict], str] | None = None,
+        tool_responder: Callable[[dict], dict] | None = None,
         reject_json_schema: bool = False,
         model_name: str = "fake-model",
         response_headers: dict[str, str] | None = None,
@@ -673,6 +713,7 @@ class FakeLLMServer:
                 default_responder, batch_drop_ids=batch_drop_ids or (), batch_corrupt_ids=batch_corrupt_ids or ()
             )
         self.responder = responder or default_responder
+        self.tool_responder = tool_responder or tool_calling_responder
         self.reject_json_schema = reject_json_schema
         self.model_name = model_name
         self.response_headers = dict(response_headers or {})
@@ -861,11 +902,14 @@ class FakeLLMServer:
                 send(400, _context_exceeded_body(self.context_limit_tokens, prompt_tokens))
                 return
             try:
-                content = self.responder(body)
+                content = self.tool_responder(body) if body.get("tools") else self.responder(body)
             except Exception as exc:  # surface responder bugs as a 500 instead of a hung test
                 send(500, _error_body(500, f"responder failed: {exc!r}"))
                 return
-        completion_tokens = _approx_tokens(content)
+        # A responder answers text, or a whole assistant message (a turn with tool calls).
+        message = content if isinstance(content, dict) else {"content": content}
+        content = message.get("content") or ""
+        completion_tokens = _approx_tokens(content + json.dumps(message.get("tool_calls") or []))
         answer = {
             "id": f"chatcmpl-fake-{next(self._ids)}",
             "object": "chat.completion",
@@ -874,9 +918,9 @@ class FakeLLMServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content},
+                    "message": {"role": "assistant", **message},
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
                 }
             ],
             "usage": {

@@ -279,7 +279,8 @@ PII = ("4111 1111 1111 1111", "+1 415 555 0134", "CVV 123")
 
 
 def _sent_text(pipeline: Pipeline) -> str:
-    chat = [m["content"] for body in pipeline.server.requests for m in body["messages"]]
+    # Every message sent, tool results included (an assistant turn that only calls tools has no content).
+    chat = [m.get("content") or "" for body in pipeline.server.requests for m in body["messages"]]
     embedded = [t for body in pipeline.server.embedding_requests for t in body["input"]]
     return "\n".join(chat + embedded)
 

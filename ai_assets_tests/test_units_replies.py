@@ -73,7 +73,10 @@ TICKETS = pl.DataFrame(
         "subject": ["Where is my parcel?"] * 4,
         "body": ["It has not arrived."] * 4,
         "retrieved_chunk_ids": [["kb-1"]] * 4,
-    }
+        "facts": ["(none gathered)"] * 4,
+        "order_status": [None] * 4,
+    },
+    schema_overrides={"order_status": pl.Utf8},
 )
 
 

@@ -28,9 +28,13 @@ DAILY_TICKETS_ASSETS = (
     dg.AssetSelection.assets(
         "raw_tickets",
         "raw_tickets_quarantine",
+        "orders",
+        "orders_quarantine",
         "ticket_triage",
         "ticket_triage_failures",
         "ticket_context",
+        "ticket_investigations",
+        "tool_calls",
         "reply_drafts",
         "reply_rounds",
     )
@@ -44,8 +48,8 @@ def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAsset
             "daily_tickets_job",
             selection=DAILY_TICKETS_ASSETS,
             partitions_def=daily.partitions_def,
-            description="One day of tickets end to end: extract, triage, context, replies, routing, outbox and "
-            "delivery (materialise a partition or launch a backfill).",
+            description="One day of tickets end to end: extract (tickets, orders), triage, context, investigation with "
+            "tools, replies, routing, outbox and delivery (materialise a partition or launch a backfill).",
         ),
         dg.define_asset_job(
             "reference_data_job",

@@ -11,6 +11,7 @@ from ai_assets.extract.crm import read_customers
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.labels import CORRECTIONS, build_ticket_labels
 from ai_assets.extract.landing import WHOLE_FILE
+from ai_assets.extract.orders import build_orders
 from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.quality.tables import (
@@ -19,6 +20,8 @@ from ai_assets.quality.tables import (
     KB_ARTICLES,
     KB_ARTICLES_QUARANTINE,
     KB_CHUNKS,
+    ORDERS,
+    ORDERS_QUARANTINE,
     RAW_TICKETS,
     RAW_TICKETS_QUARANTINE,
     REVIEW_DECISIONS,
@@ -74,6 +77,37 @@ def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
         yield from warehouse.write(frames, days, metadata={RAW_TICKETS: stats})
 
     return raw_tickets
+
+
+def build_orders_asset(daily: Daily) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="orders",
+        specs=[ORDERS.spec(deps=["landing_orders"]), ORDERS_QUARANTINE.spec(deps=["landing_orders"])],
+        group_name="extract",
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
+        **daily.asset_args(),
+    )
+    def orders(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
+        """Reads the order system's export of each day, `landing/orders/<day>/*.jsonl|*.csv`, and replaces those
+        days' rows in both tables (what the order_status tool reads when AI_ASSETS_ORDERS_API_URL is unset)."""
+        days = partition_days(context)
+        results = [build_orders(landing.landing_dir, day) for day in days]
+        for day, result in zip(days, results):
+            if result.files == 0:
+                context.log.warning(
+                    f"No order export in {landing.landing_dir / 'orders' / str(day)}: the order_status tool finds "
+                    "no order of that day (set AI_ASSETS_ORDERS_API_URL to ask the order service instead)"
+                )
+            context.log.info(
+                f"{day}: read {result.records} order records from {result.files} files; {result.orders.height} orders, "
+                f"{result.quarantine.height} quarantined ({result.duplicates} duplicates)"
+            )
+        rows = pl.concat([r.orders for r in results])
+        stats = {"by_status": counts_by(rows, "status"), "files": sum(r.files for r in results)}
+        frames = {ORDERS: rows, ORDERS_QUARANTINE: pl.concat([r.quarantine for r in results])}
+        yield from warehouse.write(frames, days, metadata={ORDERS: stats})
+
+    return orders
 
 
 def _reference_table(

@@ -61,6 +61,18 @@ class Completion:
     latency_ms: float = 0.0  # from the first attempt to the answer, waits and retries included
 
 
+@dataclass(frozen=True)
+class ToolTurn:
+    """An assistant turn of a chat with tools: its text and the calls it asks for."""
+
+    content: str
+    tool_calls: tuple[dict[str, str], ...]  # {"id", "name", "arguments" (JSON text)}, as the model wrote them
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float = 0.0
+
+
 class ProviderError(Exception):
     """The call still failed after its retries; the message says why, without any secret."""
 
@@ -110,6 +122,30 @@ def _completion_from_body(content: bytes, requested_model: str) -> Completion:
         usage = body.get("usage") or {}
         return Completion(
             content=body["choices"][0]["message"].get("content") or "",
+            model=body.get("model") or requested_model,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+    except (orjson.JSONDecodeError, AttributeError, KeyError, IndexError, TypeError, ValueError):
+        raise MalformedResponse(f"malformed completion body: {content[:120]!r}") from None
+
+
+def _turn_from_body(content: bytes, requested_model: str) -> ToolTurn:
+    try:
+        body = orjson.loads(content)
+        message = body["choices"][0]["message"]
+        usage = body.get("usage") or {}
+        calls = tuple(
+            {
+                "id": str(call.get("id") or f"call_{n}"),
+                "name": str(call["function"]["name"]),
+                "arguments": str(call["function"].get("arguments") or "{}"),
+            }
+            for n, call in enumerate(message.get("tool_calls") or [], 1)
+        )
+        return ToolTurn(
+            content=message.get("content") or "",
+            tool_calls=calls,
             model=body.get("model") or requested_model,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
@@ -190,6 +226,23 @@ class ModelClient:
         estimate = estimate_tokens([m["content"] for m in messages]) + max_tokens
         completion, latency_ms = await self._send(send, estimate)
         return replace(completion, latency_ms=latency_ms)
+
+    async def complete_with_tools(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]], temperature: float, max_tokens: int
+    ) -> ToolTurn:
+        """One turn of a chat with native tool calling (the `tools` parameter), through the same
+        request loop as every other call."""
+
+        async def send() -> _Reply[ToolTurn]:
+            raw = await self._client.chat.completions.with_raw_response.create(
+                model=self.model, messages=messages, tools=tools, temperature=temperature, max_tokens=max_tokens
+            )
+            turn = _turn_from_body(raw.http_response.content, self.model)
+            return _Reply(turn, turn.prompt_tokens, turn.completion_tokens, raw.headers)
+
+        estimate = estimate_tokens([str(m.get("content") or "") for m in messages]) + max_tokens
+        turn, latency_ms = await self._send(send, estimate)
+        return replace(turn, latency_ms=latency_ms)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         """float32 vectors of shape (len(texts), dim), in the order of `texts`, from one request (and its retries)."""

@@ -86,3 +86,8 @@ def redact_expr(expr: pl.Expr) -> pl.Expr:
     for placeholder, pattern in PII_PATTERNS:
         expr = expr.str.replace_all(pattern, placeholder)
     return expr
+
+
+def redact_text(text: str) -> str:
+    """`redact_expr` for one text (a tool result on its way to a model)."""
+    return pl.select(redact_expr(pl.lit(text, pl.Utf8))).item()

@@ -22,9 +22,11 @@ from ai_assets.quality.vocabulary import (
     CHANNELS,
     DECISIONS,
     DELIVERY_STATUSES,
+    INVESTIGATION_MODES,
     LABEL_FIELDS,
     LABEL_SOURCES,
     LLM_ERROR_TYPES,
+    ORDER_STATUSES,
     PROXIED_FIELDS,
     REPLY_OUTCOMES,
     REPLY_STEPS,
@@ -32,6 +34,7 @@ from ai_assets.quality.vocabulary import (
     ROUTES,
     SENTIMENTS,
     TIERS,
+    TOOL_CALL_STATUSES,
     URGENCIES,
     VERDICTS,
 )
@@ -130,23 +133,27 @@ RAW_TICKETS = Table(
     notes={"created_at": "UTC", "created_date": "the partition: the UTC day of created_at"},
 )
 
-RAW_TICKETS_QUARANTINE = Table(
+
+def _day_quarantine(name: str, description: str, id_column: str, notes: dict[str, str]) -> Table:
+    """The rejects of a daily landing source: one row per record not loaded, with its reason."""
+    return Table(
+        name,
+        description,
+        {"created_date": _day(), **_rejected_row(id_column), "raw_record": _text()},
+        key=("created_date", "source_file", "source_line"),
+        pii=True,
+        partitioned=True,
+        preview=("source_file", "source_line", id_column, "reason"),
+        notes=notes,
+    )
+
+
+RAW_TICKETS_QUARANTINE = _day_quarantine(
     "raw_tickets_quarantine",
     "One row per landing record rejected from raw_tickets (unreadable, invalid or duplicate), with the reason, "
     "source file and raw record.",
+    "ticket_id",
     {
-        "created_date": _day(),
-        "source_file": _text(),
-        "source_line": pa.Column(pl.Int64),
-        "ticket_id": _text(nullable=True),
-        "reason": _text(checks=_not_blank()),
-        "raw_record": _text(),
-    },
-    key=("created_date", "source_file", "source_line"),
-    pii=True,
-    partitioned=True,
-    preview=("source_file", "source_line", "ticket_id", "reason"),
-    notes={
         "source_line": "0: the file as a whole (not read: its extension, a broken link, a CSV header, ...)",
         "ticket_id": "when it could be read",
     },
@@ -175,6 +182,38 @@ CUSTOMERS_QUARANTINE = Table(
     # Replaced whole, schema included: a warehouse from before source_file gets it on the next write.
     recreated_on_write=True,
     notes={"source_line": "0: the file as a whole (not read)"},
+)
+
+ORDERS = Table(
+    "orders",
+    "One row per order in a day's export of the order system (landing/orders/YYYY-MM-DD/*.jsonl|csv): its state "
+    "that day. The order_status tool reads the latest state on or before a ticket's day.",
+    {
+        "order_id": _text(checks=_not_blank()),
+        "customer_id": _text(checks=_not_blank()),
+        "created_date": _day(),
+        "status": _one_of(ORDER_STATUSES),
+        "ordered_at": pa.Column(pl.Datetime("us"), nullable=True),
+        "expected_delivery": pa.Column(pl.Date, nullable=True),
+        "delivered_at": pa.Column(pl.Datetime("us"), nullable=True),
+        "carrier": _text(nullable=True),
+        "tracking_number": _text(nullable=True),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+    },
+    key=("created_date", "order_id"),
+    pii=True,
+    partitioned=True,
+    preview=("order_id", "customer_id", "status", "expected_delivery"),
+    notes={"created_date": "the partition: the day of the export folder"},
+)
+
+ORDERS_QUARANTINE = _day_quarantine(
+    "orders_quarantine",
+    "One row per order record of a day's export rejected from orders (unreadable, invalid or duplicate), with the "
+    "reason, source file and raw record.",
+    "order_id",
+    {"source_line": "0: the file as a whole (not read)", "order_id": "when it could be read"},
 )
 
 KB_ARTICLES = Table(
@@ -427,6 +466,77 @@ TICKET_CONTEXT = Table(
         "customer_tier": "null: not in the CRM",
         "history": "up to 5 earlier tickets of the customer, newest first: ticket_id, created_at, subject, "
         "category, urgency, summary",
+    },
+)
+
+TICKET_INVESTIGATIONS = Table(
+    "ticket_investigations",
+    "One row per ticket: the facts its investigation gathered from internal systems with tools (the order's real "
+    "status, ...), rendered for the reply prompts, the systems that were unavailable, and the model's lineage.",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "mode": _one_of(INVESTIGATION_MODES),
+        "tool_calls": _count(),
+        "order_id": _text(nullable=True),
+        "order_status": _one_of(ORDER_STATUSES, nullable=True),
+        "facts": _text(),
+        "unavailable": pa.Column(pl.List(pl.Utf8)),
+        "note": _text(nullable=True),
+        "model": _text(nullable=True),
+        "prompt_version": _text(),
+        "prompt_tokens": _count(),
+        "completion_tokens": _count(),
+        "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "cache_hit": pa.Column(pl.Boolean),
+    },
+    key=TICKET_KEY,
+    pii=True,
+    partitioned=True,
+    llm=True,
+    preview=("ticket_id", "mode", "tool_calls", "order_id", "order_status", "unavailable"),
+    notes={
+        "mode": "native: the model chose the calls (chat tool calling); plan: the calls the triage implies",
+        "order_id": "the ticket's order, as the order system knows it (null: none found)",
+        "facts": "what the reply prompts are given, from tool results only (never from the model's words)",
+        "unavailable": "systems that failed to answer: the facts say so, the reply must not guess",
+        "note": "the model's closing note (native mode)",
+        "model": "null: no model call (plan mode)",
+        "cache_hit": "every model turn and tool call came from the caches",
+    },
+)
+
+TOOL_CALLS = Table(
+    "tool_calls",
+    "One row per tool call an investigation made or was refused: ticket, tool, arguments, result or error, "
+    "latency, and the model and prompt version that asked for it.",
+    {
+        "ticket_id": _text(),
+        "created_date": _day(),
+        "call_no": pa.Column(pl.Int32, pa.Check.ge(1)),
+        "step": _text(),
+        "tool": _text(),
+        "arguments": _text(),
+        "status": _one_of(TOOL_CALL_STATUSES),
+        "result": _text(nullable=True),
+        "error": _text(nullable=True),
+        "latency_ms": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "cache_hit": pa.Column(pl.Boolean),
+        "model": _text(nullable=True),
+        "prompt_version": _text(),
+    },
+    key=("created_date", "ticket_id", "call_no"),
+    pii=True,
+    partitioned=True,
+    preview=("ticket_id", "call_no", "tool", "arguments", "status"),
+    notes={
+        "tool": "as the model named it: a name outside the allow-list is refused",
+        "arguments": "JSON, as the model gave them",
+        "result": "JSON: what the tool returned (ok, not_found)",
+        "status": "refused: outside the ticket's scope or the allow-list, never sent; over_budget: past "
+        "AI_ASSETS_INVESTIGATION_MAX_TOOL_CALLS",
+        "latency_ms": "0 for a cached or refused call",
+        "model": "null: the call came from the plan (no model)",
     },
 )
 
@@ -733,6 +843,8 @@ TABLES: tuple[Table, ...] = (
     RAW_TICKETS_QUARANTINE,
     CUSTOMERS,
     CUSTOMERS_QUARANTINE,
+    ORDERS,
+    ORDERS_QUARANTINE,
     KB_ARTICLES,
     KB_ARTICLES_QUARANTINE,
     KB_CHUNKS,
@@ -747,6 +859,8 @@ TABLES: tuple[Table, ...] = (
     REPLY_EVAL_RUNS,
     KB_EMBEDDINGS,
     TICKET_CONTEXT,
+    TICKET_INVESTIGATIONS,
+    TOOL_CALLS,
     REPLY_DRAFTS,
     REPLY_ROUNDS,
     REVIEW_QUEUE,

@@ -8,6 +8,22 @@ CHANNELS = ("email", "chat", "web", "phone")
 TIERS = ("free", "pro", "enterprise")
 DECISIONS = ("approve", "edit", "reject")  # a reviewer's decision on a reply
 ACTION_TYPES = ("send_reply", "escalate")  # the allow-list: the only actions the outbox may hold
+# An order's state in the order system (landing/orders or AI_ASSETS_ORDERS_API_URL), and how a reply says it.
+ORDER_STATUS_PHRASES = {
+    "processing": "being prepared",
+    "shipped": "shipped",
+    "in_transit": "in transit",
+    "delayed": "delayed",
+    "delivered": "delivered",
+    "cancelled": "cancelled",
+    "returned": "returned",
+}
+ORDER_STATUSES = tuple(ORDER_STATUS_PHRASES)
+# The tools an investigation may call (tools/registry.py): the allow-list, and what became of a call.
+TOOL_NAMES = ("order_status", "search_knowledge_base", "customer_history")
+TOOL_CALL_STATUSES = ("ok", "not_found", "error", "refused", "over_budget")
+# native: the model chose the calls (chat tool calling); plan: the calls the triage implies.
+INVESTIGATION_MODES = ("native", "plan")
 
 LLM_ERROR_TYPES = ("provider_error", "invalid_output", "budget_exceeded")
 REPLY_OUTCOMES = ("approved", "needs_human")
@@ -33,6 +49,7 @@ REPLY_RULES = (
     "contains a link",
     "names an amount the cited excerpts do not state",
     "mentions a refund or credit the cited excerpts do not cover",
+    "states an order status the order system does not",
 )
 # Where a labelled ticket's expected answer comes from: a landing/labels file, or a reviewer's correction.
 LABEL_SOURCES = ("file", "review")

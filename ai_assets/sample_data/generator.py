@@ -41,6 +41,7 @@ from ai_assets.sample_data.catalog import (
     KbArticle,
     Scenario,
 )
+from ai_assets.sample_data.orders import OrderMention, order_export
 
 BAD_KINDS = (
     "malformed_json",
@@ -188,6 +189,7 @@ class _Day:
     day: str
     records: list[_Record]  # each file's records in file order
     labels: list[tuple[str, Labels]]  # (ticket_id, labels) of every valid ticket
+    orders: list[OrderMention]  # the orders the day's valid tickets name, for the order system's export
 
     def expectation(self) -> DayExpectation:
         kinds = Counter(r.kind for r in self.records)
@@ -227,6 +229,7 @@ def generate_sample_data(
         _write(landing / "kb" / f"{article.article_id}.md", _kb_markdown(article).encode("utf-8"))
     for d in built:
         _write_day(landing / "tickets" / d.day, d.records)
+        _write(landing / "orders" / d.day / "orders.jsonl", _jsonl(order_export(seed, d.day, d.orders)).encode("utf-8"))
     eval_dir = data_dir / "eval"
     golden_lines = _jsonl(_golden_line(t) for t in golden).encode("utf-8")
     _write(eval_dir / "golden_tickets.jsonl", golden_lines)
@@ -422,6 +425,7 @@ def _build_day(seed: int, day: date, customers: list[Customer], tickets_per_day:
     times = sorted(_random_time(rng, day) for _ in slots)
     records: list[_Record] = []
     labels: list[tuple[str, Labels]] = []
+    orders: list[OrderMention] = []
     for number, ((kind, variant), created) in enumerate(zip(slots, times), start=1):
         ticket_id = f"T-{day:%Y%m%d}-{number:04d}"
         customer = rng.choice(customers)
@@ -434,8 +438,12 @@ def _build_day(seed: int, day: date, customers: list[Customer], tickets_per_day:
             ticket = _ordinary_ticket(rng, ticket_id, created, customer)
         if kind is None or kind in HOSTILE_KINDS:
             labels.append((ticket_id, ticket.labels))
+            if ticket.labels.order_id:
+                orders.append(
+                    OrderMention(ticket.labels.order_id, customer.customer_id, created, ticket.labels.category)
+                )
         records.append(_landing_record(rng, ticket, kind, variant))
-    return _Day(day.isoformat(), _with_duplicates(rng, records, duplicate_kinds), labels)
+    return _Day(day.isoformat(), _with_duplicates(rng, records, duplicate_kinds), labels, orders)
 
 
 def _day_plan(

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ai_assets.config import Settings
 from ai_assets.llm.redaction import CARD_NUMBER
 from ai_assets.llm.task import LLMTask, PromptTemplate
-from ai_assets.quality.vocabulary import REPLY_RULES
+from ai_assets.quality.vocabulary import ORDER_STATUS_PHRASES, REPLY_RULES
 
 REPLY_MAX_CHARS = 1500
 
@@ -53,9 +53,9 @@ def reply_tasks(settings: Settings) -> tuple[LLMTask, LLMTask, LLMTask]:
         )
 
     return (
-        task("reply_draft", ReplyDraft, ("customer_context", "knowledge", "subject", "body"), 500),
-        task("reply_critique", ReplyCritique, ("knowledge", "subject", "body", "cited", "draft"), 250),
-        task("reply_refine", ReplyDraft, ("knowledge", "subject", "body", "draft", "problems"), 500),
+        task("reply_draft", ReplyDraft, ("customer_context", "knowledge", "facts", "subject", "body"), 500),
+        task("reply_critique", ReplyCritique, ("knowledge", "facts", "subject", "body", "cited", "draft"), 250),
+        task("reply_refine", ReplyDraft, ("knowledge", "facts", "subject", "body", "draft", "problems"), 500),
     )
 
 
@@ -74,6 +74,7 @@ def reply_tasks(settings: Settings) -> tuple[LLMTask, LLMTask, LLMTask]:
     HAS_LINK,
     NAMES_AMOUNT,
     MENTIONS_REFUND,
+    WRONG_ORDER_STATUS,
 ) = REPLY_RULES
 
 # Secrets a reply must never ask for (KB: "We will never ask for your password, your full card
@@ -226,11 +227,34 @@ def cited_excerpts(drafts: pl.DataFrame) -> pl.Series:
     )
 
 
+def _says(reply: pl.Expr, phrase: str) -> pl.Expr:
+    return reply.str.contains(rf"(?i)\b{phrase}\b")
+
+
+def states_order_status(reply: pl.Expr, status: pl.Expr) -> pl.Expr:
+    """Whether the reply says the order is in `status` (in the words of ORDER_STATUS_PHRASES)."""
+    return pl.coalesce(
+        *(pl.when(status == name).then(_says(reply, phrase)) for name, phrase in ORDER_STATUS_PHRASES.items()),
+        pl.lit(False),
+    )
+
+
+def _wrong_order_status(reply: pl.Expr, status: pl.Expr) -> pl.Expr:
+    """The reply says an order is in a state and never says the state the order system gave: "it has
+    been delivered" when the system says delayed. A reply that states the real state may mention
+    another ("in transit, to be delivered by Friday")."""
+    says_any = pl.any_horizontal(_says(reply, phrase) for phrase in ORDER_STATUS_PHRASES.values())
+    return status.is_not_null() & says_any & ~states_order_status(reply, status)
+
+
 def rule_problems(drafts: pl.DataFrame) -> pl.Series:
-    """Per draft (columns `reply`, `cited_chunk_ids`, `retrieved_chunk_ids`, `knowledge`), the rules of
-    `REPLY_RULES` it breaks: citations must be among the chunks retrieved for the ticket; no request
-    for a password, a one-time code or PIN, card or bank details; no card number; no link, amount,
-    refund or credit the cited excerpts do not give."""
+    """Per draft (columns `reply`, `cited_chunk_ids`, `retrieved_chunk_ids`, `knowledge`, and
+    `order_status` when an investigation found the ticket's order), the rules of `REPLY_RULES` it
+    breaks: citations must be among the chunks retrieved for the ticket; no request for a password,
+    a one-time code or PIN, card or bank details; no card number; no link, amount, refund or credit
+    the cited excerpts do not give; no order status the order system did not give."""
+    if "order_status" not in drafts.columns:
+        drafts = drafts.with_columns(order_status=pl.lit(None, pl.Utf8))
     reply = pl.col("reply").str.replace_all("[\u2018\u2019]", "'")
     reply = reply.str.replace_all(r"(?i)\b(?:do not|don't|dont) hesitate\b", "feel free")
     cited = pl.col("cited")
@@ -243,6 +267,7 @@ def rule_problems(drafts: pl.DataFrame) -> pl.Series:
         HAS_LINK: _unallowed_links(reply, cited),
         NAMES_AMOUNT: _amounts(reply).list.set_difference(_amounts(cited)).list.len() > 0,
         MENTIONS_REFUND: _unallowed_money(reply, cited),
+        WRONG_ORDER_STATUS: _wrong_order_status(reply, pl.col("order_status")),
     }
     problems = pl.concat_list([pl.when(checks[rule]).then(pl.lit(rule)) for rule in REPLY_RULES]).list.drop_nulls()
     return drafts.with_columns(cited=cited_excerpts(drafts)).select(problems=problems)["problems"]

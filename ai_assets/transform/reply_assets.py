@@ -12,18 +12,20 @@ from ai_assets.quality.tables import (
     REPLY_DRAFTS,
     REPLY_ROUNDS,
     TICKET_CONTEXT,
+    TICKET_INVESTIGATIONS,
     TICKET_TRIAGE,
     TICKET_TRIAGE_FAILURES,
 )
 from ai_assets.resources import LLMResource
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step, with_row_key
+from ai_assets.transform.reply import states_order_status
 from ai_assets.transform.reply_loop import loop_version, reply_tables, run_reply_loop
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file
 
-_READS = (RAW_TICKETS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES, TICKET_CONTEXT, KB_CHUNKS)
+_READS = (RAW_TICKETS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES, TICKET_CONTEXT, TICKET_INVESTIGATIONS, KB_CHUNKS)
 
 
 def read_reply_inputs(conn: duckdb.DuckDBPyConnection, days: list) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -67,11 +69,22 @@ def build_reply_drafts(
         loop = run_reply_loop(tickets, tasks, run_step, max_refinements)
         drafts, rounds = reply_tables(tickets, untriaged, loop, version)
         refinements = rounds.filter(pl.col("step") == "refine").height
+        with_status = drafts.join(
+            tickets.select("ticket_id", "created_date", "order_status"), on=["ticket_id", "created_date"]
+        )
+        with_status = with_status.filter(pl.col("order_status").is_not_null() & pl.col("reply").is_not_null())
+        stated = int(with_status.select(states_order_status(pl.col("reply"), pl.col("order_status")).sum()).item())
         context.log.info(f"Replies: {counts_by(drafts, 'outcome')}; {rounds.height} rounds, {refinements} refinements")
         # One set of LLM metrics for the loop (rows: its tickets), on both tables it writes.
         metrics = llm_metadata(context, StepMetrics.combined(step_metrics, rows=tickets.height), llm)
         stats = {
-            REPLY_DRAFTS: {"by_outcome": counts_by(drafts, "outcome"), **metrics},
+            REPLY_DRAFTS: {
+                "by_outcome": counts_by(drafts, "outcome"),
+                # Of the replies to tickets whose order the investigation found: how many state its real status.
+                "replies_with_order_status": with_status.height,
+                "replies_stating_real_order_status": stated,
+                **metrics,
+            },
             REPLY_ROUNDS: {"by_verdict": counts_by(rounds, "verdict"), "by_step": counts_by(rounds, "step"), **metrics},
         }
         yield from warehouse.write({REPLY_DRAFTS: drafts, REPLY_ROUNDS: rounds}, days, stats)

@@ -29,8 +29,18 @@ ROUND_COLUMNS = {
 }
 
 
-# What the loop reads of a ticket: the prompts' inputs, and the chunks its citations must come from.
-LOOP_INPUTS = ("row_key", "customer_context", "knowledge", "subject", "body", "retrieved_chunk_ids")
+# What the loop reads of a ticket: the prompts' inputs, the chunks its citations must come from, and
+# the order status the order system gave (the rule checks hold a reply to it).
+LOOP_INPUTS = (
+    "row_key",
+    "customer_context",
+    "knowledge",
+    "facts",
+    "subject",
+    "body",
+    "retrieved_chunk_ids",
+    "order_status",
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ def _failed_rows(failures: pl.DataFrame, round_no: int, step: str, what: str) ->
 def run_reply_loop(
     tickets: pl.DataFrame, tasks: tuple[LLMTask, LLMTask, LLMTask], run_step: RunStep, max_refinements: int
 ) -> LoopResult:
-    """`tickets`: row_key, customer_context, knowledge, subject, body, retrieved_chunk_ids."""
+    """`tickets`: the LOOP_INPUTS columns."""
     tickets = tickets.select(LOOP_INPUTS)
     draft_task, critique_task, refine_task = tasks
     rounds: list[pl.DataFrame] = []

@@ -5,6 +5,9 @@ SELECT
     r.subject,
     r.body,
     coalesce(c.chunk_ids, []) AS retrieved_chunk_ids,
+    -- No investigation (the step was not run for this day): the reply has no facts, and says so.
+    coalesce(i.facts, '(none gathered)') AS facts,
+    i.order_status,
     'tier ' || coalesce(c.customer_tier, 'unknown') || ', ' || c.previous_ticket_count || ' earlier tickets'
     || coalesce(
         ': ' || list_aggregate(
@@ -29,4 +32,5 @@ SELECT
 FROM raw_tickets AS r
 JOIN ticket_triage AS t USING (ticket_id, created_date)
 JOIN ticket_context AS c USING (ticket_id, created_date)
+LEFT JOIN ticket_investigations AS i USING (ticket_id, created_date)
 WHERE list_contains($days, r.created_date)
