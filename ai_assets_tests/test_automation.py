@@ -181,6 +181,7 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
     for source, children in {
         "landing_tickets": ("raw_tickets", "raw_tickets_quarantine"),
         "landing_crm": ("customers", "customers_quarantine"),
+        "landing_orders": ("orders", "orders_quarantine"),
         "landing_kb": ("kb_articles", "kb_articles_quarantine"),
         "landing_reviews": ("review_decisions", "review_decisions_quarantine"),
         "landing_labels": ("ticket_labels", "ticket_labels_quarantine"),

@@ -249,7 +249,8 @@ SECRETS = [
 
 
 def _sent(pipeline: Pipeline) -> str:
-    chat = [m["content"] for body in pipeline.server.requests for m in body["messages"]]
+    # Tool results included; an assistant turn that only calls tools has no content.
+    chat = [m.get("content") or "" for body in pipeline.server.requests for m in body["messages"]]
     embedded = [t for body in pipeline.server.embedding_requests for t in body["input"]]
     assert chat and embedded, "the run sent no chat or no embedding request"
     return "\n".join(chat + embedded)
