@@ -195,7 +195,14 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     first = sensor(dg.build_sensor_context(instance=pipeline.instance))
     observed = {e.asset_key.to_user_string(): e for e in first.asset_events}
-    assert set(observed) == {"landing_tickets", "landing_crm", "landing_kb", "landing_reviews", "landing_labels"}
+    assert set(observed) == {
+        "landing_tickets",
+        "landing_crm",
+        "landing_orders",
+        "landing_kb",
+        "landing_reviews",
+        "landing_labels",
+    }
     assert observed["landing_crm"].metadata["files"].value == 1
     unchanged = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=first.cursor))
     assert unchanged.asset_events == []
