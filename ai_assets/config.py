@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import fsspec
 
 from ai_assets.llm.client import RESPONSE_FORMATS
+from ai_assets.load.contacts import is_email_address
+from ai_assets.load.smtp_sink import SMTP_SECURITY, is_loopback
 from ai_assets.quality.vocabulary import LABEL_FIELDS
 
 EXECUTORS = ("in_process", "multiprocess")
@@ -175,6 +177,15 @@ class Settings:
     outbox_deadline_s: float
     # Consecutive failed actions after which a sink is not tried again in this step.
     outbox_breaker_failures: int
+    # send_reply as e-mail through this SMTP server (None: the default sink). Its login, like the
+    # ticketing token, is read by the sink from the environment, never into a setting.
+    smtp_host: str | None
+    smtp_port: int
+    smtp_security: str  # starttls | ssl | none
+    smtp_from: str | None
+    # escalate as a ticket through this ticketing system's REST API (None: the default sink).
+    ticketing_url: str | None
+    ticketing_email: str | None  # set: basic auth as `<email>/token`; unset: a bearer token
     # Consecutive requests failed after their retries after which an LLM step stops sending.
     llm_breaker_failures: int
     # An LLM step with a larger share of rows failed (not counting rows over budget) fails.
@@ -248,6 +259,42 @@ class Settings:
         return self.dagster_home_set or self.data_dir / "dagster_home"
 
 
+def _outbox_channels(env: _Reader) -> dict:
+    """The SMTP and ticketing settings. Of their secrets only whether they are set is read here:
+    a channel configured without them would fail every action of every run."""
+    host, sender = env.text("AI_ASSETS_SMTP_HOST"), env.text("AI_ASSETS_SMTP_FROM")
+    url = env.url("AI_ASSETS_TICKETING_URL")
+    security = env.choice("AI_ASSETS_SMTP_SECURITY", "starttls", tuple(SMTP_SECURITY))
+    login = [bool(env.text("AI_ASSETS_SMTP_USER")), bool(env.text("AI_ASSETS_SMTP_PASSWORD"))]
+    if host and not is_email_address(sender):
+        env.problems.append(
+            f"AI_ASSETS_SMTP_FROM={sender!r}: with AI_ASSETS_SMTP_HOST set, give the address replies come from, "
+            "e.g. support@example.com"
+        )
+    if host and login[0] != login[1]:
+        env.problems.append("set both AI_ASSETS_SMTP_USER and AI_ASSETS_SMTP_PASSWORD (a login), or neither")
+    if host and all(login) and security == "none" and not is_loopback(host):
+        env.problems.append(
+            f"AI_ASSETS_SMTP_SECURITY=none would send the SMTP password in clear text to {host}: use starttls or "
+            "ssl (only a server on this machine may get it without TLS)"
+        )
+    if url and "/api/" in url:
+        env.problems.append(f"AI_ASSETS_TICKETING_URL={url!r}: give the base URL, e.g. https://acme.zendesk.com")
+    if url and not env.text("AI_ASSETS_TICKETING_TOKEN"):
+        env.problems.append("AI_ASSETS_TICKETING_URL is set: set AI_ASSETS_TICKETING_TOKEN to its API token too")
+    email = env.text("AI_ASSETS_TICKETING_EMAIL")
+    if email is not None and not is_email_address(email):
+        env.problems.append(f"AI_ASSETS_TICKETING_EMAIL={email!r} is not an e-mail address (the API user's)")
+    return {
+        "smtp_host": host,
+        "smtp_port": env.integer("AI_ASSETS_SMTP_PORT", SMTP_SECURITY[security], minimum=1, maximum=65535),
+        "smtp_security": security,
+        "smtp_from": sender,
+        "ticketing_url": url.rstrip("/") if url else None,
+        "ticketing_email": email,
+    }
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings from the environment (or `environ`); raises SettingsError
     listing every bad value. The entry points call this once and pass the result down."""
@@ -293,6 +340,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         outbox_timeout_s=env.number("AI_ASSETS_OUTBOX_TIMEOUT_S", 10.0, minimum=0.1),
         outbox_deadline_s=env.number("AI_ASSETS_OUTBOX_DEADLINE_S", 300.0, minimum=1),
         outbox_breaker_failures=env.integer("AI_ASSETS_OUTBOX_BREAKER_FAILURES", 5, minimum=1),
+        **_outbox_channels(env),
         llm_breaker_failures=env.integer("AI_ASSETS_LLM_BREAKER_FAILURES", 10, minimum=1),
         llm_max_failure_share=env.number("AI_ASSETS_LLM_MAX_FAILURE_SHARE", 0.5, minimum=0, maximum=1),
         backfill_days_per_run=env.integer("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5, minimum=1),

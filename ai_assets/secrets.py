@@ -17,6 +17,8 @@ SECRET_VARIABLES = (
     "AZURE_OPENAI_API_KEY",
     "AI_ASSETS_OUTBOX_WEBHOOK_TOKEN",
     "AI_ASSETS_ORDERS_API_TOKEN",
+    "AI_ASSETS_SMTP_PASSWORD",
+    "AI_ASSETS_TICKETING_TOKEN",
 )
 SCRUBBED = "[secret removed]"
 
@@ -26,6 +28,7 @@ _KEY_SHAPES = re.compile(
     r"""
     \b(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}                         # sk-..., sk-proj-...
     | \bBearer\s+[A-Za-z0-9._~+/\-]{8,}=*                       # Authorization: Bearer ...
+    | \bBasic\s+(?=[A-Za-z+/]*[0-9+/])[A-Za-z0-9+/]{12,}=*       # Authorization: Basic <base64 with a digit>
     | (?<=[\s"'{,(])(?:api[_-]?key|access[_-]?token|secret)     # api_key=..., "api-key": "..."
       ["']?\s*[:=]\s*["']?[^\s"',}]{6,}
     """,

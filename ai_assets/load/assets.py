@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from ai_assets.load.contacts import with_contacts
 from ai_assets.load.outbox import DeliveryReport, build_actions, deliver, delivery_table
 from ai_assets.load.resources import OutboxResource
 from ai_assets.load.routing import route_tickets
@@ -63,27 +64,30 @@ def build_outbox(daily: Daily) -> dg.AssetsDefinition:
 def build_outbox_deliveries(daily: Daily) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="outbox_deliveries",
-        specs=[OUTBOX_DELIVERIES.spec(deps=["outbox"])],
+        # customers, raw_tickets and ticket_outcomes: the address, subject and urgency of each channel's message.
+        specs=[OUTBOX_DELIVERIES.spec(deps=["outbox", "customers", "raw_tickets", "ticket_outcomes"])],
         group_name="load",
         **daily.asset_args(),
     )
     def outbox_deliveries(context: dg.AssetExecutionContext, warehouse: WarehouseResource, outbox_sink: OutboxResource):
-        """Delivers the day's actions not delivered yet, and records every action's delivery state."""
+        """Delivers the day's actions not delivered yet, each to its action type's sink, and records
+        every action's delivery state."""
         days = partition_days(context)
         with warehouse.get_connection() as conn:
-            actions = read(conn, OUTBOX, days)
+            actions = with_contacts(conn, read(conn, OUTBOX, days), days)
             previous = read(conn, OUTBOX_DELIVERIES, days)
-        sink = outbox_sink.sink()
+        routes = outbox_sink.routes()
         with outbox_sink.ledger(context.run_id) as ledger:
-            report = deliver(actions, previous, sink, ledger, outbox_sink.policy(), days)
+            report = deliver(actions, previous, routes, ledger, outbox_sink.policy(), days)
             # The ledger is read back under the table's lock: of two overlapping runs (a retry and a
             # rerun of the day), the last to write also read last, so the table ends with the latest
             # state of every action.
             with warehouse.locked(OUTBOX_DELIVERIES.name):
-                deliveries = delivery_table(actions, previous, ledger, sink.name)
+                deliveries = delivery_table(actions, previous, ledger, routes)
                 undelivered = deliveries.filter(pl.col("status") == "failed")
                 meta = {
-                    "sink": sink.name,
+                    "sink": ", ".join(sorted(set(deliveries["sink"]))) or routes.default.name,
+                    "by_sink": report.by_sink(),
                     "delivered_now": len(report.sent),
                     "found_in_sink": len(report.found),
                     "failed": undelivered.height,
@@ -97,31 +101,39 @@ def build_outbox_deliveries(daily: Daily) -> dg.AssetsDefinition:
                     ),
                 }
                 yield from warehouse.write({OUTBOX_DELIVERIES: deliveries}, days, {OUTBOX_DELIVERIES: meta})
-        context.log.info(
-            f"Delivered {len(report.sent)} new actions to {sink.name} ({len(report.found)} found already there); "
-            f"{len(report.failed)} failed, {len(report.not_attempted)} not attempted, "
-            f"{len(report.elsewhere)} being delivered by another run"
-        )
+        for name, counts in report.by_sink().items():
+            context.log.info(
+                f"Delivered {counts['sent']} new actions to {name} ({counts['found']} found already there); "
+                f"{counts['failed']} failed, {counts['not_attempted']} not attempted, "
+                f"{counts['elsewhere']} being delivered by another run"
+            )
         if report.undelivered:
-            context.log.warning(_undelivered_message(report, sink.name, days))
+            context.log.warning(_undelivered_message(report, days))
         if report.mostly_failed:
             # Recorded above first: the failed actions are in the table, and the next run retries them.
-            raise dg.Failure(description=_undelivered_message(report, sink.name, days), metadata=meta)
+            raise dg.Failure(description=_undelivered_message(report, days), metadata=meta)
 
     return outbox_deliveries
 
 
-def _undelivered_message(report: DeliveryReport, sink: str, days: list) -> str:
+# What to check when a sink did not deliver.
+_CHECKS = {
+    "webhook": "that the webhook answers (AI_ASSETS_OUTBOX_WEBHOOK_URL, AI_ASSETS_OUTBOX_TIMEOUT_S)",
+    "jsonl": "that the outbox file (outbox/actions.jsonl under the data directory) is writable and well-formed",
+    "smtp": "that the SMTP server answers and accepts the login (AI_ASSETS_SMTP_*), and that every customer "
+    "has an address in landing/crm/customers.csv",
+    "ticketing": "that the ticketing system answers and accepts the token (AI_ASSETS_TICKETING_*)",
+}
+
+
+def _undelivered_message(report: DeliveryReport, days: list) -> str:
     """What failed, the first errors, and what to check."""
     examples = "; ".join(sorted(set(report.errors.values()))[:3])
-    check = (
-        "that the webhook answers (AI_ASSETS_OUTBOX_WEBHOOK_URL, AI_ASSETS_OUTBOX_TIMEOUT_S)"
-        if sink == "webhook"
-        else "that the outbox file (outbox/actions.jsonl under the data directory) is writable and well-formed"
-    )
+    sinks = [name for name, counts in report.by_sink().items() if counts["failed"] or counts["not_attempted"]]
+    checks = "; ".join(_CHECKS.get(name, f"the {name} sink") for name in sinks)
     return scrub_secrets(
-        f"{report.undelivered} of {report.due} actions due were not delivered to the {sink} sink"
-        f"{f' ({report.stopped})' if report.stopped else ''}: {examples}. They are recorded as failed in "
-        f"outbox_deliveries and retried by the next run that materialises it for {days[0]}..{days[-1]} "
-        f"(outbox_retry_job, run hourly by outbox_retry_schedule). Check {check}."
+        f"{report.undelivered} of {report.due} actions due were not delivered to the {' and '.join(sinks)} sink"
+        f"{'s' if len(sinks) > 1 else ''}{f' ({report.stopped})' if report.stopped else ''}: {examples}. They "
+        f"are recorded as failed in outbox_deliveries and retried by the next run that materialises it for "
+        f"{days[0]}..{days[-1]} (outbox_retry_job, run hourly by outbox_retry_schedule). Check {checks}."
     )

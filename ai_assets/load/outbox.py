@@ -11,23 +11,27 @@ never sent again. The JSONL sink is itself idempotent (under a file lock it skip
 the file, which also covers a run that died between sending and recording); the webhook sink sends
 the id as an `Idempotency-Key` header for the receiver to do the same.
 
+Each action type goes to its own sink when one is configured (`Routes`: replies as e-mail through
+SMTP, `smtp_sink.py`; escalations as tickets in a ticketing system, `ticketing_sink.py`), else to
+the default sink (the webhook when configured, else the JSONL file).
+
 A delivery step cannot stall its run: each request has a timeout, a sink that failed
 `breaker_failures` actions in a row is not tried again in this step (its circuit is open), and
-nothing is sent after the step's deadline. What was not delivered stays `failed` for the next run.
+nothing is sent to a sink after its deadline. Breaker and deadline are per sink: a dead mail server
+does not keep escalations from the ticketing system. What was not delivered stays `failed` for the
+next run.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import http.client
 import json
 import os
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -35,8 +39,9 @@ from typing import BinaryIO, Protocol
 
 import polars as pl
 
+from ai_assets.load.http import http_call
 from ai_assets.load.ledger import CLAIMED, DELIVERED, DeliveryLedger
-from ai_assets.quality.tables import OUTBOX_DELIVERIES
+from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES
 from ai_assets.quality.vocabulary import ACTION_TYPES, SENDABLE_STATUSES
 from ai_assets.secrets import scrub_secrets
 
@@ -78,8 +83,45 @@ class Sink(Protocol):
     def send(self, action: dict, timeout_s: float) -> None: ...
 
 
+class Undeliverable(Exception):
+    """The action cannot be delivered as the data stands (e.g. its customer has no e-mail address):
+    not retried in this step and no sign of a failing sink; the next run tries it again."""
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Which sink delivers each action type: its own when configured, else `default`."""
+
+    default: Sink
+    by_type: Mapping[str, Sink] = field(default_factory=dict)
+
+    def sink_for(self, action_type: str) -> Sink:
+        return self.by_type.get(action_type, self.default)
+
+    def split(self, actions: pl.DataFrame) -> list[tuple[Sink, pl.DataFrame]]:
+        """The actions of each sink, sinks in the order of ACTION_TYPES, actions in their order."""
+        sinks = {self.sink_for(t).name: self.sink_for(t) for t in ACTION_TYPES}
+        names = actions["action_type"].replace_strict({t: self.sink_for(t).name for t in ACTION_TYPES})
+        return [(sink, actions.filter(names == name)) for name, sink in sinks.items()]
+
+
+@contextmanager
+def locked_file(path: Path, catch_up: Callable[[BinaryIO], None]) -> Iterator[BinaryIO]:
+    """`path` open for appending under an exclusive lock, after `catch_up` read what other processes
+    appended since the last look: what is looked at and what is appended agree."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            catch_up(handle)
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _line(action: dict) -> dict:
-    return {**action, "payload": json.loads(action["payload"])}
+    """The action as sinks publish it: its outbox row, the payload as an object."""
+    return {**{k: action[k] for k in OUTBOX.column_names}, "payload": json.loads(action["payload"])}
 
 
 @dataclass
@@ -97,16 +139,8 @@ class JsonlSink:
     _offset: int = field(default=0, init=False, repr=False)  # bytes of whole lines read so far
     _lines: int = field(default=0, init=False, repr=False)
 
-    @contextmanager
-    def _locked(self) -> Iterator[BinaryIO]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                self._catch_up(handle)
-                yield handle
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self) -> AbstractContextManager[BinaryIO]:
+        return locked_file(self.path, self._catch_up)
 
     def _catch_up(self, handle: BinaryIO) -> None:
         if os.fstat(handle.fileno()).st_size < self._offset:  # truncated or replaced by someone: read it again
@@ -175,18 +209,7 @@ class WebhookSink:
             method="POST",
             headers={"Content-Type": "application/json", "Idempotency-Key": action["action_id"]},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                response.read()
-        except urllib.error.HTTPError as error:
-            raise RuntimeError(f"webhook answered HTTP {error.code}") from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            reason = getattr(error, "reason", error)
-            if isinstance(reason, TimeoutError):
-                raise RuntimeError(
-                    f"webhook did not answer within {timeout:g} s (AI_ASSETS_OUTBOX_TIMEOUT_S)"
-                ) from None
-            raise RuntimeError(f"webhook unreachable: {reason}") from None
+        http_call(request, timeout, "webhook")
 
 
 @dataclass(frozen=True)
@@ -195,7 +218,7 @@ class DeliveryPolicy:
 
     max_attempts: int = 3  # per action and step, with exponential backoff between attempts
     backoff_s: float = 1.0
-    deadline_s: float = 300.0  # nothing is sent after this long; the rest stays failed for the next run
+    deadline_s: float = 300.0  # nothing is sent to a sink after this long; the rest stays failed for the next run
     breaker_failures: int = 5  # actions failed in a row after which the sink is not tried again in this step
 
 
@@ -214,7 +237,22 @@ class DeliveryReport:
     not_attempted: list[str] = field(default_factory=list)  # circuit open or deadline passed
     elsewhere: list[str] = field(default_factory=list)  # another run is delivering them right now
     errors: dict[str, str] = field(default_factory=dict)  # action id -> last error, for failed and not attempted
-    stopped: str | None = None  # why the step stopped sending before the end, if it did
+    stops: dict[str, str] = field(default_factory=dict)  # sink -> why the step stopped sending to it
+    sink_of: dict[str, str] = field(default_factory=dict)  # action id -> the sink it went (or was to go) to
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the step stopped sending to some sink before the end, if it did."""
+        return "; ".join(self.stops.values()) or None
+
+    def by_sink(self) -> dict[str, dict[str, int]]:
+        """Per sink, the actions of each outcome of this step."""
+        outcomes = ("sent", "found", "failed", "not_attempted", "elsewhere")
+        counts = {name: dict.fromkeys(outcomes, 0) for name in dict.fromkeys(self.sink_of.values())}
+        for outcome in outcomes:
+            for action_id in getattr(self, outcome):
+                counts[self.sink_of[action_id]][outcome] += 1
+        return counts
 
     @property
     def due(self) -> int:
@@ -233,29 +271,46 @@ class DeliveryReport:
 def deliver(
     actions: pl.DataFrame,
     previous: pl.DataFrame,
-    sink: Sink,
+    sinks: Sink | Routes,
     ledger: DeliveryLedger,
     policy: DeliveryPolicy,
     days: Sequence[date],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> DeliveryReport:
-    """Sends every action of `days` not delivered yet, each only after claiming it in the ledger,
-    and records the outcome there (`delivery_table` reads it back). `previous` is the warehouse's
-    record of these days, adopted by a ledger that does not know it yet."""
+    """Sends every action of `days` not delivered yet to its sink, each only after claiming it in
+    the ledger, and records the outcome there (`delivery_table` reads it back). `previous` is the
+    warehouse's record of these days, adopted by a ledger that does not know it yet."""
+    routes = sinks if isinstance(sinks, Routes) else Routes(sinks)
     ledger.adopt(previous)
     ledger.withdraw_unwanted(days, actions["action_id"])
-    deliver_until = clock() + policy.deadline_s
     report = DeliveryReport()
+    for sink, sink_actions in routes.split(actions):
+        _deliver_to(sink, sink_actions, ledger, policy, report, sleep, clock)
+    return report
+
+
+def _deliver_to(
+    sink: Sink,
+    actions: pl.DataFrame,
+    ledger: DeliveryLedger,
+    policy: DeliveryPolicy,
+    report: DeliveryReport,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> None:
+    """The actions of one sink, under the sink's own circuit breaker and deadline."""
+    deliver_until = clock() + policy.deadline_s
     in_a_row = 0
     for action in actions.iter_rows(named=True):
         action_id, day = action["action_id"], action["created_date"]
-        if report.stopped is None and in_a_row >= policy.breaker_failures:
-            report.stopped = f"{sink.name} sink circuit open after {in_a_row} consecutive failures"
-        if report.stopped is None and clock() >= deliver_until:
-            report.stopped = f"delivery deadline of {policy.deadline_s:g} s passed"
-        if report.stopped is not None:
-            reason = f"not attempted: {report.stopped}"
+        report.sink_of[action_id] = sink.name
+        if sink.name not in report.stops and in_a_row >= policy.breaker_failures:
+            report.stops[sink.name] = f"{sink.name} sink circuit open after {in_a_row} consecutive failures"
+        if sink.name not in report.stops and clock() >= deliver_until:
+            report.stops[sink.name] = f"delivery deadline of {policy.deadline_s:g} s passed"
+        if sink.name in report.stops:
+            reason = f"not attempted: {report.stops[sink.name]}"
             if ledger.mark_not_attempted(action_id, day, sink.name, reason):
                 report.not_attempted.append(action_id)
                 report.errors[action_id] = reason
@@ -265,7 +320,7 @@ def deliver(
             if ledger.rows([action_id])[action_id].status == CLAIMED:
                 report.elsewhere.append(action_id)
             continue
-        error, attempts = _send(action, sink, claim.attempts, policy, deliver_until, sleep, clock, report)
+        error, attempts, sink_failed = _send(action, sink, claim.attempts, policy, deliver_until, sleep, clock, report)
         if error is None:
             ledger.mark_delivered(action_id, sink.name, attempts)
             in_a_row = 0
@@ -273,8 +328,8 @@ def deliver(
             ledger.mark_failed(action_id, sink.name, attempts, error)
             report.failed.append(action_id)
             report.errors[action_id] = error
-            in_a_row += 1
-    return report
+            if sink_failed:  # a customer without an address says nothing about the sink
+                in_a_row += 1
 
 
 def _send(
@@ -286,14 +341,15 @@ def _send(
     sleep: Callable[[float], None],
     clock: Callable[[], float],
     report: DeliveryReport,
-) -> tuple[str | None, int]:
-    """Sends one claimed action, retrying with backoff within the deadline: (error or None, attempts)."""
+) -> tuple[str | None, int, bool]:
+    """Sends one claimed action, retrying with backoff within the deadline: (error or None,
+    attempts, whether the failure is the sink's rather than the action's)."""
     try:
         if sink.already_has(action["action_id"]):  # sent by a run that died before recording it
             report.found.append(action["action_id"])
-            return None, attempts
+            return None, attempts, False
     except Exception as exc:  # the sink cannot tell: sending could double the action
-        return scrub_secrets(str(exc))[:500], attempts
+        return scrub_secrets(str(exc))[:500], attempts, True
     error = None
     for attempt in range(policy.max_attempts):
         if attempt:
@@ -305,21 +361,27 @@ def _send(
         try:
             sink.send(action, timeout_s=max(deliver_until - clock(), 0.1))
             report.sent.append(action["action_id"])
-            return None, attempts
+            return None, attempts, False
+        except Undeliverable as exc:  # the data, not the sink: trying again now would change nothing
+            return scrub_secrets(str(exc))[:500], attempts, False
         except Exception as exc:  # a sink error is data (status failed), never a crashed step
             error = scrub_secrets(str(exc))[:500]
-    return error or f"not attempted: delivery deadline of {policy.deadline_s:g} s passed", attempts
+    return error or f"not attempted: delivery deadline of {policy.deadline_s:g} s passed", attempts, True
 
 
-def delivery_table(actions: pl.DataFrame, previous: pl.DataFrame, ledger: DeliveryLedger, sink: str) -> pl.DataFrame:
+def delivery_table(
+    actions: pl.DataFrame, previous: pl.DataFrame, ledger: DeliveryLedger, sinks: str | Routes
+) -> pl.DataFrame:
     """One `outbox_deliveries` row per action of `actions`, as the ledger has it now, plus the
-    actions delivered earlier that are no longer wanted (they were sent, so they stay on record)."""
+    actions delivered earlier that are no longer wanted (they were sent, so they stay on record).
+    `sinks` names the sink of an action the ledger does not know (one name, or by action type)."""
     known = ledger.rows(actions["action_id"])
     now = time.time()
     rows = []
     for action in actions.iter_rows(named=True):
         row = known.get(action["action_id"])
         record = {k: action[k] for k in ("action_id", "ticket_id", "created_date", "action_type")}
+        sink = sinks if isinstance(sinks, str) else sinks.sink_for(action["action_type"]).name
         if row is None:  # the delivery step stopped before this action (it crashed): nothing was sent
             rows.append({**record, "status": "failed", "attempts": 0, "last_error": "not attempted", "sink": sink})
             continue

@@ -1,0 +1,201 @@
+"""`send_reply` actions as e-mails through an SMTP server (stdlib `smtplib`).
+
+The recipient is the ticket's customer as the CRM has them (`customers.email`, joined on the
+action's `customer_id`): structured columns only, never ticket or model text. A customer without a
+usable address fails the action, saying where to add one; it is never dropped.
+
+Exactly once: SMTP cannot be asked whether it already has a message, so the sink keeps its own
+journal (`outbox/smtp_journal.txt`, beside the ledger) of the Message-IDs the server accepted,
+written and fsynced right after the server's 250 to DATA, under a file lock. A run that died
+between that answer and the ledger's record finds the message there and does not send it again.
+What remains is the moment between the 250 and the journal's fsync: a crash exactly there sends the
+message once more on the next run, with the same Message-ID (derived from the action id), by which
+mail servers and mail clients recognise the copy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+from pathlib import Path
+from typing import BinaryIO
+
+from ai_assets.load.contacts import SUBJECT_CHARS, is_email_address, one_line
+from ai_assets.load.outbox import Undeliverable, locked_file
+
+# Each security mode and its usual port: STARTTLS on submission, TLS from the first byte, plain.
+SMTP_SECURITY = {"starttls": 587, "ssl": 465, "none": 25}
+# The login comes from the environment when the sink connects, never from a setting (see config.py).
+SMTP_USER_VARIABLE, SMTP_PASSWORD_VARIABLE = "AI_ASSETS_SMTP_USER", "AI_ASSETS_SMTP_PASSWORD"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine: the one place a login may travel without TLS."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def message_id(action_id: str, from_address: str) -> str:
+    """The same for every send of an action: a resend is recognisable as the same message."""
+    return f"<{action_id}@ai-assets.{from_address.rsplit('@', 1)[1]}>"
+
+
+def reply_message(action: dict, from_address: str) -> EmailMessage:
+    """The e-mail of a `send_reply` action: to the CRM address of the action's customer, with the
+    ticket's subject after `Re: ` when there is one, and a Message-ID derived from the action id.
+
+    `action` is an outbox row with its contacts (`contacts.with_contacts`): `customer_email` and
+    `customer_name` come from the CRM, `ticket_subject` from the ticket."""
+    payload = json.loads(action["payload"])
+    customer = payload["customer_id"]
+    address = (action.get("customer_email") or "").strip()
+    if not is_email_address(address):
+        found = "has an e-mail address that is not one" if address else "has no e-mail address"
+        raise Undeliverable(
+            f"customer {customer} {found}: add it to the email column of landing/crm/customers.csv and "
+            "materialise customers (reference_data_job); the next delivery run sends the reply"
+        )
+    subject = one_line(action.get("ticket_subject") or "")[:SUBJECT_CHARS]
+    message = EmailMessage()
+    message["From"] = from_address
+    message["To"] = formataddr((one_line(action.get("customer_name") or ""), address))
+    if not subject:
+        message["Subject"] = f"Your support request {payload['ticket_id']}"
+    else:
+        message["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = message_id(action["action_id"], from_address)
+    # Tickets carry no Message-ID of the customer's mail: no In-Reply-To; these name the ticket instead.
+    message["X-AI-Assets-Ticket-Id"] = one_line(payload["ticket_id"])
+    message["X-AI-Assets-Action-Id"] = action["action_id"]
+    message.set_content(payload["reply"])
+    return message
+
+
+@dataclass
+class SentJournal:
+    """The Message-IDs an SMTP server accepted, one per line, appended and fsynced under a lock.
+
+    A last line without its newline was cut short by a crash during the write: it is completed when
+    it holds a whole Message-ID and cut off otherwise (within the window the module describes)."""
+
+    path: Path
+    _ids: set[str] = field(default_factory=set, init=False, repr=False)
+    _offset: int = field(default=0, init=False, repr=False)
+
+    def _locked(self) -> AbstractContextManager[BinaryIO]:
+        return locked_file(self.path, self._catch_up)
+
+    def _catch_up(self, handle: BinaryIO) -> None:
+        if os.fstat(handle.fileno()).st_size < self._offset:  # replaced by someone: read it again
+            self._ids, self._offset = set(), 0
+        handle.seek(self._offset)
+        data = handle.read()
+        whole = data.rfind(b"\n") + 1
+        self._ids |= {line.decode() for line in data[:whole].split() if line}
+        self._offset += whole
+        torn = data[whole:].strip()
+        if torn:
+            if torn.startswith(b"<") and torn.endswith(b">"):
+                handle.write(b"\n")
+                self._ids.add(torn.decode())
+                self._offset += len(data) - whole + 1
+            else:
+                os.ftruncate(handle.fileno(), self._offset)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def has(self, message_id: str) -> bool:
+        with self._locked():
+            return message_id in self._ids
+
+    def record(self, message_id: str) -> None:
+        with self._locked() as handle:
+            if message_id in self._ids:
+                return
+            line = f"{message_id}\n".encode()
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+            self._ids.add(message_id)
+            self._offset += len(line)
+
+
+@dataclass
+class SmtpSink:
+    """Sends each `send_reply` action as one e-mail, one connection per message."""
+
+    host: str
+    port: int
+    security: str  # a key of SMTP_SECURITY
+    from_address: str
+    journal: SentJournal
+    timeout_s: float = 10.0
+    name: str = "smtp"
+
+    def already_has(self, action_id: str) -> bool:
+        return self.journal.has(message_id(action_id, self.from_address))
+
+    def send(self, action: dict, timeout_s: float | None = None) -> None:
+        message = reply_message(action, self.from_address)  # before connecting: a bad recipient sends nothing
+        timeout = min(self.timeout_s, timeout_s) if timeout_s is not None else self.timeout_s
+        where = f"SMTP server {self.host}:{self.port}"
+        try:
+            with self._session(timeout) as smtp:
+                smtp.send_message(message)  # returns after the server's 250 to DATA
+                self.journal.record(message["Message-ID"])
+        except smtplib.SMTPAuthenticationError as error:
+            raise RuntimeError(
+                f"{where} refused the login ({error.smtp_code}): check {SMTP_USER_VARIABLE} and "
+                f"{SMTP_PASSWORD_VARIABLE}"
+            ) from None
+        except smtplib.SMTPNotSupportedError as error:
+            raise RuntimeError(f"{where}: {error} (AI_ASSETS_SMTP_SECURITY, {SMTP_USER_VARIABLE})") from None
+        except smtplib.SMTPRecipientsRefused as error:
+            code, text = next(iter(error.recipients.values()))
+            raise RuntimeError(f"{where} refused the recipient: {code} {_text(text)}") from None
+        except smtplib.SMTPResponseException as error:
+            raise RuntimeError(f"{where} answered {error.smtp_code} {_text(error.smtp_error)}") from None
+        except ssl.SSLError as error:
+            raise RuntimeError(f"TLS with {where} failed: {error} (AI_ASSETS_SMTP_SECURITY)") from None
+        except TimeoutError:
+            raise RuntimeError(f"{where} did not answer within {timeout:g} s (AI_ASSETS_OUTBOX_TIMEOUT_S)") from None
+        except (OSError, smtplib.SMTPException) as error:
+            raise RuntimeError(f"{where} unreachable: {error}") from None
+
+    @contextmanager
+    def _session(self, timeout: float) -> Iterator[smtplib.SMTP]:
+        """A connection, secured and logged in as configured; closed however the block ends."""
+        context = ssl.create_default_context()
+        if self.security == "ssl":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=timeout)
+        try:
+            if self.security == "starttls":
+                smtp.starttls(context=context)
+            user = os.environ.get(SMTP_USER_VARIABLE)
+            if user:
+                smtp.login(user, os.environ.get(SMTP_PASSWORD_VARIABLE, ""))
+            yield smtp
+        finally:
+            try:
+                smtp.quit()  # after an accepted message, a failed goodbye changes nothing
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)

@@ -1,0 +1,122 @@
+"""A ticketing system on loopback with the REST API shape of Zendesk's Support API.
+
+It stands in for Zendesk (or anything that speaks its API): `POST /api/v2/tickets.json` creates a
+ticket, deduplicated on the `Idempotency-Key` header as Zendesk does; `GET
+/api/v2/tickets.json?external_id=...` lists the tickets with that external id. Requests must carry
+the token (`Authorization: Bearer <token>`, or basic auth as `<email>/token:<token>`).
+
+`faults` are how it answers the next ticket creations, one per request: an HTTP status instead of
+creating (500, 429 with `Retry-After`), "slow" (creates the ticket, then answers only after
+`slow_s`, past a client's timeout), or None (as usual).
+
+Usage::
+
+    with TicketingServer(token="t0k") as desk:
+        ...  # point AI_ASSETS_TICKETING_URL at desk.url
+        assert desk.duplicates() == {}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+TICKETS = "/api/v2/tickets.json"
+
+
+class TicketingServer:
+    def __init__(self, token: str, faults: list | None = None, slow_s: float = 2.0) -> None:
+        self.token, self.faults, self.slow_s = token, list(faults or []), slow_s
+        self.tickets: list[dict] = []  # created, in order
+        self.posts: list[str] = []  # the Idempotency-Key of every creation request, answered or not
+        self.lookups: list[str] = []  # the external ids asked for
+        self.authorizations: list[str] = []
+        self._by_key: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        desk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: dict | None = None, headers: dict | None = None) -> None:
+                data = json.dumps(body or {}).encode()
+                try:
+                    self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up waiting
+
+            def _authorized(self) -> bool:
+                given = self.headers.get("Authorization", "")
+                desk.authorizations.append(given)
+                if given == f"Bearer {desk.token}":
+                    return True
+                if given.startswith("Basic "):
+                    user, _, token = base64.b64decode(given[6:]).decode().partition(":")
+                    return user.endswith("/token") and token == desk.token
+                return False
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's hook name)
+                url = urlsplit(self.path)
+                if url.path != TICKETS or not self._authorized():
+                    return self._answer(404 if url.path != TICKETS else 401, {"error": "Couldn't authenticate you"})
+                external_id = parse_qs(url.query).get("external_id", [""])[0]
+                with desk._lock:
+                    desk.lookups.append(external_id)
+                    found = [t for t in desk.tickets if t["external_id"] == external_id]
+                self._answer(200, {"tickets": found, "count": len(found)})
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path != TICKETS or not self._authorized():
+                    return self._answer(404 if self.path != TICKETS else 401, {"error": "Couldn't authenticate you"})
+                key = self.headers.get("Idempotency-Key", "")
+                with desk._lock:
+                    desk.posts.append(key)
+                    fault = desk.faults.pop(0) if desk.faults else None
+                if isinstance(fault, int):
+                    retry = {"Retry-After": "1"} if fault == 429 else {}
+                    return self._answer(fault, {"error": f"injected HTTP {fault}"}, retry)
+                ticket, hit = desk._create(key, body["ticket"])
+                if fault == "slow":
+                    time.sleep(desk.slow_s)
+                self._answer(201, {"ticket": ticket}, {"x-idempotency-lookup": "hit" if hit else "miss"})
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+
+    def _create(self, key: str, fields: dict) -> tuple[dict, bool]:
+        """The ticket for the idempotency key `key`: the one created before, or a new one."""
+        with self._lock:
+            if key and key in self._by_key:
+                return self._by_key[key], True
+            ticket = {"id": len(self.tickets) + 1, "status": "new", **fields}
+            self.tickets.append(ticket)
+            if key:
+                self._by_key[key] = ticket
+            return ticket, False
+
+    def duplicates(self) -> dict[str, int]:
+        """External ids with more than one ticket, with how many."""
+        with self._lock:
+            return {key: n for key, n in Counter(t["external_id"] for t in self.tickets).items() if n > 1}
+
+    def __enter__(self) -> TicketingServer:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
