@@ -465,7 +465,8 @@ def default_responder(
     - no response_format (or type "text"): "OK"
     - json_object without a schema: "{}"
     - a schema: JSON filling every property; triage enums (category/urgency/sentiment)
-      are guessed from keywords in the last user message.
+      are guessed from keywords in the last user message; a ``body`` string is an article made of
+      the last user message's paragraphs (see :func:`_as_article`).
     - a batch schema (required ``items`` array of objects with a string ``row_id``) and
       ``<<<ITEM id`` ... ``ITEM>>>`` blocks in the last user message: one item per block,
       in block order, each filled from that block's text only. Blocks whose text contains
