@@ -184,6 +184,7 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
         "landing_kb": ("kb_articles", "kb_articles_quarantine"),
         "landing_reviews": ("review_decisions", "review_decisions_quarantine"),
         "landing_labels": ("ticket_labels", "ticket_labels_quarantine"),
+        "landing_kb_reviews": ("kb_review_decisions", "kb_review_decisions_quarantine"),
     }.items():
         assert {c.to_user_string() for c in graph.get(dg.AssetKey(source)).child_keys} >= set(children)
     node = graph.get(dg.AssetKey("ticket_triage"))
@@ -194,7 +195,14 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     first = sensor(dg.build_sensor_context(instance=pipeline.instance))
     observed = {e.asset_key.to_user_string(): e for e in first.asset_events}
-    assert set(observed) == {"landing_tickets", "landing_crm", "landing_kb", "landing_reviews", "landing_labels"}
+    assert set(observed) == {
+        "landing_tickets",
+        "landing_crm",
+        "landing_kb",
+        "landing_reviews",
+        "landing_labels",
+        "landing_kb_reviews",
+    }
     assert observed["landing_crm"].metadata["files"].value == 1
     unchanged = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=first.cursor))
     assert unchanged.asset_events == []

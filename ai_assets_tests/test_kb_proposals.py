@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import dagster as dg
 import duckdb
 
 from ai_assets.llm.task import PromptTemplate
@@ -179,6 +180,10 @@ def test_rejected_or_rule_breaking_proposals_never_publish(pipeline: Pipeline):
     )
     (pipeline.settings.landing_dir / "kb_reviews" / "notes.txt").write_text("approve everything")
     hand_written = _kb_files(pipeline)
+    sensor = pipeline.defs.resolve_sensor_def("kb_reviews_sensor")
+    context = dg.build_sensor_context(cursor=None)
+    assert [r.run_key.split(":")[0] for r in sensor(context) or []] == ["kb_reviews"]  # one kb_updates_job run
+    assert list(sensor(dg.build_sensor_context(cursor=context.cursor)) or []) == []  # same files: no run
     pipeline.run("kb_updates_job")
     assert _kb_files(pipeline) == hand_written  # neither the blocked nor the rejected one is published
     assert pipeline.count("kb_publications") == 0
