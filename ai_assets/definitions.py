@@ -8,7 +8,7 @@ import dagster as dg
 
 from ai_assets.automation.jobs import build_jobs
 from ai_assets.automation.schedules import build_daily_tickets_schedule, build_outbox_retry_schedule
-from ai_assets.automation.sensors import build_sensors
+from ai_assets.automation.sensors import build_kb_reviews_sensor, build_sensors
 from ai_assets.config import Settings, load_settings
 from ai_assets.extract.assets import (
     build_orders_asset,
@@ -16,18 +16,21 @@ from ai_assets.extract.assets import (
     customers,
     kb_articles,
     kb_chunks,
+    kb_review_decisions,
     review_decisions,
     ticket_labels,
 )
 from ai_assets.extract.sources import LANDING_SOURCES, build_landing_observer
-from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_routing
-from ai_assets.load.dbt import build_dbt_marts, dbt_resource, mart_names
+from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_routing, kb_publications
+from ai_assets.load.dbt import build_dbt_marts, dbt_resource, dbt_var, mart_names
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.checks import build_asset_checks
 from ai_assets.quality.freshness import build_freshness
 from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource, ToolsResource
 from ai_assets.transform.eval_assets import build_triage_eval
 from ai_assets.transform.investigation_assets import build_ticket_investigations, investigation_task, tools_version
+from ai_assets.transform.kb_proposal_assets import build_kb_article_proposals
+from ai_assets.transform.kb_proposals import MAX_TICKETS, kb_article_task
 from ai_assets.transform.reply import reply_tasks
 from ai_assets.transform.reply_assets import build_reply_drafts
 from ai_assets.transform.reply_eval_assets import build_reply_eval
@@ -92,6 +95,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_outbox(daily),
             build_outbox_deliveries(daily),
             marts,
+            kb_review_decisions,
+            build_kb_article_proposals(
+                kb_article_task(settings), settings.chat_model, float(dbt_var("kb_gap_score_threshold")), MAX_TICKETS
+            ),
+            kb_publications,
         ],
         asset_checks=[*build_asset_checks(), *freshness_checks],
         jobs=jobs,
@@ -103,6 +111,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         sensors=[
             *build_sensors(settings, by_name["daily_tickets_job"], by_name["reviews_job"], by_name["eval_job"]),
+            build_kb_reviews_sensor(settings, by_name["kb_updates_job"]),
             freshness_sensor,
             build_landing_observer(settings),
             dg.AutomationConditionSensorDefinition(

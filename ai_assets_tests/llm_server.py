@@ -287,6 +287,25 @@ def _subject(text: str) -> str:
     return lines[0] if lines else ""
 
 
+_MARKER_LINE = re.compile(r"^\s*(?:<<<\w+.*|\w+>>>)\s*$")
+_LABEL = re.compile(r"^[A-Z][A-Za-z ]{0,30}:\s+")
+
+
+def _as_article(text: str) -> str:
+    """An article body (markdown) written from the prompt: each paragraph of the last user message (blank
+    lines apart; marker lines such as ``<<<TICKET`` left out, ``Label:`` prefixes dropped) as a ``## ``
+    section headed by its first line, a one-line paragraph as plain text. Like a model's article, it
+    shares the material's words."""
+    sections = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [_LABEL.sub("", ln.strip()) for ln in block.splitlines() if ln.strip() and not _MARKER_LINE.match(ln)]
+        if len(lines) == 1:
+            sections.append(lines[0])
+        elif lines:
+            sections.append(f"## {lines[0]}\n" + "\n".join(lines[1:]))
+    return "\n\n".join(sections) or "fake body"
+
+
 _ENUM_HEURISTICS: dict[str, Callable[[str], str]] = {
     "category": _category,
     "urgency": _urgency,
@@ -376,6 +395,8 @@ def _fill(name: str, schema: Any, root: dict, text: str, depth: int = 0) -> Any:
     if name == "cited_chunk_ids" and typ == "array":
         # Reply drafts cite the first knowledge-base excerpt of the prompt ("[<chunk_id>] ...").
         return re.findall(r"^\[([^\]\s]+#\d+)\]", text, flags=re.MULTILINE)[:1]
+    if name == "body" and typ == "string":
+        return _as_article(text)
     if name == "reply" and typ == "string":
         reply = f'Thank you for your message about "{_subject(text)[:60]}". Here is what we can do for you.'
         fact = _first_fact(text)
@@ -480,7 +501,8 @@ def default_responder(
     - no response_format (or type "text"): "OK"
     - json_object without a schema: "{}"
     - a schema: JSON filling every property; triage enums (category/urgency/sentiment)
-      are guessed from keywords in the last user message.
+      are guessed from keywords in the last user message; a ``body`` string is an article made of
+      the last user message's paragraphs (see :func:`_as_article`).
     - a batch schema (required ``items`` array of objects with a string ``row_id``) and
       ``<<<ITEM id`` ... ``ITEM>>>`` blocks in the last user message: one item per block,
       in block order, each filled from that block's text only. Blocks whose text contains

@@ -185,6 +185,7 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
         "landing_kb": ("kb_articles", "kb_articles_quarantine"),
         "landing_reviews": ("review_decisions", "review_decisions_quarantine"),
         "landing_labels": ("ticket_labels", "ticket_labels_quarantine"),
+        "landing_kb_reviews": ("kb_review_decisions", "kb_review_decisions_quarantine"),
     }.items():
         assert {c.to_user_string() for c in graph.get(dg.AssetKey(source)).child_keys} >= set(children)
     node = graph.get(dg.AssetKey("ticket_triage"))
@@ -202,6 +203,7 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
         "landing_kb",
         "landing_reviews",
         "landing_labels",
+        "landing_kb_reviews",
     }
     assert observed["landing_crm"].metadata["files"].value == 1
     unchanged = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=first.cursor))

@@ -24,6 +24,10 @@ EVAL_ASSETS = dg.AssetSelection.assets(
 )
 # What a reviewer's decision changes, per day: the route, the outcome, the actions and their delivery.
 DECISION_OUTPUTS = dg.AssetSelection.assets("review_queue", "ticket_outcomes", "outbox", "outbox_deliveries")
+# Reviewers' decisions on article proposals, the proposals they decide, and the publication of approved ones.
+KB_UPDATE_ASSETS = dg.AssetSelection.assets(
+    "kb_review_decisions", "kb_review_decisions_quarantine", "kb_article_proposals", "kb_publications"
+)
 DAILY_TICKETS_ASSETS = (
     dg.AssetSelection.assets(
         "raw_tickets",
@@ -76,6 +80,13 @@ def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAsset
             description="Reload the labelled tickets (landing/labels/ and reviewers' corrections) and evaluate the "
             "triage on them (eval_predictions, a row in eval_runs, the accuracy check against its targets) and the "
             "retrieval and replies (a row in reply_eval_runs).",
+        ),
+        dg.define_asset_job(
+            "kb_updates_job",
+            selection=KB_UPDATE_ASSETS,
+            description="Draft knowledge-base articles for the categories kb_gaps flags (cached: unchanged material "
+            "makes no LLM call), apply the decisions of landing/kb_reviews/ and publish the approved ones into "
+            "landing/kb/; then reference_data_job embeds their chunks.",
         ),
         dg.define_asset_job(
             "marts_job",

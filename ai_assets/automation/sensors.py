@@ -174,3 +174,24 @@ def build_sensors(
         context.log.error(f"Run {run.run_id} of {run.job_name} failed ({record['partition']}): {record['error']}")
 
     return [landing_files_sensor, reviews_sensor, labels_sensor, run_failures_sensor]
+
+
+def build_kb_reviews_sensor(settings: Settings, kb_updates_job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        job=kb_updates_job,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Requests a kb_updates_job run when landing/kb_reviews/ changes: the decisions are applied "
+        "and approved article proposals published into landing/kb/.",
+    )
+    def kb_reviews_sensor(context: dg.SensorEvaluationContext):
+        folder = scan_folder(settings.landing_dir / "kb_reviews")
+        # Files not read count too: the run quarantines each of them, with the reason.
+        fingerprint = _fingerprint(folder.files + [s.path for s in folder.skipped])
+        if fingerprint is None or fingerprint == context.cursor:
+            return
+        context.update_cursor(fingerprint)
+        # The run key is the folder's content: the same decisions never run twice.
+        yield dg.RunRequest(run_key=f"kb_reviews:{fingerprint}", tags={"ai_assets/trigger": "kb_reviews"})
+
+    return kb_reviews_sensor

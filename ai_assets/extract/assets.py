@@ -8,6 +8,7 @@ import polars as pl
 
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
+from ai_assets.extract.kb_reviews import read_kb_review_decisions
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.labels import CORRECTIONS, build_ticket_labels
 from ai_assets.extract.landing import WHOLE_FILE
@@ -20,6 +21,8 @@ from ai_assets.quality.tables import (
     KB_ARTICLES,
     KB_ARTICLES_QUARANTINE,
     KB_CHUNKS,
+    KB_REVIEW_DECISIONS,
+    KB_REVIEW_DECISIONS_QUARANTINE,
     ORDERS,
     ORDERS_QUARANTINE,
     RAW_TICKETS,
@@ -140,6 +143,9 @@ customers = _reference_table(CUSTOMERS, CUSTOMERS_QUARANTINE, read_customers, "c
 kb_articles = _reference_table(KB_ARTICLES, KB_ARTICLES_QUARANTINE, read_kb_articles, "kb", "landing_kb")
 review_decisions = _reference_table(
     REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE, read_review_decisions, "reviews", "landing_reviews"
+)
+kb_review_decisions = _reference_table(
+    KB_REVIEW_DECISIONS, KB_REVIEW_DECISIONS_QUARANTINE, read_kb_review_decisions, "kb_reviews", "landing_kb_reviews"
 )
 
 

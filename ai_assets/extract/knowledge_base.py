@@ -13,11 +13,11 @@ import polars as pl
 import yaml
 
 from ai_assets.extract.landing import FileRule, not_utf8, scan_folder, unreadable
+from ai_assets.quality.article_files import FENCE
 from ai_assets.quality.tables import KB_ARTICLES, KB_ARTICLES_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 KB_FILES = FileRule((".md",), gzip=False, expected="knowledge-base articles are .md files, in any letter case")
-_FENCE = "---"
 
 
 class ArticleError(ValueError):
@@ -25,11 +25,11 @@ class ArticleError(ValueError):
 
 
 def _split_front_matter(text: str) -> tuple[dict, str]:
-    if not text.startswith(_FENCE):
+    if not text.startswith(FENCE):
         return {}, text
-    parts = text.split(_FENCE, 2)
+    parts = text.split(FENCE, 2)
     if len(parts) < 3:
-        raise ArticleError(f"front matter opened with {_FENCE} on the first line is never closed")
+        raise ArticleError(f"front matter opened with {FENCE} on the first line is never closed")
     try:
         meta = yaml.safe_load(parts[1])
     except yaml.YAMLError as error:

@@ -16,6 +16,7 @@ that is not a landing file, is one rejected row at line `WHOLE_FILE`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ai_assets.extract.landing import (
 )
 from ai_assets.quality.tables import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE
 from ai_assets.quality.validate import split_valid
+from ai_assets.warehouse.contract import Table
 
 TEXT_FIELDS = ("ticket_id", "decision", "edited_text", "reviewer")
 # Corrections of the triage: optional, compared in lower case, blank meaning not corrected.
@@ -83,35 +85,56 @@ def _typed_decision(values: dict[str, Any], modified: datetime) -> dict[str, Any
             row["created_date"] = _created_date(values["created_date"])
         except ValueError:
             problems.append(f"created_date {str(values['created_date'])[:40]!r} is not a date; give YYYY-MM-DD")
-    if values.get("decided_at") in (None, ""):
-        row["decided_at"] = modified
-    else:
-        try:
-            row["decided_at"] = parse_timestamp(str(values["decided_at"]))
-        except ValueError:
-            problems.append(f"decided_at {str(values['decided_at'])[:40]!r} is not an ISO 8601 timestamp")
+    row["decided_at"] = decision_time(values, modified, problems)
     return {**row, "problem": "; ".join(problems) or None}
+
+
+def decision_time(values: dict[str, Any], modified: datetime, problems: list[str]) -> datetime | None:
+    """`decided_at` (ISO 8601), or the file's modification time without one; a problem if unreadable."""
+    if values.get("decided_at") in (None, ""):
+        return modified
+    try:
+        return parse_timestamp(str(values["decided_at"]))
+    except ValueError:
+        problems.append(f"decided_at {str(values['decided_at'])[:40]!r} is not an ISO 8601 timestamp")
+        return None
 
 
 def read_review_decisions(reviews_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(decisions, rejected rows with a reason). `is_latest` marks the deciding row of each
     (ticket_id, created_date): the latest `decided_at`, then the later file and line."""
-    folder = scan_folder(reviews_dir)
+    rows = decision_rows(reviews_dir, REQUIRED_COLUMNS, _decision_row)
+    frame = pl.DataFrame(rows, schema=_ROW_SCHEMA)
+    return split_decisions(frame, REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE, ["ticket_id", "created_date"])
+
+
+def decision_rows(
+    folder_path: Path, required: tuple[str, ...], typed: Callable[[LandingRecord, datetime], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every record of a decisions folder typed by `typed` (with a `problem` when it cannot be read), and
+    a row per entry of the folder that is not a landing file."""
+    folder = scan_folder(folder_path)
     rows = [{"source_file": s.path.name, "source_line": WHOLE_FILE, "problem": s.reason} for s in folder.skipped]
     for path in folder.files:
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
         rows.extend(
-            {**_decision_row(record, modified), "source_file": path.name, "source_line": record.line}
-            for record in read_records(path, REQUIRED_COLUMNS)
+            {**typed(record, modified), "source_file": path.name, "source_line": record.line}
+            for record in read_records(path, required)
         )
-    frame = pl.DataFrame(rows, schema=_ROW_SCHEMA)
+    return rows
+
+
+def split_decisions(
+    frame: pl.DataFrame, table: Table, quarantine: Table, group: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the valid decisions of `frame`, with `is_latest` marking the deciding row of each `group`: the
+    latest `decided_at`, then the later file and line; the rejected rows with their reason)."""
     unreadable = frame.filter(pl.col("problem").is_not_null()).rename({"problem": "reason"})
     valid, invalid = split_valid(
-        frame.filter(pl.col("problem").is_null()).drop("problem"), REVIEW_DECISIONS.schema.remove_columns(["is_latest"])
+        frame.filter(pl.col("problem").is_null()).drop("problem"), table.schema.remove_columns(["is_latest"])
     )
     # Sorted oldest first, so each group's last row is its deciding one (a null day is a group of its own).
-    group = ["ticket_id", "created_date"]
     latest = pl.int_range(pl.len()).over(group) == pl.len().over(group) - 1
     decisions = valid.sort("decided_at", "source_file", "source_line").with_columns(is_latest=latest)
-    rejects = pl.concat([unreadable, invalid], how="diagonal_relaxed").select(REVIEW_DECISIONS_QUARANTINE.column_names)
-    return decisions.select(REVIEW_DECISIONS.column_names), rejects.sort("source_file", "source_line")
+    rejects = pl.concat([unreadable, invalid], how="diagonal_relaxed").select(quarantine.column_names)
+    return decisions.select(table.column_names), rejects.sort("source_file", "source_line")

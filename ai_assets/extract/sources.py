@@ -46,6 +46,9 @@ LANDING_SOURCES = (
     LandingSource("landing_orders", "orders", "The order system's daily export: orders/YYYY-MM-DD/*.jsonl|csv.", True),
     LandingSource("landing_kb", "kb", "Knowledge-base articles: kb/*.md with front matter.", False),
     LandingSource("landing_reviews", "reviews", "Reviewers' decisions: reviews/*.jsonl|csv.", True),
+    LandingSource(
+        "landing_kb_reviews", "kb_reviews", "Reviewers' decisions on article proposals: kb_reviews/*.jsonl|csv.", False
+    ),
     LandingSource("landing_labels", "labels", "Labelled tickets for the evaluations: labels/*.jsonl|csv.", True),
 )
 

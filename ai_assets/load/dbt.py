@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 import polars as pl
+import yaml
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from ai_assets.warehouse.catalog import CATALOG_ALIAS
@@ -159,3 +160,12 @@ def build_dbt_marts() -> dg.AssetsDefinition:
             yield event
 
     return dbt_marts
+
+
+def dbt_var(name: str) -> object:
+    """A var of `dbt_project.yml`, for Python that must agree with the marts (e.g. kb_gap_score_threshold)."""
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    try:
+        return project["vars"][name]
+    except (KeyError, TypeError):
+        raise KeyError(f"dbt_project/dbt_project.yml has no var {name!r} under `vars:`") from None

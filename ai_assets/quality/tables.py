@@ -23,11 +23,14 @@ from ai_assets.quality.vocabulary import (
     DECISIONS,
     DELIVERY_STATUSES,
     INVESTIGATION_MODES,
+    KB_DECISIONS,
     LABEL_FIELDS,
     LABEL_SOURCES,
     LLM_ERROR_TYPES,
     ORDER_STATUSES,
+    PROPOSAL_STATUSES,
     PROXIED_FIELDS,
+    PUBLICATION_STATUSES,
     REPLY_OUTCOMES,
     REPLY_STEPS,
     ROUTE_STATUSES,
@@ -65,6 +68,15 @@ def _count() -> pa.Column:
 
 def _day() -> pa.Column:
     return pa.Column(pl.Date)
+
+
+def _says_why(column: str, fine: tuple[str, ...], name: str, error: str) -> pa.Check:
+    """Every row whose `column` is not one of `fine` has a `reason`."""
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(column).is_in(fine) | pl.col("reason").is_not_null()),
+        name=name,
+        error=error,
+    )
 
 
 def _rejected_row(id_column: str) -> dict[str, pa.Column]:
@@ -299,6 +311,32 @@ REVIEW_DECISIONS_QUARANTINE = Table(
     "review_decisions_quarantine",
     "One row per rejected row of landing/reviews, with the reason.",
     _rejected_row("ticket_id"),
+    key=("source_file", "source_line"),
+    notes={"source_line": "0: the file as a whole (not read)"},
+)
+
+
+KB_REVIEW_DECISIONS = Table(
+    "kb_review_decisions",
+    "One row per reviewer decision on a knowledge-base article proposal (approve or reject), from "
+    "landing/kb_reviews; is_latest marks the one that decides its proposal.",
+    {
+        "proposal_id": _text(checks=_not_blank()),
+        "decision": _one_of(KB_DECISIONS),
+        "reviewer": _text(checks=_not_blank()),
+        "decided_at": pa.Column(pl.Datetime("us")),
+        "source_file": _text(),
+        "source_line": pa.Column(pl.Int64),
+        "is_latest": pa.Column(pl.Boolean),
+    },
+    key=("source_file", "source_line"),
+    notes={"is_latest": "the latest decision of its proposal: the one that counts"},
+)
+
+KB_REVIEW_DECISIONS_QUARANTINE = Table(
+    "kb_review_decisions_quarantine",
+    "One row per rejected row of landing/kb_reviews, and per other file in it, with the reason.",
+    _rejected_row("proposal_id"),
     key=("source_file", "source_line"),
     notes={"source_line": "0: the file as a whole (not read)"},
 )
@@ -570,13 +608,7 @@ REPLY_DRAFTS = Table(
     partitioned=True,
     blocking=True,
     llm=True,
-    checks=(
-        pa.Check(
-            lambda data: data.lazyframe.select((pl.col("outcome") == "approved") | pl.col("reason").is_not_null()),
-            name="needs_human_has_a_reason",
-            error="every needs_human row says why",
-        ),
-    ),
+    checks=(_says_why("outcome", ("approved",), "needs_human_has_a_reason", "every needs_human row says why"),),
     preview=("ticket_id", "outcome", "rounds", "reason", "reply"),
     notes={
         "reply": "null when no draft was written",
@@ -609,6 +641,86 @@ REPLY_ROUNDS = Table(
     pii=True,
     partitioned=True,
     llm=True,
+)
+
+KB_ARTICLE_PROPOSALS = Table(
+    "kb_article_proposals",
+    "One row per knowledge-base article proposal: for a category kb_gaps flags, an article the LLM drafted from "
+    "the replies reviewers approved or edited for its poorly covered tickets, citing them, with the rule checks' "
+    "verdict, the latest reviewer decision and whether it is published in landing/kb; or, with no such reply, "
+    "the category and why nothing was drafted.",
+    {
+        "proposal_id": _text(),
+        "category": _text(),
+        "article_id": _text(nullable=True),
+        "title": _text(nullable=True),
+        "body": _text(nullable=True),
+        "cited_ticket_ids": pa.Column(pl.List(pl.Utf8)),
+        "status": _one_of(PROPOSAL_STATUSES),
+        "reason": _text(nullable=True),
+        "problems": pa.Column(pl.List(pl.Utf8)),
+        "draft_file": _text(nullable=True),
+        "content_hash": _text(nullable=True),
+        "reviewer": _text(nullable=True),
+        "decided_at": pa.Column(pl.Datetime("us"), nullable=True),
+        "model": _text(nullable=True),
+        "prompt_version": _text(),
+        "input_hash": _text(nullable=True),
+        "prompt_tokens": _count(),
+        "completion_tokens": _count(),
+        "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "cache_hit": pa.Column(pl.Boolean),
+    },
+    key=("proposal_id",),
+    pii=True,
+    llm=True,
+    checks=(
+        _says_why(
+            "status",
+            ("proposed", "approved", "published"),
+            "a_proposal_not_publishable_says_why",
+            "every needs_material, failed, blocked, rejected or superseded row has a reason",
+        ),
+    ),
+    preview=("category", "status", "title", "cited_ticket_ids", "reason"),
+    notes={
+        "proposal_id": "hash of category, cited tickets and prompt_version: the same material, the same id",
+        "category": "a category kb_gaps flags (is_gap)",
+        "article_id": "the id it is published as, `kb-<category>-<title words>`; null: nothing drafted",
+        "cited_ticket_ids": "`<created_date>/<ticket_id>` of the tickets whose approved or edited reply it is "
+        "written from (poorly covered: top_score below kb_gap_score_threshold)",
+        "reason": "why it is not (or not yet) publishable; null when proposed, approved or published",
+        "problems": "the reply rules (REPLY_RULES) the article breaks: any makes it blocked",
+        "draft_file": "`kb_proposals/<proposal_id>.md` under the data directory: the article file to publish",
+        "content_hash": "of the draft file: publishing copies exactly the checked text",
+        "reviewer": "of the latest decision in landing/kb_reviews; null: undecided",
+        "model": "null: no LLM call (nothing to draft from)",
+        **LINEAGE_NOTES,
+    },
+)
+
+KB_PUBLICATIONS = Table(
+    "kb_publications",
+    "One row per approved knowledge-base article proposal: the landing/kb file it was published as, or why it "
+    "was refused (its article id is taken by another article, or its draft file changed after it was checked).",
+    {
+        "proposal_id": _text(),
+        "article_id": _text(),
+        "category": _text(),
+        "status": _one_of(PUBLICATION_STATUSES),
+        "reason": _text(nullable=True),
+        "source_file": _text(),
+        "published_now": pa.Column(pl.Boolean),
+        "reviewer": _text(nullable=True),
+        "decided_at": pa.Column(pl.Datetime("us"), nullable=True),
+    },
+    key=("proposal_id",),
+    preview=("proposal_id", "article_id", "status", "published_now", "reason"),
+    notes={
+        "source_file": "`kb/<article_id>.md` under landing/: where it is, or would be, published",
+        "published_now": "written by this materialisation (false: published before, nothing written)",
+        "reason": "why it was refused; null when published",
+    },
 )
 
 # --- quality ---------------------------------------------------------------------------------
@@ -850,6 +962,8 @@ TABLES: tuple[Table, ...] = (
     KB_CHUNKS,
     REVIEW_DECISIONS,
     REVIEW_DECISIONS_QUARANTINE,
+    KB_REVIEW_DECISIONS,
+    KB_REVIEW_DECISIONS_QUARANTINE,
     TICKET_LABELS,
     TICKET_LABELS_QUARANTINE,
     TICKET_TRIAGE,
@@ -863,6 +977,8 @@ TABLES: tuple[Table, ...] = (
     TOOL_CALLS,
     REPLY_DRAFTS,
     REPLY_ROUNDS,
+    KB_ARTICLE_PROPOSALS,
+    KB_PUBLICATIONS,
     REVIEW_QUEUE,
     TICKET_OUTCOMES,
     OUTBOX,

@@ -59,3 +59,20 @@ LABEL_FIELDS = ("category", "urgency", "sentiment", "language")
 ANSWERERS = ("llm", "proxy", "both")
 # The fields the cascade's proxy can answer.
 PROXIED_FIELDS = ("category", "urgency", "sentiment")
+# A reviewer's decision on a knowledge-base article proposal (landing/kb_reviews/).
+KB_DECISIONS = ("approve", "reject")
+# Where a knowledge-base article proposal stands: no approved or edited reply to write it from, or
+# its draft failed; its article breaks a reply rule; awaiting a decision; decided; superseded by a
+# newer proposal for its category before anyone decided; copied into landing/kb/.
+PROPOSAL_STATUSES = (
+    "needs_material",
+    "failed",
+    "blocked",
+    "proposed",
+    "approved",
+    "rejected",
+    "superseded",
+    "published",
+)
+# What publishing an approved proposal came to (load/kb_publishing.py).
+PUBLICATION_STATUSES = ("published", "refused")

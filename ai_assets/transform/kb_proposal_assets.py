@@ -1,0 +1,90 @@
+"""The knowledge-base article proposals asset: an article drafted per category kb_gaps flags."""
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from ai_assets.llm.task import LLMTask
+from ai_assets.quality.article_files import article_files
+from ai_assets.quality.tables import KB_ARTICLE_PROPOSALS, KB_REVIEW_DECISIONS
+from ai_assets.resources import DataDirResource, LLMResource
+from ai_assets.transform.kb_proposals import (
+    decided_unknown,
+    drafted_proposals,
+    proposal_inputs,
+    read_material,
+    settle,
+    write_drafts,
+)
+from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step
+from ai_assets.warehouse.metadata import counts_by
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import read
+
+_DEPS = [
+    "kb_gaps",
+    "ticket_context",
+    "ticket_triage",
+    "raw_tickets",
+    "ticket_outcomes",
+    "kb_review_decisions",
+    "landing_kb",
+]
+
+
+def build_kb_article_proposals(task: LLMTask, model: str, threshold: float, max_tickets: int) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="kb_article_proposals",
+        specs=[KB_ARTICLE_PROPOSALS.spec(deps=_DEPS)],
+        group_name="transform",
+        # The prompt, the model and what selects the material: a change to any marks the proposals unsynced.
+        code_version=f"{task.prompt_version}|{model}|threshold={threshold}|max_tickets={max_tickets}",
+        pool=LLM_POOL,
+        retry_policy=LLM_STEP_RETRY_POLICY,
+    )
+    def kb_article_proposals(
+        context: dg.AssetExecutionContext, llm: LLMResource, landing: DataDirResource, warehouse: WarehouseResource
+    ):
+        """Drafts a knowledge-base article for each category kb_gaps flags, from the replies reviewers
+        approved or edited for its poorly covered tickets; checks it by the reply rules, writes it to
+        kb_proposals/<proposal_id>.md and applies the decisions of landing/kb_reviews/. Publishes nothing."""
+        with warehouse.get_connection() as conn:
+            _require_kb_gaps(conn)
+            gaps, tickets = read_material(conn, threshold, max_tickets)
+            previous = read(conn, KB_ARTICLE_PROPOSALS)
+            decisions = read(conn, KB_REVIEW_DECISIONS)
+        inputs = proposal_inputs(gaps, tickets, task.prompt_version)
+        for category, reason in inputs.filter(pl.col("reason").is_not_null()).select("category", "reason").rows():
+            context.log.warning(f"kb_gaps flags {category}, but no article is drafted: {reason}")
+        to_draft = inputs.filter(pl.col("reason").is_null())
+        result = run_llm_step(context, llm, task, to_draft, "kb_article_proposals")
+        drafts = write_drafts(drafted_proposals(inputs, result, task.prompt_version), Path(landing.data_dir))
+        published = {f.proposal_id for f in article_files(landing.landing_dir / "kb") if f.proposal_id}
+        proposals = settle(drafts, previous, decisions, published)
+        unknown = decided_unknown(decisions, proposals)
+        if unknown:
+            context.log.warning(f"landing/kb_reviews decides proposals that do not exist: {', '.join(unknown)}")
+        context.log.info(
+            f"{gaps.height} categories flagged, {to_draft.height} drafted from {tickets.height} approved or edited "
+            f"replies; proposals: {counts_by(proposals, 'status')}"
+        )
+        meta = {
+            "flagged_categories": gaps.height,
+            "by_status": counts_by(proposals, "status"),
+            "decisions_for_unknown_proposals": len(unknown),
+            **llm_metadata(context, result.metrics, llm),
+        }
+        yield from warehouse.write({KB_ARTICLE_PROPOSALS: proposals}, metadata={KB_ARTICLE_PROPOSALS: meta})
+
+    return kb_article_proposals
+
+
+def _require_kb_gaps(conn: duckdb.DuckDBPyConnection) -> None:
+    tables = {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "kb_gaps" not in tables:
+        raise dg.Failure(
+            "The kb_gaps mart has not been built yet: materialise a day of tickets (daily_tickets_job), then the "
+            "marts (marts_job), then kb_article_proposals."
+        )
