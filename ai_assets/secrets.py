@@ -48,8 +48,14 @@ def scrub_secrets(text: str | None, environ: Mapping[str, str] | None = None) ->
     return _KEY_SHAPES.sub(SCRUBBED, " " + text)[1:]
 
 
+def from_environment(variable: str, default: str = "") -> str:
+    """A credential (token, user, password) read from the environment at each use, so it never sits
+    in a setting, a resource's config or run metadata."""
+    return os.environ.get(variable) or default
+
+
 def bearer_header(variable: str) -> dict[str, str]:
     """`Authorization: Bearer <token>` from the environment variable `variable`, read at each use so
     the token never sits in a setting, or nothing when it is unset."""
-    token = os.environ.get(variable)
+    token = from_environment(variable)
     return {"Authorization": f"Bearer {token}"} if token else {}

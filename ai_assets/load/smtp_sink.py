@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from ai_assets.load.contacts import SUBJECT_CHARS, is_email_address, one_line
 from ai_assets.load.outbox import Undeliverable, locked_file
+from ai_assets.secrets import from_environment
 
 # Each security mode and its usual port: STARTTLS on submission, TLS from the first byte, plain.
 SMTP_SECURITY = {"starttls": 587, "ssl": 465, "none": 25}
@@ -186,9 +187,9 @@ class SmtpSink:
         try:
             if self.security == "starttls":
                 smtp.starttls(context=context)
-            user = os.environ.get(SMTP_USER_VARIABLE)
+            user = from_environment(SMTP_USER_VARIABLE)
             if user:
-                smtp.login(user, os.environ.get(SMTP_PASSWORD_VARIABLE, ""))
+                smtp.login(user, from_environment(SMTP_PASSWORD_VARIABLE))
             yield smtp
         finally:
             try:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
 from ai_assets.load.contacts import SUBJECT_CHARS, is_email_address, one_line
 from ai_assets.load.http import HttpStatusError, http_call
+from ai_assets.secrets import from_environment
 
 # The API token comes from the environment when the sink calls, never from a setting (see config.py).
 TOKEN_VARIABLE = "AI_ASSETS_TICKETING_TOKEN"
@@ -71,7 +71,7 @@ class TicketingSink:
     name: str = "ticketing"
 
     def _request(self, path: str, body: dict | None = None, headers: dict | None = None) -> urllib.request.Request:
-        token = os.environ.get(TOKEN_VARIABLE, "")
+        token = from_environment(TOKEN_VARIABLE)
         if self.email:
             auth = "Basic " + base64.b64encode(f"{self.email}/token:{token}".encode()).decode()
         else:
