@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from ai_assets_tests.loopback import LoopbackServer
 
-class OrderService:
+
+class OrderService(LoopbackServer):
     def __init__(self, exports: dict[str, list[dict]], mode: str = "ok", delay: float = 0.0, failures: int = 0):
         """`exports`: day (YYYY-MM-DD) -> the order records exported that day."""
         self.exports, self.mode, self.delay, self.failures = exports, mode, delay, failures
@@ -61,9 +63,7 @@ class OrderService:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self.url = self._listen(Handler)
 
     @classmethod
     def from_landing(cls, landing_dir: Path, **kwargs) -> OrderService:
@@ -78,11 +78,3 @@ class OrderService:
         for day in sorted(d for d in self.exports if d <= as_of):
             latest.update({o["order_id"]: o for o in self.exports[day] if o["customer_id"] == customer_id})
         return list(latest.values())
-
-    def __enter__(self) -> OrderService:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -23,13 +23,15 @@ import json
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from ai_assets_tests.loopback import LoopbackServer
 
 TICKETS = "/api/v2/tickets.json"
 
 
-class TicketingServer:
+class TicketingServer(LoopbackServer):
     def __init__(self, token: str, faults: list | None = None, slow_s: float = 2.0) -> None:
         self.token, self.faults, self.slow_s = token, list(faults or []), slow_s
         self.tickets: list[dict] = []  # created, in order
@@ -93,9 +95,7 @@ class TicketingServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self.url = self._listen(Handler)
 
     def _create(self, key: str, fields: dict) -> tuple[dict, bool]:
         """The ticket for the idempotency key `key`: the one created before, or a new one."""
@@ -112,11 +112,3 @@ class TicketingServer:
         """External ids with more than one ticket, with how many."""
         with self._lock:
             return {key: n for key, n in Counter(t["external_id"] for t in self.tickets).items() if n > 1}
-
-    def __enter__(self) -> TicketingServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -19,10 +19,12 @@ import json
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from ai_assets_tests.loopback import LoopbackServer
 
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackServer):
     def __init__(self, mode: str = "ok", latency: float = 0.0, hang_s: float = 60.0) -> None:
         self.mode, self.latency, self.hang_s = mode, latency, hang_s
         self.received: list[tuple[str, str]] = []  # (path, key) of every request, answered or not
@@ -54,9 +56,7 @@ class WebhookReceiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}/actions"
+        self.url = self._listen(Handler) + "/actions"
 
     def release(self) -> None:
         """Ends every hanging request (and every later wait)."""
@@ -67,11 +67,6 @@ class WebhookReceiver:
         with self._lock:
             return {key: n for key, n in Counter(self.accepted).items() if n > 1}
 
-    def __enter__(self) -> WebhookReceiver:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
     def __exit__(self, *exc: object) -> None:
         self.release()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)

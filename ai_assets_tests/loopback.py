@@ -1,0 +1,23 @@
+"""What the tests' HTTP stand-ins share: a threaded server on 127.0.0.1, started by `with`."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+
+class LoopbackServer:
+    def _listen(self, handler: type[BaseHTTPRequestHandler]) -> str:
+        """Binds a free port for `handler`; returns the server's base URL."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
