@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +28,9 @@ from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 from ai_assets_tests.llm_server import FakeLLMServer
+from ai_assets_tests.processes import MARK, marked_processes, wait_until_gone
+
+SESSION = uuid.uuid4().hex[:12]  # this pytest session, in the MARK of every process its tests start
 
 DAY_1 = "2026-11-01"
 DAY_2 = "2026-11-02"
@@ -121,6 +128,9 @@ def configure_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, server: FakeL
         monkeypatch.setenv("AI_ASSETS_CHAT_MODEL", "fake-model")
         monkeypatch.setenv("AI_ASSETS_LLM_MAX_RETRIES", "2")
         monkeypatch.setenv("AI_ASSETS_LLM_TIMEOUT_S", "5")
+        # The fake server's bag-of-words embeddings need their own grounding threshold, chosen by
+        # `benchmarks/grounding.py --embedder fake` (0.34); without one no reply would be auto-sent.
+        monkeypatch.setenv("AI_ASSETS_GROUNDING_MIN_SUPPORT", "0.34")
     return load_settings()
 
 
@@ -130,3 +140,27 @@ def pipeline(tmp_path, monkeypatch, llm_server) -> Pipeline:
     generate_sample_data(settings.data_dir, days=2, tickets_per_day=30, golden_size=100)
     with dg.DagsterInstance.ephemeral() as instance:
         yield Pipeline(settings, build_definitions(settings), instance, llm_server)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixtures start anything
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Inherited by every process the test starts, however deep: names the test if one outlives it.
+    os.environ[MARK] = f"{SESSION} {item.nodeid}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """No process a test started outlives the suite: any that does (after a short grace for ones
+    still shutting down) is killed, named with its test, and fails the session."""
+    left = wait_until_gone(set(marked_processes(SESSION)), timeout_s=10)
+    leftovers = {pid: info for pid, info in marked_processes(SESSION).items() if pid in left}
+    if not leftovers:
+        return
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.section("processes left behind by tests", sep="=", red=True)
+        for pid, (mark, command) in sorted(leftovers.items()):
+            reporter.write_line(f"{pid} from {mark.split(' ', 1)[1]}: {command[:200]}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

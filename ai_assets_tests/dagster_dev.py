@@ -1,18 +1,19 @@
 """`dagster dev` on the project's workspace and a free loopback port, for tests and the docs'
-screenshots: started, waited for until its GraphQL API answers, queried, stopped."""
+screenshots: started, waited for until its GraphQL API answers, queried, stopped as Ctrl-C stops
+it (an interrupt to its process group: webserver, daemon and code servers), killed after a bound."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from ai_assets.pipeline import WORKSPACE
+from ai_assets_tests.processes import start_group, stop_group
 
 
 def free_port() -> int:
@@ -30,11 +31,11 @@ class DagsterDev:
         self.log = log.open("w")
         env = {**os.environ, **({"DAGSTER_HOME": str(dagster_home)} if dagster_home else {})}
         dagster = Path(sys.executable).parent / "dagster"
-        self.process = subprocess.Popen(
+        self.process = start_group(
             [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", str(WORKSPACE)],
             env=env,
             stdout=self.log,
-            stderr=subprocess.STDOUT,
+            stderr=self.log,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -69,7 +70,8 @@ class DagsterDev:
             time.sleep(2)
         raise TimeoutError(f"run {run_id} still {status} after {timeout_s:.0f} s")
 
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
+    def stop(self, grace_s: float = 30) -> str:
+        """Stops the whole group; returns how ("interrupted", or "killed" after `grace_s`)."""
+        how = stop_group(self.process, grace_s)
         self.log.close()
+        return how

@@ -398,9 +398,10 @@ def _fill(name: str, schema: Any, root: dict, text: str, depth: int = 0) -> Any:
     if name == "body" and typ == "string":
         return _as_article(text)
     if name == "reply" and typ == "string":
-        reply = f'Thank you for your message about "{_subject(text)[:60]}". Here is what we can do for you.'
-        fact = _first_fact(text)
-        return f"{reply} {fact}" if fact else reply
+        # A reply the grounding check can approve: a formulaic opening, then the first excerpt's
+        # first sentence (the one it cites), then the first fact (not in the knowledge base).
+        said = [_first_excerpt_sentence(text), _first_fact(text)]
+        return " ".join(["Thank you for your message.", *(s for s in said if s)])
     if typ == "string":
         if name == "summary":
             value = _subject(text)[:80] or "Customer request"
@@ -457,6 +458,12 @@ def _batch_item_schema(schema: dict) -> dict | None:
     row, _ = _resolve(items.get("items"), schema)
     row_id, _ = _resolve((row.get("properties") or {}).get("row_id"), schema)
     return row if row_id.get("type") == "string" else None
+
+
+def _first_excerpt_sentence(text: str) -> str | None:
+    """The first sentence of the first knowledge-base excerpt's text (after its "[id] title" line)."""
+    excerpt = re.search(r"^\[[^\]\s]+#\d+\] [^\n]*\n([^\n]+)", text, flags=re.MULTILINE)
+    return re.match(r"(.+?[.!?])(?:\s|$)|(.+)", excerpt.group(1)).group(0).strip() if excerpt else None
 
 
 def _first_fact(text: str) -> str | None:
@@ -712,6 +719,12 @@ class FakeLLMServer:
         keep_alive: speak HTTP/1.1 with persistent connections (the standalone mode does).
             Off by default so each request, and each dropped connection, is a fresh connection.
         port: port to listen on; 0 lets the OS pick a free one.
+        rendezvous: hold chat requests until this many are in flight at once, then answer them
+            all (and every later one) normally: a test that needs calls to overlap makes them
+            overlap instead of hoping they do. ``rendezvous_timeout_s`` bounds the wait; when it
+            passes, the held requests are answered and :attr:`rendezvous_reached` stays False.
+            ``rendezvous_after`` requests are answered first without being held: an LLM step sends
+            its first request alone (it probes the endpoint) and fans out only once it is answered.
     """
 
     def __init__(
@@ -728,8 +741,16 @@ class FakeLLMServer:
         batch_corrupt_ids: Collection[str] | None = None,
         keep_alive: bool = False,
         port: int = 0,
+        rendezvous: int | None = None,
+        rendezvous_timeout_s: float = 300,
+        rendezvous_after: int = 0,
     ) -> None:
         self.latency = latency
+        self.rendezvous = rendezvous
+        self.rendezvous_timeout_s = rendezvous_timeout_s
+        self.rendezvous_after = rendezvous_after
+        self._gate = threading.Event()  # opens when the rendezvous is met or given up
+        self._met = False
         if responder is None and (batch_drop_ids or batch_corrupt_ids):
             responder = functools.partial(
                 default_responder, batch_drop_ids=batch_drop_ids or (), batch_corrupt_ids=batch_corrupt_ids or ()
@@ -851,6 +872,12 @@ class FakeLLMServer:
             return self._peak
 
     @property
+    def rendezvous_reached(self) -> bool:
+        """Whether `rendezvous` chat requests were in flight at once (see the class docstring)."""
+        with self._lock:
+            return self._met
+
+    @property
     def request_times(self) -> list[float]:
         """``time.monotonic()`` at the arrival of each chat request, in the order of :attr:`requests`."""
         with self._lock:
@@ -886,11 +913,27 @@ class FakeLLMServer:
             self._request_times.append(time.monotonic())
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
+            if self.rendezvous is not None and self._in_flight >= self.rendezvous and not self._gate.is_set():
+                self._met = True
+                self._gate.set()
+            held = len(self._requests) > self.rendezvous_after
         try:
+            if held:
+                self._hold_until_rendezvous()
             self._answer_chat(handler, body)
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _hold_until_rendezvous(self) -> None:
+        if self.rendezvous is None:
+            return
+        deadline = time.monotonic() + self.rendezvous_timeout_s
+        while not self._gate.wait(0.05):
+            if self._stopping.is_set():
+                raise _Dropped
+            if time.monotonic() >= deadline:
+                self._gate.set()  # given up for good: later requests are not held either
 
     def _answer_chat(self, handler: _Handler, body: dict) -> None:
         self._sleep(self.latency)

@@ -12,12 +12,19 @@ class LoopbackServer:
         """Binds a free port for `handler`; returns the server's base URL."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        self._closing = threading.Event()
         return f"http://127.0.0.1:{self._server.server_port}"
+
+    def _stall(self, seconds: float) -> None:
+        """Holds a handler `seconds`, or until the server stops: a fault can stall far past a client's
+        timeout without a thread outliving the test."""
+        self._closing.wait(seconds)
 
     def __enter__(self) -> Self:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()

@@ -18,6 +18,7 @@ from ai_assets.definitions import build_definitions
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
 from ai_assets_tests.llm_server import FakeLLMServer
+from ai_assets_tests.processes import start_group, stop_group
 
 DAYS = [f"2026-11-{day:02d}" for day in range(1, 11)]
 TROUBLE = {"STEP_FAILURE", "STEP_UP_FOR_RETRY", "RUN_FAILURE"}
@@ -39,8 +40,12 @@ def _wait_for(instance: dg.DagsterInstance, backfill_id: str, timeout_s: float) 
 
 
 def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tmp_path, monkeypatch, capsys):
-    with FakeLLMServer(latency=0.05) as server:
+    # The first LLM call is held until a second one is in flight: the two groups' runs overlap by
+    # construction, not by luck; if the second never comes (runs one after the other), the gate
+    # gives up after a bound and the assertion below says so.
+    with FakeLLMServer(rendezvous=2, rendezvous_timeout_s=300) as server:
         settings = configure_env(monkeypatch, tmp_path / "data", server)
+        monkeypatch.setenv("AI_ASSETS_LLM_TIMEOUT_S", "600")  # a held call is not a timed-out one
         generate_sample_data(settings.data_dir, days=len(DAYS), tickets_per_day=10, golden_size=0)
         monkeypatch.setenv("AI_ASSETS_EXECUTOR", "multiprocess")
         # One call in flight per run: any overlap the server sees is between runs.
@@ -55,7 +60,7 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
         assert ai_assets_cli(["backfill", DAYS[0], DAYS[-1]]) == 0
         backfill_id = capsys.readouterr().out.split()[2]
         daemon_log = (tmp_path / "daemon.log").open("w")
-        daemon = subprocess.Popen(
+        daemon = start_group(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "ai_assets.definitions"],
             stdout=daemon_log,
             stderr=subprocess.STDOUT,
@@ -71,8 +76,7 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
                     if event.dagster_event and event.dagster_event.event_type_value in TROUBLE
                 ]
         finally:
-            daemon.terminate()
-            daemon.wait(timeout=60)
+            stop_group(daemon)
 
     assert status == "COMPLETED_SUCCESS", (status, trouble, (tmp_path / "daemon.log").read_text()[-3000:])
     assert trouble == []  # no step failed or retried: no lock error anywhere, not even a retried one
@@ -86,7 +90,7 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
     )
     assert ranges == [(DAYS[0], DAYS[4]), (DAYS[5], DAYS[9])]
     assert len(runs) > len(ranges)
-    assert server.peak_concurrency >= 2  # the two groups' LLM calls overlapped
+    assert server.rendezvous_reached, "the two groups' runs never had LLM calls in flight at once (ran serially?)"
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         raw = dict(conn.execute("select created_date::varchar, count(*) from raw_tickets group by 1").fetchall())

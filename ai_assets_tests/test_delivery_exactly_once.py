@@ -30,6 +30,7 @@ from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, WebhookSink, build_
 from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import configure_env
+from ai_assets_tests.processes import start_group, stop_group
 from ai_assets_tests.test_units_outbox import outcomes
 from ai_assets_tests.webhook_receiver import WebhookReceiver
 
@@ -234,7 +235,7 @@ def test_a_killed_run_is_marked_failed_and_runs_of_its_day_wait_for_each_other(t
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         bin_dir = Path(sys.executable).parent
         log = (tmp_path / "daemon.log").open("w")
-        daemon = subprocess.Popen(
+        daemon = start_group(
             [str(bin_dir / "dagster-daemon"), "run", "-m", "ai_assets.definitions"], stdout=log, stderr=log
         )
         try:
@@ -274,8 +275,7 @@ def test_a_killed_run_is_marked_failed_and_runs_of_its_day_wait_for_each_other(t
                     key=lambda r: r.start_time,
                 )
         finally:
-            daemon.terminate()
-            daemon.wait(timeout=60)
+            stop_group(daemon)
 
     assert killed_record.dagster_run.status == dg.DagsterRunStatus.FAILURE, (tmp_path / "daemon.log").read_text()[
         -3000:

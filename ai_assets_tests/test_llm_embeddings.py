@@ -3,13 +3,19 @@ HTTP to the fake server, and through an in-process model."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import itertools
 import json
+import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from ai_assets.llm import client as llm_client
 from ai_assets.llm.cache import EmbeddingCache
 from ai_assets.llm.client import Endpoint, ProviderError, SendingStopped
 from ai_assets.llm.cost import Pricing
@@ -69,14 +75,22 @@ def test_vectors_come_back_in_order_and_a_rerun_sends_nothing(server, cache):
     assert len(server.embedding_requests) == 4
 
 
-def test_429_pauses_for_retry_after_and_500_is_retried(server, cache):
+def test_429_pauses_for_retry_after_and_500_is_retried(server, cache, monkeypatch):
+    # The waits the client asks for between attempts, recorded (and still waited): what it was told
+    # to wait, not how long the machine took.
+    waits = []
+
+    async def recorded(seconds):
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    monkeypatch.setattr(llm_client, "asyncio", SimpleNamespace(sleep=recorded, Lock=asyncio.Lock))
     server.inject(Fault(status=429, retry_after=0.4), Fault(status=500))
-    started = time.monotonic()
     vectors, metrics = embed_texts(TEXTS, "passage", _endpoint(server), cache)
-    assert time.monotonic() - started >= 0.4
     assert len(server.embedding_requests) == 3 and vectors.shape[0] == len(TEXTS)
     assert metrics.calls == 1 and metrics.retries == 2 and metrics.rate_limited == 1
-    assert metrics.retries == 2
+    # The 429's Retry-After exactly, then a backoff for the 500 (full jitter, up to 1 s on a second retry).
+    assert len(waits) == 2 and waits[0] == 0.4 and 0 <= waits[1] <= 1.0
 
 
 def test_a_request_still_failing_after_its_retries_stops_the_step_and_keeps_the_rest(server, cache):
@@ -85,6 +99,32 @@ def test_a_request_still_failing_after_its_retries_stops_the_step_and_keeps_the_
         embed_texts(TEXTS, "passage", _endpoint(server), cache, batch_size=5, limits=Limits(concurrency=1))
     assert "5 texts not embedded" in str(raised.value)
     assert cache.count() == 5  # the batch that was answered is kept
+
+
+def test_a_rejected_key_costs_one_request_and_says_what_to_check(server, cache):
+    server.inject(*[Fault(status=401)] * 5)
+    with pytest.raises(ProviderError, match="10 texts not embedded.*check OPENAI_API_KEY"):
+        embed_texts(TEXTS, "passage", _endpoint(server), cache, batch_size=2, limits=Limits(concurrency=4))
+    # The first request probed the endpoint alone; after its 401 the other four batches were not sent.
+    assert len(server.embedding_requests) == 1
+
+
+def test_after_the_probe_a_healthy_run_uses_its_concurrency(server, cache, monkeypatch):
+    # The first request (the probe) is answered at once; the other three are held until all three
+    # are in flight: they overlap by construction, and a barrier that times out says they did not.
+    answer = llm_server._Handler._embeddings
+    arrivals, together, met = itertools.count(), threading.Barrier(3, timeout=60), []
+
+    def held(handler, body):
+        if next(arrivals) > 0:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                together.wait()
+                met.append(True)
+        answer(handler, body)
+
+    monkeypatch.setattr(llm_server._Handler, "_embeddings", held)
+    vectors, metrics = embed_texts(TEXTS, "passage", _endpoint(server), cache, batch_size=3, limits=Limits(3))
+    assert len(met) == 3 and metrics.calls == 4 and vectors.shape[0] == len(TEXTS)
 
 
 def test_budget_stops_sending_and_the_next_run_resumes(server, cache):
@@ -108,7 +148,8 @@ def test_cost_is_prompt_tokens_at_the_input_price(server, cache):
 def test_requests_per_minute_limit_spaces_embedding_requests(server, cache):
     started = time.monotonic()
     embed_texts(TEXTS[:4], "passage", _endpoint(server), cache, batch_size=1, limits=Limits(4, requests_per_minute=120))
-    # 120/min: a burst of one second's worth (2), then one every 0.5 s.
+    # 120/min: a burst of one second's worth (2), then one every 0.5 s, so the fourth request cannot
+    # leave before a second after the first. A lower bound only: a slower machine only adds to it.
     assert time.monotonic() - started >= 0.9
 
 

@@ -50,9 +50,20 @@ def test_every_row_comes_back_once_with_lineage(cache):
 
 
 def test_concurrency_is_bounded_and_used(cache):
-    with FakeLLMServer(latency=0.1) as server:
-        _run(server, cache, _tickets(12), limits=Limits(concurrency=3))
-        assert 2 <= server.peak_concurrency <= 3
+    # Held until three calls are in flight: the limit is used (the rendezvous is met) and never
+    # passed (the peak), however slow the machine. The first call probes the endpoint alone.
+    with FakeLLMServer(rendezvous=3, rendezvous_timeout_s=60, rendezvous_after=1) as server:
+        _run(server, cache, _tickets(12), limits=Limits(concurrency=3), timeout_s=120)
+        assert server.rendezvous_reached and server.peak_concurrency == 3
+
+
+def test_a_probe_that_failed_for_its_row_alone_still_fans_out(cache):
+    # The first row's answer and its reask are not JSON: the endpoint works, so the step fans out.
+    with FakeLLMServer(rendezvous=4, rendezvous_timeout_s=60, rendezvous_after=1) as server:
+        server.inject(*[Fault(content="not json at all", match="Problem number 0\n")] * 2)
+        result = _run(server, cache, _tickets(20), limits=Limits(concurrency=4), timeout_s=120)
+        assert server.rendezvous_reached
+    assert result.failures["error_type"].to_list() == ["invalid_output"] and result.outputs.height == 19
 
 
 def test_unchanged_rerun_is_served_from_cache_and_a_new_model_is_not(cache):
@@ -75,9 +86,11 @@ def test_falls_back_to_json_object_when_json_schema_is_refused(cache):
 
 
 def test_timeout_becomes_a_provider_error_row(cache):
+    # A timeout the two ordinary answers beat even on a loaded machine, and a hang far past it (the
+    # server's stop() ends it).
     with FakeLLMServer() as server:
-        server.inject(Fault(delay=2.0, match="Problem number 1\n"))
-        result = _run(server, cache, _tickets(3), timeout_s=0.5, max_retries=0)
+        server.inject(Fault(delay=600, match="Problem number 1\n"))
+        result = _run(server, cache, _tickets(3), timeout_s=3, max_retries=0)
     assert result.outputs.height == 2
     failure = result.failures.row(0, named=True)
     assert failure["ticket_id"] == "T-001" and failure["error_type"] == "provider_error"

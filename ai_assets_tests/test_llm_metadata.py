@@ -44,10 +44,13 @@ def test_every_llm_asset_reports_the_same_metric_keys(slow_pipeline):
 
     for asset in LLM_ASSETS:
         assert set(metadata[asset]) >= VOCABULARY, (asset, VOCABULARY - set(metadata[asset]))
-    # Provider latency: about the server's 0.2 s, although the tickets queued one at a time behind
-    # each other (measured from the queue, the median would be seconds).
+    # Provider latency: at least the server's 0.2 s, and not the wait in the queue. The calls went one
+    # at a time, so their latencies add up to no more than the step's wall time, and the median (half
+    # the calls at or above it) to no more than twice a call's share of it; measured from the queue,
+    # the median would carry half the queue, about half the wall time. Both hold on any machine.
     triage = metadata["ticket_triage"]
-    assert triage["llm_calls"].value >= 5 and 150 <= triage["latency_p50_ms"].value < 600
+    calls, wall_ms = triage["llm_calls"].value, 1000 * triage["rows"].value / triage["rows_per_s"].value
+    assert calls >= 5 and 150 <= triage["latency_p50_ms"].value <= 2 * wall_ms / calls
     assert metadata["reply_drafts"]["rows"].value == metadata["ticket_triage"]["rows"].value
     # The fake model has no price: the UI and the run log say cost_usd reads 0 for that reason.
     assert "AI_ASSETS_PRICE_INPUT_PER_1M" in metadata["ticket_triage"]["cost_note"].value

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -240,18 +239,19 @@ def test_requests_are_recorded_including_faulted(server: FakeLLMServer) -> None:
 
 
 def test_peak_concurrency_with_parallel_clients() -> None:
-    with FakeLLMServer(latency=0.2) as srv:
+    with FakeLLMServer(rendezvous=4, rendezvous_timeout_s=60) as srv:
         client = client_for(srv)
-        start = threading.Barrier(4)
-
-        def call(i: int) -> str:
-            start.wait()
-            return ask(client, f"ticket {i}", response_format=None)
-
         with ThreadPoolExecutor(max_workers=4) as pool:
-            assert list(pool.map(call, range(4))) == ["OK"] * 4
-        assert srv.peak_concurrency >= 2
+            assert list(pool.map(lambda i: ask(client, f"ticket {i}", response_format=None), range(4))) == ["OK"] * 4
+        assert srv.rendezvous_reached and srv.peak_concurrency == 4
         assert srv.completed_count == 4
+
+
+def test_a_rendezvous_that_never_comes_gives_up_after_its_bound() -> None:
+    with FakeLLMServer(rendezvous=2, rendezvous_timeout_s=0.2) as srv:
+        client = client_for(srv)
+        assert [ask(client, f"ticket {i}", response_format=None) for i in range(2)] == ["OK", "OK"]
+        assert not srv.rendezvous_reached and srv.peak_concurrency == 1
 
 
 # ---- embeddings ----------------------------------------------------------------------------

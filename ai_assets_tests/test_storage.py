@@ -20,6 +20,7 @@ from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.quality.tables import TABLES
 from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets.transform.llm_step import LLM_POOL
 from ai_assets.warehouse.catalog import prepare
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.migration import backup_path
@@ -254,12 +255,18 @@ CONSERVATION = ("every_ticket_triaged_once", "every_ticket_has_one_reply", "ever
 
 def test_three_days_in_parallel_processes_overlap_and_keep_every_ticket(tmp_path, monkeypatch):
     days = ["2026-11-01", "2026-11-02", "2026-11-03"]
-    with FakeLLMServer(model_name="fake-model", latency=0.1) as server:
+    # One chat request in flight per process, and the first three held until all three are: the three
+    # runs are in flight together however unevenly the machine starts them. The LLM pool lets three
+    # steps in at once for that (its default is two), and the client waits out the hold rather than
+    # retrying a held request alongside itself.
+    with FakeLLMServer(model_name="fake-model", latency=0.1, rendezvous=3, rendezvous_timeout_s=300) as server:
         settings = configure_env(monkeypatch, tmp_path / "data", server)
         generate_sample_data(settings.data_dir, days=3, tickets_per_day=15, golden_size=20)
         monkeypatch.setenv("DAGSTER_HOME", str(ensure_dagster_home(settings.dagster_home)))
-        monkeypatch.setenv("AI_ASSETS_LLM_CONCURRENCY", "2")
+        monkeypatch.setenv("AI_ASSETS_LLM_CONCURRENCY", "1")
+        monkeypatch.setenv("AI_ASSETS_LLM_TIMEOUT_S", "600")
         with dg.DagsterInstance.get() as instance:
+            instance.event_log_storage.set_concurrency_slots(LLM_POOL, 3)
             build_definitions(load_settings()).resolve_job_def("reference_data_job").execute_in_process(
                 instance=instance
             )
@@ -271,6 +278,7 @@ def test_three_days_in_parallel_processes_overlap_and_keep_every_ticket(tmp_path
             ]
             run_ids = [run.communicate(timeout=600)[0].strip().splitlines()[-1] for run in runs]
             assert [run.returncode for run in runs] == [0, 0, 0]
+            assert server.rendezvous_reached
             assert analyst.ask("select count(distinct created_date) from ticket_outcomes") == "[(3,)]"
         finally:
             analyst.close()
@@ -289,7 +297,8 @@ def test_three_days_in_parallel_processes_overlap_and_keep_every_ticket(tmp_path
                         scope = evaluation.metadata["partitions"].value
                         checks[(day, evaluation.check_name)] = (evaluation.passed, scope)
     assert checks == {(day, name): (True, day) for day in days for name in CONSERVATION}
-    # The three runs were in flight at the same time: none queued behind another's writes.
+    # The three runs were in flight at the same time (the rendezvous was met inside each run): none
+    # queued behind another's writes.
     assert max(start for start, _ in windows) < min(end for _, end in windows)
     # No storage lock anywhere (the llm_provider pool may hold a step back: that is the LLM's limit, by design).
     assert not [m for m in messages if re.search(r"lock on file|conflicting lock|warehouse\.duckdb\.lock", m, re.I)]

@@ -4,33 +4,42 @@ that day, and every LLM asset reports the same metric keys."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from ai_assets.cli import main
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.pipeline import LOCATION
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
 from ai_assets_tests.dagster_dev import DagsterDev
 from ai_assets_tests.llm_server import FakeLLMServer
+from ai_assets_tests.processes import MARK, marked_processes
 
 LLM_ASSETS = ("ticket_triage", "reply_drafts", "reply_rounds", "kb_embeddings", "ticket_context")
 
 
 @pytest.fixture
 def ui(tmp_path, monkeypatch):
-    """The demo run on a small sample day (yesterday) against the fake server, then `dagster dev`."""
+    """The `ai-assets demo` command on a small sample day (yesterday) against the fake server, then
+    `dagster dev`; and the processes the command left behind, if any (its code server, run workers)."""
     with FakeLLMServer(model_name="fake-model") as server:
         settings = configure_env(monkeypatch, tmp_path / "data", server)
         yesterday = datetime.now(UTC).date() - timedelta(days=1)
         generate_sample_data(settings.data_dir, start=yesterday, days=1, tickets_per_day=12, golden_size=20)
-        assert main(["demo"]) == 0
+        mark = f"{os.environ[MARK]} ai-assets demo"
+        monkeypatch.setenv(MARK, mark)
+        demo = subprocess.run([str(Path(sys.executable).parent / "ai-assets"), "demo"], capture_output=True, text=True)
+        assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+        left_behind = marked_processes(mark)
         monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))
         dev = DagsterDev(tmp_path / "dagster_dev.log")
         try:
-            yield dev, str(yesterday)
+            yield dev, str(yesterday), left_behind
         finally:
             dev.stop()
 
@@ -40,7 +49,8 @@ def _metadata(entries: list[dict]) -> dict[str, dict]:
 
 
 def test_the_ui_shows_the_demo_runs_columns_checks_and_metrics(ui):
-    dev, day = ui
+    dev, day, left_behind = ui
+    assert left_behind == {}, "processes still running after `ai-assets demo` exited"
     runs = dev.query(
         "{ runsOrError { ... on Runs { results { runId jobName status"
         " repositoryOrigin { repositoryLocationName } } } } }"

@@ -7,7 +7,7 @@ the token (`Authorization: Bearer <token>`, or basic auth as `<email>/token:<tok
 
 `faults` are how it answers the next ticket creations, one per request: an HTTP status instead of
 creating (500, 429 with `Retry-After`), "slow" (creates the ticket, then answers only after
-`slow_s`, past a client's timeout), or None (as usual).
+`slow_s`, past a client's timeout, or not at all if the server stops first), or None (as usual).
 
 Usage::
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
@@ -89,7 +88,7 @@ class TicketingServer(LoopbackServer):
                     return self._answer(fault, {"error": f"injected HTTP {fault}"}, retry)
                 ticket, hit = desk._create(key, body["ticket"])
                 if fault == "slow":
-                    time.sleep(desk.slow_s)
+                    desk._stall(desk.slow_s)
                 self._answer(201, {"ticket": ticket}, {"x-idempotency-lookup": "hit" if hit else "miss"})
 
             def log_message(self, *args) -> None:

@@ -30,6 +30,11 @@ concurrency:
     # Pools: llm_provider (LLM steps) and dbt_build (dbt builds). Two LLM steps of different runs
     # overlap; set a pool's own limit with `dagster instance concurrency set <pool> <limit>`.
     default_limit: 2
+code_servers:
+  # A command that started a code server (`ai-assets demo`, the webserver and daemon of
+  # `ai-assets dev`) waits for it to exit after asking it to stop, so no code server outlives the
+  # command that started it (it stops once its runs have finished).
+  wait_for_local_processes_on_shutdown: true
 run_retries:
   # A run that failed (after its steps' own RetryPolicy) is retried once, from the failed steps.
   enabled: true
