@@ -7,8 +7,12 @@ import os
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ai_assets.config import Settings, load_settings
+
+if TYPE_CHECKING:  # polars is imported by the commands that use it: `--help` stays fast
+    import polars as pl
 
 EXAMPLE_QUERIES = (
     "select category, count(*) as tickets, round(avg(confidence), 2) as confidence from ticket_triage"
@@ -145,7 +149,21 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nested columns (lists, structs) as JSON text, which CSV cannot hold otherwise."""
+    import polars as pl
+
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    # Wrapped in a struct so polars' vectorised JSON encoder serialises the value, then unwrapped.
+    return frame.with_columns(
+        pl.struct(pl.col(name).alias("v")).struct.json_encode().str.json_path_match("$.v").alias(name)
+        for name in nested
+    )
+
+
 def cmd_query(args: argparse.Namespace) -> int:
+    import shutil
+
     import duckdb
     import polars as pl
 
@@ -153,11 +171,17 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     try:
         result = WarehouseResource.from_settings(load_settings()).query(args.sql)
-    except duckdb.Error as error:  # a typo or a forbidden statement: the message, not a traceback
+    except duckdb.Error as error:  # a typo, a forbidden statement, a limit: the message, not a traceback
         print(f"Query failed: {error}", file=sys.stderr)
         return 2
-    with pl.Config(tbl_rows=args.limit, fmt_str_lengths=60, tbl_width_chars=160):
-        print(result)
+    if args.format == "csv":
+        sys.stdout.write(_as_text(result).write_csv())
+    elif args.format == "json":
+        print(result.write_json())
+    else:  # every column, wrapped to the terminal; `--limit` rows
+        width = shutil.get_terminal_size((160, 24)).columns
+        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=width):
+            print(result)
     return 0
 
 
@@ -224,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="list the warehouse tables and row counts").set_defaults(run=cmd_summary)
     query = sub.add_parser("query", help="run a read-only SQL query on the warehouse")
     query.add_argument("sql")
-    query.add_argument("--limit", type=int, default=25)
+    query.add_argument("--limit", type=int, default=25, help="rows the table shows (default 25); csv and json get all")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="how to print the result")
     query.set_defaults(run=cmd_query)
     backfill = sub.add_parser(
         "backfill", help="submit a backfill of a range of days (run by the daemon of `ai-assets dev`)"

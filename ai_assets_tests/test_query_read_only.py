@@ -1,6 +1,10 @@
-"""`ai-assets query`: read-only and sandboxed, and it neither waits for nor blocks anybody."""
+"""`ai-assets query`: read-only, sandboxed and limited, and it neither waits for nor blocks anybody."""
 
 from __future__ import annotations
+
+import csv
+import io
+import json
 
 import duckdb
 import pandera.polars as pa
@@ -39,14 +43,76 @@ def test_queries_run_while_another_client_holds_the_warehouse_open(warehouse):
         "select * from read_csv('{root}/../../etc/passwd')",
         "set enable_external_access = true",
         "select 1; delete from numbers",
+        # EXPLAIN ANALYZE runs what it explains: this replaced a day of ticket_triage with one row.
+        "explain analyze copy (select 42 as n) to '{root}/numbers/data.parquet' (format parquet)",
+        "explain (analyze) copy (select 42 as n) to '{root}/numbers/data.parquet' (format parquet)",
+        "explain copy numbers to '{tmp}/out.csv'",
+        # The catalog beside the storage root: DuckDB lets a session read the file of a database it attached.
+        "select size from read_blob('{catalog}')",
+        "select * from read_blob('{root}/../warehouse.duckdb')",
+        "select * from read_blob('{root}//../warehouse.duckdb')",
+        "select * from read_text('{root}/' || '/..' || '/warehouse.duckdb.views.json')",
+        "select * from glob('{tmp}/*')",
     ],
 )
 def test_a_query_can_change_no_file_and_read_nothing_outside_the_warehouse(warehouse, tmp_path, sql):
     before = (tmp_path / "tables" / "numbers" / "data.parquet").read_bytes()
     with pytest.raises(duckdb.Error):
-        warehouse.query(sql.format(tmp=tmp_path, root=warehouse.storage_root))
+        warehouse.query(sql.format(tmp=tmp_path, root=warehouse.storage_root, catalog=warehouse.catalog_path))
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()
     assert (tmp_path / "tables" / "numbers" / "data.parquet").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "with t as (select n from numbers) select sum(n) from t",
+        "from numbers",
+        "describe numbers",
+        "show tables",
+        "summarize numbers",
+        "explain select * from numbers",
+        "explain analyze select * from numbers",
+        "select * from read_parquet('{root}/numbers/*.parquet')",
+    ],
+)
+def test_every_read_only_statement_runs(warehouse, sql):
+    assert not warehouse.query(sql.format(root=warehouse.storage_root)).is_empty()
+
+
+def test_a_query_past_the_time_limit_is_stopped_naming_the_setting(warehouse, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AI_ASSETS_QUERY_TIMEOUT_S", "0.5")
+    # 10^11 rows: minutes of work, or (before the limit) until somebody kills it.
+    assert main(["query", "select count(*) from range(1000000) a, range(100000) b"]) == 2
+    assert "AI_ASSETS_QUERY_TIMEOUT_S" in capsys.readouterr().err
+    assert main(["query", "select count(*) from numbers"]) == 0  # a quick one is not stopped
+
+
+def test_a_result_past_the_row_limit_fails_naming_the_setting(warehouse, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AI_ASSETS_QUERY_MAX_ROWS", "2")
+    assert main(["query", "select * from numbers"]) == 2
+    assert "more than 2 rows (AI_ASSETS_QUERY_MAX_ROWS)" in capsys.readouterr().err
+    assert main(["query", "--format", "json", "select * from numbers order by n limit 2"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 0}, {"n": 1}]
+
+
+def test_the_cli_prints_every_column_and_writes_csv_and_json(warehouse, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")  # the terminal's width, whatever runs the test
+    columns = ", ".join(f"n + {i} as c{i}" for i in range(12))
+    sql = f"select {columns}, [n, n] as pair, {{'n': n}} as box from numbers order by n"
+    assert main(["query", sql]) == 0
+    table = capsys.readouterr().out
+    assert all(f" c{i} " in table for i in range(12)) and " pair " in table and " box " in table
+    assert main(["query", "--format", "csv", sql]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["c11"] for row in rows] == ["11", "12", "13"]
+    assert json.loads(rows[2]["pair"]) == [2, 2] and json.loads(rows[2]["box"]) == {"n": 2}
+    assert main(["query", "--format", "json", sql]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records[1] == {**{f"c{i}": 1 + i for i in range(12)}, "pair": [1, 1], "box": {"n": 1}}
 
 
 def test_the_cli_prints_a_failed_query_without_a_traceback(warehouse, tmp_path, monkeypatch, capsys):

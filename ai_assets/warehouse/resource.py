@@ -14,11 +14,12 @@ import duckdb
 import polars as pl
 from pydantic import Field
 
-from ai_assets.config import Settings
+from ai_assets.config import QUERY_MAX_ROWS, QUERY_TIMEOUT_S, Settings
 from ai_assets.warehouse import tables
 from ai_assets.warehouse.catalog import open_catalog, prepare
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.locking import file_lock
+from ai_assets.warehouse.query import query_read_only
 from ai_assets.warehouse.storage import Storage
 
 
@@ -36,6 +37,8 @@ class WarehouseResource(dg.ConfigurableResource):
     storage_options: dict[str, str] = Field(default_factory=dict)
     lock_dir: str  # local folder of the few file locks still needed (upserts, preparation)
     marts: list[str] = Field(default_factory=list)  # dbt models published as files beside the tables
+    query_timeout_s: float = QUERY_TIMEOUT_S  # limits of `query` (AI_ASSETS_QUERY_TIMEOUT_S, _MAX_ROWS)
+    query_max_rows: int = QUERY_MAX_ROWS
 
     @classmethod
     def from_settings(cls, settings: Settings, marts: Sequence[str] = ()) -> WarehouseResource:
@@ -46,6 +49,8 @@ class WarehouseResource(dg.ConfigurableResource):
             storage_options=endpoint,
             lock_dir=str(settings.data_dir / "locks"),
             marts=list(marts),
+            query_timeout_s=settings.query_timeout_s,
+            query_max_rows=settings.query_max_rows,
         )
 
     @property
@@ -89,8 +94,10 @@ class WarehouseResource(dg.ConfigurableResource):
             yield
 
     def query(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:
-        """A user's query, read-only and sandboxed (see `tables.query_read_only`)."""
-        return tables.query_read_only(self.catalog, self.storage, sql, params)
+        """A user's query, read-only, sandboxed and limited (see `query.query_read_only`)."""
+        return query_read_only(
+            self.catalog, self.storage, sql, params, timeout_s=self.query_timeout_s, max_rows=self.query_max_rows
+        )
 
     def upsert(self, frames: Mapping[Table, pl.DataFrame]) -> None:
         tables.upsert(self.storage, frames, Path(self.lock_dir))

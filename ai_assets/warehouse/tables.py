@@ -1,4 +1,4 @@
-"""Reads and writes of contracted tables, and read-only user queries.
+"""Reads and writes of contracted tables (user queries: see `query.py`).
 
 One write replaces the rows of some days (or the whole table) of every table it is given, in one
 commit of the storage (see `storage.py`): a table and its failure or quarantine sibling change
@@ -19,7 +19,6 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from ai_assets.warehouse.catalog import open_catalog
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
 from ai_assets.warehouse.locking import file_lock
 from ai_assets.warehouse.metadata import markdown_preview
@@ -121,35 +120,3 @@ def read(conn: duckdb.DuckDBPyConnection, table: Table, days: Sequence[date] | N
 
 def row_count(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
     return retrying(lambda: conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0])
-
-
-# A user query reads the warehouse's views and nothing else: one statement kind that cannot write
-# (no COPY ... TO, ATTACH, SET, INSTALL), files only under the storage root, and a configuration
-# locked before the query runs.
-_QUERY_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
-
-
-def _refuse_unsafe(sql: str) -> None:
-    for statement in duckdb.extract_statements(sql):
-        if statement.type not in _QUERY_STATEMENTS:
-            raise duckdb.PermissionException(
-                f"queries are read-only: SELECT (or EXPLAIN) only, not {statement.type.name}"
-            )
-    # DuckDB checks allowed_directories on the path as written: keep `..` from walking out of the root.
-    if "../" in sql or "..\\" in sql:
-        raise duckdb.PermissionException("paths with `..` are not allowed in queries")
-
-
-def query_read_only(catalog: Path, storage: Storage, sql: str, params: list | dict | None = None) -> pl.DataFrame:
-    """Run a user query on the catalog's views in a sandboxed session: it can change neither the
-    warehouse nor any other file, and it never waits for, or holds off, a writer."""
-    _refuse_unsafe(sql)
-    if not catalog.exists():
-        raise duckdb.IOException(
-            f"no warehouse at {catalog} yet: materialise something first (ai-assets demo, or the UI)"
-        )
-    with open_catalog(catalog, storage) as conn:
-        conn.execute("SET allowed_directories = ?", [[storage.root + "/"]])
-        conn.execute("SET enable_external_access = false")
-        conn.execute("SET lock_configuration = true")
-        return retrying(lambda: conn.execute(sql, params or []).pl())
