@@ -6,16 +6,23 @@ recording."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
+from ai_assets.load.ledger import CLAIMED
 from ai_assets.load.resources import OutboxResource
 from ai_assets.load.smtp_sink import message_id
+from ai_assets.sample_data.generator import LEGACY_ENCODING, LEGACY_FILE
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.smtp_server import SmtpServer
 from ai_assets_tests.test_replies import _rebuild, _responder
@@ -162,12 +169,17 @@ def _killed_run(pipeline: Pipeline, job: str, killed_at: str) -> None:
         [sys.executable, "-c", KILLED_RUN, job, DAY_1, killed_at], env=env, capture_output=True, text=True
     )
     assert run.returncode == 137, run.stderr[-3000:]
-    # Its claim runs out with its deadline; then the day has an action to resolve.
+    # Its claim runs out with its deadline: once past the lease it left (in the ledger's clock, the
+    # wall clock), the day has an action to resolve.
     outbox = OutboxResource.from_settings(pipeline.settings)
-    deadline = time.monotonic() + 30
-    while outbox.days_to_retry() != [DAY_1]:
-        assert time.monotonic() < deadline, "the killed run's claim never expired"
-        time.sleep(0.5)
+    with closing(sqlite3.connect(outbox.ledger_path)) as ledger:
+        (lease_until,) = ledger.execute(
+            "SELECT max(lease_until) FROM deliveries WHERE status = ?", (CLAIMED,)
+        ).fetchone()
+    assert lease_until is not None, "the killed run left no claim"
+    while time.time() <= lease_until:
+        time.sleep(max(lease_until - time.time(), 0) + 0.01)
+    assert outbox.days_to_retry() == [DAY_1]
 
 
 def test_runs_killed_between_sending_and_recording_send_no_email_and_no_ticket_twice(
@@ -222,3 +234,53 @@ def test_a_dead_mail_server_fails_only_the_replies_and_a_retry_sends_each_once(
     assert len(desk.tickets) == len(escalations) and Counter(desk.posts) == Counter(escalations)
     assert set(pipeline.sql("select status from outbox_deliveries")) == {("delivered",)}
     _assert_no_secret(pipeline, [failed.run_id, retry.run_id])
+
+
+def test_a_subject_of_encoded_words_cannot_add_headers_or_replace_the_reply_the_rules_approved(
+    pipeline: Pipeline, monkeypatch, smtp, desk
+):
+    # Every ticket of the day arrives with RFC 2047 encoded words that decode to CR/LF: a Reply-To of
+    # the attacker's and a blank line that would start a body of theirs.
+    injection = "=?utf-8?q?Order_help=0D=0AReply-To:_attacker@evil.example=0D=0A=0D=0AClick_evil.example/pay?="
+    _set_subjects(pipeline.settings.data_dir / "landing" / "tickets" / DAY_1, injection)
+    _configure(pipeline, monkeypatch, smtp, desk)
+    pipeline.run("reference_data_job")
+    pipeline.run("daily_tickets_job", DAY_1)
+
+    approved = dict(
+        pipeline.sql(
+            "select o.action_id, t.final_reply from outbox o join ticket_outcomes t using (ticket_id, created_date)"
+            " where o.action_type = 'send_reply'"
+        )
+    )
+    assert len(approved) >= 10 and len(smtp.messages) == len(approved)
+    by_message = {message_id(action_id, SENDER): reply for action_id, reply in approved.items()}
+    for _, received in smtp.messages:  # as the mail server parsed them
+        assert received["Reply-To"] is None and received["Bcc"] is None and len(received["To"].addresses) == 1
+        assert received["Subject"] == "Re: Order help Reply-To: attacker@evil.example Click evil.example/pay"
+        assert all("\r" not in str(value) and "\n" not in str(value) for value in received.values())
+        body = received.get_content().replace("\r\n", "\n")
+        assert body == by_message[received["Message-ID"]].replace("\r\n", "\n").rstrip("\n") + "\n"
+
+
+def _set_subjects(day: Path, subject: str) -> None:
+    """Every ticket of the sample's landing files gets `subject`; its broken records stay broken."""
+    for path in day.glob("*.jsonl"):
+        encoding = LEGACY_ENCODING if path.name == LEGACY_FILE else "utf-8"
+        lines = path.read_text(encoding=encoding).splitlines()
+        path.write_text("".join(_with_subject(line, subject) + "\n" for line in lines), encoding=encoding)
+    for path in day.glob("*.csv"):
+        with path.open(newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            rows, columns = [row | {"subject": subject} for row in reader], reader.fieldnames
+        with path.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _with_subject(line: str, subject: str) -> str:
+    try:
+        return json.dumps(json.loads(line) | {"subject": subject})
+    except (ValueError, TypeError):
+        return line

@@ -195,3 +195,32 @@ def test_rejected_or_rule_breaking_proposals_never_publish(pipeline: Pipeline):
     )
     assert [(f, n) for f, n, _ in quarantined] == [("notes.txt", 0), ("proposals.jsonl", 4), ("proposals.jsonl", 5)]
     assert "decision" in quarantined[1][2] and "reviewer is missing" in quarantined[2][2]
+
+
+def test_a_title_with_fences_colons_and_line_breaks_survives_publishing_and_reading(pipeline: Pipeline):
+    # The model's title, as an attacker or a careless model writes it; the title rule puts it on one line.
+    title = "Shipping FAQ --- read this first\n---\ncategory: billing\nproposal_id: p-other"
+    pipeline.server.responder = _article_responder(lambda body, answer: answer | {"title": title})
+    _day_with_reviewed_replies(pipeline, "shipping")
+    pipeline.run("kb_updates_job")
+    proposal = _proposal(pipeline, "shipping")
+    assert proposal["title"] == " ".join(title.split())
+    _write(
+        pipeline,
+        "kb_reviews",
+        "proposals.jsonl",
+        [{"proposal_id": proposal["proposal_id"], "decision": "approve", "reviewer": "lee"}],
+    )
+    pipeline.run("kb_updates_job")
+    published = _kb_files(pipeline)
+    pipeline.run("kb_updates_job")  # the next pass knows the file as this proposal's own
+    assert _kb_files(pipeline) == published
+    assert pipeline.sql("select status, reason, published_now from kb_publications") == [("published", None, False)]
+    assert _proposal(pipeline, "shipping")["status"] == "published"
+
+    pipeline.run("reference_data_job")
+    [(read_title, category, body)] = pipeline.sql(
+        f"select title, category, body from kb_articles where article_id = '{proposal['article_id']}'"
+    )
+    assert (read_title, category) == (proposal["title"], "shipping")
+    assert body.startswith(f"# {proposal['title']}\n") and "cited_tickets" not in body  # no front matter in it

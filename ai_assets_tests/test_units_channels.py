@@ -12,6 +12,8 @@ import polars as pl
 import pytest
 
 from ai_assets.config import SettingsError, load_settings
+from ai_assets.load import smtp_sink as smtp_sink_module
+from ai_assets.load.contacts import one_line
 from ai_assets.load.ledger import DeliveryLedger
 from ai_assets.load.outbox import DeliveryPolicy, Routes, build_actions, deliver, delivery_table
 from ai_assets.load.smtp_sink import SentJournal, SmtpSink, message_id, reply_message
@@ -84,6 +86,61 @@ def test_ticket_and_model_text_cannot_add_recipients_or_headers():
     message = reply_message(action | {"ticket_subject": hostile}, SENDER)
     assert message["Bcc"] is None and message.get_all("To") == ["Ada Lovelace <ada@example.com>"]
     assert message["Subject"] == "Re: Hi Bcc: attacker@evil.example To: attacker@evil.example"  # one line
+
+
+# RFC 2047 encoded words that decode to CR/LF: a Reply-To, and a blank line that starts the body.
+ENCODED_INJECTION = "=?utf-8?q?Order_help=0D=0AReply-To:_attacker@evil.example=0D=0A=0D=0AClick_evil.example/pay?="
+HOSTILE_HEADERS = {
+    "the issue's subject": {"ticket_subject": ENCODED_INJECTION},
+    "base64 and raw CR/LF around it": {
+        "ticket_subject": "Hi\r\n=?UTF-8?B?DQpSZXBseS1UbzogYXR0YWNrZXJAZXZpbC5leGFtcGxlDQoNCkNsaWNr?= here"
+    },
+    "an encoded word inside an encoded word": {
+        "ticket_subject": "=?utf-8?q?=3D=3Futf-8=3Fq=3FOrder=3D0D=3D0AReply-To:_attacker@evil.example=3F=3D?="
+    },
+    "the customer's name": {"customer_name": "=?utf-8?q?Ada=0D=0ABcc:_attacker@evil.example=0D=0A=0D=0AClick?="},
+    "a quoted name": {"customer_name": '"=?utf-8?q?Ada=0D=0ABcc:_attacker@evil.example?="'},
+    "the ticket id, with no subject": {
+        "ticket_id": "=?utf-8?q?T-1=0D=0AReply-To:_attacker@evil.example=0D=0A=0D=0AClick?=",
+        "ticket_subject": None,
+    },
+}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_HEADERS.values(), ids=HOSTILE_HEADERS.keys())
+def test_encoded_words_cannot_add_headers_or_replace_the_approved_reply(tmp_path, ledger, hostile):
+    approved = "Your parcel ships today.\nTracking: https://shop.example/track/T-1"
+    ticket_id = hostile.get("ticket_id", "T-1")
+    contacts = {key: value for key, value in hostile.items() if key != "ticket_id"}
+    frame = actions({"ticket_id": ticket_id, "final_reply": approved}, **contacts)
+    with SmtpServer() as server:
+        _, table = _deliver(ledger, frame, smtp_sink(tmp_path, server))
+    assert table["status"].to_list() == ["delivered"]
+    # What the mail server received, parsed back by the e-mail package: the headers the sink sets,
+    # each once and on one line, to the CRM address only, and the approved reply as the whole body.
+    [(recipients, received)] = server.messages
+    assert recipients == ["ada@example.com"] and received["To"].addresses[0].addr_spec == "ada@example.com"
+    assert received.keys() == [
+        "From", "To", "Subject", "Date", "Message-ID", "X-AI-Assets-Ticket-Id", "X-AI-Assets-Action-Id",
+        "Content-Type", "Content-Transfer-Encoding", "MIME-Version",
+    ]  # fmt: skip
+    assert received["Reply-To"] is None and received["Bcc"] is None and len(received["To"].addresses) == 1
+    assert all("\r" not in str(value) and "\n" not in str(value) for value in received.values())
+    assert received.get_content().replace("\r\n", "\n") == approved + "\n"
+    assert "attacker@evil.example" not in received.get_content()
+
+
+def test_a_message_that_would_read_back_differently_is_not_sent(tmp_path, ledger, monkeypatch):
+    # The last line of defence on its own: with the old cleaning (raw control characters only), the
+    # encoded word reaches the message, and the sink refuses it rather than send it.
+    monkeypatch.setattr(smtp_sink_module, "header_text", lambda text, limit=None: one_line(text)[:limit])
+    frame = actions({"ticket_id": "T-1"}, ticket_subject=ENCODED_INJECTION)
+    with SmtpServer() as server:
+        report, table = _deliver(ledger, frame, smtp_sink(tmp_path, server), breaker_failures=1)
+    failed = table.row(0, named=True)
+    assert (failed["status"], failed["attempts"]) == ("failed", 1) and server.messages == []
+    assert "was not sent" in failed["last_error"] and "landing/crm/customers.csv" in failed["last_error"]
+    assert report.stopped is None  # a refused message is not a dead server
 
 
 @pytest.mark.parametrize("address", [None, "", "ada at example.com", "a@x.com, b@y.com"])
@@ -242,8 +299,9 @@ def test_ticketing_500_and_429_are_retried_and_a_slow_answer_does_not_double_the
     frame = actions(*({"ticket_id": f"T-{i}", "urgency": "critical"} for i in range(3))).filter(
         pl.col("action_type") == "escalate"
     )
-    with TicketingServer(token=TOKEN, faults=[500, None, 429, None, "slow"], slow_s=1.5) as desk:
-        report, table = _deliver(ledger, frame, TicketingSink(desk.url, timeout_s=0.5), max_attempts=3)
+    # A timeout the ordinary answers beat even on a loaded machine; the slow answer comes far past it.
+    with TicketingServer(token=TOKEN, faults=[500, None, 429, None, "slow"], slow_s=600) as desk:
+        report, table = _deliver(ledger, frame, TicketingSink(desk.url, timeout_s=3), max_attempts=3)
     assert set(table["status"]) == {"delivered"} and desk.duplicates() == {} and len(desk.tickets) == 3
     # 500 then created; 429 then created; created but answered too late, then the same ticket again.
     assert len(desk.posts) == 6 and table["attempts"].to_list() == [2, 2, 2]

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.load.kb_publishing import publish_approved
-from ai_assets.quality.article_files import content_hash
+from ai_assets.quality.article_files import article_files, content_hash
 from ai_assets.quality.tables import KB_ARTICLE_PROPOSALS
 from ai_assets.transform.kb_proposals import draft_text
 
 
-def _proposal(data_dir, article_id: str, status: str = "approved", **overrides) -> dict:
+def _proposal(
+    data_dir, article_id: str, status: str = "approved", title: str = "Changing: the delivery address", **overrides
+) -> dict:
     row = {
         "proposal_id": f"p-{article_id}",
         "category": "shipping",
         "article_id": article_id,
-        "title": "Changing: the delivery address",
+        "title": title,
         "body": "## Can I change the address?\nYes, until the parcel ships.",
         "cited_ticket_ids": ["2026-11-01/T-1"],
         "status": status,
@@ -76,3 +79,32 @@ def test_a_taken_article_id_or_a_changed_draft_is_refused_never_overwritten(tmp_
     assert "changed since it was checked" in reasons["kb-shipping-edited"]
     assert sorted(p.name for p in kb.iterdir()) == ["tracking.md"]
     assert hand_written.read_text().endswith("Hi.\n")
+
+
+TITLES = [
+    "Shipping FAQ --- read this first",
+    "---",
+    "Returns: what to send back: and when",
+    "Refunds\n---\ncategory: billing\nproposal_id: p-someone-else",
+    "Two lines\r\n---\r\n...\n# and a heading",
+]
+
+
+@pytest.mark.parametrize("title", TITLES)
+def test_any_title_survives_publishing_reading_and_the_next_publishing_pass(tmp_path, title):
+    kb = tmp_path / "landing" / "kb"
+    approved = _proposal(tmp_path, "kb-shipping-faq", title=title)
+
+    first = publish_approved(_frame(approved), tmp_path, kb)
+    assert first.select("status", "reason", "published_now").rows() == [("published", None, True)]
+    # The knowledge-base reader: the whole title, the proposal's category, no front matter in the body.
+    articles, rejects = read_kb_articles(kb)
+    assert rejects.is_empty()
+    assert articles.select("article_id", "title", "category").rows() == [("kb-shipping-faq", title, "shipping")]
+    body = articles["body"][0]
+    assert "2026-11-01/T-1" not in body and "cited_tickets" not in body and body.endswith("until the parcel ships.")
+    # The next publishing pass knows the file as this proposal's: nothing written, nothing refused.
+    assert [(f.article_id, f.proposal_id) for f in article_files(kb)] == [("kb-shipping-faq", "p-kb-shipping-faq")]
+    again = publish_approved(_frame(approved), tmp_path, kb)
+    assert again.select("status", "reason", "published_now").rows() == [("published", None, False)]
+    assert [p.name for p in kb.iterdir()] == ["kb-shipping-faq.md"]

@@ -13,7 +13,7 @@ import polars as pl
 import yaml
 
 from ai_assets.extract.landing import FileRule, not_utf8, scan_folder, unreadable
-from ai_assets.quality.article_files import FENCE
+from ai_assets.quality.article_files import UnclosedFrontMatter, split_front_matter
 from ai_assets.quality.tables import KB_ARTICLES, KB_ARTICLES_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
@@ -25,20 +25,21 @@ class ArticleError(ValueError):
 
 
 def _split_front_matter(text: str) -> tuple[dict, str]:
-    if not text.startswith(FENCE):
-        return {}, text
-    parts = text.split(FENCE, 2)
-    if len(parts) < 3:
-        raise ArticleError(f"front matter opened with {FENCE} on the first line is never closed")
     try:
-        meta = yaml.safe_load(parts[1])
+        yaml_text, body = split_front_matter(text)
+    except UnclosedFrontMatter as error:
+        raise ArticleError(str(error)) from None
+    if yaml_text is None:
+        return {}, text
+    try:
+        meta = yaml.safe_load(yaml_text)
     except yaml.YAMLError as error:
         raise ArticleError(f"front matter is not valid YAML: {str(error)[:200]}") from None
     except Exception as error:  # e.g. RecursionError
         raise ArticleError(f"front matter {unreadable(error)}") from None
     if meta is not None and not isinstance(meta, dict):
         raise ArticleError(f"front matter must be `key: value` lines, got {type(meta).__name__}")
-    return meta or {}, parts[2].strip()
+    return meta or {}, body.strip()
 
 
 def _article(path: Path, kb_dir: Path) -> dict:

@@ -23,12 +23,14 @@ import ssl
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate
+from email.utils import formatdate
 from pathlib import Path
 from typing import BinaryIO
 
-from ai_assets.load.contacts import SUBJECT_CHARS, is_email_address, one_line
+from ai_assets.load.contacts import SUBJECT_CHARS, has_control_characters, header_text, is_email_address
 from ai_assets.load.outbox import Undeliverable, locked_file
 from ai_assets.secrets import from_environment
 
@@ -68,21 +70,41 @@ def reply_message(action: dict, from_address: str) -> EmailMessage:
             f"customer {customer} {found}: add it to the email column of landing/crm/customers.csv and "
             "materialise customers (reference_data_job); the next delivery run sends the reply"
         )
-    subject = one_line(action.get("ticket_subject") or "")[:SUBJECT_CHARS]
-    message = EmailMessage()
+    # Ticket and CRM text only through header_text: on one line however it is encoded.
+    subject = header_text(action.get("ticket_subject") or "", SUBJECT_CHARS)
+    ticket = header_text(payload["ticket_id"])
+    # SMTP: CRLF line ends, and header values with a raw line break are refused when set.
+    message = EmailMessage(policy=policy.SMTP)
     message["From"] = from_address
-    message["To"] = formataddr((one_line(action.get("customer_name") or ""), address))
+    # An Address, not a string: the name is never parsed for addresses, so it cannot add a recipient.
+    message["To"] = Address(display_name=header_text(action.get("customer_name") or ""), addr_spec=address)
     if not subject:
-        message["Subject"] = f"Your support request {payload['ticket_id']}"
+        message["Subject"] = f"Your support request {ticket}"
     else:
         message["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(action["action_id"], from_address)
     # Tickets carry no Message-ID of the customer's mail: no In-Reply-To; these name the ticket instead.
-    message["X-AI-Assets-Ticket-Id"] = one_line(payload["ticket_id"])
+    message["X-AI-Assets-Ticket-Id"] = ticket
     message["X-AI-Assets-Action-Id"] = action["action_id"]
     message.set_content(payload["reply"])
+    _refuse_if_read_back_differently(message, customer)
     return message
+
+
+def _refuse_if_read_back_differently(message: EmailMessage, customer: str) -> None:
+    """The last line of defence: the message as a mail server will read it has exactly the headers
+    set here, each on one line once decoded, and the approved reply as its body. Anything else is
+    not sent (older Pythons let a decoded line break through when writing a header)."""
+    # Written as smtplib writes it, with \n line ends so the body compares equal to what was set.
+    received = message_from_bytes(message.as_bytes(policy=policy.default), policy=policy.default)
+    same = received.keys() == message.keys() and received.get_content() == message.get_content()
+    if not same or any(has_control_characters(str(value)) for value in received.values()):
+        raise Undeliverable(
+            f"the reply to customer {customer} would not reach them as written (a header of ticket "
+            "or CRM text reads back as several): it was not sent; review the ticket's subject and "
+            "the customer's name in landing/crm/customers.csv"
+        )
 
 
 @dataclass

@@ -8,19 +8,44 @@ so that publishing a draft is a copy of its file.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 FENCE = "---"
+# A fence is a line of its own (editors may leave trailing spaces or a CR): a `---` inside a title or
+# a body is text. Only `\n` ends a line here, as in YAML's own output for these files.
+_FENCE_LINE = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
+
+
+class UnclosedFrontMatter(ValueError):
+    """The file opens with a `---` line and no `---` line closes it."""
 
 
 def render_article(front_matter: dict, title: str, body: str) -> str:
     """An article file: the front matter (`article_id`, `title`, `category`, then any other keys), the
-    title as its `# ` heading, and the body."""
+    title as its `# ` heading, and the body.
+
+    The front matter is YAML from `yaml.safe_dump`, which quotes and indents any value so that no line
+    of it is a fence: every title reads back as written. The heading is the title on one line."""
     meta = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1000)
-    return f"{FENCE}\n{meta}{FENCE}\n# {title}\n\n{body.strip()}\n"
+    heading = " ".join(title.split())
+    return f"{FENCE}\n{meta}{FENCE}\n# {heading}\n\n{body.strip()}\n"
+
+
+def split_front_matter(text: str) -> tuple[str | None, str]:
+    """(the front matter's YAML text, the rest of the file): the front matter runs from a first line
+    that is `---` to the next line that is `---`. (None, text) when the first line is not `---`;
+    `UnclosedFrontMatter` when no line closes it."""
+    first, _, rest = text.partition("\n")
+    if not _FENCE_LINE.fullmatch(first):
+        return None, text
+    closing = _FENCE_LINE.search(rest)
+    if closing is None:
+        raise UnclosedFrontMatter(f"front matter opened with {FENCE} on the first line is never closed")
+    return rest[: closing.start()], rest[closing.end() :]
 
 
 def content_hash(text: str) -> str:
@@ -31,10 +56,9 @@ def content_hash(text: str) -> str:
 def front_matter(text: str) -> dict:
     """The front matter's keys, or {} when there is none or it cannot be read (the reader of
     `landing/kb` says why such a file is rejected; here it is just not a proposal's)."""
-    parts = text.split(FENCE, 2) if text.startswith(FENCE) else []
     try:
-        meta = yaml.safe_load(parts[1]) if len(parts) == 3 else None
-    except Exception:  # any YAML problem: no usable front matter
+        meta = yaml.safe_load(split_front_matter(text)[0] or "")
+    except Exception:  # unclosed, or any YAML problem: no usable front matter
         return {}
     return meta if isinstance(meta, dict) else {}
 
