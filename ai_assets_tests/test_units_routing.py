@@ -101,7 +101,7 @@ def test_reasons_route_and_priority(warehouse):
         assert routed[key]["status"] == "pending_review" and routed[key]["final_reply"] is None
 
 
-def test_a_decision_applies_to_its_day_or_to_every_day_of_its_id(warehouse):
+def test_a_decision_applies_to_its_day_or_to_its_id_when_no_other_day_has_it(warehouse):
     decided = datetime(2026, 11, 3, 12)
     base = {"reviewer": "ana", "source_file": "r.jsonl", "is_latest": True}
     decisions = [
@@ -114,7 +114,7 @@ def test_a_decision_applies_to_its_day_or_to_every_day_of_its_id(warehouse):
             "decided_at": decided,
             "source_line": 1,
         },
-        # BOTH has no day: it decides that id on every day. The later decision wins.
+        # BOTH has no day and is on two days (two tickets, maybe two customers'): it decides neither.
         {
             **base,
             "ticket_id": "BOTH",
@@ -132,15 +132,29 @@ def test_a_decision_applies_to_its_day_or_to_every_day_of_its_id(warehouse):
             "decided_at": datetime(2026, 11, 3, 13),
             "source_line": 3,
         },
+        # ONCE has no day and is on day 1 only: it decides that ticket.
+        {
+            **base,
+            "ticket_id": "ONCE",
+            "created_date": None,
+            "decision": "edit",
+            "edited_text": "edited once",
+            "decided_at": decided,
+            "source_line": 4,
+        },
     ]
     tickets = [_ticket(t, d, urgency="critical") for t in ("SAME", "BOTH") for d in (DAY_1, DAY_2)]
+    tickets.append(_ticket("ONCE", DAY_1, urgency="critical"))
     _load(warehouse, tickets, decisions)
     routed = _routed(warehouse)
-    assert len(routed) == 4
+    assert len(routed) == 5
     assert routed[("SAME", DAY_1)]["status"] == "pending_review"
     assert routed[("SAME", DAY_2)]["status"] == "rejected" and routed[("SAME", DAY_2)]["final_reply"] is None
     for day in (DAY_1, DAY_2):
-        assert routed[("BOTH", day)]["status"] == "human_edited" and routed[("BOTH", day)]["final_reply"] == "edited"
+        assert routed[("BOTH", day)]["status"] == "pending_review" and routed[("BOTH", day)]["final_reply"] is None
+    assert (
+        routed[("ONCE", DAY_1)]["status"] == "human_edited" and routed[("ONCE", DAY_1)]["final_reply"] == "edited once"
+    )
 
 
 def test_routing_on_a_first_run_with_no_decisions_table(warehouse):

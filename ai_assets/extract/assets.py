@@ -1,6 +1,7 @@
 """Extract assets: landing files -> validated DuckDB tables, rejects -> quarantine tables."""
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -33,7 +34,7 @@ from ai_assets.quality.tables import (
     TICKET_LABELS_QUARANTINE,
 )
 from ai_assets.resources import DataDirResource
-from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
@@ -42,6 +43,48 @@ from ai_assets.warehouse.tables import read
 # Sections longer than this are split at paragraph, then word, boundaries: small enough for a
 # focused embedding and a short grounding citation, big enough to keep a policy rule whole.
 KB_CHUNK_MAX_CHARS = 800
+# The run tag that empties a day on purpose (docs/operations.md): without it a day with no landing
+# files is never written over rows.
+ALLOW_EMPTY_DAY_TAG = "ai_assets/allow_empty_day"
+
+
+def _lost_day(source_dir: Path, day: date, rows: int) -> str | None:
+    """Why extracting `day` from `source_dir` (landing/tickets, landing/orders) would lose data, or None.
+    A missing day folder means its files are gone (archived, or this data directory is not the one
+    that landed them), not that the day had none; an emptied folder over a day with rows is the same."""
+    folder = source_dir / day.isoformat()
+    if folder.is_dir():
+        return (
+            f"{folder} has no files but the warehouse holds {rows} rows of {day}"
+            if rows and not any(folder.iterdir())
+            else None
+        )
+    if rows or source_dir.is_dir():
+        return f"no landing folder {folder}" + (f" (the warehouse holds {rows} rows of {day})" if rows else "")
+    return None  # the source is not used at all (orders from the order service): nothing to lose
+
+
+def refuse_lost_days(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, table: Table, source_dir: Path, days: list[date]
+) -> None:
+    """Fails the step before it writes when a day of `days` has no landing files to replace its rows
+    with (see `_lost_day`), unless the run carries ALLOW_EMPTY_DAY_TAG."""
+    if context.run.tags.get(ALLOW_EMPTY_DAY_TAG) == "true":
+        context.log.warning(f"{ALLOW_EMPTY_DAY_TAG}: days without landing files are written empty")
+        return
+    with warehouse.get_connection() as conn:
+        column = PARTITION_COLUMN
+        query = f"SELECT {column}, count(*) FROM {table.name} WHERE list_contains(?, {column}) GROUP BY 1"
+        rows = dict(conn.execute(query, [days]).fetchall())
+    lost = [problem for day in days if (problem := _lost_day(source_dir, day, rows.get(day, 0)))]
+    if lost:
+        raise dg.Failure(
+            f"{table.name} not extracted, so that no day is replaced with nothing: {'; '.join(lost)}. Restore the "
+            "files (a retention job may have archived them) or point AI_ASSETS_DATA_DIR at the data directory that "
+            "landed them. To extract a day as empty on purpose, create its folder with no files (a day without rows) "
+            f"or rerun with the run tag {ALLOW_EMPTY_DAY_TAG}=true.",
+            allow_retries=False,  # the files do not come back by themselves
+        )
 
 
 def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
@@ -55,6 +98,7 @@ def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
     def raw_tickets(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
         """Reads `landing/tickets/<day>/*.jsonl|*.csv` and replaces those days' rows in both tables."""
         days = partition_days(context)
+        refuse_lost_days(context, warehouse, RAW_TICKETS, landing.landing_dir / "tickets", days)
         results = [build_raw_tickets(landing.landing_dir, day) for day in days]
         for day, result in zip(days, results):
             if result.files == 0 and not result.files_not_read:
@@ -94,6 +138,7 @@ def build_orders_asset(daily: Daily) -> dg.AssetsDefinition:
         """Reads the order system's export of each day, `landing/orders/<day>/*.jsonl|*.csv`, and replaces those
         days' rows in both tables (what the order_status tool reads when AI_ASSETS_ORDERS_API_URL is unset)."""
         days = partition_days(context)
+        refuse_lost_days(context, warehouse, ORDERS, landing.landing_dir / "orders", days)
         results = [build_orders(landing.landing_dir, day) for day in days]
         for day, result in zip(days, results):
             if result.files == 0:

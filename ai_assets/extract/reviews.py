@@ -1,7 +1,8 @@
 """Read reviewer decisions (`landing/reviews/*.jsonl|*.csv`) into `review_decisions` rows and rejects.
 
 A decision row: `ticket_id`, optionally `created_date` (YYYY-MM-DD, the day of the ticket decided:
-a ticket id is unique within its day only; without it the decision is for that id on any day),
+a ticket id is unique within its day only; without it the decision is for that id when no other
+day has it, and decides nothing while the id is on several days),
 `decision` (approve | edit | reject), `edited_text` (required for edit), `reviewer`, and optionally
 `decided_at` (ISO 8601; else the file's modification time). A decision may also correct the
 ticket's triage with any of `category`, `urgency` and `sentiment` (values of the vocabulary, any

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,13 +71,14 @@ def order_status_tool(backend: OrderBackend) -> Tool:
     )
 
 
-def customer_history_tool(histories: Mapping[str, list[dict]]) -> Tool:
-    """`histories`: ticket id -> the customer's earlier tickets (ticket_context.history)."""
+def customer_history_tool(histories: Mapping[tuple[date, str], list[dict]]) -> Tool:
+    """`histories`: (created_date, ticket_id) -> the customer's earlier tickets (ticket_context.history).
+    Keyed by the day too: the same id on another day is another customer's ticket."""
 
     def run(scope: TicketScope, arguments: CustomerHistoryArguments) -> tuple[str, Any]:
         if arguments.customer_id != scope.customer_id:
             raise OutOfScope("customer_history answers for the ticket's own customer only")
-        return OK, {"earlier_tickets": histories.get(scope.ticket_id, [])}
+        return OK, {"earlier_tickets": histories.get((scope.day, scope.ticket_id), [])}
 
     return Tool(
         "customer_history",
@@ -84,7 +86,7 @@ def customer_history_tool(histories: Mapping[str, list[dict]]) -> Tool:
         CustomerHistoryArguments,
         run,
         version="ticket_context.history",
-        data_version=lambda scope: _digest(histories.get(scope.ticket_id, [])),
+        data_version=lambda scope: _digest(histories.get((scope.day, scope.ticket_id), [])),
     )
 
 

@@ -5,6 +5,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from datetime import date
 
 import dagster as dg
 import duckdb
@@ -58,10 +59,12 @@ def _kb_version(conn: duckdb.DuckDBPyConnection) -> str:
     return hashlib.sha256((hashes or "").encode()).hexdigest()[:16]
 
 
-def _histories(tickets: pl.DataFrame) -> dict[str, list[dict]]:
+def _histories(tickets: pl.DataFrame) -> dict[tuple[date, str], list[dict]]:
+    """(created_date, ticket_id) -> its customer's earlier tickets: a ticket id is unique within its
+    day only, and one run may cover several days (two customers can share an id)."""
     return {
-        ticket_id: [{**h, "created_at": str(h["created_at"])} for h in history]
-        for ticket_id, history in tickets.select("ticket_id", "history").iter_rows()
+        (day, ticket_id): [{**h, "created_at": str(h["created_at"])} for h in history]
+        for day, ticket_id, history in tickets.select("created_date", "ticket_id", "history").iter_rows()
     }
 
 
@@ -92,7 +95,9 @@ def build_ticket_investigations(task: AgentTask, tools_version: str, daily: Dail
         with warehouse.get_connection() as conn:
             tickets = with_row_key(conn.execute(sql_file(__file__, "investigation_inputs"), {"days": days}).pl())
             orders = (
-                HttpOrderService(tools.orders_api_url, tools.timeout_s, tools.retries)
+                HttpOrderService(
+                    tools.orders_api_url, tools.timeout_s, tools.retries, breaker_failures=tools.breaker_failures
+                )
                 if tools.orders_api_url
                 else WarehouseOrders.load(conn, tickets)
             )
@@ -138,6 +143,8 @@ def build_ticket_investigations(task: AgentTask, tools_version: str, daily: Dail
                 "so and their replies must not guess. Check the system (AI_ASSETS_ORDERS_API_URL) and rematerialise "
                 "this partition: answers already received are cached."
             )
+        if isinstance(orders, HttpOrderService) and orders.breaker.open:
+            context.log.warning(f"{label}: stopped asking the order service: {orders.breaker.reason}")
         if fallbacks:
             context.log.warning(f"{label}: the model failed for {fallbacks} tickets; their plan ran instead")
         stats = {

@@ -1,6 +1,11 @@
 -- One row per ticket of $days with its draft, its review reasons (empty: auto-approved) and the
--- decision that counts: the latest one naming its id and day, or its id alone.
-WITH decisions AS (
+-- decision that counts: the latest one naming its id and day, or its id alone when no other day has
+-- that id (a ticket is its day and id: a decision without the day must not decide, nor send its
+-- edited text to, another day's ticket, maybe another customer's).
+WITH ids_of_one_day AS (
+    SELECT ticket_id FROM raw_tickets GROUP BY ticket_id HAVING count(*) = 1
+),
+decisions AS (
     SELECT
         r.ticket_id,
         r.created_date,
@@ -15,7 +20,11 @@ WITH decisions AS (
         ) AS latest
     FROM raw_tickets AS r
     JOIN review_decisions AS rd
-        ON rd.ticket_id = r.ticket_id AND (rd.created_date IS NULL OR rd.created_date = r.created_date)
+        ON rd.ticket_id = r.ticket_id
+        AND (
+            rd.created_date = r.created_date
+            OR (rd.created_date IS NULL AND r.ticket_id IN (SELECT ticket_id FROM ids_of_one_day))
+        )
     WHERE list_contains($days, r.created_date)
     GROUP BY r.ticket_id, r.created_date
 )
