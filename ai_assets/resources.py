@@ -184,6 +184,7 @@ class ToolsResource(dg.ConfigurableResource):
     orders_api_url: str | None  # None: the order_status tool reads the orders table
     timeout_s: float
     retries: int
+    breaker_failures: int  # order-service lookups in a row failed that stop the step asking it
     max_calls: int  # per ticket
     calling: str  # auto | native | plan
     cache_path: str
@@ -194,6 +195,7 @@ class ToolsResource(dg.ConfigurableResource):
             orders_api_url=settings.orders_api_url,
             timeout_s=settings.tool_timeout_s,
             retries=settings.tool_retries,
+            breaker_failures=settings.tool_breaker_failures,
             max_calls=settings.investigation_max_tool_calls,
             calling=settings.tool_calling,
             cache_path=str(settings.tool_cache_path),

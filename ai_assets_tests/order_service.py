@@ -3,8 +3,9 @@
 It answers `GET /orders?customer_id=..&as_of=..` with `{"orders": [...]}`: the customer's orders
 in their latest state on or before `as_of`, from the order exports of a sample data directory
 (`landing/orders/<day>/*.jsonl`). Every request is recorded (path, query, Authorization header).
-`mode`: "ok", "down" (503), "slow" (answers after `delay` seconds), or "flaky" (503 to the first
-`failures` requests, then ok).
+`mode`: "ok", "down" (503), "slow" (answers after `delay` seconds, or not at all if stopped first),
+"flaky" (503 to the first `failures` requests, then ok), or "unauthorized" (401: a wrong token).
+`exports` may be changed while it serves: a status changed later in the day.
 
 Usage::
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -43,7 +43,9 @@ class OrderService(LoopbackServer):
                     )
                     flaky = service.mode == "flaky" and len(service.requests) <= service.failures
                 if service.mode == "slow":
-                    time.sleep(service.delay)
+                    service._stall(service.delay)
+                if service.mode == "unauthorized":
+                    return self._answer(401, {"error": "invalid token"})
                 if service.mode == "down" or flaky or parts.path != "/orders":
                     return self._answer(503 if parts.path == "/orders" else 404, {"error": "unavailable"})
                 orders = service.orders_of(query.get("customer_id", ""), query.get("as_of", "9999-12-31"))

@@ -31,11 +31,13 @@ class KeyEchoingServer:
 
     def __init__(self) -> None:
         self.requests = 0
+        counting = threading.Lock()  # handlers run in threads: `+=` alone can lose a count
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                owner.requests += 1
+                with counting:
+                    owner.requests += 1
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 body = json.dumps(
@@ -76,22 +78,44 @@ def test_a_wrong_key_stops_sending_at_the_first_answer(cache, monkeypatch):
     with KeyEchoingServer() as server:
         result = _run(server.base_url, cache, _tickets(40), concurrency=2)
     metrics = result.metrics
-    # Only the requests already in flight when the first 401 came back were sent.
-    assert server.requests <= 2 and metrics.requests == server.requests and metrics.calls == 0
+    # The first request probed the endpoint alone; nothing else was sent after its 401.
+    assert server.requests == 1 and metrics.requests == 1 and metrics.calls == 0
     assert metrics.stopped and "check OPENAI_API_KEY" in metrics.stopped and not metrics.retry_can_help()
     assert result.failures.height == 40 and result.outputs.height == 0  # every row still accounted for
     assert SECRET not in repr(result.failures.rows()) + metrics.stopped
     assert "[secret removed]" in metrics.stopped
 
 
-def test_an_unreachable_endpoint_stops_after_the_breaker_threshold(cache):
-    result = _run(_closed_port_url(), cache, _tickets(30), concurrency=1, breaker_failures=3)
+def test_a_rejected_key_costs_one_request_not_one_per_slot(cache, llm_server):
+    llm_server.inject(*[Fault(status=401)] * 20)
+    result = _run(llm_server.base_url, cache, _tickets(20), concurrency=4)
+    # The step's first request probes the endpoint alone: it fans out only once that one is answered.
+    assert llm_server.call_count == 1 and result.metrics.requests == 1
+    assert "authentication error" in result.metrics.stopped and "check OPENAI_API_KEY" in result.metrics.stopped
+    assert result.failures.height == 20
+    assert result.failures.filter(pl.col("reason").str.starts_with("not sent:")).height == 19
+
+
+def test_an_unreachable_endpoint_stops_at_the_first_request(cache):
+    result = _run(_closed_port_url(), cache, _tickets(30), concurrency=4, breaker_failures=3)
     metrics = result.metrics
-    # Three requests failed after one retry each; the other 27 rows were never sent.
-    assert metrics.requests == 6 and metrics.calls == 0
-    assert metrics.stopped and "3 requests in a row failed" in metrics.stopped and "is reachable" in metrics.stopped
+    # The probe and its one retry got no answer: the other 29 rows were never sent.
+    assert metrics.requests == 2 and metrics.calls == 0
+    assert metrics.stopped and "no answer to the step's first request" in metrics.stopped
+    assert "is reachable" in metrics.stopped
     assert metrics.retry_can_help()  # a server that is down may be back for the step's retry
     assert result.failures.height == 30
+    assert result.failures.filter(pl.col("reason").str.starts_with("not sent:")).height == 29
+
+
+def test_a_failing_endpoint_is_probed_one_row_at_a_time_up_to_the_breaker_threshold(cache, llm_server):
+    # A 5xx may belong to its row alone, so the next row probes, alone, until the breaker opens.
+    llm_server.inject(*[Fault(status=500)] * 60)
+    result = _run(llm_server.base_url, cache, _tickets(30), concurrency=4, breaker_failures=3)
+    metrics = result.metrics
+    # Three rows failed after one retry each, never two at once; the other 27 rows were never sent.
+    assert llm_server.call_count == 6 and llm_server.peak_concurrency == 1 and metrics.calls == 0
+    assert metrics.stopped and "3 requests in a row failed" in metrics.stopped
     assert result.failures.filter(pl.col("reason").str.starts_with("not sent:")).height == 27
 
 
@@ -140,8 +164,8 @@ def test_a_wrong_key_fails_the_day_with_what_to_check(pipeline: Pipeline, monkey
     assert not result.success
     message = _failure_message(result)
     assert "triage 2026-11-01: stopped sending: authentication error" in message and "check OPENAI_API_KEY" in message
-    # Stopped at the first answers (the step's concurrency), and not retried: a wrong key stays wrong.
-    assert sent <= broken.settings.llm_concurrency
+    # Stopped at the step's first request, sent alone, and not retried: a wrong key stays wrong.
+    assert sent == 1
     events = pipeline.instance.all_logs(result.run_id)
     logged = repr([e.dagster_event for e in events]) + repr([e.user_message for e in events])
     assert SECRET not in logged

@@ -69,16 +69,43 @@ def test_a_day_investigated_with_the_order_service_then_replayed(pipeline: Pipel
 
         requests_before, service_before = _investigation_requests(pipeline), len(service.requests)
         pipeline.run("daily_tickets_job", DAY_1)
-        assert _investigation_requests(pipeline) == requests_before  # no model turn
-        assert len(service.requests) == service_before  # no tool call
+        assert _investigation_requests(pipeline) == requests_before  # no model turn: the same answers
+        # The order service is live (it gives no data version): asked again, for the same customers;
+        # every other call comes from the tool cache.
+        asked = [(r["query"]["customer_id"], r["query"]["as_of"]) for r in service.requests]
+        assert set(asked[service_before:]) == set(asked[:service_before])
         again = _frame(pipeline, "select * from tool_calls")
-        assert again.height == calls.height and again["cache_hit"].all()
+        assert again.height == calls.height
+        assert again.filter(pl.col("tool") != "order_status")["cache_hit"].all()
+        assert not again.filter(pl.col("tool") == "order_status")["cache_hit"].any()
+
+        # Later that day an order changes state: the rerun of the day sees it.
+        ticket_id, order_id, status, customer_id = pipeline.sql(
+            "select i.ticket_id, i.order_id, i.order_status, r.customer_id from ticket_investigations i"
+            " join raw_tickets r using (ticket_id, created_date) where i.order_status is not null"
+            " order by i.ticket_id limit 1"
+        )[0]
+        changed = "returned" if status == "delivered" else "delivered"
+        service.exports.setdefault(DAY_1, []).append(
+            {"order_id": order_id, "customer_id": customer_id, "status": changed}
+        )
+        pipeline.run("daily_tickets_job", DAY_1)
+        [(now,)] = pipeline.sql(f"select order_status from ticket_investigations where ticket_id = '{ticket_id}'")
+        assert now == changed
 
 
 def test_the_order_service_down_degrades_the_context_not_the_run(pipeline: Pipeline, monkeypatch):
     landing = pipeline.settings.data_dir / "landing"
     with OrderService.from_landing(landing, mode="down") as service:
-        _rebuild(pipeline, monkeypatch, AI_ASSETS_ORDERS_API_URL=service.url, AI_ASSETS_TOOL_RETRIES="1")
+        # One ticket at a time, so the lookups that fail before the breaker opens are a known number.
+        _rebuild(
+            pipeline,
+            monkeypatch,
+            AI_ASSETS_ORDERS_API_URL=service.url,
+            AI_ASSETS_TOOL_RETRIES="1",
+            AI_ASSETS_TOOL_BREAKER_FAILURES="3",
+            AI_ASSETS_LLM_CONCURRENCY="1",
+        )
         pipeline.run("reference_data_job")
         pipeline.run("daily_tickets_job", DAY_1)
 
@@ -88,8 +115,10 @@ def test_the_order_service_down_degrades_the_context_not_the_run(pipeline: Pipel
     asked = _frame(pipeline, "select * from tool_calls where tool = 'order_status'")
     assert asked.height > 0 and set(asked["status"]) == {"error"}
     assert asked["error"].str.contains("503").all()
-    # Two attempts per call (AI_ASSETS_TOOL_RETRIES=1), none cached.
-    assert len(service.requests) == 2 * asked.height
+    # Two attempts for each of the first three calls (AI_ASSETS_TOOL_RETRIES=1); then the breaker
+    # is open and the other calls fail at once without asking the service.
+    assert asked.height > 3 and len(service.requests) == 2 * 3
+    assert asked["error"].str.starts_with("not asked: 3 requests in a row failed").sum() == asked.height - 3
     down = investigations.filter(pl.col("unavailable").list.contains("order system"))
     assert down.height == asked["ticket_id"].n_unique()
     assert down["facts"].str.contains("order system was unavailable").all()

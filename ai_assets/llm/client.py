@@ -196,6 +196,7 @@ class ModelClient:
         self.budget = limits.budget()
         self.url = endpoint.base_url or OPENAI_DEFAULT_URL
         self.breaker = limits.breaker(self.url)
+        self._probe = asyncio.Lock()  # held by the request probing the endpoint (see `_send`)
         self.pricing = pricing
         self.metrics = metrics
         self._client = openai.AsyncOpenAI(
@@ -288,6 +289,17 @@ class ModelClient:
         return await create("json_object")
 
     async def _send(self, send: Callable[[], Awaitable[_Reply[T]]], estimate: int) -> tuple[T, float]:
+        """`_request`, but one at a time until the endpoint has answered once in this step: the first
+        request probes it alone, so a wrong key or a dead endpoint costs that request and its retries
+        instead of one per concurrency slot. When the probe fails for good, the next waiting request
+        becomes the probe (a 5xx may belong to that row alone) unless the breaker opened."""
+        if not self.breaker.answered:
+            async with self._probe:
+                if not self.breaker.answered:
+                    return await self._request(send, estimate)
+        return await self._request(send, estimate)
+
+    async def _request(self, send: Callable[[], Awaitable[_Reply[T]]], estimate: int) -> tuple[T, float]:
         """The one request loop: (the answer, its latency in ms). Each attempt waits for a slot of the
         limiter, then asks the budget right before sending (so a budget spent while it waited stops
         it too), and retries what a retry can fix. An answered request is priced, charged to the
@@ -317,6 +329,7 @@ class ModelClient:
                 delay = _backoff(attempt)
             except openai.APIStatusError as error:
                 if _is_context_overflow(error):
+                    self.breaker.record_success()  # the endpoint works; this prompt is too long for it
                     raise ContextOverflow(f"HTTP {error.status_code}: {scrub_secrets(error.message[:300])}") from None
                 retryable = error.status_code in _RETRYABLE_STATUS or error.status_code >= 500
                 if not retryable or attempt == self.max_retries:

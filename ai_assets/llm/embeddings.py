@@ -135,10 +135,11 @@ async def _embed_remotely(
         await client.close()
     metrics.stop(client.breaker.reason, for_good=not client.breaker.retry_can_help)
     if errors:
-        # The one that says what to do: a provider error over a budget stop.
+        # The one that says what to do: the breaker's reason, else a provider error over a budget stop.
         error = next((e for e in errors if isinstance(e, ProviderError)), errors[0])
+        why = f"stopped sending: {client.breaker.reason}" if client.breaker.open else str(error)
         embedded = sum(len(batch) for batch in batches) - metrics.failures
         raise type(error)(
-            f"{metrics.failures} texts not embedded ({error}); the {embedded} embedded in this run are cached, "
+            f"{metrics.failures} texts not embedded ({why}); the {embedded} embedded in this run are cached, "
             "so a rerun sends only the rest"
         )

@@ -8,6 +8,14 @@ The HTTP backend is a real client: `GET <AI_ASSETS_ORDERS_API_URL>/orders?custom
 answered with `{"orders": [{order_id, status, ...}]}`; a timeout per request, retries with backoff
 on timeouts, connection errors, 429 and 5xx, and `Authorization: Bearer $AI_ASSETS_ORDERS_API_TOKEN`
 when that variable is set (read from the environment at each request, never stored or logged).
+It has the LLM client's circuit breaker (`llm/breaker.py`): a 401/403/404, no answer at all to the
+step's first lookup, or `breaker_failures` lookups in a row failed after their retries, and the
+step's further lookups fail at once without asking the service (a hung service costs one lookup's
+timeouts, not every lookup's).
+
+Its answers are live: the service says no version of its data (and learning one would take the
+same request), so they are never cached across runs (`data_version` is None): a status changed
+later in the day is seen by the next run. Within a step each (customer, day) is asked once.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -27,6 +36,7 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ai_assets.llm.breaker import CircuitBreaker
 from ai_assets.secrets import bearer_header, scrub_secrets
 from ai_assets.warehouse.sql import sql_file
 
@@ -52,21 +62,45 @@ class Order(BaseModel):
     tracking_number: str | None = None
 
 
-@dataclass(frozen=True)
+def what_to_check(status: int | None, url: str) -> str:
+    """The next thing an operator should look at when the order service fails with `status`."""
+    if status in (401, 403):
+        return f"check AI_ASSETS_ORDERS_API_TOKEN: {url} rejected it"
+    if status == 404:
+        return f"check AI_ASSETS_ORDERS_API_URL: {url} has no /orders route"
+    if status is None:
+        return (
+            f"check that {url} is reachable (AI_ASSETS_ORDERS_API_URL) and running; "
+            "if it is only slow, raise AI_ASSETS_TOOL_TIMEOUT_S"
+        )
+    return f"the order service {url} is failing (HTTP {status}); check its logs"
+
+
+@dataclass
 class HttpOrderService:
     base_url: str
     timeout_s: float = 5.0
     retries: int = 2
     backoff_s: float = 0.5
     sleep: Callable[[float], None] = time.sleep
+    breaker_failures: int = 5  # lookups in a row failed after their retries that stop the step asking
     name: str = "order service"
     # The answers of this step by (customer, day): a ticket asking about two of its orders, or two
     # tickets of one customer, make one request. Failures are not kept: the next call asks again.
     _answers: dict[tuple[str, date], list[Order]] = field(default_factory=dict, compare=False, repr=False)
+    breaker: CircuitBreaker = field(init=False, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)  # lookups run in threads
+
+    def __post_init__(self) -> None:
+        self.breaker = CircuitBreaker(self.base_url, self.breaker_failures, advice=what_to_check)
 
     @property
     def version(self) -> str:
         return f"http:{self.base_url}"
+
+    def data_version(self, customer_id: str, as_of: date) -> None:
+        """None: live answers, never cached across runs (see the module docstring)."""
+        return None
 
     def orders_of(self, customer_id: str, as_of: date) -> list[Order]:
         if (customer_id, as_of) not in self._answers:
@@ -74,27 +108,47 @@ class HttpOrderService:
         return self._answers[customer_id, as_of]
 
     def _fetch(self, customer_id: str, as_of: date) -> list[Order]:
+        if self.breaker.open:
+            raise ToolUnavailable(f"not asked: {self.breaker.reason}")
         query = urllib.parse.urlencode({"customer_id": customer_id, "as_of": as_of.isoformat()})
         request = urllib.request.Request(f"{self.base_url.rstrip('/')}/orders?{query}", headers=self._headers())
-        error = ""
+        error, status = "", None
         for attempt in range(self.retries + 1):
             if attempt:
                 self.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    return _orders_from(response.read())
+                    body = response.read()
             except urllib.error.HTTPError as failed:
-                error = f"HTTP {failed.code}"
+                error, status = f"HTTP {failed.code}", failed.code
                 if failed.code not in _RETRYABLE_STATUS:
                     break
             except (urllib.error.URLError, OSError, http.client.HTTPException) as failed:
                 reason = getattr(failed, "reason", failed)
+                status = None  # nothing answered
                 error = (
                     f"no answer within {self.timeout_s:g} s (AI_ASSETS_TOOL_TIMEOUT_S)"
                     if isinstance(reason, TimeoutError)
                     else f"unreachable ({reason})"
                 )
-        raise ToolUnavailable(scrub_secrets(f"order service {error} after {attempt + 1} attempts"))
+            else:
+                try:
+                    orders = _orders_from(body)
+                except ToolUnavailable as malformed:
+                    self._record_failure(200, str(malformed))  # a proxy's error page: like a 5xx
+                    raise
+                with self._lock:
+                    self.breaker.record_success()
+                return orders
+        description = scrub_secrets(f"order service {error} after {attempt + 1} attempts")
+        self._record_failure(status, description)
+        raise ToolUnavailable(description)
+
+    def _record_failure(self, status: int | None, description: str) -> None:
+        # A 429 that outlived its retries is the service pacing us, not an outage (as for the LLM).
+        if status != 429:
+            with self._lock:
+                self.breaker.record_failure(status, description)
 
     def _headers(self) -> dict[str, str]:
         return {"Accept": "application/json", **bearer_header(TOKEN_ENV)}

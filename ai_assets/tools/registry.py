@@ -11,7 +11,8 @@ which is where the rules hold whatever a ticket's text made the model ask:
 - a backend failure (`ToolUnavailable`) is a recorded `error`, never an exception: the facts say
   the system was unavailable and the run goes on;
 - answers (`ok`, `not_found`) are cached by tool, backend, data version, arguments and scope, so an
-  unchanged rerun calls no backend. Errors are not cached: the next run asks again.
+  unchanged rerun calls no backend. Errors are not cached: the next run asks again. A backend with
+  no data version (None: a live system such as the order service) is not cached across runs.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class Tool:
     # (scope, arguments) -> (ok | not_found, a JSON-able result); raises ToolUnavailable or OutOfScope
     run: Callable[[TicketScope, Any], tuple[str, Any]]
     version: str  # the backend: another backend, another cache key
-    data_version: Callable[[TicketScope], str] = lambda scope: ""
+    # What the backend holds for the scope: changed data, another cache key. None: the backend
+    # cannot say (a live system), so its answers are not cached across runs.
+    data_version: Callable[[TicketScope], str | None] = lambda scope: ""
 
     def spec(self) -> dict[str, Any]:
         """The tool as the chat `tools` parameter describes it."""
@@ -117,11 +120,11 @@ class ToolBox:
         return hashlib.sha256(material.encode()).hexdigest()[:12]
 
     @staticmethod
-    def key(tool: Tool, scope: TicketScope, arguments: BaseModel) -> str:
+    def key(tool: Tool, scope: TicketScope, arguments: BaseModel, data_version: str) -> str:
         material = [
             tool.name,
             tool.version,
-            tool.data_version(scope),
+            data_version,
             arguments.model_dump(mode="json"),
             scope.customer_id,
             scope.day.isoformat(),
@@ -143,10 +146,12 @@ class ToolBox:
         except ValidationError as invalid:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in invalid.errors())
             return ToolCall(name, arguments, REFUSED, error=f"invalid arguments: {problems[:300]}")
-        key = self.key(tool, scope, parsed)
-        if self.cache is not None:
+        data_version = tool.data_version(scope)
+        cache = self.cache if data_version is not None else None
+        key = self.key(tool, scope, parsed, data_version or "")
+        if cache is not None:
             with self._cache_lock:
-                hit = self.cache.get_rows([key]).get(key)
+                hit = cache.get_rows([key]).get(key)
             if hit is not None:
                 return ToolCall(name, arguments, hit[0], result=hit[1], cache_hit=True)
         started = time.perf_counter()
@@ -157,9 +162,9 @@ class ToolBox:
         except ToolUnavailable as failed:
             return ToolCall(name, arguments, ERROR, error=scrub_secrets(str(failed))[:500], latency_ms=_since(started))
         answer = json.dumps(result, ensure_ascii=False, default=str)
-        if self.cache is not None:
+        if cache is not None:
             with self._cache_lock:
-                self.cache.put_rows({key: (status, answer)})
+                cache.put_rows({key: (status, answer)})
         return ToolCall(name, arguments, status, result=answer, latency_ms=_since(started))
 
 
