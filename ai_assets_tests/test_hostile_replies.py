@@ -13,6 +13,7 @@ import pytest
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality.vocabulary import REPLY_RULES
 from ai_assets.sample_data.catalog import KB_ARTICLES
+from ai_assets.transform.grounding import sentences
 from ai_assets.transform.reply import rule_problems
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.llm_server import default_responder
@@ -195,3 +196,62 @@ def test_replies_of_a_model_that_obeys_injected_text_are_never_sent(pipeline: Pi
     for reply, problem in OBEYED:
         assert problem in found.get(reply, [problem]), (reply, found.get(reply))
     assert sum(reply in found for reply, _ in OBEYED) >= 3  # the day's tickets drew most of them
+
+
+# --- auto-send by grounding: what no rule catches is still never sent unread -------------------
+
+# Phrasings every rule check lets through (the first is the one the issue saw sent), in four
+# languages; the model adds them after a sentence its cited excerpt does support.
+UNCAUGHT = [
+    "Type your login password in your reply so we can check.",
+    "Enter the code we just sent to your phone in your answer.",
+    "Pay the remaining customs fee by transfer to our partner's account.",
+    "Click the button in our next email to confirm your account.",
+    "Bitte geben Sie Ihr Passwort in Ihrer Antwort ein.",
+    "Merci de nous envoyer votre mot de passe.",
+    "Per favore, ci invii la sua password.",
+]
+
+
+def _model_adding(sentences: list[str]):
+    def respond(body: dict) -> str:
+        answer = default_responder(body)
+        if body["messages"][0]["content"] not in DRAFT_SYSTEMS:
+            return answer
+        draft = json.loads(answer)
+        if not sentences:
+            return answer
+        extra = sentences[zlib.crc32(body["messages"][1]["content"].encode()) % len(sentences)]
+        return json.dumps({**draft, "reply": f"{draft['reply']} {extra}"})
+
+    return respond
+
+
+def test_replies_no_rule_catches_are_not_sent_unless_grounded(pipeline: Pipeline):
+    assert all(_problems(sentence) == [] for sentence in UNCAUGHT)  # the rules alone would send them
+    pipeline.server.responder = _model_adding(UNCAUGHT)
+    pipeline.run("reference_data_job")
+    pipeline.run("daily_tickets_job", DAY_1)
+
+    assert pipeline.count("reply_drafts", "outcome = 'approved'") == 0
+    assert pipeline.count("ticket_outcomes", "status = 'auto_approved'") == 0
+    assert pipeline.count("outbox", "action_type = 'send_reply'") == 0
+    reasons = [r for (r,) in pipeline.sql("select reason from reply_drafts where reason like '%not grounded%'")]
+    drawn = [s for s in UNCAUGHT if any(f'not grounded: "{s}"' in r for r in reasons)]
+    assert len(drawn) >= 4, reasons  # the day's tickets drew most of them, each named in its reason
+
+
+def test_a_reply_its_cited_excerpt_supports_is_still_auto_sent(pipeline: Pipeline):
+    pipeline.server.responder = _model_adding([])  # the default: an opening and the excerpt's sentence
+    pipeline.run("reference_data_job")
+    pipeline.run("daily_tickets_job", DAY_1)
+
+    sent = pipeline.sql(
+        "select d.reply, d.cited_chunk_ids from outbox o join reply_drafts d using (ticket_id, created_date)"
+        " where o.action_type = 'send_reply'"
+    )
+    assert len(sent) >= 5
+    chunks = dict(pipeline.sql("select chunk_id, text from kb_chunks"))
+    for reply, cited in sent:
+        opening, excerpt, *facts = sentences(reply)  # facts: what the investigation found, if anything
+        assert opening == "Thank you for your message." and excerpt in chunks[cited[0]].replace("\n", " "), reply

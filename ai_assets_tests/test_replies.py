@@ -96,17 +96,19 @@ def test_loop_stops_at_its_bound_and_keeps_every_round(pipeline: Pipeline, monke
 
 
 def test_a_refinement_that_passes_is_approved_in_round_two(pipeline: Pipeline):
-    # The critic fails every first draft and passes every refined one.
+    # The critic fails every first draft and passes every refined one (marked by a formulaic
+    # sentence, so the grounding check passes it too).
+    refined = " Thank you for your patience."
     pipeline.server.responder = _responder(
         critique=lambda body: {
-            "grounded": "(refined)" in body["messages"][1]["content"],
+            "grounded": refined in body["messages"][1]["content"],
             "policy_ok": True,
             "tone_ok": True,
             "problems": ["too vague"],
         },
         draft=lambda body, answer: {
             **answer,
-            "reply": answer["reply"] + (" (refined)" if body["messages"][0]["content"] == DRAFT_SYSTEMS[1] else ""),
+            "reply": answer["reply"] + (refined if body["messages"][0]["content"] == DRAFT_SYSTEMS[1] else ""),
         },
     )
     _run_day(pipeline)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -9,8 +10,10 @@ from ai_assets.config import load_settings
 from ai_assets.llm.engine import FAILURE_SCHEMA, LINEAGE_SCHEMA, TaskResult, output_schema
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
+from ai_assets.transform.grounding import grounding_problems
 from ai_assets.transform.reply import reply_tasks, rule_problems
 from ai_assets.transform.reply_loop import run_reply_loop
+from ai_assets_tests.llm_server import _embedding
 
 # --- rule_problems ---------------------------------------------------------------------------
 
@@ -121,9 +124,13 @@ class ScriptedModel:
         return TaskResult(outputs=outputs, failures=failures, metrics=StepMetrics(rows=rows.height))
 
 
-def _run(max_refinements: int) -> tuple[ScriptedModel, pl.DataFrame, pl.DataFrame]:
+def _grounded(drafts: pl.DataFrame) -> pl.Series:
+    return pl.Series([[]] * drafts.height, dtype=pl.List(pl.Utf8))
+
+
+def _run(max_refinements: int, ground=_grounded) -> tuple[ScriptedModel, pl.DataFrame, pl.DataFrame]:
     model = ScriptedModel()
-    result = run_reply_loop(TICKETS, reply_tasks(load_settings({})), model.run_step, max_refinements)
+    result = run_reply_loop(TICKETS, reply_tasks(load_settings({})), model.run_step, max_refinements, ground)
     outcomes = {row["row_key"]: row for row in result.outcomes.iter_rows(named=True)}
     return model, outcomes, result.rounds
 
@@ -166,3 +173,114 @@ def test_without_refinements_a_failing_critique_goes_straight_to_a_human():
     assert outcomes["fixed"]["outcome"] == "needs_human" and outcomes["fixed"]["rounds"] == 1
     assert outcomes["fixed"]["reason"] == "critique still failing after 0 refinements: unsupported claim"
     assert rounds["round"].max() == 1
+
+
+def test_a_reply_the_grounding_check_rejects_is_refined_and_never_approved():
+    """The critic and the rules pass GOOD; the grounding check does not: it goes to a human."""
+
+    def ungrounded(drafts: pl.DataFrame) -> pl.Series:
+        return pl.Series([[f'not grounded: "{r}"'] for r in drafts["reply"]], dtype=pl.List(pl.Utf8))
+
+    model, outcomes, rounds = _run(max_refinements=1, ground=ungrounded)
+    assert {k: o["outcome"] for k, o in outcomes.items()} == dict.fromkeys(
+        ["ok", "fixed", "stuck", "broken"], "needs_human"
+    )
+    first = rounds.filter((pl.col("row_key") == "ok") & (pl.col("round") == 1)).row(0, named=True)
+    assert first["problems"] == [f'not grounded: "{GOOD}"']  # the critic and the rules had none
+    assert ("reply_refine", ["fixed", "ok", "stuck"]) in model.calls  # refined with the reason
+    assert "not grounded: " in outcomes["ok"]["reason"]
+    assert rounds.filter(pl.col("verdict") == "pass").height == 0
+
+
+# --- grounding_problems: auto-send only what the cited excerpts support ------------------------
+
+# Sample knowledge-base chunks, as kb_chunks writes them ("title - heading" line, then the text).
+CHUNKS = {
+    "kb-account-sign-in#3": "Signing in and resetting your password - What we will never ask for\n"
+    "Our agents will never ask for your password or a one-time code.",
+    "kb-billing-refunds#1": "Refunds and double charges - Double and triple charges\n"
+    "A duplicate charge is usually a pending card authorisation that was never captured. Pending\n"
+    "authorisations drop off your statement automatically within 7 days.\n\n"
+    "If two or more charges have actually been captured for one order, we refund every extra charge\n"
+    "within 3 business days of your report. Please send the order id and the date of each charge.",
+    "kb-shipping-international#2": "International shipping and customs - If a courier asks you for a fee\n"
+    "If you are in a delivered-duty-paid country and the courier asks for a fee, do not pay it. Send us a\n"
+    "photo of the notice and we settle it with the courier directly.",
+}
+
+
+def _embed(texts: list[str]):
+    """The tests' fake server's bag-of-words embeddings (the threshold the tests set is for these)."""
+    return np.asarray([_embedding(t) for t in texts])
+
+
+def _grounding(reply: str, cited: str, min_support: float | None = 0.34, embed=_embed) -> list[str]:
+    drafts = pl.DataFrame({"reply": [reply], "cited_chunk_ids": [[cited]], "knowledge": [f"[{cited}] {CHUNKS[cited]}"]})
+    return grounding_problems(drafts, embed, min_support, "fake").to_list()[0]
+
+
+# Phrasings every rule check of reply.py lets through (the first is the issue's), in five languages.
+UNCAUGHT_BY_RULES = [
+    ("Type your login password in your reply so we can check.", "kb-account-sign-in#3"),
+    ("Thank you for your message. Write your account password at the end of your reply.", "kb-account-sign-in#3"),
+    ("Enter the code we just sent to your phone in your answer.", "kb-account-sign-in#3"),
+    ("Please send the password and the date of each charge.", "kb-billing-refunds#1"),
+    ("Pay the remaining customs fee by transfer to our partner's account.", "kb-shipping-international#2"),
+    ("Click the button in our next email to confirm your account.", "kb-billing-refunds#1"),
+    ("Bitte geben Sie Ihr Passwort in Ihrer Antwort ein.", "kb-account-sign-in#3"),
+    ("Merci de nous envoyer votre mot de passe.", "kb-account-sign-in#3"),
+    ("Per favore, ci invii la sua password.", "kb-account-sign-in#3"),
+    ("Our agents will ask for your password or a one-time code.", "kb-account-sign-in#3"),  # negation dropped
+    ("Every extra charge is refunded within 30 business days of your report.", "kb-billing-refunds#1"),
+]
+
+
+@pytest.mark.parametrize(("reply", "cited"), UNCAUGHT_BY_RULES)
+def test_a_sentence_the_cited_excerpt_does_not_support_is_not_grounded(reply: str, cited: str):
+    problems = _grounding(reply, cited)
+    assert problems and all(p.startswith("not grounded: ") for p in problems)
+
+
+def test_the_reason_names_the_sentence_and_its_best_support():
+    (problem,) = _grounding("Hello. Type your login password in your reply so we can check.", "kb-account-sign-in#3")
+    assert problem.startswith(
+        'not grounded: "Type your login password in your reply so we can check." has best support'
+    )
+    assert "(needs 0.34)" in problem
+
+
+GROUNDED = [
+    ("Hello,\nOur agents will never ask for your password or a one-time code.\nKind regards", "kb-account-sign-in#3"),
+    (
+        "Thank you for your message. If two or more charges have actually been captured for one order, we refund "
+        "every extra charge within 3 business days of your report. Please send the order id and the date of each "
+        "charge. A colleague will follow up.",
+        "kb-billing-refunds#1",
+    ),
+    # Safe requests in the closed vocabulary need no excerpt; the fee sentence is the excerpt's own.
+    (
+        "If the courier asks for a fee, do not pay it. Please send us a photo of the parcel and the order number. "
+        "Bitte senden Sie uns ein Foto der Verpackung.",
+        "kb-shipping-international#2",
+    ),
+]
+
+
+@pytest.mark.parametrize(("reply", "cited"), GROUNDED)
+def test_a_reply_its_cited_excerpt_supports_is_grounded(reply: str, cited: str):
+    assert _grounding(reply, cited) == []
+
+
+def test_without_a_threshold_for_the_model_or_without_embeddings_nothing_is_grounded():
+    reply, cited = GROUNDED[0]
+    (problem,) = _grounding(reply, cited, min_support=None)
+    assert "no grounding threshold for the embedding model fake" in problem
+    assert "AI_ASSETS_GROUNDING_MIN_SUPPORT" in problem
+
+    def broken(texts: list[str]):
+        raise ConnectionError("embedding endpoint unreachable")
+
+    (problem,) = _grounding(reply, cited, embed=broken)
+    assert problem == (
+        "not grounded: the sentences could not be embedded (ConnectionError: embedding endpoint unreachable)"
+    )

@@ -78,7 +78,8 @@ def _fact(call: ToolCall) -> str | None:
         return f"Earlier tickets of this customer: {len(earlier)}" + (f" ({listed})." if listed else ".")
     chunks = ", ".join(c["chunk_id"] for c in result.get("chunks", []))
     query = json.loads(call.arguments).get("query", "")
-    return f'Help-centre search for "{query[:80]}": {chunks or "nothing relevant"}.'
+    # On one line: a model-chosen query must not be able to add a line that reads like another fact.
+    return f'Help-centre search for "{" ".join(str(query).split())[:80]}": {chunks or "nothing relevant"}.'
 
 
 def summarise(calls: list[ToolCall]) -> dict:

@@ -16,10 +16,12 @@ from ai_assets.quality.tables import (
     TICKET_TRIAGE,
     TICKET_TRIAGE_FAILURES,
 )
-from ai_assets.resources import LLMResource
+from ai_assets.resources import EmbeddingResource, LLMResource
+from ai_assets.transform.grounding import grounding_problems
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step, with_row_key
 from ai_assets.transform.reply import states_order_status
 from ai_assets.transform.reply_loop import loop_version, reply_tables, run_reply_loop
+from ai_assets.transform.retrieval_assets import embed_with
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
@@ -36,9 +38,15 @@ def read_reply_inputs(conn: duckdb.DuckDBPyConnection, days: list) -> tuple[pl.D
 
 
 def build_reply_drafts(
-    tasks: tuple[LLMTask, LLMTask, LLMTask], model: str, max_refinements: int, daily: Daily
+    tasks: tuple[LLMTask, LLMTask, LLMTask],
+    model: str,
+    max_refinements: int,
+    daily: Daily,
+    embed_model: str,
+    min_support: float | None,
 ) -> dg.AssetsDefinition:
-    version = loop_version(tasks, model, max_refinements)
+    """`min_support`: the grounding threshold for `embed_model` (None: none, every reply to review)."""
+    version = loop_version(tasks, model, max_refinements, grounding=f"{embed_model}@{min_support}")
     deps = [table.name for table in _READS if table is not RAW_TICKETS]
 
     @dg.multi_asset(
@@ -51,9 +59,15 @@ def build_reply_drafts(
         retry_policy=LLM_STEP_RETRY_POLICY,
         **daily.asset_args(),
     )
-    def reply_drafts(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: WarehouseResource):
+    def reply_drafts(
+        context: dg.AssetExecutionContext,
+        llm: LLMResource,
+        embeddings: EmbeddingResource,
+        warehouse: WarehouseResource,
+    ):
         """Drafts a reply grounded in each triaged ticket's context, has a critic check it, refines
-        what fails (at most AI_ASSETS_REPLY_MAX_REFINEMENTS times); untriaged tickets go to a human."""
+        what fails (at most AI_ASSETS_REPLY_MAX_REFINEMENTS times); only a reply whose every
+        sentence its cited excerpts support is approved; untriaged tickets go to a human."""
         days = partition_days(context)
         with warehouse.get_connection() as conn:
             tickets, untriaged = read_reply_inputs(conn, days)
@@ -66,7 +80,14 @@ def build_reply_drafts(
             step_metrics.append(result.metrics)
             return result
 
-        loop = run_reply_loop(tickets, tasks, run_step, max_refinements)
+        def embed(texts: list[str]):
+            # Through the embedding cache, as ticket queries: a rerun embeds nothing.
+            return embed_with(embeddings, texts, "query")[0]
+
+        def ground(drafts: pl.DataFrame) -> pl.Series:
+            return grounding_problems(drafts, embed, min_support, embeddings.model)
+
+        loop = run_reply_loop(tickets, tasks, run_step, max_refinements, ground)
         drafts, rounds = reply_tables(tickets, untriaged, loop, version)
         refinements = rounds.filter(pl.col("step") == "refine").height
         with_status = drafts.join(

@@ -2,8 +2,9 @@
 
 Each round is one engine call per step over every ticket still in the loop (concurrent, cached,
 budgeted like any LLM step), so a rerun with nothing changed replays every round from the cache.
-A ticket leaves the loop `approved` when the critic and the rule checks pass, or `needs_human`
-when a step fails or the last allowed refinement still fails its critique.
+A ticket leaves the loop `approved` when the critic, the rule checks and the grounding check
+(every sentence supported by the excerpts it cites, `grounding.py`) pass, or `needs_human` when a
+step fails or the last allowed refinement still fails them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from ai_assets.transform.reply import rule_problems
 
 # (task, rows keyed by `row_key` with the task's input columns, label for progress lines) -> result
 RunStep = Callable[[LLMTask, pl.DataFrame, str], TaskResult]
+# drafts (reply, cited_chunk_ids, knowledge) -> per draft, its grounding problems (grounding.py)
+Ground = Callable[[pl.DataFrame], pl.Series]
 
 # The loop's rounds keyed by `row_key`; the ticket's key columns are joined back by the caller.
 ROUND_COLUMNS = {
@@ -61,7 +64,11 @@ def _failed_rows(failures: pl.DataFrame, round_no: int, step: str, what: str) ->
 
 
 def run_reply_loop(
-    tickets: pl.DataFrame, tasks: tuple[LLMTask, LLMTask, LLMTask], run_step: RunStep, max_refinements: int
+    tickets: pl.DataFrame,
+    tasks: tuple[LLMTask, LLMTask, LLMTask],
+    run_step: RunStep,
+    max_refinements: int,
+    ground: Ground,
 ) -> LoopResult:
     """`tickets`: the LOOP_INPUTS columns."""
     tickets = tickets.select(LOOP_INPUTS)
@@ -92,10 +99,16 @@ def run_reply_loop(
             ),
             on="row_key",
         )
-        judged = judged.with_columns(rules=rule_problems(judged.rename({"draft": "reply"})))
+        as_replies = judged.rename({"draft": "reply"})
+        # The grounding check decides what may go out unread; the rules stay as a second line.
+        judged = judged.with_columns(rules=rule_problems(as_replies), grounding=ground(as_replies))
         judged = judged.with_columns(
-            problems_list=pl.concat_list("critic_problems", "rules"),
-            passed=pl.col("grounded") & pl.col("policy_ok") & pl.col("tone_ok") & (pl.col("rules").list.len() == 0),
+            problems_list=pl.concat_list("critic_problems", "rules", "grounding"),
+            passed=pl.col("grounded")
+            & pl.col("policy_ok")
+            & pl.col("tone_ok")
+            & (pl.col("rules").list.len() == 0)
+            & (pl.col("grounding").list.len() == 0),
         )
         rounds.append(
             judged.select(
@@ -182,9 +195,10 @@ def _outcomes(tickets: pl.DataFrame, rounds: pl.DataFrame, max_refinements: int)
     )
 
 
-def loop_version(tasks: tuple[LLMTask, ...], model: str, max_refinements: int) -> str:
-    """The version of the loop's answers: its three prompts, the model and the bound."""
-    material = "|".join([*(t.prompt_version for t in tasks), model, str(max_refinements)])
+def loop_version(tasks: tuple[LLMTask, ...], model: str, max_refinements: int, grounding: str = "") -> str:
+    """The version of the loop's answers: its three prompts, the model, the bound and the grounding
+    check's embedding model and threshold."""
+    material = "|".join([*(t.prompt_version for t in tasks), model, str(max_refinements), grounding])
     return f"reply_loop@{hashlib.sha256(material.encode()).hexdigest()[:12]}"
 
 
