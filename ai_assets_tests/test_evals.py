@@ -273,6 +273,12 @@ def test_a_reviewer_correction_is_a_label_that_wins(pipeline: Pipeline):
         )
     ]
     assert pipeline.sql(f"select source from eval_predictions where ticket_id = '{ticket_id}'") == [("review",)]
+    # Reviewer-confirmed labels are scored apart from the imported ones.
+    by_source = dict(pipeline.sql(
+        "select source, avg(category_correct::int) from eval_predictions group by source"))  # fmt: skip
+    assert pipeline.sql("select n_reviewed, accuracy_category_reviewed, accuracy_category_imported from eval_runs") == [
+        (1, by_source["review"], by_source["file"])
+    ]
 
 
 def _broken_prompt(tmp_path: Path) -> Path:

@@ -92,6 +92,8 @@ def eval_run(
     """The one `eval_runs` row of an evaluation's predictions (at least one); `llm_accuracy` and
     `proxy_accuracy` are each one's own accuracy per proxied field (before the cascade combines them)."""
     n = predictions.height
+    reviewed = predictions.filter(pl.col("source") == "review")
+    imported = predictions.filter(pl.col("source") == "file")
     called = predictions.filter(pl.col("answered_by").is_not_null() & ~pl.col("cache_hit"))["latency_ms"]
     row = {
         "eval_id": run_id,
@@ -108,6 +110,13 @@ def eval_run(
         },
         **{f"llm_accuracy_{field}": llm_accuracy.get(field) for field in PROXIED_FIELDS},
         **{f"proxy_accuracy_{field}": proxy_accuracy.get(field) for field in PROXIED_FIELDS},
+        "n_reviewed": reviewed.height,
+        # Apart: imported labels may be poisoned along with the proxy fitted on them, and then agree with it.
+        **{
+            f"accuracy_{field}_{name}": accuracy(rows[f"expected_{field}"], rows[f"predicted_{field}"])
+            for name, rows in (("reviewed", reviewed), ("imported", imported))
+            for field in LABEL_FIELDS
+        },
         "coverage": predictions["answered_by"].is_not_null().mean(),
         # Of the (ticket, proxied field) answers, the share the proxy gave.
         "proxy_share": predictions["proxy_fields"].list.len().sum() / (n * len(PROXIED_FIELDS)),

@@ -301,7 +301,7 @@ REVIEW_DECISIONS = Table(
         ),
     ),
     notes={
-        "created_date": "the day of the ticket decided; null: that ticket id on every day",
+        "created_date": "the day of the ticket decided; null: that ticket id, when no other day has it",
         "is_latest": "the latest decision of its (ticket_id, created_date): the one that counts",
         "category": "the reviewer's correction of the triage; null: not corrected",
     },
@@ -330,7 +330,10 @@ KB_REVIEW_DECISIONS = Table(
         "is_latest": pa.Column(pl.Boolean),
     },
     key=("source_file", "source_line"),
-    notes={"is_latest": "the latest decision of its proposal: the one that counts"},
+    notes={
+        "is_latest": "the latest decision of its proposal: the one that counts (none while the latest are "
+        "in conflict, see kb_review_decisions_quarantine)"
+    },
 )
 
 KB_REVIEW_DECISIONS_QUARANTINE = Table(
@@ -791,6 +794,14 @@ EVAL_RUNS = Table(
             for who in ("llm", "proxy")
             for field in PROXIED_FIELDS
         },
+        # Imported labels (landing/labels) can be poisoned with the proxy that learns from them;
+        # reviewer-confirmed ones are scored apart (issue 23).
+        "n_reviewed": pa.Column(pl.Int64, pa.Check.ge(0), nullable=True),
+        **{
+            f"accuracy_{field}_{source}": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True)
+            for source in ("reviewed", "imported")
+            for field in LABEL_FIELDS
+        },
         "coverage": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
         "proxy_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
         "cost_per_1k_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
@@ -813,6 +824,9 @@ EVAL_RUNS = Table(
         "proxy_accuracy_category": "the proxy's top answer's accuracy on every labelled ticket, each held out; "
         "null: cascade off",
         "proxy_share": "share of the (ticket, category/urgency/sentiment) answers the cascade's proxy gave",
+        "n_reviewed": "labels from a reviewer's correction (source review); null: recorded before this column",
+        "accuracy_category_reviewed": "accuracy_category over the reviewer-confirmed labels only; null: none",
+        "accuracy_category_imported": "accuracy_category over the labels from landing/labels only; null: none",
         "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",
         "latency_p50_ms": "of the calls made in the run that recorded the evaluation; null: all from the cache",
         "evaluated_at": "UTC",

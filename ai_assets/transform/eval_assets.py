@@ -11,11 +11,18 @@ from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.cascade import thresholds_against_llm
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step, with_row_key
-from ai_assets.transform.triage_cascade import CascadeSettings, apply_proxy, llm_accuracy, plan_cascade
+from ai_assets.transform.triage_cascade import (
+    CascadeSettings,
+    apply_proxy,
+    audit_ticket_labels,
+    llm_accuracy,
+    plan_cascade,
+)
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import materializations, read, row_count
 
 ACCURACY_CHECK = "triage_accuracy_meets_target"
+LABELS_CHECK = "ticket_labels_are_trustworthy"
 
 
 def build_triage_eval(
@@ -30,11 +37,19 @@ def build_triage_eval(
         blocking=blocking,
         description=f"The triage's accuracy on ticket_labels meets every target (AI_ASSETS_EVAL_TARGETS: {goal}).",
     )
+    # Not blocking: the triage protects itself (the proxy stops answering a distrusted field).
+    labels_check = dg.AssetCheckSpec(
+        LABELS_CHECK,
+        asset=EVAL_RUNS.name,
+        description="No triage field of ticket_labels has more suspect labels (a ticket clearly nearer another "
+        "category's description in the triage prompt than its label's: quality/label_trust.py) than "
+        f"AI_ASSETS_LABEL_MAX_SUSPECT_SHARE ({cascade.max_suspect_share:g}); the proxy answers no field that has.",
+    )
 
     @dg.multi_asset(
         name="triage_eval",
         specs=[EVAL_PREDICTIONS.spec(deps=[TICKET_LABELS.name]), EVAL_RUNS.spec(deps=[TICKET_LABELS.name])],
-        check_specs=[check],
+        check_specs=[check, labels_check],
         group_name="quality",
         code_version=cascade.code_version(task.prompt_version, model),  # ticket_triage's
         pool=LLM_POOL,
@@ -55,6 +70,8 @@ def build_triage_eval(
                 allow_retries=False,
             )
         plan = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True)
+        # Judged even with the cascade off: the labels are also what the evaluation scores against.
+        audit = plan.audit or audit_ticket_labels(cascade, embeddings, labels)
         result = run_llm_step(context, llm, task, plan.rows, f"triage eval of {labels.height} labelled tickets")
         # As ticket_triage will once this evaluation is recorded: a field where the LLM was no better
         # than the proxy is the proxy's on every row.
@@ -102,6 +119,16 @@ def build_triage_eval(
                 for f in PROXIED_FIELDS
                 if summary[f"{who}_accuracy_{f}"] is not None
             },
+            "n_reviewed": summary["n_reviewed"],
+            **{
+                f"accuracy_{f}_{source}": summary[f"accuracy_{f}_{source}"]
+                for source in ("reviewed", "imported")
+                for f in LABEL_FIELDS
+                if summary[f"accuracy_{f}_{source}"] is not None
+            },
+            # Why the proxy answered fewer fields than it could: labels the audit distrusts.
+            "label_audit": audit.describe(),
+            **audit.to_metadata(),
             "cost_per_1k_usd": summary["cost_per_1k_usd"],
             **{
                 f"confusion_{f}": dg.MetadataValue.md(
@@ -121,6 +148,14 @@ def build_triage_eval(
             severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
             description="; ".join(problems) or f"every field meets its target ({goal})",
             metadata={**scores, **{f"target_{field}": target for field, target in targets.items()}},
+        )
+        yield dg.AssetCheckResult(
+            check_name=LABELS_CHECK,
+            asset_key=EVAL_RUNS.name,
+            passed=not audit.distrusted,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=audit.describe(),
+            metadata={"labels": labels.height, **audit.to_metadata()},
         )
 
     return triage_eval

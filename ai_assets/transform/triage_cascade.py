@@ -9,12 +9,14 @@ themselves, each answered by a proxy that was fitted without it and its near-cop
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from ai_assets.config import Settings
+from ai_assets.llm.task import PromptTemplate
+from ai_assets.quality import label_trust
 from ai_assets.quality.metrics import accuracy
 from ai_assets.resources import EmbeddingResource
 from ai_assets.transform import cascade
@@ -29,11 +31,20 @@ class CascadeSettings:
     proxy: str
     target_accuracy: float
     few_shot: int
+    # Above this share of suspect labels in a field the proxy does not answer it (quality/label_trust.py).
+    max_suspect_share: float = 1.0
+    # The labels' judge: `{category: description}` from the triage prompt (empty: nothing is judged).
+    category_descriptions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CascadeSettings:
         return cls(
-            settings.cascade, settings.cascade_proxy, settings.cascade_target_accuracy, settings.cascade_few_shot
+            settings.cascade,
+            settings.cascade_proxy,
+            settings.cascade_target_accuracy,
+            settings.cascade_few_shot,
+            settings.label_max_suspect_share,
+            label_trust.category_descriptions(PromptTemplate.load("ticket_triage", settings.prompts_dir).system),
         )
 
     def describe(self) -> str:
@@ -58,16 +69,43 @@ class CascadePlan:
     fitted: cascade.Cascade | None
     thresholds: dict[str, float | None]
     stats: dict
+    audit: label_trust.LabelAudit | None = None
 
     def answers_at(self, thresholds: Mapping[str, float | None]) -> pl.DataFrame:
         """The lineage for the labelled rows at other thresholds (triage_eval, once it knows how the
-        LLM did): only for a plan made with `rows_are_labels`."""
-        answers = self.fitted.answer_examples(thresholds)
+        LLM did), never for a field whose labels the audit distrusts: only for a plan made with
+        `rows_are_labels`."""
+        answers = self.fitted.answer_examples(self.audit.withhold(thresholds) if self.audit else thresholds)
         return cascade.lineage_frame(self.rows["row_key"].to_list(), answers)
 
 
 def _label_lists(labels: pl.DataFrame) -> dict[str, list[str | None]]:
     return {name: labels[name].to_list() for name in cascade.CASCADE_FIELDS}
+
+
+def audit_labels(
+    settings: CascadeSettings, embeddings: EmbeddingResource, labels: pl.DataFrame, label_vectors: np.ndarray
+) -> label_trust.LabelAudit:
+    """The labels judged by the zero-shot match of their tickets (`label_vectors`, as `plan_cascade`
+    embeds them) to the triage prompt's category descriptions (embedded as passages, cached)."""
+    descriptions = settings.category_descriptions
+    vectors = embed_with(embeddings, list(descriptions.values()), "passage")[0] if descriptions else []
+    category = label_trust.audit_categories(
+        labels["ticket_id"].to_list(),
+        labels["category"].to_list(),
+        label_vectors,
+        dict(zip(descriptions, vectors)),
+        settings.max_suspect_share,
+    )
+    return label_trust.LabelAudit({"category": category})
+
+
+def audit_ticket_labels(
+    settings: CascadeSettings, embeddings: EmbeddingResource, labels: pl.DataFrame
+) -> label_trust.LabelAudit:
+    """`audit_labels` of ticket_labels, embedding them first (from the cache once the cascade has)."""
+    vectors = embed_with(embeddings, ticket_query_texts(labels, embeddings), "query")[0]
+    return audit_labels(settings, embeddings, labels, vectors)
 
 
 def plan_cascade(
@@ -83,7 +121,8 @@ def plan_cascade(
     `rows_are_labels`, `rows` are `labels` themselves and each is answered held out). With
     `llm_accuracy` (the LLM's accuracy per field on the labels, from an evaluation) a field where the
     proxy's answers were at least as accurate is answered by the proxy on every row. Off, or with
-    no labels, the proxy answers nothing and `examples` is empty."""
+    no labels, the proxy answers nothing and `examples` is empty. A field whose labels the audit
+    distrusts (`audit_labels`) is never the proxy's: its labels would teach it the wrong answer."""
     keys = rows["row_key"].to_list()
     if not settings.enabled or labels.is_empty() or rows.is_empty():
         off = cascade.no_answers(rows.height)
@@ -100,6 +139,8 @@ def plan_cascade(
     thresholds = fitted.thresholds
     if llm_accuracy:
         thresholds = cascade.thresholds_against_llm(fitted.calibration, llm_accuracy)
+    audit = audit_labels(settings, embeddings, labels, label_vectors)
+    thresholds = audit.withhold(thresholds)
     if rows_are_labels:
         vectors, row_stats = label_vectors, label_stats
         answers = fitted.answer_examples(thresholds)
@@ -115,9 +156,11 @@ def plan_cascade(
         **{f"proxy_answered_{name}": count for name, count in answered.items()},
         "proxy_share": sum(answered.values()) / (len(answers) * len(cascade.CASCADE_FIELDS)),
         "embedding_calls": label_stats.calls + (0 if rows_are_labels else row_stats.calls),
+        "label_audit": audit.describe(),
+        "proxy_withheld": ", ".join(audit.distrusted),
     }
     return CascadePlan(
-        rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)), lineage, fitted, thresholds, stats
+        rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)), lineage, fitted, thresholds, stats, audit
     )
 
 
