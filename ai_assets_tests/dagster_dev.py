@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -35,7 +36,7 @@ class DagsterDev:
             [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", str(WORKSPACE)],
             env=env,
             stdout=self.log,
-            stderr=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

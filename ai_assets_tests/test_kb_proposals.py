@@ -5,6 +5,7 @@ and the gap it was written for closes. Real Dagster runs, real dbt, the fake LLM
 from __future__ import annotations
 
 import json
+import re
 
 import dagster as dg
 import duckdb
@@ -20,12 +21,19 @@ MONEY = r"(?i)refund|discount|credit|voucher|\$|€|£"
 
 
 def _responder(answer=default_responder):
-    """`answer`, but the critic fails every reply: they all go to a human."""
+    """`answer`, but the critic fails every reply: they all go to a human; and each reply names the
+    ticket's subject, as a real model's does, so an article written from the replies a reviewer
+    approved shares the tickets' words."""
 
     def respond(body: dict) -> str:
         if body["messages"][0]["content"] == CRITIQUE_SYSTEM:
             return json.dumps({"grounded": False, "policy_ok": True, "tone_ok": True, "problems": ["unsupported"]})
-        return answer(body)
+        content = answer(body)
+        subject = re.search(r"^Subject: (.+)$", body["messages"][-1]["content"], flags=re.MULTILINE)
+        draft = json.loads(content) if subject and content.startswith("{") else {}
+        if "reply" not in draft:
+            return content
+        return json.dumps(draft | {"reply": f'About "{subject.group(1)[:60]}": {draft["reply"]}'})
 
     return respond
 
@@ -111,12 +119,7 @@ def test_an_approved_proposal_is_published_embedded_alone_and_closes_its_gap(pip
     pipeline.run("kb_updates_job")  # nothing changed: no LLM call, the same proposal
     assert pipeline.calls("kb_article") == 1 and _proposal(pipeline, "shipping")["cache_hit"]
 
-    _write(
-        pipeline,
-        "kb_reviews",
-        "proposals.jsonl",
-        [{"proposal_id": proposal["proposal_id"], "decision": "approve", "reviewer": "lee"}],
-    )
+    _approve(pipeline, proposal)
     pipeline.run("kb_updates_job")
     article = pipeline.settings.landing_dir / "kb" / f"{proposal['article_id']}.md"
     assert article.read_text() == draft.read_text()  # publishing is a copy of the checked draft
@@ -197,6 +200,15 @@ def test_rejected_or_rule_breaking_proposals_never_publish(pipeline: Pipeline):
     assert "decision" in quarantined[1][2] and "reviewer is missing" in quarantined[2][2]
 
 
+def _approve(pipeline: Pipeline, proposal: dict) -> None:
+    _write(
+        pipeline,
+        "kb_reviews",
+        "proposals.jsonl",
+        [{"proposal_id": proposal["proposal_id"], "decision": "approve", "reviewer": "lee"}],
+    )
+
+
 def test_a_title_with_fences_colons_and_line_breaks_survives_publishing_and_reading(pipeline: Pipeline):
     # The model's title, as an attacker or a careless model writes it; the title rule puts it on one line.
     title = "Shipping FAQ --- read this first\n---\ncategory: billing\nproposal_id: p-other"
@@ -205,12 +217,7 @@ def test_a_title_with_fences_colons_and_line_breaks_survives_publishing_and_read
     pipeline.run("kb_updates_job")
     proposal = _proposal(pipeline, "shipping")
     assert proposal["title"] == " ".join(title.split())
-    _write(
-        pipeline,
-        "kb_reviews",
-        "proposals.jsonl",
-        [{"proposal_id": proposal["proposal_id"], "decision": "approve", "reviewer": "lee"}],
-    )
+    _approve(pipeline, proposal)
     pipeline.run("kb_updates_job")
     published = _kb_files(pipeline)
     pipeline.run("kb_updates_job")  # the next pass knows the file as this proposal's own

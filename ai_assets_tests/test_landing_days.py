@@ -125,9 +125,10 @@ def test_a_day_never_landed_needs_its_folder(tmp_path, monkeypatch):
     result = _extract(settings, DAY_2)
     assert not result.success
     assert f"no landing folder {settings.landing_dir / 'tickets' / DAY_2}" in _failures(result)["raw_tickets"]
+    # Not every day has an order export: a day without its folder and without rows is an empty day.
+    assert "orders" not in _failures(result)
     # An empty folder is a day with no tickets, on purpose.
-    for source in ("tickets", "orders"):
-        (settings.landing_dir / source / DAY_2).mkdir()
+    (settings.landing_dir / "tickets" / DAY_2).mkdir()
     assert _extract(settings, DAY_2).success
 
 

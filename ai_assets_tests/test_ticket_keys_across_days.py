@@ -102,10 +102,18 @@ def test_the_same_id_for_two_customers_on_two_days_in_one_run(pipeline: Pipeline
     reviews.mkdir(parents=True, exist_ok=True)
     edited = "Alpha, your refund is on its way."
     (reviews / "undated.jsonl").write_text(
-        json.dumps({"ticket_id": DUP, "decision": "edit", "edited_text": edited, "reviewer": "ana"}) + "\n"
+        json.dumps(
+            {"ticket_id": DUP, "decision": "edit", "edited_text": edited, "reviewer": "ana", "category": "billing"}
+        )
+        + "\n"
     )
     for day in (DAY_1, DAY_2):
         pipeline.run("reviews_job", day)
     statuses = pipeline.sql(f"select status, coalesce(final_reply, '') from ticket_outcomes where ticket_id = '{DUP}'")
     assert len(statuses) == 2 and all(s != "human_edited" and edited not in reply for s, reply in statuses), statuses
     assert pipeline.count("outbox", f"payload like '%{edited}%'") == 0
+    # Nor does its correction label either ticket: it waits in quarantine for its day.
+    pipeline.run("reference_data_job")
+    assert pipeline.count("ticket_labels", f"ticket_id = '{DUP}' and source = 'review'") == 0
+    (reason,) = pipeline.sql(f"select reason from ticket_labels_quarantine where ticket_id = '{DUP}'")[0]
+    assert "an id on several days: add its created_date" in reason

@@ -232,6 +232,11 @@ UNCAUGHT_BY_RULES = [
     ("Per favore, ci invii la sua password.", "kb-account-sign-in#3"),
     ("Our agents will ask for your password or a one-time code.", "kb-account-sign-in#3"),  # negation dropped
     ("Every extra charge is refunded within 30 business days of your report.", "kb-billing-refunds#1"),
+    # Safe request words alone, but carrying an amount, a phone number, an address or a bare number line.
+    ("Please send us 200 for the order.", "kb-billing-refunds#1"),
+    ("Please send the photo to +49 151 2345678.", "kb-shipping-international#2"),
+    ("Please send your order number to help@order.it.", "kb-billing-refunds#1"),
+    ("Please reply to:\n+44 20 7946 0958", "kb-billing-refunds#1"),
 ]
 
 

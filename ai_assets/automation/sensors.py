@@ -130,7 +130,8 @@ def build_sensors(
             unknown = named.filter(pl.col("days").list.len() == 0).height
             if unknown:
                 context.log.warning(
-                    f"{unknown} reviewed tickets are not in raw_tickets; they decide nothing (see review_decisions)"
+                    f"{unknown} reviewed tickets name no single ticket of raw_tickets (an unknown id, or an id on"
+                    " several days decided without its created_date); they decide nothing (see review_decisions)"
                 )
         batch = hashlib.sha256(json.dumps(sorted((n, current[n]) for n in changed)).encode()).hexdigest()[:16]
         for day in days:

@@ -48,10 +48,11 @@ KB_CHUNK_MAX_CHARS = 800
 ALLOW_EMPTY_DAY_TAG = "ai_assets/allow_empty_day"
 
 
-def _lost_day(source_dir: Path, day: date, rows: int) -> str | None:
+def _lost_day(source_dir: Path, day: date, rows: int, folder_required: bool) -> str | None:
     """Why extracting `day` from `source_dir` (landing/tickets, landing/orders) would lose data, or None.
     A missing day folder means its files are gone (archived, or this data directory is not the one
-    that landed them), not that the day had none; an emptied folder over a day with rows is the same."""
+    that landed them), not that the day had none; an emptied folder over a day with rows is the same.
+    Where a day may have no folder (orders: not every day has an export), only rows can be lost."""
     folder = source_dir / day.isoformat()
     if folder.is_dir():
         return (
@@ -59,13 +60,18 @@ def _lost_day(source_dir: Path, day: date, rows: int) -> str | None:
             if rows and not any(folder.iterdir())
             else None
         )
-    if rows or source_dir.is_dir():
+    if rows or (folder_required and source_dir.is_dir()):
         return f"no landing folder {folder}" + (f" (the warehouse holds {rows} rows of {day})" if rows else "")
     return None  # the source is not used at all (orders from the order service): nothing to lose
 
 
 def refuse_lost_days(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, table: Table, source_dir: Path, days: list[date]
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    table: Table,
+    source_dir: Path,
+    days: list[date],
+    folder_required: bool = True,
 ) -> None:
     """Fails the step before it writes when a day of `days` has no landing files to replace its rows
     with (see `_lost_day`), unless the run carries ALLOW_EMPTY_DAY_TAG."""
@@ -76,7 +82,7 @@ def refuse_lost_days(
         column = PARTITION_COLUMN
         query = f"SELECT {column}, count(*) FROM {table.name} WHERE list_contains(?, {column}) GROUP BY 1"
         rows = dict(conn.execute(query, [days]).fetchall())
-    lost = [problem for day in days if (problem := _lost_day(source_dir, day, rows.get(day, 0)))]
+    lost = [problem for day in days if (problem := _lost_day(source_dir, day, rows.get(day, 0), folder_required))]
     if lost:
         raise dg.Failure(
             f"{table.name} not extracted, so that no day is replaced with nothing: {'; '.join(lost)}. Restore the "
@@ -138,7 +144,8 @@ def build_orders_asset(daily: Daily) -> dg.AssetsDefinition:
         """Reads the order system's export of each day, `landing/orders/<day>/*.jsonl|*.csv`, and replaces those
         days' rows in both tables (what the order_status tool reads when AI_ASSETS_ORDERS_API_URL is unset)."""
         days = partition_days(context)
-        refuse_lost_days(context, warehouse, ORDERS, landing.landing_dir / "orders", days)
+        # Not every day has an order export: a missing day folder is an empty day unless it had rows.
+        refuse_lost_days(context, warehouse, ORDERS, landing.landing_dir / "orders", days, folder_required=False)
         results = [build_orders(landing.landing_dir, day) for day in days]
         for day, result in zip(days, results):
             if result.files == 0:

@@ -121,9 +121,10 @@ def review_labels(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(labels from reviewers' corrections, corrections of unknown tickets with a reason).
 
-    The latest decision that corrects something, per (ticket_id, created_date), counts (a decision
-    without a day applies to that ticket id on every day). Fields it does not correct keep the file
-    label's value, or stay null (not scored)."""
+    The latest decision that corrects something, per (ticket_id, created_date), counts. A decision
+    without a day applies only to an id that is on one day (as in routing.sql): another day's ticket
+    with that id may be another customer's. Fields it does not correct keep the file label's value,
+    or stay null (not scored)."""
     corrected = decisions.filter(pl.any_horizontal(pl.col(CORRECTIONS).is_not_null()))
     group = ["ticket_id", "created_date"]
     latest = corrected.sort("decided_at", "source_file", "source_line").group_by(group, maintain_order=True).last()
@@ -131,17 +132,32 @@ def review_labels(
         source_file=pl.format("reviews/{}", "source_file"), decision_day=pl.col("created_date")
     ).drop("created_date")
     ticket_columns = [*TICKET_FIELDS, "created_date"]
-    matched = latest.join(tickets.select(ticket_columns), on="ticket_id", how="inner").filter(
-        pl.col("decision_day").is_null() | (pl.col("decision_day") == pl.col("created_date"))
+    days_of_id = tickets.group_by("ticket_id").agg(days_of_id=pl.len())
+    matched = (
+        latest.join(tickets.select(ticket_columns), on="ticket_id", how="inner")
+        .join(days_of_id, on="ticket_id", how="left")
+        .filter(
+            (pl.col("decision_day") == pl.col("created_date"))
+            | (pl.col("decision_day").is_null() & (pl.col("days_of_id") == 1))
+        )
+        .drop("days_of_id")
     )
     unknown = latest.join(matched.select("source_file", "source_line"), on=["source_file", "source_line"], how="anti")
     # A dated correction beats an undated one of the same ticket.
     matched = matched.sort(pl.col("decision_day").is_not_null(), "decided_at").unique(_KEY, keep="last")
     unknown = unknown.with_columns(
-        reason=pl.format(
-            "reviewer correction of ticket {} ({}) but no such ticket in raw_tickets",
-            "ticket_id",
-            pl.col("decision_day").cast(pl.Utf8).fill_null("any day"),
+        reason=pl.when(pl.col("decision_day").is_null() & pl.col("ticket_id").is_in(days_of_id["ticket_id"]))
+        .then(
+            pl.format(
+                "undated reviewer correction of ticket {}, an id on several days: add its created_date", "ticket_id"
+            )
+        )
+        .otherwise(
+            pl.format(
+                "reviewer correction of ticket {} ({}) but no such ticket in raw_tickets",
+                "ticket_id",
+                pl.col("decision_day").cast(pl.Utf8).fill_null("any day"),
+            )
         )
     )
     older = file_labels.select(*_KEY, *LABEL_FIELDS, *OPTIONAL_LABELS)

@@ -138,12 +138,16 @@ _NEGATION = re.compile(
 _FACT = re.compile(r"^- ((?!Help-centre search for ).+)$", re.MULTILINE)
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_ADDRESS = re.compile(r"\S*[@/]\S*|\w+(?:\.\w+)+")
+# Anything in a sentence but words, spaces and sentence punctuation: digits, @, /, +, a dotted name.
+_NOT_PLAIN = re.compile(r"[^\w\s.,!?;:'’\"()-]|[\d_]|\w[.:]\w")
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of `text`: split after . ! ? and at line breaks; empty ones dropped."""
+    """The sentences of `text`: split after . ! ? and at line breaks; those with neither a word nor a
+    number dropped (a line of digits alone, a phone number, is a sentence to judge)."""
     parts = re.split(r"(?<=[.!?])\s+|\n+", text or "")
-    return [part.strip() for part in parts if part.strip() and _WORD.search(part)]
+    return [part.strip() for part in parts if _WORD.search(part) or _NUMBER.search(part)]
 
 
 def _normal(sentence: str) -> str:
@@ -163,9 +167,17 @@ def _numbers(text: str) -> set[str]:
     return {n.rstrip(".,:") for n in _NUMBER.findall(text)}
 
 
+def _addresses(text: str) -> set[str]:
+    """E-mail addresses, links and dotted names (help@order.it, evil.example/pay, order.it)."""
+    return {a.rstrip(".,:;!?").lower() for a in _ADDRESS.findall(text)}
+
+
 def _free(sentence: str) -> bool:
-    """Formulaic, or said in the safe request vocabulary alone."""
-    return _normal(sentence) in FORMULAIC or _words(sentence) <= SAFE_REQUEST_WORDS
+    """Formulaic, or said in the safe request vocabulary alone, with nothing but words: no number,
+    address or link can ride along ("Please send the photo to +49 151 2345678", "... to help@order.it")."""
+    if _normal(sentence) in FORMULAIC:
+        return True
+    return not _NOT_PLAIN.search(sentence) and _words(sentence) <= SAFE_REQUEST_WORDS
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -181,7 +193,7 @@ def judge_reply(reply: str, cited: str, vectors: dict[str, np.ndarray], min_supp
     """The problems of one reply against its cited excerpts' text (empty: it may be sent);
     `vectors` holds a unit vector for every sentence of both."""
     support = sentences(cited)
-    cited_numbers = _numbers(cited)
+    cited_numbers, cited_addresses = _numbers(cited), _addresses(cited)
     problems = []
     for sentence in sentences(reply):
         if _free(sentence):
@@ -197,6 +209,8 @@ def judge_reply(reply: str, cited: str, vectors: dict[str, np.ndarray], min_supp
             )
         elif not _numbers(sentence) <= cited_numbers:
             problems.append(f"not grounded: {_quote(sentence)} states a number its support does not")
+        elif not _addresses(sentence) <= cited_addresses:
+            problems.append(f"not grounded: {_quote(sentence)} names an address or link its support does not")
         elif _REQUEST.search(sentence) and not _words(sentence) <= _words(same_polarity[best]) | SAFE_REQUEST_WORDS:
             extra = sorted(_words(sentence) - _words(same_polarity[best]) - SAFE_REQUEST_WORDS)
             problems.append(

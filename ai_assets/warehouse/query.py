@@ -107,12 +107,15 @@ def query_read_only(
 
 
 def _within(timeout_s: float, conn: duckdb.DuckDBPyConnection, run: Callable[[], T]) -> T:
-    """`run()`, interrupted once it has taken `timeout_s`."""
-    stopped = threading.Event()
+    """`run()`, interrupted once it has taken `timeout_s`: again and again until it returns, so a
+    retry of a transient error that started after the first interrupt is stopped too."""
+    stopped, finished = threading.Event(), threading.Event()
 
     def stop() -> None:
         stopped.set()
-        conn.interrupt()
+        while not finished.is_set():
+            conn.interrupt()
+            finished.wait(0.1)
 
     timer = threading.Timer(timeout_s, stop)
     timer.start()
@@ -126,4 +129,5 @@ def _within(timeout_s: float, conn: duckdb.DuckDBPyConnection, run: Callable[[],
             ) from None
         raise
     finally:
+        finished.set()
         timer.cancel()
