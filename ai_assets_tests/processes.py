@@ -28,8 +28,12 @@ INTERPRETER_HELPERS = (
 
 
 def start_group(command: list[str], **popen_kwargs) -> subprocess.Popen:
-    """`command` as the leader of a new process group: `stop_group` reaches all it starts."""
-    return subprocess.Popen(command, start_new_session=True, **popen_kwargs)
+    """`command` as the leader of a new process group: `stop_group` reaches all it starts. Ctrl-C
+    is given back its default action: a suite started in the background by a shell (as CI may
+    be) inherits SIGINT ignored, and so would every server it starts, Python's included."""
+    return subprocess.Popen(
+        command, start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen_kwargs
+    )
 
 
 def stop_group(process: subprocess.Popen, grace_s: float = 60, interrupt: int = signal.SIGINT) -> str:
