@@ -59,7 +59,10 @@ class CircuitBreaker:
         self.answered = True
 
     def record_failure(self, status: int | None, error: str) -> None:
-        """One request that failed for good (after its retries); `status` None when nothing answered."""
+        """One request that failed for good (after its retries); `status` None when nothing answered.
+        A 429 that outlived its retries is the endpoint pacing us, not an outage: it does not count."""
+        if status == 429:
+            return
         self.consecutive += 1
         if self.open:
             return

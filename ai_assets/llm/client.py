@@ -369,9 +369,7 @@ class ModelClient:
         """The error for a request that failed for good, counted by the breaker; its text scrubbed of
         anything like a key (some servers echo the request, Authorization header included)."""
         description = scrub_secrets(description)
-        # A 429 that outlived its retries is the limiter's business, not an outage.
-        if status != 429:
-            self.breaker.record_failure(status, description)
+        self.breaker.record_failure(status, description)
         return ProviderError(description)
 
     async def close(self) -> None:

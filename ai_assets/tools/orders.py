@@ -145,10 +145,8 @@ class HttpOrderService:
         raise ToolUnavailable(description)
 
     def _record_failure(self, status: int | None, description: str) -> None:
-        # A 429 that outlived its retries is the service pacing us, not an outage (as for the LLM).
-        if status != 429:
-            with self._lock:
-                self.breaker.record_failure(status, description)
+        with self._lock:
+            self.breaker.record_failure(status, description)
 
     def _headers(self) -> dict[str, str]:
         return {"Accept": "application/json", **bearer_header(TOKEN_ENV)}
