@@ -1,8 +1,11 @@
-"""The one `dg.Definitions` of ai_assets, assembled from the folders of the architecture.
+"""The one `dg.Definitions` of ai_assets: the `dg` defs folder (ai_assets/defs/) merged with the
+definitions of the layered packages that have not moved there yet.
 
-Importing this module reads no setting, writes no file and runs nothing: Dagster calls `defs`
-when it loads the code location, and that builds everything from one `Settings`.
+Importing this module reads no setting, writes no file and runs nothing: Dagster (`dagster dev`,
+`dg dev`, `dg check defs`) calls `defs` when it loads the code location.
 """
+
+from pathlib import Path
 
 import dagster as dg
 
@@ -25,7 +28,6 @@ from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_r
 from ai_assets.load.dbt import build_dbt_marts, dbt_resource, dbt_var, mart_names
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.checks import build_asset_checks
-from ai_assets.quality.freshness import build_freshness
 from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource, ToolsResource
 from ai_assets.transform.eval_assets import build_triage_eval
 from ai_assets.transform.investigation_assets import build_ticket_investigations, investigation_task, tools_version
@@ -63,14 +65,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     daily = Daily.from_settings(settings)
     raw_tickets = build_raw_tickets_asset(daily)
     marts = build_dbt_marts()
-    jobs = build_jobs(daily, marts)
+    jobs = build_jobs(marts)
     by_name = {job.name: job for job in jobs}
-    freshness_checks, freshness_sensor = build_freshness()
     triage = triage_task(settings)
     # With blocking on, ticket_triage writes only once its model and prompt meet the eval targets.
     gate = settings.eval_targets if settings.eval_blocking else None
     cascade = CascadeSettings.from_settings(settings)
-    return dg.Definitions(
+    layered = dg.Definitions(
         assets=[
             *(source.spec() for source in LANDING_SOURCES),
             raw_tickets,
@@ -108,18 +109,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
             kb_publications,
         ],
-        asset_checks=[*build_asset_checks(), *freshness_checks],
+        asset_checks=build_asset_checks(),
         jobs=jobs,
         schedules=[
             build_daily_tickets_schedule(by_name["daily_tickets_job"]),
             build_outbox_retry_schedule(
-                by_name["outbox_retry_job"], OutboxResource.from_settings(settings).days_to_retry
+                by_name["outbox_retry_job"], OutboxResource.from_settings(settings).days_to_retry, daily.partitions_def
             ),
         ],
         sensors=[
             *build_sensors(settings, by_name["daily_tickets_job"], by_name["reviews_job"], by_name["eval_job"]),
             build_kb_reviews_sensor(settings, by_name["kb_updates_job"]),
-            freshness_sensor,
             build_landing_observer(settings),
             dg.AutomationConditionSensorDefinition(
                 "marts_automation_sensor",
@@ -134,9 +134,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources=build_resources(settings),
         executor=EXECUTORS[settings.executor],
     )
+    return dg.Definitions.merge(layered, dg.load_from_defs_folder(path_within_project=Path(__file__).parent))
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """What `dagster dev` and `dagster job ...` load (see pyproject.toml's [tool.dagster])."""
+    """What `dg dev`, `dagster dev` and `dagster job ...` load (pyproject.toml's [tool.dg] and [tool.dagster])."""
     return build_definitions(load_settings())

@@ -90,10 +90,6 @@ def progress_bar(message: str, width: int = 20) -> str:
     return "[" + "#" * filled + "-" * (width - filled) + "] "
 
 
-def _is_freshness(event: dg.DagsterEvent) -> bool:
-    return event.event_specific_data.check_name.startswith("freshness_check")
-
-
 def console_line(entry: dg.EventLogEntry, check_steps: set[str]) -> str | None:
     """What the terminal shows of an event: each asset step's end and time, a failed step or
     check, a warning, and the LLM steps' progress with a bar. The log file has everything.
@@ -111,9 +107,7 @@ def console_line(entry: dg.EventLogEntry, check_steps: set[str]) -> str | None:
         return f"    {event.step_key:<34} done in {event.event_specific_data.duration_ms / 1000:.1f}s"
     if kind == "STEP_FAILURE":
         return f"    {event.step_key:<34} FAILED: {entry.user_message[:300]}"
-    # Freshness is about the clock, not this run (an earlier day's run finds today's day missing):
-    # freshness_checks_sensor reports it.
-    if kind == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed and not _is_freshness(event):
+    if kind == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
         check = event.event_specific_data
         return f"    check {check.check_name} failed on {check.asset_key.to_user_string()}"
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -129,8 +129,7 @@ def test_code_version_follows_prompt_schema_and_model():
     version = graph.get(dg.AssetKey("ticket_triage")).code_version
     assert version.startswith(triage_task(load_settings()).prompt_version + "+")
     sensors = {s.name for s in defs.sensors}
-    assert {"landing_files_sensor", "run_failures_sensor", "freshness_checks_sensor"} <= sensors
-    assert any("freshness" in key.name for key in graph.asset_check_keys)
+    assert {"landing_files_sensor", "run_failures_sensor"} <= sensors
     assert graph.get(dg.AssetKey("ticket_kpis_daily")).automation_condition is not None
 
 
@@ -144,6 +143,7 @@ def test_the_shipped_instance_config_loads(tmp_path, monkeypatch):
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
         assert str(home) in str(instance.root_directory)
+        assert instance.freshness_enabled
         concurrency = instance.get_concurrency_config()  # what the run queue daemon reads
         assert concurrency.run_queue_config.max_concurrent_runs == 2
         assert concurrency.pool_config.default_pool_limit == 2
@@ -155,10 +155,13 @@ def test_llm_steps_and_dbt_builds_have_pools():
     assert pools["ticket_triage"] == "llm_provider" and pools["dbt_marts"] == "dbt_build"
 
 
-def test_each_freshness_rule_sits_on_the_asset_it_is_about_once(tmp_path, monkeypatch):
+def test_each_freshness_policy_sits_on_the_asset_it_is_about_once(tmp_path, monkeypatch):
     configure_env(monkeypatch, tmp_path / "data", None)
-    checks = [k for k in _defs().resolve_asset_graph().asset_check_keys if "freshness" in k.name]
-    assert sorted(k.asset_key.to_user_string() for k in checks) == ["raw_tickets", "ticket_kpis_daily"]
+    graph = _defs().resolve_asset_graph()
+    policies = {node.key.to_user_string(): node.freshness_policy for node in graph.asset_nodes if node.freshness_policy}
+    assert sorted(policies) == ["raw_tickets", "ticket_kpis_daily"]
+    assert policies["raw_tickets"].deadline_cron == "0 3 * * *"
+    assert policies["ticket_kpis_daily"].fail_window.to_timedelta() == timedelta(hours=26)
 
 
 def test_the_marts_rebuild_after_a_day_lands_without_switching_anything_on(pipeline):

@@ -177,15 +177,22 @@ def test_a_range_of_days_in_one_run_matches_day_by_day_runs(pipeline: Pipeline):
     assert pipeline.server.call_count == calls
 
 
-def _stale_status(pipeline: Pipeline, defs: dg.Definitions, key: str, partition: str | None = None) -> str:
-    # The resolver behind the UI's "unsynced" labels.
+def _stale_resolver(pipeline: Pipeline, defs: dg.Definitions):
+    # The resolver behind the UI's "unsynced" labels (no public name; a test may use it).
     from dagster._core.definitions.data_version import CachingStaleStatusResolver
     from dagster._core.loader import LoadingContextForTest
 
-    resolver = CachingStaleStatusResolver(
+    return CachingStaleStatusResolver(
         pipeline.instance, defs.resolve_asset_graph(), LoadingContextForTest(pipeline.instance)
     )
-    return resolver.get_status(dg.AssetKey(key), partition).value
+
+
+def _stale_status(pipeline: Pipeline, defs: dg.Definitions, key: str, partition: str | None = None) -> str:
+    return _stale_resolver(pipeline, defs).get_status(dg.AssetKey(key), partition).value
+
+
+def _stale_causes(pipeline: Pipeline, key: str, partition: str | None = None) -> list:
+    return list(_stale_resolver(pipeline, pipeline.defs).get_stale_causes(dg.AssetKey(key), partition))
 
 
 def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pipeline, monkeypatch, tmp_path):
@@ -210,6 +217,47 @@ def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pi
     assert pipeline.calls("ticket_triage") - calls == tickets  # once per ticket
     new_version = edited.resolve_asset_graph().get(dg.AssetKey("ticket_triage")).code_version.split("+")[0]
     assert pipeline.sql("select distinct prompt_version from ticket_triage") == [(new_version,)]
+
+
+def _everything(pipeline: Pipeline, *, only: list[str] | None = None) -> None:
+    """Materialises every asset (or those named) for DAY_1 in one run, as the UI's "Materialize all" does."""
+    selection = [dg.AssetKey(name) for name in only] if only else None
+    job = pipeline.defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=pipeline.instance, partition_key=DAY_1, asset_selection=selection, raise_on_error=False
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+
+def _row_counts(pipeline: Pipeline) -> dict[str, int]:
+    tables = [name for (name,) in pipeline.sql("select table_name from information_schema.tables")]
+    return {name: pipeline.count(f'"{name}"') for name in tables}
+
+
+def test_materialising_everything_twice_asks_nothing_the_second_time(pipeline: Pipeline):
+    _everything(pipeline)
+    calls, counts = pipeline.server.call_count, _row_counts(pipeline)
+    assert pipeline.calls("ticket_triage") > 0 and counts["eval_runs"] == 1 and counts["kb_gaps"] > 0
+
+    # The evaluation that decides the triage's plan runs first (eval_runs is upstream of ticket_triage),
+    # so the second run sees the same plan, asks nothing and changes no table.
+    _everything(pipeline)
+    assert pipeline.server.call_count == calls
+    assert _row_counts(pipeline) == counts
+    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
+
+    # An evaluation that changes nothing leaves the triage fresh; one that changes the plan (new labels:
+    # a new evaluation) marks it stale, and the UI says eval_runs is why.
+    _everything(pipeline, only=["eval_predictions", "eval_runs"])
+    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
+    labels = pipeline.settings.data_dir / "landing" / "labels" / "golden.jsonl"
+    labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:-10]))
+    _everything(pipeline, only=["ticket_labels", "ticket_labels_quarantine", "eval_predictions", "eval_runs"])
+    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "STALE"
+    causes = {
+        (c.dependency.asset_key.to_user_string(), c.reason) for c in _stale_causes(pipeline, "ticket_triage", DAY_1)
+    }
+    assert ("eval_runs", "has a new dependency data version") in causes
 
 
 def test_invalid_llm_output_is_dead_lettered(pipeline: Pipeline):

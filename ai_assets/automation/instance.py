@@ -35,6 +35,10 @@ code_servers:
   # `ai-assets dev`) waits for it to exit after asking it to stop, so no code server outlives the
   # command that started it (it stops once its runs have finished).
   wait_for_local_processes_on_shutdown: true
+freshness:
+  # The daemon evaluates the assets' FreshnessPolicy (quality/freshness.py): each asset's page
+  # shows whether it is fresh, late or failing.
+  enabled: true
 run_retries:
   # A run that failed (after its steps' own RetryPolicy) is retried once, from the failed steps.
   enabled: true

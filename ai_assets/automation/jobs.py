@@ -4,8 +4,6 @@ only when it is added here."""
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition  # no public name
 
-from ai_assets.warehouse.partitions import Daily
-
 # With the labelled tickets: the triage cascade learns from them before the days are triaged.
 REFERENCE_ASSETS = dg.AssetSelection.assets(
     "customers",
@@ -46,12 +44,11 @@ DAILY_TICKETS_ASSETS = (
 )
 
 
-def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAssetJobDefinition]:
+def build_jobs(marts: dg.AssetsDefinition) -> list[UnresolvedAssetJobDefinition]:
     return [
         dg.define_asset_job(
             "daily_tickets_job",
             selection=DAILY_TICKETS_ASSETS,
-            partitions_def=daily.partitions_def,
             description="One day of tickets end to end: extract (tickets, orders), triage, context, investigation with "
             "tools, replies, routing, outbox and delivery (materialise a partition or launch a backfill).",
         ),
@@ -64,13 +61,11 @@ def build_jobs(daily: Daily, marts: dg.AssetsDefinition) -> list[UnresolvedAsset
         dg.define_asset_job(
             "reviews_job",
             selection=REVIEW_INPUT | DECISION_OUTPUTS,
-            partitions_def=daily.partitions_def,
             description="Apply reviewers' decisions (landing/reviews/) to one day: outcomes, outbox, delivery.",
         ),
         dg.define_asset_job(
             "outbox_retry_job",
             selection=dg.AssetSelection.assets("outbox_deliveries"),
-            partitions_def=daily.partitions_def,
             description="Retry one day's failed deliveries without rerunning the day (outbox_retry_schedule "
             "launches it for every day the delivery ledger has failures).",
         ),

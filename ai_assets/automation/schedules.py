@@ -17,9 +17,12 @@ def build_daily_tickets_schedule(daily_tickets_job: UnresolvedAssetJobDefinition
 
 
 def build_outbox_retry_schedule(
-    outbox_retry_job: UnresolvedAssetJobDefinition, days_to_retry: Callable[[], list[str]]
+    outbox_retry_job: UnresolvedAssetJobDefinition,
+    days_to_retry: Callable[[], list[str]],
+    partitions_def: dg.PartitionsDefinition,
 ) -> dg.ScheduleDefinition:
-    """`days_to_retry`: the days with failed deliveries (the delivery ledger's, read at each tick)."""
+    """`days_to_retry`: the days with failed deliveries (the delivery ledger's, read at each tick), of
+    which those of `partitions_def` are retried."""
 
     # Running by default, unlike the daily schedule: it sends nothing new, only what a run already
     # meant to deliver and could not, and a tick with nothing to retry launches nothing.
@@ -30,7 +33,7 @@ def build_outbox_retry_schedule(
         description="Every hour: retry the failed deliveries of each day that has some (outbox_retry_job).",
     )
     def outbox_retry_schedule(context: dg.ScheduleEvaluationContext):
-        valid = set(outbox_retry_job.partitions_def.get_partition_keys())
+        valid = set(partitions_def.get_partition_keys())
         days = [day for day in days_to_retry() if day in valid]
         if not days:
             return dg.SkipReason("No failed deliveries to retry")

@@ -13,6 +13,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from ai_assets.config import Settings
 from ai_assets.extract.landing import SkippedFile, scan_folder
 from ai_assets.extract.reviews import read_review_decisions, review_files
+from ai_assets.warehouse.partitions import Daily
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file
 
@@ -85,7 +86,7 @@ def build_sensors(
         tickets_dir = settings.landing_dir / "tickets"
         seen = json.loads(context.cursor) if context.cursor else {}
         current = landing_entries(tickets_dir)
-        daily_partitions = daily_tickets_job.partitions_def
+        daily_partitions = Daily.from_settings(settings).partitions_def
         valid_days = set(daily_partitions.get_partition_keys())
         for day, (fingerprint, skipped) in current.items():
             if seen.get(day) == fingerprint:

@@ -16,6 +16,7 @@ from ai_assets.extract.landing import WHOLE_FILE
 from ai_assets.extract.orders import build_orders
 from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
+from ai_assets.quality.freshness import RAW_TICKETS_FRESHNESS
 from ai_assets.quality.tables import (
     CUSTOMERS,
     CUSTOMERS_QUARANTINE,
@@ -96,7 +97,10 @@ def refuse_lost_days(
 def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="raw_tickets",
-        specs=[RAW_TICKETS.spec(deps=["landing_tickets"]), RAW_TICKETS_QUARANTINE.spec(deps=["landing_tickets"])],
+        specs=[
+            RAW_TICKETS.spec(deps=["landing_tickets"], freshness_policy=RAW_TICKETS_FRESHNESS),
+            RAW_TICKETS_QUARANTINE.spec(deps=["landing_tickets"]),
+        ],
         group_name="extract",
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
         **daily.asset_args(),

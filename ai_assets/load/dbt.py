@@ -19,6 +19,7 @@ import polars as pl
 import yaml
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ai_assets.quality.freshness import FRESHNESS_BY_ASSET
 from ai_assets.warehouse.catalog import CATALOG_ALIAS
 from ai_assets.warehouse.contract import column_type
 from ai_assets.warehouse.resource import WarehouseResource
@@ -117,6 +118,11 @@ class LoadGroupTranslator(DagsterDbtTranslator):
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         return MARTS_FOLLOW_PARENTS
 
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        policy = FRESHNESS_BY_ASSET.get(spec.key.path[-1])
+        return spec.replace_attributes(freshness_policy=policy) if policy else spec
+
 
 # Marts follow their parents: a new day of triage rebuilds them once its run is over, with no
 # schedule of their own. Not `eager()`: it waits while any parent partition is missing, and a
@@ -145,7 +151,10 @@ def build_dbt_marts() -> dg.AssetsDefinition:
         with warehouse.locked("dbt_build"):
             # Held back until the marts are published, so each model's event carries its row count
             # and columns: dbt keeps its file locked while it runs, so nothing reads a mart sooner.
-            events = list(dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context).stream())
+            # dbt's artifacts and logs beside its file, not in the repository's dbt_project/target.
+            target = dbt_database(warehouse).parent / "target"
+            build = dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context, target_path=target)
+            events = list(build.stream())
             published = publish_marts(warehouse, mart_names())
         rows = {name: frame.height for name, frame in published.items()}
         context.log.info(f"Published the marts to {warehouse.storage_root}: {rows}")

@@ -156,6 +156,15 @@ def llm_accuracy_of(run: Mapping[str, object] | None) -> dict[str, float]:
     return {f: run[f"llm_accuracy_{f}"] for f in PROXIED_FIELDS if run.get(f"llm_accuracy_{f}") is not None}
 
 
+def plan_version(run: Mapping[str, object] | None) -> str:
+    """What an evaluation tells ticket_triage (which evaluation, and the LLM's accuracy per proxied
+    field, which decides the fields the proxy answers on every row): eval_runs' data version, so a
+    new evaluation that changes it marks ticket_triage stale, and one that does not leaves it fresh."""
+    if run is None:
+        return "no evaluation"
+    return _digest(json.dumps([run["eval_id"], llm_accuracy_of(run)], sort_keys=True))
+
+
 def triage_gate(
     conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str, cascade: str, targets: Mapping[str, float]
 ) -> str | None:

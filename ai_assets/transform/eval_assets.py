@@ -4,7 +4,15 @@ import dagster as dg
 import polars as pl
 
 from ai_assets.llm.task import LLMTask
-from ai_assets.quality.evals import eval_id, eval_predictions, eval_run, labels_hash, shortfalls
+from ai_assets.quality.evals import (
+    eval_id,
+    eval_predictions,
+    eval_run,
+    labels_hash,
+    latest_eval,
+    plan_version,
+    shortfalls,
+)
 from ai_assets.quality.metrics import confusion_markdown
 from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
@@ -69,17 +77,17 @@ def build_triage_eval(
                 "landing/reviews/) and materialise ticket_labels first",
                 allow_retries=False,
             )
-        plan = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True)
+        held_out = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True)
         # Judged even with the cascade off: the labels are also what the evaluation scores against.
-        audit = plan.audit or audit_ticket_labels(cascade, embeddings, labels)
-        result = run_llm_step(context, llm, task, plan.rows, f"triage eval of {labels.height} labelled tickets")
+        audit = held_out.audit or audit_ticket_labels(cascade, embeddings, labels)
+        result = run_llm_step(context, llm, task, held_out.rows, f"triage eval of {labels.height} labelled tickets")
         # As ticket_triage will once this evaluation is recorded: a field where the LLM was no better
         # than the proxy is the proxy's on every row.
         by_llm = llm_accuracy(result.outputs, labels)
-        lineage, by_proxy = plan.lineage, {}
-        if plan.fitted is not None:
-            lineage = plan.answers_at(thresholds_against_llm(plan.fitted.calibration, by_llm))
-            by_proxy = {f: c.top_vote_accuracy for f, c in plan.fitted.calibration.items()}
+        lineage, by_proxy = held_out.lineage, {}
+        if held_out.fitted is not None:
+            lineage = held_out.answers_at(thresholds_against_llm(held_out.fitted.calibration, by_llm))
+            by_proxy = {f: c.top_vote_accuracy for f, c in held_out.fitted.calibration.items()}
         outputs = apply_proxy(result.outputs, lineage)
         digest, settings = labels_hash(labels), cascade.describe()
         run_id = eval_id(model, task.prompt_version, settings, digest)
@@ -96,6 +104,8 @@ def build_triage_eval(
                 run = recorded
                 context.log.info(f"Evaluation {run_id} is already recorded; eval_runs unchanged")
             totals = {table: {"dagster/row_count": row_count(conn, table)} for table in (EVAL_PREDICTIONS, EVAL_RUNS)}
+            # What ticket_triage will read from eval_runs, as its data version: staleness follows the plan.
+            plan = plan_version(latest_eval(conn, model, task.prompt_version, settings))
         summary = run.row(0, named=True)
         scores = {
             f"accuracy_{f}": summary[f"accuracy_{f}"] for f in LABEL_FIELDS if summary[f"accuracy_{f}"] is not None
@@ -139,7 +149,9 @@ def build_triage_eval(
             **llm_metadata(context, result.metrics, llm),
         }
         metadata_by_table = {EVAL_PREDICTIONS: totals[EVAL_PREDICTIONS], EVAL_RUNS: {**totals[EVAL_RUNS], **metadata}}
-        yield from materializations({EVAL_PREDICTIONS: predictions, EVAL_RUNS: run}, metadata_by_table)
+        yield from materializations(
+            {EVAL_PREDICTIONS: predictions, EVAL_RUNS: run}, metadata_by_table, {EVAL_RUNS: plan}
+        )
         problems = shortfalls(summary, targets)
         yield dg.AssetCheckResult(
             check_name=ACCURACY_CHECK,

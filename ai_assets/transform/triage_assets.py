@@ -5,8 +5,8 @@ from collections.abc import Mapping
 import dagster as dg
 
 from ai_assets.llm.task import LLMTask
-from ai_assets.quality.evals import latest_eval, llm_accuracy_of, triage_gate
-from ai_assets.quality.tables import RAW_TICKETS, TICKET_LABELS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
+from ai_assets.quality.evals import latest_eval, llm_accuracy_of, plan_version, triage_gate
+from ai_assets.quality.tables import EVAL_RUNS, RAW_TICKETS, TICKET_LABELS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.llm_step import (
     LLM_POOL,
@@ -30,15 +30,17 @@ def build_ticket_triage(
     cascade: CascadeSettings,
     eval_targets: Mapping[str, float] | None = None,
 ) -> dg.AssetsDefinition:
-    """The triage assets for one task (prompt, schema, parameters), model and cascade. With `eval_targets`
-    (AI_ASSETS_EVAL_BLOCKING on), a task and model whose latest evaluation (triage_eval) is missing or
-    below a target write nothing: triage_eval is upstream of ticket_triage in this sense only, not in
-    the graph (it reads no ticket_triage output, and a dependency would make a cycle with nothing gained)."""
+    """The triage assets for one task (prompt, schema, parameters), model and cascade. The latest
+    evaluation of the same (eval_runs, from triage_eval) decides which fields the proxy answers on
+    every row, so eval_runs is upstream in the graph: materialising everything evaluates first, an
+    unchanged rerun asks nothing, and a new evaluation that changes the plan (eval_runs' data version)
+    marks the triage stale. With `eval_targets` (AI_ASSETS_EVAL_BLOCKING on), a task and model whose
+    latest evaluation is missing or below a target write nothing."""
 
     @dg.multi_asset(
         name="ticket_triage",
         specs=[
-            TICKET_TRIAGE.spec(deps=["raw_tickets", TICKET_LABELS.name]),
+            TICKET_TRIAGE.spec(deps=["raw_tickets", TICKET_LABELS.name, EVAL_RUNS.name]),
             TICKET_TRIAGE_FAILURES.spec(deps=["raw_tickets"]),
         ],
         group_name="transform",
@@ -65,7 +67,10 @@ def build_ticket_triage(
             evaluated = latest_eval(conn, model, task.prompt_version, cascade.describe())
         # Where the latest evaluation found the LLM no better than the proxy, the proxy answers every row.
         plan = plan_cascade(cascade, embeddings, labels, tickets, llm_accuracy=llm_accuracy_of(evaluated))
-        context.log.info(f"{label}: cascade {plan.stats}; thresholds {plan.thresholds}")
+        context.log.info(
+            f"{label}: cascade {plan.stats}; thresholds {plan.thresholds}; evaluation "
+            f"{evaluated['eval_id'] if evaluated else 'none'} (eval_runs {plan_version(evaluated)})"
+        )
         result = run_llm_step(context, llm, task, plan.rows, label)
         keys = tickets.select("row_key", "ticket_id", "created_date")
         triaged = apply_proxy(result.outputs, plan.lineage).join(keys, on="row_key")
@@ -74,6 +79,7 @@ def build_ticket_triage(
         stats = {
             "model": model,
             "prompt_version": task.prompt_version,
+            "eval_id": evaluated["eval_id"] if evaluated else "none",
             **llm_metadata(context, result.metrics, llm),
             **plan.stats,
             "by_category": counts_by(triaged, "category"),

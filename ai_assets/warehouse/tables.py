@@ -79,16 +79,24 @@ def upsert(storage: Storage, frames: Mapping[Table, pl.DataFrame], lock_dir: Pat
 
 
 def materializations(
-    frames: Mapping[Table, pl.DataFrame], metadata: Mapping[Table, Mapping[str, Any]] | None = None
+    frames: Mapping[Table, pl.DataFrame],
+    metadata: Mapping[Table, Mapping[str, Any]] | None = None,
+    data_versions: Mapping[Table, str] | None = None,
 ) -> list[dg.MaterializeResult]:
-    """One materialisation per table: row count, a preview of its preview columns, and `metadata`."""
+    """One materialisation per table: row count, a preview of its preview columns, `metadata`, and
+    the table's data version where one is given (else Dagster's own, from code and inputs)."""
     results = []
     for table, frame in frames.items():
         meta: dict[str, Any] = {"dagster/row_count": frame.height}
         if table.preview:
             meta["preview"] = markdown_preview(frame.select(table.preview), limit=20)
         meta.update((metadata or {}).get(table, {}))
-        results.append(dg.MaterializeResult(asset_key=table.name, metadata=meta))
+        version = (data_versions or {}).get(table)
+        results.append(
+            dg.MaterializeResult(
+                asset_key=table.name, metadata=meta, data_version=dg.DataVersion(version) if version else None
+            )
+        )
     return results
 
 
