@@ -31,6 +31,13 @@ class PromptTemplate:
         path = PROMPTS_DIR / f"{name}.txt"
         if override_dir is not None and (override_dir / f"{name}.txt").exists():
             path = override_dir / f"{name}.txt"
+        return cls.from_file(path, name)
+
+    @classmethod
+    def from_file(cls, path: Path, name: str) -> PromptTemplate:
+        """The prompt in the file at `path`, called `name` (its prompt versions are `<name>@<hash>`)."""
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such prompt file")
         text = path.read_text(encoding="utf-8")
         if _SYSTEM_MARK not in text or _USER_MARK not in text:
             raise ValueError(f"{path}: a prompt file needs a '{_SYSTEM_MARK}' and a '{_USER_MARK}' section")

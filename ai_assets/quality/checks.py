@@ -19,7 +19,7 @@ from ai_assets.quality.tables import (
     TICKET_TRIAGE,
     TICKET_TRIAGE_FAILURES,
 )
-from ai_assets.warehouse.contract import Table, describe_failures
+from ai_assets.warehouse.contract import PARTITION_COLUMN, Table, describe_failures
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file
 from ai_assets.warehouse.tables import read
@@ -40,14 +40,14 @@ def partitions_label(days: Sequence[date] | None) -> str:
     return f"{first}" if first == last else f"{first}..{last}"
 
 
-def _schema_check(table: Table) -> dg.AssetChecksDefinition:
+def schema_check(table: Table) -> dg.AssetChecksDefinition:
     scope = "the days the run wrote" if table.partitioned else "every row"
 
     @dg.asset_check(
         asset=table.name,
         name=f"{table.name}_matches_contract",
         blocking=table.blocking,
-        description=f"{scope.capitalize()} of {table.name} pass its contract (ai_assets/quality/tables.py).",
+        description=f"{scope.capitalize()} of {table.name} pass its contract.",
     )
     def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         days = checked_days(context) if table.partitioned else None
@@ -68,23 +68,33 @@ def _schema_check(table: Table) -> dg.AssetChecksDefinition:
     return check
 
 
-def _conservation_check(name: str, table: Table, outcomes: Sequence[Table]) -> dg.AssetChecksDefinition:
-    """Every raw ticket of the run's days is in exactly one of `outcomes`, once, and nothing else is."""
-    union = " UNION ALL ".join(f"SELECT ticket_id, created_date FROM {t.name}" for t in outcomes)
+def _row_keys(table: str, key: Sequence[str]) -> str:
+    """(row_key, created_date) of a daily table: its key columns other than the day, as one text."""
+    parts = ", ".join(f'CAST("{column}" AS VARCHAR)' for column in key if column != PARTITION_COLUMN)
+    return f"SELECT concat_ws('/', {parts}) AS row_key, {PARTITION_COLUMN} FROM {table}"
+
+
+def conservation_check(
+    name: str, table: Table, outcomes: Sequence[Table], source: Table = RAW_TICKETS
+) -> dg.AssetChecksDefinition:
+    """Every `source` row of the run's days (by `source`'s key) is in exactly one of `outcomes`,
+    once, and nothing else is."""
+    union = " UNION ALL ".join(_row_keys(t.name, source.key) for t in outcomes)
+    rows = "raw ticket" if source is RAW_TICKETS else f"{source.name} row"
 
     @dg.asset_check(
         asset=table.name,
         name=name,
-        additional_deps=[RAW_TICKETS.name, *(t.name for t in outcomes if t is not table)],
+        additional_deps=[source.name, *(t.name for t in outcomes if t is not table)],
         blocking=True,
-        description=f"Every raw ticket is in {' or '.join(t.name for t in outcomes)}, exactly once, "
-        "and nothing else is.",
+        description=f"Every {rows} is in {' or '.join(t.name for t in outcomes)}, exactly once, and nothing else is.",
     )
     def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         days = checked_days(context)
         with warehouse.get_connection() as conn:
             if days is None:
-                days = [d for (d,) in conn.execute("SELECT DISTINCT created_date FROM raw_tickets").fetchall()]
+                days = [d for (d,) in conn.execute(f"SELECT DISTINCT created_date FROM {source.name}").fetchall()]
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW source_rows AS {_row_keys(source.name, source.key)}")
             conn.execute(f"CREATE OR REPLACE TEMP VIEW outcome_rows AS {union}")
             row = conn.execute(sql_file(__file__, "conservation"), {"days": days}).fetchone()
         counts = dict(zip(("raw_rows", "outcome_rows", "missing", "orphans", "doubled"), row))
@@ -97,9 +107,9 @@ def _conservation_check(name: str, table: Table, outcomes: Sequence[Table]) -> d
 
 def build_asset_checks() -> list[dg.AssetChecksDefinition]:
     return [
-        *(_schema_check(table) for table in TABLES),
-        _conservation_check("every_ticket_triaged_once", TICKET_TRIAGE, (TICKET_TRIAGE, TICKET_TRIAGE_FAILURES)),
+        *(schema_check(table) for table in TABLES),
+        conservation_check("every_ticket_triaged_once", TICKET_TRIAGE, (TICKET_TRIAGE, TICKET_TRIAGE_FAILURES)),
         # The outbox acts on replies and outcomes: a ticket lost or doubled there would be a lost or doubled send.
-        _conservation_check("every_ticket_has_one_reply", REPLY_DRAFTS, (REPLY_DRAFTS,)),
-        _conservation_check("every_ticket_has_one_outcome", TICKET_OUTCOMES, (TICKET_OUTCOMES,)),
+        conservation_check("every_ticket_has_one_reply", REPLY_DRAFTS, (REPLY_DRAFTS,)),
+        conservation_check("every_ticket_has_one_outcome", TICKET_OUTCOMES, (TICKET_OUTCOMES,)),
     ]

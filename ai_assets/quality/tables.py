@@ -99,8 +99,12 @@ LINEAGE_COLUMNS = {
     "cache_hit": pa.Column(pl.Boolean),
 }
 LINEAGE_NOTES = {
+    "model": "the model that answered",
     "prompt_version": "`<prompt>@<hash>` of the prompt, output schema and sampling parameters",
     "input_hash": "hash of the rendered input: same hash, same question",
+    "prompt_tokens": "tokens of the prompt, as the provider counted them",
+    "completion_tokens": "tokens of the answer, as the provider counted them",
+    "cost_usd": "the call's cost at the model's prices (AI_ASSETS_PRICE_*)",
     "cache_hit": "answered from the response cache: no call, no cost in this run",
 }
 

@@ -15,7 +15,7 @@ import polars as pl
 from pydantic import Field
 
 from ai_assets.config import QUERY_MAX_ROWS, QUERY_TIMEOUT_S, Settings
-from ai_assets.warehouse import tables
+from ai_assets.warehouse import registry, tables
 from ai_assets.warehouse.catalog import open_catalog, prepare
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.locking import file_lock
@@ -66,7 +66,9 @@ class WarehouseResource(dg.ConfigurableResource):
         """Finishes crashed commits, converts a legacy warehouse, keeps the catalog's views current."""
         from ai_assets.quality.tables import TABLES  # the contracts import the warehouse package
 
-        prepare(self.catalog, self.storage, TABLES, self.marts)
+        packaged = {table.name for table in TABLES}
+        components = [table for table in registry.declared() if table.name not in packaged]
+        prepare(self.catalog, self.storage, [*TABLES, *components], self.marts)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self.prepare()

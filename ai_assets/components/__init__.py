@@ -1,0 +1,7 @@
+"""This project's Dagster component types (`dg list components` finds them here: pyproject.toml's
+`registry_modules`). Declare one in a `defs.yaml` under ai_assets/defs/ with `type:
+ai_assets.components.<Type>`, or start from `dg scaffold defs ai_assets.components.<Type> <folder>`."""
+
+from ai_assets.components.llm_step import LLMStep, OutputField
+
+__all__ = ["LLMStep", "OutputField"]

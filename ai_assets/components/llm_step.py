@@ -1,0 +1,252 @@
+"""The LLM step as a Dagster component: a daily table enriched by an LLM, declared in a `defs.yaml`
+with a prompt file beside it, and nothing else.
+
+    type: ai_assets.components.LLMStep
+    attributes:
+      name: order_risk
+      description: One row per order, with the LLM's view of its delivery risk.
+      input: orders
+      key: [order_id]
+      fields:
+        - {name: risk, type: enum, values: [low, medium, high], description: How likely the order is late}
+
+From that it builds what the triage has: the output table and its failures table as contracts
+(columns, types, descriptions, lineage), one multi-asset writing both per day through the LLM
+engine (cache, limits, retries, progress lines, metrics metadata), a schema check per table, a
+conservation check (every input row in exactly one of the two), and a code version from the prompt,
+the output schema and the model, so an edit marks it unsynced and an unchanged rerun asks nothing.
+"""
+
+import string
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ai_assets.components.scaffold import LLMStepScaffolder
+from ai_assets.config import load_settings
+from ai_assets.llm.task import LLMTask, PromptTemplate
+from ai_assets.quality.checks import conservation_check, schema_check
+from ai_assets.quality.tables import LINEAGE_COLUMNS, LINEAGE_NOTES, TABLES
+from ai_assets.quality.vocabulary import LLM_ERROR_TYPES
+from ai_assets.resources import LLMResource
+from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, days_label, llm_metadata, run_llm_step
+from ai_assets.warehouse import registry
+from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
+from ai_assets.warehouse.partitions import Daily, partition_days
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets.warehouse.tables import read
+
+FieldType = Literal["string", "enum", "boolean", "integer", "number"]
+_DTYPES = {"string": pl.Utf8, "enum": pl.Utf8, "boolean": pl.Boolean, "integer": pl.Int64, "number": pl.Float64}
+_PYTHON_TYPES: dict[str, Any] = {"string": str, "boolean": bool, "integer": int, "number": float}
+_TRUNCATED_NOTE = {"input_truncated": "the input was cut to AI_ASSETS_MAX_INPUT_CHARS"}
+_RESERVED = {"row_key", PARTITION_COLUMN, *LINEAGE_COLUMNS, "latency_ms", "input_truncated", "error_type", "reason"}
+
+
+class OutputField(dg.Model):
+    """One column the LLM fills: its type and limits are in the JSON schema the model must answer
+    and in the table's contract."""
+
+    name: str
+    description: str = Field(description="What the column means: shown in the UI, the contract and its check.")
+    type: FieldType = "string"
+    values: list[str] = Field(default_factory=list, description="type enum: the values allowed")
+    max_length: int | None = Field(default=None, description="type string: the longest answer allowed")
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = Field(default=False, description="The model may answer null (e.g. 'when mentioned')")
+
+    def annotation(self) -> Any:
+        python = Literal[tuple(self.values)] if self.type == "enum" else _PYTHON_TYPES[self.type]
+        return python | None if self.nullable else python
+
+    def pydantic_field(self) -> Any:
+        limits = {"max_length": self.max_length, "ge": self.minimum, "le": self.maximum}
+        return Field(description=self.description, **{k: v for k, v in limits.items() if v is not None})
+
+    def column(self) -> pa.Column:
+        checks = []
+        if self.type == "enum":
+            checks.append(pa.Check.isin(self.values))
+        if self.minimum is not None:
+            checks.append(pa.Check.ge(self.minimum))
+        if self.maximum is not None:
+            checks.append(pa.Check.le(self.maximum))
+        if self.max_length is not None:
+            checks.append(pa.Check.str_length(max_value=self.max_length))
+        return pa.Column(_DTYPES[self.type], checks=checks, nullable=self.nullable)
+
+
+@dg.scaffold_with(LLMStepScaffolder)
+class LLMStep(dg.Component, dg.Model, dg.Resolvable):
+    """A daily warehouse table enriched by an LLM, one call per row (cached), with a failures table,
+    lineage columns, schema and conservation checks, and metrics: declared, not coded."""
+
+    name: str = Field(description="The output table; its failures table is <name>_failures.")
+    description: str = Field(description="What one row of the output table is, e.g. 'One row per review, ...'.")
+    input: str = Field(description="The daily warehouse table each row of which the LLM is asked about.")
+    key: list[str] = Field(description="The input's columns that identify a row within its day.")
+    fields: list[OutputField] = Field(description="The columns the LLM fills.")
+    prompt: str = Field(default="prompt.txt", description="Beside the defs.yaml: [system] and [user] sections.")
+    group: str = "transform"
+    batch_size: int = Field(default=1, description="Rows per request (>1: several rows in one call).")
+    max_tokens: int = Field(default=300, description="Per row.")
+    temperature: float = 0.0
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        settings = load_settings()
+        source = _input_table(self.input)
+        prompt = PromptTemplate.from_file(Path(context.path) / self.prompt, self.name)
+        columns = _prompt_columns(prompt)
+        self._refuse_unknown(source, columns)
+        task = LLMTask(
+            name=self.name,
+            prompt=prompt,
+            output_model=_output_model(self.name, self.fields),
+            input_columns=tuple(columns),
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            batch_size=self.batch_size,
+        )
+        output, failures = (registry.declare(t) for t in _tables(self, source))
+        asset = _step_asset(self, task, source, output, failures, settings.chat_model, Daily.from_settings(settings))
+        checks = [
+            schema_check(output),
+            schema_check(failures),
+            conservation_check(f"every_{source.name}_row_in_{output.name}_once", output, (output, failures), source),
+        ]
+        return dg.Definitions(assets=[asset], asset_checks=checks)
+
+    def _refuse_unknown(self, source: Table, prompt_columns: list[str]) -> None:
+        problems = [f"key column {c!r}" for c in self.key if c not in source.columns]
+        problems += [f"prompt placeholder {{{c}}}" for c in prompt_columns if c not in source.columns]
+        problems += [f"field {f.name!r} is a reserved column name" for f in self.fields if f.name in _RESERVED]
+        problems += [f"field {f.name!r} is also a key column" for f in self.fields if f.name in self.key]
+        problems += [
+            f"field {f.name!r} of type enum has no values" for f in self.fields if f.type == "enum" and not f.values
+        ]
+        if not source.partitioned:
+            problems.append(f"input {source.name} is not a daily table (LLMStep reads one day at a time)")
+        if problems:
+            raise ValueError(
+                f"LLMStep {self.name}: "
+                + "; ".join(problems)
+                + f". {source.name}'s columns: {', '.join(source.columns)}"
+            )
+
+
+def _input_table(name: str) -> Table:
+    known = {table.name: table for table in [*TABLES, *registry.declared()]}
+    if name not in known:
+        raise ValueError(f"LLMStep input {name!r} is not a warehouse table; the tables: {', '.join(sorted(known))}")
+    return known[name]
+
+
+def _prompt_columns(prompt: PromptTemplate) -> list[str]:
+    names = [name for _, name, _, _ in string.Formatter().parse(prompt.user) if name]
+    return list(dict.fromkeys(names))
+
+
+def _output_model(name: str, fields: list[OutputField]) -> type[BaseModel]:
+    """The answer's pydantic model: every field required (nullable where allowed), nothing else, so
+    it is valid for providers' strict structured-output mode too."""
+    definitions = {f.name: (f.annotation(), f.pydantic_field()) for f in fields}
+    return create_model(f"{name}_answer", __config__=ConfigDict(extra="forbid"), **definitions)
+
+
+def _tables(step: LLMStep, source: Table) -> tuple[Table, Table]:
+    key = (PARTITION_COLUMN, *(c for c in step.key if c != PARTITION_COLUMN))
+    key_columns = {c: pa.Column(source.columns[c].dtype.type) for c in key}
+    key_notes = {c: source.notes.get(c) or f"from {source.name}" for c in key}
+    # Both tables: daily, keyed like the input, written by an LLM step, as personal as the input.
+    shared = {"key": key, "partitioned": True, "llm": True, "pii": source.pii}
+    output = Table(
+        step.name,
+        step.description,
+        {
+            **key_columns,
+            **{f.name: f.column() for f in step.fields},
+            **LINEAGE_COLUMNS,
+            "latency_ms": pa.Column(pl.Float64),
+            "input_truncated": pa.Column(pl.Boolean),
+        },
+        **shared,
+        preview=tuple(c for c in (*step.key, *(f.name for f in step.fields)) if c != PARTITION_COLUMN)[:6],
+        notes={
+            **key_notes,
+            **{f.name: f.description for f in step.fields},
+            **LINEAGE_NOTES,
+            "latency_ms": "the call's latency (0 when answered from the cache)",
+            **_TRUNCATED_NOTE,
+        },
+    )
+    failures = Table(
+        f"{step.name}_failures",
+        f"One row per {source.name} row whose {step.name} answer failed after retries, with the reason and the raw "
+        "answer.",
+        {
+            **key_columns,
+            "error_type": pa.Column(pl.Utf8, pa.Check.isin(LLM_ERROR_TYPES)),
+            "reason": pa.Column(pl.Utf8),
+            "raw_output": pa.Column(pl.Utf8, nullable=True),
+            "model": pa.Column(pl.Utf8),
+            "prompt_version": pa.Column(pl.Utf8),
+            "input_hash": pa.Column(pl.Utf8),
+            "input_truncated": pa.Column(pl.Boolean),
+        },
+        **shared,
+        preview=(*(c for c in key if c != PARTITION_COLUMN), "error_type", "reason"),
+        notes={
+            **key_notes,
+            **LINEAGE_NOTES,
+            **_TRUNCATED_NOTE,
+            "error_type": "what failed, after the engine's retries and re-asks",
+            "reason": "why it failed",
+            "raw_output": "the model's last answer, when there was one",
+        },
+    )
+    return output, failures
+
+
+def _step_asset(
+    step: LLMStep, task: LLMTask, source: Table, output: Table, failures: Table, model: str, daily: Daily
+) -> dg.AssetsDefinition:
+    key = list(output.key)
+
+    @dg.multi_asset(
+        name=step.name,
+        specs=[output.spec(deps=[source.name]), failures.spec(deps=[source.name])],
+        group_name=step.group,
+        code_version=f"{task.prompt_version}+{model}",
+        pool=LLM_POOL,
+        retry_policy=LLM_STEP_RETRY_POLICY,
+        **daily.asset_args(),
+    )
+    def llm_step(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: WarehouseResource):
+        days = partition_days(context)
+        label = f"{step.name} {days_label(days)}"
+        with warehouse.get_connection() as conn:
+            rows = read(conn, source, days)
+        rows = rows.with_columns(row_key=pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator="/"))
+        doubled = rows.filter(pl.col("row_key").is_duplicated())["row_key"].unique().sort()
+        if doubled.len():
+            raise dg.Failure(
+                f"{label}: {doubled.len()} keys of {source.name} name more than one row (e.g. "
+                f"{', '.join(doubled.head(3))}): `key` ({', '.join(step.key)}) must identify one row per day",
+                allow_retries=False,
+            )
+        # The prompt's columns as text: a date or a number reads as it prints.
+        prompt_rows = rows.with_columns(pl.col(c).cast(pl.Utf8) for c in task.input_columns)
+        result = run_llm_step(context, llm, task, prompt_rows, label)
+        keys = rows.select("row_key", *key)
+        answered = result.outputs.join(keys, on="row_key")
+        failed = result.failures.join(keys, on="row_key")
+        context.log.info(f"{label}: answered {answered.height}, failed {failed.height}; {result.metrics.to_dict()}")
+        stats = {"model": model, "prompt_version": task.prompt_version, **llm_metadata(context, result.metrics, llm)}
+        yield from warehouse.write({output: answered, failures: failed}, days, {output: stats})
+
+    return llm_step

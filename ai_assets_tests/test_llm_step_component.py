@@ -1,0 +1,193 @@
+"""A new LLM-enriched table over a table that is not tickets, declared in a defs.yaml and a prompt
+file only (no Python), in a defs folder as `dg` loads one, materialised for real against the fake
+server: its failures table, checks, lineage columns, descriptions and zero-call rerun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster.components.testing import create_defs_folder_sandbox
+
+from ai_assets.components import LLMStep
+from ai_assets.definitions import build_definitions
+from ai_assets.warehouse import registry
+from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
+from ai_assets_tests.llm_server import Fault
+
+PROMPT = """[system]
+You judge the delivery risk of web-shop orders from the order system's export. Answer with JSON only.
+
+[user]
+Order {order_id}: status {status}, carrier {carrier}, expected {expected_delivery}.
+"""
+STEP = {
+    "type": "ai_assets.components.LLMStep",
+    "attributes": {
+        "name": "order_risk",
+        "description": "One row per order of a day's export, with the LLM's view of its delivery risk.",
+        "input": "orders",
+        "key": ["order_id"],
+        "group": "orders",
+        "fields": [
+            {"name": "risk", "type": "enum", "values": ["low", "medium", "high"], "description": "How likely late"},
+            {"name": "late", "type": "boolean", "description": "Already past its expected delivery"},
+            {"name": "note", "type": "string", "max_length": 60, "nullable": True, "description": "Why, briefly"},
+        ],
+    },
+}
+ORDER_ASSETS = ["orders", "orders_quarantine"]
+STEP_ASSETS = ["order_risk", "order_risk_failures"]
+
+
+def _declare(folder: Path, step: dict = STEP, prompt: str = PROMPT) -> None:
+    """What a data engineer writes: a defs.yaml and a prompt file, nothing else."""
+    folder.mkdir(parents=True)
+    (folder / "defs.yaml").write_text(yaml.safe_dump(step))
+    (folder / "prompt.txt").write_text(prompt)
+
+
+def _materialise(pipeline: Pipeline, defs: dg.Definitions, day: str, assets: list[str]) -> dg.ExecuteInProcessResult:
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=pipeline.instance,
+        partition_key=day,
+        asset_selection=[dg.AssetKey(name) for name in assets],
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return result
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def _project_with(pipeline: Pipeline, declared: dg.Definitions) -> dg.Definitions:
+    """The project's definitions and the sandbox's declared step (its assets and checks: two component
+    trees cannot be merged whole)."""
+    step = dg.Definitions(assets=list(declared.assets or []), asset_checks=list(declared.asset_checks or []))
+    return dg.Definitions.merge(build_definitions(pipeline.settings), step)
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    # The tables these tests declare stay theirs: no later test's warehouse prepares them.
+    monkeypatch.setattr(registry, "_DECLARED", {})
+    with create_defs_folder_sandbox() as sandbox:
+        yield sandbox
+
+
+def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pipeline: Pipeline, sandbox):
+    _declare(sandbox.defs_folder_path / "order_risk")
+    with sandbox.build_all_defs() as declared:
+        defs = _project_with(pipeline, declared)
+        graph = defs.resolve_asset_graph()
+        node = graph.get(dg.AssetKey("order_risk"))
+        assert node.code_version.startswith("order_risk@") and node.code_version.endswith("+fake-model")
+        assert node.group_name == "orders" and node.partitions_def is not None
+        for table in STEP_ASSETS:  # every column described, in the UI's column schema
+            schema = graph.get(dg.AssetKey(table)).metadata["dagster/column_schema"]
+            assert all(column.description for column in schema.columns), table
+
+        results = {}
+        for day in (DAY_1, DAY_2):
+            _materialise(pipeline, defs, day, ORDER_ASSETS)
+            results[day] = _materialise(pipeline, defs, day, STEP_ASSETS)
+        calls = pipeline.server.call_count
+
+        for day, result in results.items():
+            orders = pipeline.count("orders", f"created_date = '{day}'")
+            assert orders > 0
+            assert pipeline.count("order_risk", f"created_date = '{day}'") == orders  # the fake answers validly
+            assert pipeline.count("order_risk_failures", f"created_date = '{day}'") == 0
+            checks = _checks(result)
+            assert set(checks) == {
+                "order_risk_matches_contract",
+                "order_risk_failures_matches_contract",
+                "every_orders_row_in_order_risk_once",
+            }
+            assert all(checks.values()), checks
+            metadata = result.asset_materializations_for_node("order_risk")[0].metadata
+            assert metadata["llm_calls"].value == orders and metadata["model"].value == "fake-model"
+        lineage = "model is null or prompt_version is null or input_hash is null or cost_usd is null"
+        assert pipeline.count("order_risk", lineage) == 0
+        assert pipeline.sql("select distinct risk in ('low', 'medium', 'high') from order_risk") == [(True,)]
+        assert calls == pipeline.count("orders")  # one call per order
+
+        # An unchanged rerun of both days asks nothing and changes no answer (the rows say they came
+        # from the cache).
+        answers = (
+            "select created_date, order_id, risk, late, note, input_hash, prompt_version from order_risk order by 1, 2"
+        )
+        before = pipeline.sql(answers)
+        for day in (DAY_1, DAY_2):
+            _materialise(pipeline, defs, day, STEP_ASSETS)
+        assert pipeline.server.call_count == calls
+        assert pipeline.sql(answers) == before
+        assert pipeline.count("order_risk", "not cache_hit") == 0
+
+
+def test_an_invalid_answer_is_a_failures_row_with_its_reason(pipeline: Pipeline, sandbox):
+    _declare(sandbox.defs_folder_path / "order_risk")
+    with sandbox.build_all_defs() as declared:
+        defs = _project_with(pipeline, declared)
+        _materialise(pipeline, defs, DAY_1, ORDER_ASSETS)
+        victim = pipeline.sql(f"select order_id from orders where created_date = '{DAY_1}' order by 1 limit 1")[0][0]
+        pipeline.server.inject(*[Fault(content='{"risk": "catastrophic"}', match=f"Order {victim}:")] * 5)
+
+        result = _materialise(pipeline, defs, DAY_1, STEP_ASSETS)
+
+    failed = pipeline.sql("select order_id, error_type, reason from order_risk_failures")
+    assert [(order, kind) for order, kind, _ in failed] == [(victim, "invalid_output")]
+    assert "risk" in failed[0][2]
+    orders = pipeline.count("orders", f"created_date = '{DAY_1}'")
+    assert pipeline.count("order_risk") == orders - 1
+    assert all(_checks(result).values())  # conservation holds: the failed order is in the failures table
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"key": ["order_number"]}, "key column 'order_number'"),
+        ({"input": "invoices"}, "LLMStep input 'invoices' is not a warehouse table"),
+        ({"input": "customers", "key": ["customer_id"]}, "input customers is not a daily table"),
+        ({"fields": [{"name": "model", "description": "x"}]}, "field 'model' is a reserved column name"),
+    ],
+)
+def test_a_wrong_declaration_names_what_is_wrong(sandbox, change, message):
+    step = {**STEP, "attributes": {**STEP["attributes"], **change}}
+    prompt = PROMPT if "customers" not in str(change) else PROMPT.replace("Order {order_id}", "{customer_id}")
+    _declare(sandbox.defs_folder_path / "order_risk", step, prompt)
+    with pytest.raises(Exception) as raised, sandbox.build_all_defs():
+        pass
+    assert message in "".join(str(e) for e in _chain(raised.value))
+
+
+def test_an_unknown_prompt_placeholder_is_named(sandbox):
+    _declare(sandbox.defs_folder_path / "order_risk", prompt=PROMPT.replace("{carrier}", "{shipper}"))
+    with pytest.raises(Exception) as raised, sandbox.build_all_defs():
+        pass
+    assert "prompt placeholder {shipper}" in "".join(str(e) for e in _chain(raised.value))
+
+
+def test_the_scaffolded_skeleton_loads_as_it_is(sandbox):
+    path = sandbox.scaffold_component(component_cls=LLMStep, defs_path="my_step")
+    assert (path / "prompt.txt").exists()
+    assert yaml.safe_load((path / "defs.yaml").read_text())["type"].endswith(".LLMStep")
+    with sandbox.build_all_defs() as declared:
+        keys = {key.to_user_string() for assets in declared.assets for key in assets.keys}
+        checks = {key.name for checks in declared.asset_checks for key in checks.check_keys}
+    assert keys == {"my_step", "my_step_failures"}
+    assert "every_raw_tickets_row_in_my_step_once" in checks
+
+
+def _chain(error: BaseException):
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
