@@ -109,7 +109,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
             kb_publications,
         ],
-        asset_checks=build_asset_checks(),
+        asset_checks=build_asset_checks(daily.partitions_def),
         jobs=jobs,
         schedules=[
             build_daily_tickets_schedule(by_name["daily_tickets_job"]),
@@ -118,8 +118,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
         ],
         sensors=[
-            *build_sensors(settings, by_name["daily_tickets_job"], by_name["reviews_job"], by_name["eval_job"]),
-            build_kb_reviews_sensor(settings, by_name["kb_updates_job"]),
+            *build_sensors(settings),
+            build_kb_reviews_sensor(settings),
             build_landing_observer(settings),
             dg.AutomationConditionSensorDefinition(
                 "marts_automation_sensor",

@@ -27,7 +27,7 @@ from ai_assets.warehouse.catalog import prepare
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
-from ai_assets_tests.llm_server import FakeLLMServer
+from ai_assets_tests.fakes.llm_server import FakeLLMServer
 from ai_assets_tests.processes import MARK, marked_processes, wait_until_gone
 
 SESSION = uuid.uuid4().hex[:12]  # this pytest session, in the MARK of every process its tests start

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,8 @@ import urllib.request
 from pathlib import Path
 
 from ai_assets.pipeline import WORKSPACE
+from ai_assets_tests.fakes.loopback import free_port
 from ai_assets_tests.processes import start_group, stop_group
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (as of now)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class DagsterDev:

@@ -24,9 +24,9 @@ from ai_assets.load.resources import OutboxResource
 from ai_assets.load.smtp_sink import message_id
 from ai_assets.sample_data.generator import LEGACY_ENCODING, LEGACY_FILE
 from ai_assets_tests.conftest import DAY_1, Pipeline
-from ai_assets_tests.smtp_server import SmtpServer
+from ai_assets_tests.fakes.smtp_server import SmtpServer
+from ai_assets_tests.fakes.ticketing_server import TicketingServer
 from ai_assets_tests.test_replies import _rebuild, _responder
-from ai_assets_tests.ticketing_server import TicketingServer
 
 SENDER = "support@shop.example"
 PASSWORD, TOKEN = "smtp-pass-never-logged-1", "desk-token-never-logged-2"

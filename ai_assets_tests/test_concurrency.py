@@ -17,7 +17,7 @@ from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
-from ai_assets_tests.llm_server import FakeLLMServer
+from ai_assets_tests.fakes.llm_server import FakeLLMServer
 from ai_assets_tests.processes import start_group, stop_group
 
 DAYS = [f"2026-11-{day:02d}" for day in range(1, 11)]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
+import duckdb
+import pandera.polars as pa
 import polars as pl
 import pytest
 import yaml
@@ -17,6 +20,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ai_assets.config import SettingsError, load_settings
 from ai_assets.quality.tables import TABLES, TABLES_BY_NAME, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.quality.tables_doc import render
+from ai_assets.warehouse.contract import Table
 from ai_assets_tests.conftest import local_warehouse, read_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +53,41 @@ def test_every_derived_shape_follows_its_contract():
         assert spec.description == table.description and table.description.startswith("One row per")
         assert ("partition_expr" in spec.metadata) == table.partitioned
         assert table.key, f"{table.name} declares no key"
+
+
+def test_every_column_has_a_description_in_the_ui():
+    blank = [
+        f"{table.name}.{column.name}"
+        for table in TABLES
+        for column in table.spec().metadata["dagster/column_schema"].columns
+        if not (column.description or "").strip()
+    ]
+    assert blank == []
+
+
+def test_a_column_without_a_note_is_refused():
+    columns = {"a": pa.Column(pl.Utf8), "b": pa.Column(pl.Utf8), "c": pa.Column(pl.Utf8)}
+    with pytest.raises(ValueError, match=r"table t: columns \['b', 'c'\] have no note"):
+        Table("t", "One row per t.", columns, key=("a",), notes={"a": "the a", "c": "  "})
+
+
+def _comments(catalog: Path) -> tuple[dict, dict]:
+    with duckdb.connect(str(catalog), read_only=True) as conn:
+        views = dict(conn.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
+        columns = conn.execute("SELECT table_name, column_name, comment FROM duckdb_columns() WHERE NOT internal")
+        return views, {(table, column): comment for table, column, comment in columns.fetchall()}
+
+
+def test_the_warehouse_views_carry_the_descriptions_as_comments(tmp_path):
+    warehouse = local_warehouse(tmp_path)
+    views, columns = _comments(warehouse.catalog)
+    assert views == {table.name: table.description for table in TABLES}
+    assert columns == {(t.name, c): t.column_note(c) for t in TABLES for c in t.columns}
+
+    # A reworded note alone is published: the catalog's fingerprint covers the comments.
+    reworded = dataclasses.replace(TICKET_TRIAGE, notes={**TICKET_TRIAGE.notes, "summary": "what they'd like"})
+    warehouse = local_warehouse(tmp_path, [reworded if t is TICKET_TRIAGE else t for t in TABLES])
+    assert _comments(warehouse.catalog)[1]["ticket_triage", "summary"] == "what they'd like"
 
 
 def _triage_row(ticket_id: str, day: date, category: str = "billing") -> dict:

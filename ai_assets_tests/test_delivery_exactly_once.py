@@ -26,13 +26,13 @@ from ai_assets.automation.instance import DAGSTER_YAML, ensure_dagster_home
 from ai_assets.config import Settings, load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.load.ledger import DeliveryLedger
-from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, WebhookSink, build_actions, deliver
+from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, WebhookSink, deliver
 from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import configure_env
+from ai_assets_tests.fakes.outbox_rows import day_actions
+from ai_assets_tests.fakes.webhook_receiver import WebhookReceiver
 from ai_assets_tests.processes import start_group, stop_group
-from ai_assets_tests.test_units_outbox import outcomes
-from ai_assets_tests.webhook_receiver import WebhookReceiver
 
 DAY = date(2026, 11, 1)
 ROUNDS = 20
@@ -53,10 +53,6 @@ def _collect(results, count: int, workers: list) -> list:
         worker.join(timeout=60)
     assert [worker.exitcode for worker in workers] == [0] * len(workers)
     return collected
-
-
-def day_actions(n: int) -> pl.DataFrame:
-    return build_actions(outcomes(*({"ticket_id": f"T-{i:03d}"} for i in range(n))))
 
 
 def _delivery_worker(name: str, rounds: list[tuple[str, str]], barrier, results) -> None:

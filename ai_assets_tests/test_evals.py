@@ -16,7 +16,7 @@ from ai_assets.config import EVAL_TARGETS, SettingsError, load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.llm.task import PROMPTS_DIR
 from ai_assets_tests.conftest import DAY_1, Pipeline
-from ai_assets_tests.llm_server import Fault
+from ai_assets_tests.fakes.llm_server import Fault
 
 
 def _ticket(ticket_id: str, subject: str, body: str, day: str = "2026-10-20") -> dict:

@@ -3,10 +3,7 @@ mostly failed fail the step with a message that says what to check, and stop sen
 
 from __future__ import annotations
 
-import json
 import random
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import polars as pl
@@ -18,54 +15,12 @@ from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
 from ai_assets.secrets import scrub_secrets
 from ai_assets_tests.conftest import DAY_1, Pipeline
-from ai_assets_tests.dagster_dev import free_port
-from ai_assets_tests.llm_server import Fault
+from ai_assets_tests.fakes.broken_endpoints import KeyEchoingServer, closed_port_url
+from ai_assets_tests.fakes.llm_server import Fault
 from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _tickets
 from ai_assets_tests.test_pipeline import _day_1_prompts
 
 SECRET = "sk-test-secret-never-logged"
-
-
-class KeyEchoingServer:
-    """An endpoint that rejects every key and echoes it back in the error body, as some proxies do."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        counting = threading.Lock()  # handlers run in threads: `+=` alone can lose a count
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                with counting:
-                    owner.requests += 1
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                body = json.dumps(
-                    {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error"}}
-                ).encode()
-                self.send_response(401)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> KeyEchoingServer:
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _closed_port_url() -> str:
-    return f"http://127.0.0.1:{free_port()}/v1"  # nothing listens here any more
 
 
 def _run(base_url: str, cache, rows: pl.DataFrame, **limits):
@@ -97,7 +52,7 @@ def test_a_rejected_key_costs_one_request_not_one_per_slot(cache, llm_server):
 
 
 def test_an_unreachable_endpoint_stops_at_the_first_request(cache):
-    result = _run(_closed_port_url(), cache, _tickets(30), concurrency=4, breaker_failures=3)
+    result = _run(closed_port_url(), cache, _tickets(30), concurrency=4, breaker_failures=3)
     metrics = result.metrics
     # The probe and its one retry got no answer: the other 29 rows were never sent.
     assert metrics.requests == 2 and metrics.calls == 0

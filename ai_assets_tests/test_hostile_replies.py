@@ -16,7 +16,7 @@ from ai_assets.sample_data.catalog import KB_ARTICLES
 from ai_assets.transform.grounding import sentences
 from ai_assets.transform.reply import rule_problems
 from ai_assets_tests.conftest import DAY_1, Pipeline
-from ai_assets_tests.llm_server import default_responder
+from ai_assets_tests.fakes.llm_server import default_responder
 
 LINK = "contains a link"
 PASSWORD = "asks for a password"

@@ -12,7 +12,7 @@ from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.transform.reply import states_order_status
 from ai_assets_tests.conftest import DAY_1, Pipeline
-from ai_assets_tests.order_service import OrderService
+from ai_assets_tests.fakes.order_service import OrderService
 
 
 def _rebuild(pipeline: Pipeline, monkeypatch, **env: str) -> None:

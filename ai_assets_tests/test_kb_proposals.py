@@ -13,7 +13,7 @@ import duckdb
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.transform.kb_proposals import MAX_TICKETS
 from ai_assets_tests.conftest import DAY_1, Pipeline
-from ai_assets_tests.llm_server import default_responder
+from ai_assets_tests.fakes.llm_server import default_responder
 
 CRITIQUE_SYSTEM = PromptTemplate.load("reply_critique").system
 ARTICLE_SYSTEM = PromptTemplate.load("kb_article").system

@@ -23,7 +23,7 @@ from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality import label_trust
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import DAY_1, Pipeline, configure_env
-from ai_assets_tests.llm_server import _embedding
+from ai_assets_tests.fakes.llm_server import _embedding
 
 CHECK = "ticket_labels_are_trustworthy"
 

@@ -21,8 +21,8 @@ from ai_assets.llm.client import Endpoint, ProviderError, SendingStopped
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.embeddings import embed_texts
 from ai_assets.llm.limits import Limits
-from ai_assets_tests import llm_server
-from ai_assets_tests.llm_server import FakeLLMServer, Fault
+from ai_assets_tests.fakes import llm_server
+from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
 
 TEXTS = [f"Where is my parcel number {i}? The courier tracking shows nothing." for i in range(10)]
 

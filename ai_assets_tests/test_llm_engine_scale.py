@@ -8,7 +8,7 @@ from dataclasses import replace
 import polars as pl
 
 from ai_assets.llm.engine import Limits
-from ai_assets_tests.llm_server import FakeLLMServer, Fault
+from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
 from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _run, _tickets
 
 

@@ -13,7 +13,7 @@ from ai_assets.definitions import build_definitions
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import DAY_1, configure_env
-from ai_assets_tests.llm_server import FakeLLMServer
+from ai_assets_tests.fakes.llm_server import FakeLLMServer
 
 LLM_ASSETS = ("ticket_triage", "reply_drafts", "reply_rounds", "kb_embeddings", "ticket_context", "eval_runs")
 VOCABULARY = set(StepMetrics().metadata())

@@ -18,7 +18,13 @@ import openai
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from ai_assets_tests.llm_server import EMBEDDING_DIM, JSON_SCHEMA_REJECTED, FakeLLMServer, Fault, default_responder
+from ai_assets_tests.fakes.llm_server import (
+    EMBEDDING_DIM,
+    JSON_SCHEMA_REJECTED,
+    FakeLLMServer,
+    Fault,
+    default_responder,
+)
 
 
 class TicketTriage(BaseModel):
@@ -505,7 +511,7 @@ def test_batch_drop_and_corrupt_match_block_text_not_row_id() -> None:
 def test_standalone_process_serves_counts_and_exits_on_sigterm(tmp_path) -> None:
     ready_file = tmp_path / "url"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ai_assets_tests.llm_server", "--port", "0", "--ready-file", str(ready_file)],
+        [sys.executable, "-m", "ai_assets_tests.fakes.llm_server", "--port", "0", "--ready-file", str(ready_file)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],

@@ -15,7 +15,7 @@ from ai_assets.components import LLMStep
 from ai_assets.definitions import build_definitions
 from ai_assets.warehouse import registry
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
-from ai_assets_tests.llm_server import Fault
+from ai_assets_tests.fakes.llm_server import Fault
 
 PROMPT = """[system]
 You judge the delivery risk of web-shop orders from the order system's export. Answer with JSON only.
@@ -158,6 +158,7 @@ def test_an_invalid_answer_is_a_failures_row_with_its_reason(pipeline: Pipeline,
         ({"input": "invoices"}, "LLMStep input 'invoices' is not a warehouse table"),
         ({"input": "customers", "key": ["customer_id"]}, "input customers is not a daily table"),
         ({"fields": [{"name": "model", "description": "x"}]}, "field 'model' is a reserved column name"),
+        ({"fields": [{"name": "risk", "description": " "}]}, "field 'risk' has no description"),
     ],
 )
 def test_a_wrong_declaration_names_what_is_wrong(sandbox, change, message):

@@ -14,7 +14,7 @@ from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.llm.task import PROMPTS_DIR
 from ai_assets.quality.tables import TABLES
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
-from ai_assets_tests.llm_server import Fault
+from ai_assets_tests.fakes.llm_server import Fault
 
 CONTRACT_LINEAGE = (
     "model",
@@ -110,6 +110,11 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
     assert conserved == [DAY_1]
     checks = {**_check_results(daily), **_check_results(reviews), **_check_results(marts)}
     assert checks["every_ticket_triaged_once"] and checks["raw_tickets_matches_contract"]
+    # A day's checks are recorded for that day (partitioned checks), the UI's partition column.
+    evaluations = [
+        e.asset_check_evaluation_data for e in daily.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert {e.partition for e in evaluations} == {DAY_1}
     assert checks["ticket_triage_matches_contract"]
     assert all(checks.values()), checks
 

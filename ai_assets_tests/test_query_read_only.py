@@ -15,7 +15,7 @@ from ai_assets.cli import main
 from ai_assets.warehouse.contract import Table
 from ai_assets_tests.conftest import local_warehouse
 
-NUMBERS = Table("numbers", "One row per number.", {"n": pa.Column(pl.Int64)}, key=("n",))
+NUMBERS = Table("numbers", "One row per number.", {"n": pa.Column(pl.Int64)}, key=("n",), notes={"n": "the number"})
 
 
 @pytest.fixture

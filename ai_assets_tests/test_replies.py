@@ -14,7 +14,7 @@ from ai_assets.definitions import build_definitions
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality.vocabulary import ACTION_TYPES
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
-from ai_assets_tests.llm_server import default_responder
+from ai_assets_tests.fakes.llm_server import default_responder
 
 TRIAGE_SYSTEM = PromptTemplate.load("ticket_triage").system
 CRITIQUE_SYSTEM = PromptTemplate.load("reply_critique").system

@@ -27,8 +27,8 @@ from ai_assets.warehouse.migration import backup_path
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.storage import SCHEMA_PARTITION
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env, local_warehouse, read_table
-from ai_assets_tests.dagster_dev import free_port
-from ai_assets_tests.llm_server import FakeLLMServer
+from ai_assets_tests.fakes.llm_server import FakeLLMServer
+from ai_assets_tests.fakes.loopback import free_port
 
 WRITES = Table(
     "writes",
@@ -36,6 +36,7 @@ WRITES = Table(
     {"created_date": pa.Column(pl.Date), "round": pa.Column(pl.Int64)},
     key=(),
     partitioned=True,
+    notes={"created_date": "the day written", "round": "the write's number"},
 )
 
 _WRITER = """
@@ -162,8 +163,14 @@ def test_a_warehouse_of_an_earlier_version_is_converted_without_losing_a_row(tmp
 def test_a_contract_that_gains_a_column_shows_it_null_in_days_written_before(tmp_path):
     warehouse = local_warehouse(tmp_path, [WRITES])
     warehouse.write({WRITES: pl.DataFrame({"created_date": [date(2026, 11, 1)], "round": [1]})}, [date(2026, 11, 1)])
-    grown = Table("writes", WRITES.description, {**WRITES.columns, "note": pa.Column(pl.Utf8, nullable=True)}, key=())
-    grown = Table(grown.name, grown.description, grown.columns, key=(), partitioned=True)
+    grown = Table(
+        "writes",
+        WRITES.description,
+        {**WRITES.columns, "note": pa.Column(pl.Utf8, nullable=True)},
+        key=(),
+        partitioned=True,
+        notes={**WRITES.notes, "note": "a column added later"},
+    )
     warehouse = local_warehouse(tmp_path, [grown])
     assert read_table(warehouse, grown).rows() == [(date(2026, 11, 1), 1, None)]
 

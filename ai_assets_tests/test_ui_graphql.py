@@ -17,7 +17,7 @@ from ai_assets.pipeline import LOCATION
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
 from ai_assets_tests.dagster_dev import DagsterDev
-from ai_assets_tests.llm_server import FakeLLMServer
+from ai_assets_tests.fakes.llm_server import FakeLLMServer
 from ai_assets_tests.processes import MARK, marked_processes
 
 LLM_ASSETS = ("ticket_triage", "reply_drafts", "reply_rounds", "kb_embeddings", "ticket_context")

@@ -19,9 +19,9 @@ from ai_assets.load.outbox import DeliveryPolicy, Routes, build_actions, deliver
 from ai_assets.load.smtp_sink import SentJournal, SmtpSink, message_id, reply_message
 from ai_assets.load.ticketing_sink import TicketingSink, ticket_request
 from ai_assets.quality.tables import OUTBOX_DELIVERIES
-from ai_assets_tests.smtp_server import SmtpServer
-from ai_assets_tests.test_units_outbox import DAY, outcomes
-from ai_assets_tests.ticketing_server import TicketingServer
+from ai_assets_tests.fakes.outbox_rows import DAY, outcomes
+from ai_assets_tests.fakes.smtp_server import SmtpServer
+from ai_assets_tests.fakes.ticketing_server import TicketingServer
 
 SENDER = "support@shop.example"
 PASSWORD, TOKEN = "smtp-pass-very-secret-1", "desk-token-very-secret-2"

@@ -12,26 +12,9 @@ import pytest
 
 from ai_assets.load.ledger import DeliveryLedger
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, build_actions, deliver, delivery_table
-from ai_assets.quality.tables import OUTBOX_DELIVERIES, TICKET_OUTCOMES
+from ai_assets.quality.tables import OUTBOX_DELIVERIES
 from ai_assets.quality.vocabulary import ACTION_TYPES, ROUTE_STATUSES, SENDABLE_STATUSES
-
-DAY = date(2026, 11, 1)
-
-
-def outcomes(*rows: dict) -> pl.DataFrame:
-    defaults = {
-        "created_date": DAY,
-        "customer_id": "C-1",
-        "category": "shipping",
-        "urgency": "low",
-        "summary": "Where is my parcel?",
-        "reasons": [],
-        "route": "auto",
-        "status": "auto_approved",
-        "final_reply": "Your parcel ships today.",
-        "reviewer": None,
-    }
-    return pl.DataFrame([{**defaults, **row} for row in rows], schema=TICKET_OUTCOMES.polars_schema)
+from ai_assets_tests.fakes.outbox_rows import DAY, outcomes
 
 
 def _by_type(actions: pl.DataFrame, action_type: str) -> list[str]:

@@ -13,7 +13,7 @@ from ai_assets.llm.task import LLMTask
 from ai_assets.transform.grounding import grounding_problems
 from ai_assets.transform.reply import reply_tasks, rule_problems
 from ai_assets.transform.reply_loop import run_reply_loop
-from ai_assets_tests.llm_server import _embedding
+from ai_assets_tests.fakes.llm_server import _embedding
 
 # --- rule_problems ---------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from datetime import date
 from ai_assets.tools.orders import HttpOrderService, Order, WarehouseOrders
 from ai_assets.tools.registry import TicketScope, ToolBox, ToolCache
 from ai_assets.tools.ticket_tools import customer_history_tool, order_status_tool
-from ai_assets_tests.dagster_dev import free_port
-from ai_assets_tests.order_service import OrderService
+from ai_assets_tests.fakes.loopback import free_port
+from ai_assets_tests.fakes.order_service import OrderService
 
 SCOPE = TicketScope("T-1", "C-1", date(2026, 11, 2))
 EXPORTS = {

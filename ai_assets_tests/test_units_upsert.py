@@ -15,12 +15,14 @@ HISTORY = Table(
     "One row per run.",
     {"run_id": pa.Column(pl.Utf8), "score": pa.Column(pl.Float64, pa.Check.in_range(0, 1))},
     key=("run_id",),
+    notes={"run_id": "the run", "score": "its score"},
 )
 DETAIL = Table(
     "detail",
     "One row per run and item.",
     {"run_id": pa.Column(pl.Utf8), "item": pa.Column(pl.Int64), "ok": pa.Column(pl.Boolean)},
     key=("run_id", "item"),
+    notes={"run_id": "the run", "item": "the item", "ok": "whether it passed"},
 )
 
 

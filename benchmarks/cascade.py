@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/cascade.py            # the embedded default (llama.cpp + e5), ~10 minutes
     .venv/bin/python benchmarks/cascade.py --fake     # the loopback fake server (calls and tokens), seconds
+    .venv/bin/python benchmarks/cascade.py --quick    # the same as --fake, the name every benchmark takes for CI
 
 The sample golden set (generated from templates, 120 tickets) is in landing/labels, as the generator
 writes it. The held-out tickets (benchmarks/heldout/triage_labels.jsonl: written by hand, in other
@@ -46,7 +47,7 @@ from ai_assets.definitions import build_definitions  # noqa: E402
 from ai_assets.llm.embeddings import LocalE5Embedder  # noqa: E402
 from ai_assets.sample_data.generator import generate_sample_data  # noqa: E402
 from ai_assets.transform import cascade  # noqa: E402
-from ai_assets_tests.llm_server import FakeLLMServer  # noqa: E402
+from ai_assets_tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 
 DAY = "2026-11-01"
 HELDOUT = ROOT / "benchmarks" / "heldout" / "triage_labels.jsonl"
@@ -155,7 +156,9 @@ def print_grid() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fake", action="store_true", help="the loopback fake server instead of the embedded model")
+    parser.add_argument("--quick", action="store_true", help="--fake: seconds, for CI")
     args = parser.parse_args()
+    args.fake = args.fake or args.quick
     heldout = [json.loads(line) for line in HELDOUT.read_text().splitlines() if line.strip()]
     print(f"{len(heldout)} held-out tickets; machine: {os.cpu_count()} cores\n")
     server = FakeLLMServer(model_name="fake-model") if args.fake else nullcontext()

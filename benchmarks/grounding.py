@@ -1,6 +1,7 @@
 """Auto-send by grounding: the threshold, and what the rules alone and the rules plus grounding send.
 
     .venv/bin/python benchmarks/grounding.py [--embedder configured|fake]
+    .venv/bin/python benchmarks/grounding.py --quick   # the same as --embedder fake: seconds, for CI
 
 1. Chooses the support threshold on hand-written labelled sentences
    (`benchmarks/data/grounding_labels.jsonl`: a reply sentence, the sample KB chunk it cites,
@@ -14,7 +15,7 @@
 
 `configured` embeds with the project's embedding engine as the settings select it (the embedded
 multilingual-e5-small by default, else the configured endpoint); `fake` with the tests' fake
-server's bag-of-words (`ai_assets_tests/llm_server.py`), for the threshold the tests use.
+server's bag-of-words (`ai_assets_tests/fakes/llm_server.py`), for the threshold the tests use.
 Neither file is made from the sample generator's templates; the KB is the sample one.
 """
 
@@ -38,18 +39,9 @@ from ai_assets.resources import EmbeddingResource
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets.transform.grounding import grounding_problems, judge_reply, sentences
 from ai_assets.transform.reply import rule_problems
-from ai_assets_tests.llm_server import _embedding
+from ai_assets_tests.fakes.embedder import FakeEmbedder
 
 DATA = Path(__file__).parent / "data"
-
-
-class FakeBagOfWords:
-    """The tests' fake server's embeddings, in process."""
-
-    model = "fake bag-of-words (ai_assets_tests/llm_server.py)"
-
-    def embed(self, texts: list[str], kind: str) -> tuple[np.ndarray, int]:
-        return np.asarray([_embedding(t) for t in texts], dtype=np.float32), 0
 
 
 def _jsonl(name: str) -> list[dict]:
@@ -109,7 +101,10 @@ def decide(replies: list[dict], chunks: dict[str, str], embed, threshold: float 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--embedder", choices=("configured", "fake"), default="configured")
+    parser.add_argument("--quick", action="store_true", help="--embedder fake: seconds, for CI")
     args = parser.parse_args()
+    if args.quick:
+        args.embedder = "fake"
     settings = load_settings()
     with tempfile.TemporaryDirectory() as tmp:
         generate_sample_data(Path(tmp), days=1, tickets_per_day=10, golden_size=0)
@@ -117,7 +112,7 @@ def main() -> None:
         chunk_rows = chunk_articles(articles, KB_CHUNK_MAX_CHARS)
         chunks = dict(zip(chunk_rows["chunk_id"], chunk_rows["text"]))
         resource = EmbeddingResource.from_settings(settings)
-        source = FakeBagOfWords() if args.embedder == "fake" else resource.source()
+        source = FakeEmbedder() if args.embedder == "fake" else resource.source()
         cache = EmbeddingCache(Path(tmp) / "embedding_cache.sqlite")
 
         def embed(texts: list[str]) -> np.ndarray:

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/llm_engine.py [--rows 5000] [--latency 0.1] [--concurrency 32]
         [--batch-size 10] [--naive-rows 5000] [--cached-rows 100000]
+    .venv/bin/python benchmarks/llm_engine.py --quick   # QUICK's sizes: seconds, for CI; the figures mean nothing
 
 Scenarios, each in its own process so peak memory (RSS) is its own:
   (a) naive: a sequential loop with the `openai` client, one request per row;
@@ -30,6 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# --quick: every scenario on a few rows, so CI sees the script run end to end in seconds.
+QUICK = {"rows": 100, "naive_rows": 10, "cached_rows": 1000, "latency": 0.01}
+
 SUBJECTS = (
     "Charged twice",
     "Parcel not arrived",
@@ -54,6 +58,8 @@ def make_rows(count: int):
     return pl.DataFrame(
         {
             "ticket_id": [f"B-{i:07d}" for i in range(count)],
+            # The triage's few-shot examples: none, as ticket_triage sends with the cascade off.
+            "examples": [""] * count,
             "channel": ["email"] * count,
             "subject": [SUBJECTS[i % len(SUBJECTS)] for i in range(count)],
             # Every body distinct, so nothing is deduplicated or cached by accident.
@@ -137,7 +143,7 @@ def scenario_engine(args) -> dict:
 def run_child(name: str, args, **overrides) -> dict:
     """Run one scenario in a fresh process; returns its figures plus the server's counts."""
     reset_server(args.base_url)
-    options = {**vars(args), **overrides, "scenario": name}
+    options = {**vars(args), **overrides, "scenario": name, "quick": None}  # the sizes are already set
     command = [sys.executable, __file__, *[f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]]
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     figures = json.loads(output.strip().splitlines()[-1])
@@ -155,7 +161,7 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
         [
             sys.executable,
             "-m",
-            "ai_assets_tests.llm_server",
+            "ai_assets_tests.fakes.llm_server",
             "--port",
             "0",
             "--latency",
@@ -191,10 +197,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--naive-rows", type=int, default=5000, help="rows for (a); its rate is what counts")
     parser.add_argument("--cached-rows", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help=f"overrides the sizes with {QUICK}")
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
 
     if args.scenario:  # a child process: one scenario, one JSON line
         figures = scenario_naive(args) if args.scenario == "naive" else scenario_engine(args)

@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/outbox_delivery.py race [--rounds 20] [--actions 85] [--sink jsonl|webhook]
     .venv/bin/python benchmarks/outbox_delivery.py hung [--actions 90]
+    .venv/bin/python benchmarks/outbox_delivery.py race|hung --quick   # seconds, for CI
+
+`--quick`: race 2 rounds of 10 actions; hung 10 actions with a 0.2 s webhook timeout and 0.05 s
+backoff instead of 10 s and 1 s, so the breaker stops it in about 3 s instead of a few minutes.
 
 `race`: each round, two processes deliver the same day's actions at once (released by a barrier),
 each as a run would; prints the duplicate deliveries per round. `hung`: one delivery step against a
@@ -28,10 +32,11 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+
 from ai_assets.load.ledger import DeliveryLedger  # noqa: E402
 from ai_assets.quality.tables import OUTBOX_DELIVERIES  # noqa: E402
-from ai_assets_tests.test_delivery_exactly_once import DAY, day_actions  # noqa: E402
-from ai_assets_tests.webhook_receiver import WebhookReceiver  # noqa: E402
+from ai_assets_tests.fakes.outbox_rows import DAY, day_actions  # noqa: E402
+from ai_assets_tests.fakes.webhook_receiver import WebhookReceiver  # noqa: E402
 
 
 def outbox_module(rev: str | None) -> ModuleType:
@@ -49,13 +54,14 @@ def outbox_module(rev: str | None) -> ModuleType:
     return module
 
 
-def deliver_step(outbox: ModuleType, actions, sink, ledger_path: Path, owner: str) -> int:
-    """One run's delivery step with the default settings; the number of actions it sent."""
+def deliver_step(outbox: ModuleType, actions, sink, ledger_path: Path, owner: str, backoff_s: float = 1.0) -> int:
+    """One run's delivery step with the default settings (but `backoff_s`); the number of actions it sent."""
     if not hasattr(outbox, "DeliveryPolicy"):  # before the ledger
-        table = outbox.deliver(actions, OUTBOX_DELIVERIES.empty(), sink, 3, 1.0)
+        table = outbox.deliver(actions, OUTBOX_DELIVERIES.empty(), sink, 3, backoff_s)
         return int((table["attempts"] > 0).sum())
+    policy = outbox.DeliveryPolicy(backoff_s=backoff_s)
     with DeliveryLedger(ledger_path, owner=owner) as ledger:
-        report = outbox.deliver(actions, OUTBOX_DELIVERIES.empty(), sink, ledger, outbox.DeliveryPolicy(), [DAY])
+        report = outbox.deliver(actions, OUTBOX_DELIVERIES.empty(), sink, ledger, policy, [DAY])
     return len(report.sent)
 
 
@@ -109,9 +115,9 @@ def race(args: argparse.Namespace) -> None:
 def hung(args: argparse.Namespace) -> None:
     outbox, actions = outbox_module(args.rev), day_actions(args.actions)
     with tempfile.TemporaryDirectory() as tmp, WebhookReceiver(mode="hang", hang_s=3600) as hook:
-        sink = outbox.WebhookSink(hook.url)
+        sink = outbox.WebhookSink(hook.url, timeout_s=0.2) if args.quick else outbox.WebhookSink(hook.url)
         started = time.monotonic()
-        deliver_step(outbox, actions, sink, Path(tmp) / "ledger.sqlite", "bench")
+        deliver_step(outbox, actions, sink, Path(tmp) / "ledger.sqlite", "bench", 0.05 if args.quick else 1.0)
         elapsed = time.monotonic() - started
         requests = len(hook.received)
     print(f"hung: {args.actions} actions to a webhook that never answers ({args.rev or 'worktree'})")
@@ -125,7 +131,10 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=None, help="85 for race, 90 for hung")
     parser.add_argument("--sink", choices=["jsonl", "webhook"], default="jsonl")
     parser.add_argument("--rev", default=None, help="git revision whose outbox.py to run (default: the worktree)")
+    parser.add_argument("--quick", action="store_true", help="small and with short timeouts: seconds, for CI")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.actions = 2, 10
     args.actions = args.actions or (85 if args.scenario == "race" else 90)
     {"race": race, "hung": hung}[args.scenario](args)
 

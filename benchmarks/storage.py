@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/storage.py day [--tickets 2000] [--keep]
     .venv/bin/python benchmarks/storage.py query [--days 30] [--rows-per-day 2000] [--repeats 5] [--keep]
+    .venv/bin/python benchmarks/storage.py day|query --quick   # QUICK's sizes: seconds, for CI
 
 day: a data directory with one sample day of --tickets tickets; the reference data (CRM, knowledge
 base, labels, embeddings) loaded by `reference_data_job` first, then `daily_tickets_job` on that day
@@ -51,11 +52,13 @@ from ai_assets.sample_data.generator import generate_sample_data  # noqa: E402
 from ai_assets.warehouse.catalog import prepare  # noqa: E402
 from ai_assets.warehouse.contract import allowed_values  # noqa: E402
 from ai_assets.warehouse.resource import WarehouseResource  # noqa: E402
-from ai_assets_tests.llm_server import FakeLLMServer  # noqa: E402
+from ai_assets_tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 
 DAY = "2026-11-01"  # the sample data's first day
 FIRST_DAY = date.fromisoformat(DAY)
 QUERY_DAY = "2026-11-15"  # the one-day queries' day: mid-month with the default --days 30
+# --quick: sizes that run in seconds; 15 days still reach QUERY_DAY, so every query finds rows.
+QUICK = {"day": {"tickets": 10}, "query": {"days": 15, "rows_per_day": 100, "repeats": 1}}
 
 # The analyst's queries, kept verbatim so the version after the storage change runs the same text.
 QUERIES = {
@@ -313,9 +316,12 @@ def main() -> None:
     query_mode.add_argument("--days", type=int, default=30)
     query_mode.add_argument("--rows-per-day", type=int, default=2000)
     query_mode.add_argument("--repeats", type=int, default=5)
-    for mode in (day_mode, query_mode):
+    for name, mode in (("day", day_mode), ("query", query_mode)):
         mode.add_argument("--keep", action="store_true", help="keep the data directory (default: removed)")
+        mode.add_argument("--quick", action="store_true", help=f"overrides the sizes with {QUICK[name]}")
     args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK[args.mode])
     if args.mode == "query" and not (args.days >= 1 and args.rows_per_day >= 1 and args.repeats >= 1):
         parser.error("--days, --rows-per-day and --repeats must be at least 1")
     data_dir = Path(tempfile.mkdtemp(prefix=f"storage_{args.mode}_"))

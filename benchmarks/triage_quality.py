@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/triage_quality.py                  # the embedded model (default)
     .venv/bin/python benchmarks/triage_quality.py --base-url URL --model NAME   # any OpenAI-compatible
         server; the key, if it needs one, comes from OPENAI_API_KEY
+    .venv/bin/python benchmarks/triage_quality.py --quick          # the tests' fake server: seconds, for CI
     [--labels PATH]                                                # default benchmarks/heldout/triage_labels.jsonl
 
 Runs the production triage task (prompt, schema, parameters, input limits, redaction) through
@@ -14,6 +15,9 @@ cost. A dead-lettered ticket counts as wrong in every field.
 
 The cascade (a proxy over labelled tickets before the LLM) is measured through the pipeline by
 `benchmarks/cascade.py`.
+
+`--quick` asks the tests' fake OpenAI-compatible server (keyword guesses): it shows the script
+runs end to end in seconds, and its accuracy means nothing.
 
 The held-out set is for measuring only: never use it as prompt, training or proxy examples.
 """
@@ -38,6 +42,7 @@ from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
 from ai_assets.llm.local_chat_server import EmbeddedModelServer
 from ai_assets.transform.triage import triage_task
+from ai_assets_tests.fakes.llm_server import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ("category", "urgency", "sentiment", "language")
@@ -172,15 +177,21 @@ def main() -> None:
     parser.add_argument("--base-url", help="an OpenAI-compatible server instead of the embedded model")
     parser.add_argument("--model", help="the model name to ask at --base-url")
     parser.add_argument("--labels", type=Path, default=ROOT / "benchmarks" / "heldout" / "triage_labels.jsonl")
+    parser.add_argument("--quick", action="store_true", help="the tests' fake server: seconds, for CI")
     args = parser.parse_args()
     if bool(args.base_url) != bool(args.model):
         parser.error("--base-url and --model go together")
+    if args.quick and args.base_url:
+        parser.error("--quick brings its own server: leave out --base-url and --model")
 
     tickets = read_labels(args.labels)
     languages = Counter(t["labels"]["language"] for t in tickets)
     print(f"{len(tickets)} labelled tickets from {args.labels}; languages {dict(languages.most_common())}")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
-    with tempfile.TemporaryDirectory(prefix="triage_quality_") as tmp:
+    server = FakeLLMServer(model_name="fake-model") if args.quick else nullcontext()
+    with tempfile.TemporaryDirectory(prefix="triage_quality_") as tmp, server:
+        if args.quick:
+            args.base_url, args.model = server.base_url, "fake-model"
         started = time.perf_counter()
         result, model = triage(tickets, args, Path(tmp))
         seconds = time.perf_counter() - started

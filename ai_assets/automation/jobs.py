@@ -2,7 +2,6 @@
 only when it is added here."""
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition  # no public name
 
 # With the labelled tickets: the triage cascade learns from them before the days are triaged.
 REFERENCE_ASSETS = dg.AssetSelection.assets(
@@ -44,7 +43,8 @@ DAILY_TICKETS_ASSETS = (
 )
 
 
-def build_jobs(marts: dg.AssetsDefinition) -> list[UnresolvedAssetJobDefinition]:
+def build_jobs(marts: dg.AssetsDefinition) -> list:
+    """The asset jobs (`dg.define_asset_job`; their class has no public name)."""
     return [
         dg.define_asset_job(
             "daily_tickets_job",

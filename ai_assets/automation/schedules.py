@@ -3,10 +3,11 @@
 from collections.abc import Callable
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition  # no public name
+
+# The job parameters are asset jobs (`dg.define_asset_job`), whose class has no public name.
 
 
-def build_daily_tickets_schedule(daily_tickets_job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def build_daily_tickets_schedule(daily_tickets_job) -> dg.ScheduleDefinition:
     # A schedule built from a daily-partitioned job targets the partition of the day that just ended.
     return dg.build_schedule_from_partitioned_job(
         daily_tickets_job,
@@ -17,7 +18,7 @@ def build_daily_tickets_schedule(daily_tickets_job: UnresolvedAssetJobDefinition
 
 
 def build_outbox_retry_schedule(
-    outbox_retry_job: UnresolvedAssetJobDefinition,
+    outbox_retry_job,
     days_to_retry: Callable[[], list[str]],
     partitions_def: dg.PartitionsDefinition,
 ) -> dg.ScheduleDefinition:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition  # no public name
 
 from ai_assets.config import Settings
 from ai_assets.extract.landing import SkippedFile, scan_folder
@@ -67,16 +66,11 @@ def labels_fingerprint(landing_dir: Path) -> str | None:
     return _fingerprint(sorted(files))
 
 
-def build_sensors(
-    settings: Settings,
-    daily_tickets_job: UnresolvedAssetJobDefinition,
-    reviews_job: UnresolvedAssetJobDefinition,
-    eval_job: UnresolvedAssetJobDefinition,
-) -> list[dg.SensorDefinition]:
+def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     """The landing-files, reviews, labels and run-failure sensors, watching the settings' data directory."""
 
     @dg.sensor(
-        job=daily_tickets_job,
+        job_name="daily_tickets_job",
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Requests a daily_tickets_job run for each landing/tickets/<day>/ whose files are new or changed "
@@ -108,7 +102,7 @@ def build_sensors(
         context.update_cursor(json.dumps({name: entry[0] for name, entry in current.items()}, sort_keys=True))
 
     @dg.sensor(
-        job=reviews_job,
+        job_name="reviews_job",
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Requests a reviews_job run for each day whose tickets got a new or changed decision "
@@ -142,7 +136,7 @@ def build_sensors(
         context.update_cursor(json.dumps(current, sort_keys=True))
 
     @dg.sensor(
-        job=eval_job,
+        job_name="eval_job",
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Requests an eval_job run when landing/labels/ or a reviewer decision changes: the labels are "
@@ -178,9 +172,9 @@ def build_sensors(
     return [landing_files_sensor, reviews_sensor, labels_sensor, run_failures_sensor]
 
 
-def build_kb_reviews_sensor(settings: Settings, kb_updates_job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_kb_reviews_sensor(settings: Settings) -> dg.SensorDefinition:
     @dg.sensor(
-        job=kb_updates_job,
+        job_name="kb_updates_job",
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Requests a kb_updates_job run when landing/kb_reviews/ changes: the decisions are applied "

@@ -113,11 +113,13 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             batch_size=self.batch_size,
         )
         output, failures = (registry.declare(t) for t in _tables(self, source))
-        asset = _step_asset(self, task, source, output, failures, settings.chat_model, Daily.from_settings(settings))
+        daily = Daily.from_settings(settings)
+        asset = _step_asset(self, task, source, output, failures, settings.chat_model, daily)
+        name = f"every_{source.name}_row_in_{output.name}_once"
         checks = [
-            schema_check(output),
-            schema_check(failures),
-            conservation_check(f"every_{source.name}_row_in_{output.name}_once", output, (output, failures), source),
+            schema_check(output, daily.partitions_def),
+            schema_check(failures, daily.partitions_def),
+            conservation_check(name, output, (output, failures), source, daily.partitions_def),
         ]
         return dg.Definitions(assets=[asset], asset_checks=checks)
 
@@ -126,6 +128,7 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         problems += [f"prompt placeholder {{{c}}}" for c in prompt_columns if c not in source.columns]
         problems += [f"field {f.name!r} is a reserved column name" for f in self.fields if f.name in _RESERVED]
         problems += [f"field {f.name!r} is also a key column" for f in self.fields if f.name in self.key]
+        problems += [f"field {f.name!r} has no description" for f in self.fields if not f.description.strip()]
         problems += [
             f"field {f.name!r} of type enum has no values" for f in self.fields if f.type == "enum" and not f.values
         ]

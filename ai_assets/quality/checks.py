@@ -40,13 +40,15 @@ def partitions_label(days: Sequence[date] | None) -> str:
     return f"{first}" if first == last else f"{first}..{last}"
 
 
-def schema_check(table: Table) -> dg.AssetChecksDefinition:
+def schema_check(table: Table, daily: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
+    """`daily`: the daily tables' partitions, so a day's check result is recorded for that day."""
     scope = "the days the run wrote" if table.partitioned else "every row"
 
     @dg.asset_check(
         asset=table.name,
         name=f"{table.name}_matches_contract",
         blocking=table.blocking,
+        partitions_def=daily if table.partitioned else None,
         description=f"{scope.capitalize()} of {table.name} pass its contract.",
     )
     def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -75,7 +77,11 @@ def _row_keys(table: str, key: Sequence[str]) -> str:
 
 
 def conservation_check(
-    name: str, table: Table, outcomes: Sequence[Table], source: Table = RAW_TICKETS
+    name: str,
+    table: Table,
+    outcomes: Sequence[Table],
+    source: Table = RAW_TICKETS,
+    daily: dg.PartitionsDefinition | None = None,
 ) -> dg.AssetChecksDefinition:
     """Every `source` row of the run's days (by `source`'s key) is in exactly one of `outcomes`,
     once, and nothing else is."""
@@ -87,6 +93,7 @@ def conservation_check(
         name=name,
         additional_deps=[source.name, *(t.name for t in outcomes if t is not table)],
         blocking=True,
+        partitions_def=daily,
         description=f"Every {rows} is in {' or '.join(t.name for t in outcomes)}, exactly once, and nothing else is.",
     )
     def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -105,11 +112,12 @@ def conservation_check(
     return check
 
 
-def build_asset_checks() -> list[dg.AssetChecksDefinition]:
+def build_asset_checks(daily: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    triaged = (TICKET_TRIAGE, TICKET_TRIAGE_FAILURES)
     return [
-        *(schema_check(table) for table in TABLES),
-        conservation_check("every_ticket_triaged_once", TICKET_TRIAGE, (TICKET_TRIAGE, TICKET_TRIAGE_FAILURES)),
+        *(schema_check(table, daily) for table in TABLES),
+        conservation_check("every_ticket_triaged_once", TICKET_TRIAGE, triaged, daily=daily),
         # The outbox acts on replies and outcomes: a ticket lost or doubled there would be a lost or doubled send.
-        conservation_check("every_ticket_has_one_reply", REPLY_DRAFTS, (REPLY_DRAFTS,)),
-        conservation_check("every_ticket_has_one_outcome", TICKET_OUTCOMES, (TICKET_OUTCOMES,)),
+        conservation_check("every_ticket_has_one_reply", REPLY_DRAFTS, (REPLY_DRAFTS,), daily=daily),
+        conservation_check("every_ticket_has_one_outcome", TICKET_OUTCOMES, (TICKET_OUTCOMES,), daily=daily),
     ]

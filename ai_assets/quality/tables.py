@@ -108,6 +108,37 @@ LINEAGE_NOTES = {
     "cache_hit": "answered from the response cache: no call, no cost in this run",
 }
 
+# The notes of columns several tables share, worded once.
+TICKET_NOTES = {
+    "ticket_id": "the ticket's id: unique within its created_date",
+    "created_date": "the UTC day of the ticket's created_at: with ticket_id, the ticket",
+    "customer_id": "who wrote the ticket: the CRM's customer id (customers)",
+    "created_at": "UTC",
+    "channel": "where the customer wrote from",
+    "subject": "the ticket's subject line",
+    "body": "the customer's message",
+}
+# Where a record of a landing file was read.
+LANDING_NOTES = {
+    "source_file": "the landing file it was read from, relative to landing/",
+    "source_line": "its line in the file, from 1 (a CSV record on several lines: its last)",
+}
+REJECT_NOTES = {
+    **LANDING_NOTES,
+    "source_line": "the record's line in the file; 0: the file as a whole (not read)",
+    "reason": "why it was not loaded",
+}
+DECISION_NOTES = {
+    "reviewer": "who decided",
+    "decided_at": "UTC: the record's, else its file's modification time",
+}
+_TRUNCATED_NOTE = "the ticket was cut to AI_ASSETS_MAX_INPUT_CHARS"
+_NULL_WITHOUT_TRIAGE = "the triage's; null: triage failed"
+
+
+def _rejected_notes(id_column: str) -> dict[str, str]:
+    return {**REJECT_NOTES, id_column: f"the record's {id_column}, when it could be read"}
+
 
 def ticket_candidates_schema(day: date) -> pa.DataFrameSchema:
     """Rules a parsed landing record must pass to become a `raw_tickets` row of `day`."""
@@ -146,7 +177,12 @@ RAW_TICKETS = Table(
     pii=True,
     partitioned=True,
     blocking=True,
-    notes={"created_at": "UTC", "created_date": "the partition: the UTC day of created_at"},
+    notes={
+        **TICKET_NOTES,
+        **LANDING_NOTES,
+        "created_date": "the partition: the UTC day of created_at",
+        "body_chars": "characters in body",
+    },
 )
 
 
@@ -160,7 +196,11 @@ def _day_quarantine(name: str, description: str, id_column: str, notes: dict[str
         pii=True,
         partitioned=True,
         preview=("source_file", "source_line", id_column, "reason"),
-        notes=notes,
+        notes={
+            **_rejected_notes(id_column),
+            "raw_record": "the record as read (a CSV row as a JSON object); empty for a whole file",
+            **notes,
+        },
     )
 
 
@@ -170,8 +210,8 @@ RAW_TICKETS_QUARANTINE = _day_quarantine(
     "source file and raw record.",
     "ticket_id",
     {
+        "created_date": "the partition: the day folder read, landing/tickets/YYYY-MM-DD",
         "source_line": "0: the file as a whole (not read: its extension, a broken link, a CSV header, ...)",
-        "ticket_id": "when it could be read",
     },
 )
 
@@ -188,6 +228,14 @@ CUSTOMERS = Table(
     },
     key=("customer_id",),
     pii=True,
+    notes={
+        "customer_id": "the CRM's customer id (a ticket's customer_id)",
+        "name": "the customer's name",
+        "email": "where replies are e-mailed (the smtp sink); null: none",
+        "tier": "the customer's plan",
+        "region": "the customer's region",
+        "signup_date": "null: not given, or not a YYYY-MM-DD date",
+    },
 )
 
 CUSTOMERS_QUARANTINE = Table(
@@ -197,7 +245,7 @@ CUSTOMERS_QUARANTINE = Table(
     key=("source_file", "source_line"),
     # Replaced whole, schema included: a warehouse from before source_file gets it on the next write.
     recreated_on_write=True,
-    notes={"source_line": "0: the file as a whole (not read)"},
+    notes=_rejected_notes("customer_id"),
 )
 
 ORDERS = Table(
@@ -221,7 +269,18 @@ ORDERS = Table(
     pii=True,
     partitioned=True,
     preview=("order_id", "customer_id", "status", "expected_delivery"),
-    notes={"created_date": "the partition: the day of the export folder"},
+    notes={
+        **LANDING_NOTES,
+        "order_id": "the order system's id of the order",
+        "customer_id": "who placed the order: the CRM's customer id (customers)",
+        "created_date": "the partition: the day of the export folder",
+        "status": "the order's state that day",
+        "ordered_at": "UTC; null: not given",
+        "expected_delivery": "the day delivery is promised for; null: not given",
+        "delivered_at": "UTC; null: not delivered, or not given",
+        "carrier": "the shipping carrier; null: not given",
+        "tracking_number": "the carrier's tracking number; null: not given",
+    },
 )
 
 ORDERS_QUARANTINE = _day_quarantine(
@@ -229,7 +288,7 @@ ORDERS_QUARANTINE = _day_quarantine(
     "One row per order record of a day's export rejected from orders (unreadable, invalid or duplicate), with the "
     "reason, source file and raw record.",
     "order_id",
-    {"source_line": "0: the file as a whole (not read)", "order_id": "when it could be read"},
+    {"created_date": "the partition: the day of the export folder"},
 )
 
 KB_ARTICLES = Table(
@@ -244,6 +303,14 @@ KB_ARTICLES = Table(
         "source_file": _text(),
     },
     key=("article_id",),
+    notes={
+        "article_id": "from the front matter, else the file name without .md",
+        "title": "from the front matter, else the first `# ` heading",
+        "category": "from the front matter, else `other`",
+        "body": "the markdown after the front matter",
+        "content_hash": "hash of the file's text: a changed article gets a new one",
+        "source_file": "`kb/<file>.md`, relative to landing/",
+    },
 )
 
 KB_ARTICLES_QUARANTINE = Table(
@@ -251,7 +318,20 @@ KB_ARTICLES_QUARANTINE = Table(
     "One row per rejected file of landing/kb, with the reason.",
     {"source_file": _text(), "article_id": _text(nullable=True), "reason": _text(checks=_not_blank())},
     key=("source_file",),
+    notes={
+        **REJECT_NOTES,
+        "source_file": "`kb/<file>`, relative to landing/",
+        "article_id": "the article's id, when it could be read",
+    },
 )
+
+# A chunk's columns, as kb_chunks and kb_embeddings both carry them.
+CHUNK_NOTES = {
+    "chunk_id": "`<article_id>#<n>`",
+    "article_id": "the article it is cut from (kb_articles)",
+    "category": "the article's category",
+    "content_hash": "hash of the chunk's text: an unchanged chunk is never embedded again",
+}
 
 KB_CHUNKS = Table(
     "kb_chunks",
@@ -268,7 +348,13 @@ KB_CHUNKS = Table(
         "content_hash": _text(),
     },
     key=("chunk_id",),
-    notes={"chunk_id": "`<article_id>#<n>`", "text": "what is embedded"},
+    notes={
+        **CHUNK_NOTES,
+        "chunk_index": "n of chunk_id: its place in the article, from 0",
+        "title": "the article's title",
+        "heading": "the `##` (or deeper) section heading; empty: the text before the first one",
+        "text": "what is embedded",
+    },
 )
 
 REVIEW_DECISIONS = Table(
@@ -305,9 +391,18 @@ REVIEW_DECISIONS = Table(
         ),
     ),
     notes={
+        **LANDING_NOTES,
+        **DECISION_NOTES,
+        "ticket_id": "the ticket decided",
         "created_date": "the day of the ticket decided; null: that ticket id, when no other day has it",
+        "decision": "what the reviewer did with the drafted reply",
+        "edited_text": "the reply to send instead (decision edit); null otherwise",
         "is_latest": "the latest decision of its (ticket_id, created_date): the one that counts",
-        "category": "the reviewer's correction of the triage; null: not corrected",
+        **{
+            field: "the reviewer's correction of the triage; null: not corrected"
+            for field in ("category", "urgency", "sentiment")
+        },
+        "source_file": "the file of landing/reviews it was read from",
     },
 )
 
@@ -316,7 +411,7 @@ REVIEW_DECISIONS_QUARANTINE = Table(
     "One row per rejected row of landing/reviews, with the reason.",
     _rejected_row("ticket_id"),
     key=("source_file", "source_line"),
-    notes={"source_line": "0: the file as a whole (not read)"},
+    notes={**_rejected_notes("ticket_id"), "source_file": "the file of landing/reviews it was read from"},
 )
 
 
@@ -335,8 +430,13 @@ KB_REVIEW_DECISIONS = Table(
     },
     key=("source_file", "source_line"),
     notes={
+        **LANDING_NOTES,
+        **DECISION_NOTES,
+        "proposal_id": "the proposal decided (kb_article_proposals)",
+        "decision": "approve publishes the article; reject withdraws it",
         "is_latest": "the latest decision of its proposal: the one that counts (none while the latest are "
-        "in conflict, see kb_review_decisions_quarantine)"
+        "in conflict, see kb_review_decisions_quarantine)",
+        "source_file": "the file of landing/kb_reviews it was read from",
     },
 )
 
@@ -345,7 +445,7 @@ KB_REVIEW_DECISIONS_QUARANTINE = Table(
     "One row per rejected row of landing/kb_reviews, and per other file in it, with the reason.",
     _rejected_row("proposal_id"),
     key=("source_file", "source_line"),
-    notes={"source_line": "0: the file as a whole (not read)"},
+    notes={**_rejected_notes("proposal_id"), "source_file": "the file of landing/kb_reviews it was read from"},
 )
 
 
@@ -379,10 +479,17 @@ TICKET_LABELS = Table(
     pii=True,
     preview=("ticket_id", "category", "urgency", "sentiment", "language", "source"),
     notes={
+        **TICKET_NOTES,
         "created_date": "the UTC day of created_at: with ticket_id, the ticket",
-        "category": "expected; null (review labels only): not labelled, not scored",
+        **{
+            field: "expected; null (review labels only): not labelled, not scored"
+            for field in ("category", "urgency", "sentiment")
+        },
         "language": "expected ISO 639-1 code",
+        "kb_article_id": "the knowledge-base article that answers it (retrieval is scored on it); null: none given",
+        "source": "where the label comes from: a landing/labels file or a reviewer's correction",
         "source_file": "`labels/<file>` or `reviews/<file>`",
+        "source_line": "the line of the label, or of the reviewer's decision, in source_file",
         "labelled_at": "the label file's modification time, or the reviewer's decided_at",
     },
 )
@@ -394,7 +501,7 @@ TICKET_LABELS_QUARANTINE = Table(
     _rejected_row("ticket_id"),
     key=("source_file", "source_line"),
     preview=("source_file", "source_line", "ticket_id", "reason"),
-    notes={"source_line": "0: the file as a whole (not read)", "source_file": "`labels/<file>` or `reviews/<file>`"},
+    notes={**_rejected_notes("ticket_id"), "source_file": "`labels/<file>` or `reviews/<file>`"},
 )
 
 # --- transform -------------------------------------------------------------------------------
@@ -426,8 +533,17 @@ TICKET_TRIAGE = Table(
     llm=True,
     preview=("ticket_id", "category", "urgency", "sentiment", "proxy_fields", "summary"),
     notes={
+        **TICKET_NOTES,
         **LINEAGE_NOTES,
-        "input_truncated": "the ticket was cut to AI_ASSETS_MAX_INPUT_CHARS",
+        "category": "what the ticket is about; the proxy's answer when in proxy_fields",
+        "urgency": "how soon it needs an answer; the proxy's answer when in proxy_fields",
+        "sentiment": "the customer's mood; the proxy's answer when in proxy_fields",
+        "language": "ISO 639-1 code of the ticket's language",
+        "summary": "one short English sentence: what the customer needs",
+        "order_id": "the order number the ticket mentions; null: none",
+        "product": "the product the ticket mentions; null: none",
+        "latency_ms": "the call's latency (0 when answered from the cache)",
+        "input_truncated": _TRUNCATED_NOTE,
         "proxy_fields": "the fields the cascade's proxy answered (empty: the LLM answered every field)",
         "confidence": "the LLM's confidence in its category",
     },
@@ -453,6 +569,15 @@ TICKET_TRIAGE_FAILURES = Table(
     partitioned=True,
     llm=True,
     preview=("ticket_id", "error_type", "reason"),
+    notes={
+        **TICKET_NOTES,
+        **LINEAGE_NOTES,
+        "error_type": "what failed, after the engine's retries and re-asks",
+        "reason": "why it failed",
+        "raw_output": "the model's last answer, when there was one",
+        "model": "the model that failed to answer",
+        "input_truncated": _TRUNCATED_NOTE,
+    },
 )
 
 KB_EMBEDDINGS = Table(
@@ -471,7 +596,11 @@ KB_EMBEDDINGS = Table(
     key=("chunk_id",),
     recreated_on_write=True,
     llm=True,
-    notes={"embedding": "FLOAT[n], n the model's dimension (384 for the embedded e5)"},
+    notes={
+        **CHUNK_NOTES,
+        "embed_model": "the embedding model (AI_ASSETS_EMBED_MODEL)",
+        "embedding": "FLOAT[n], n the model's dimension (384 for the embedded e5)",
+    },
 )
 
 # One earlier ticket of the customer, as carried in ticket_context.history.
@@ -508,9 +637,17 @@ TICKET_CONTEXT = Table(
     llm=True,
     preview=("ticket_id", "customer_tier", "article_ids", "top_score", "previous_ticket_count"),
     notes={
+        **TICKET_NOTES,
         "customer_tier": "null: not in the CRM",
+        "customer_region": "the customer's CRM region; null: not in the CRM",
+        "chunk_ids": "the AI_ASSETS_RETRIEVAL_TOP_K knowledge-base chunks nearest the ticket, best first",
+        "article_ids": "each chunk's article, in the same order",
+        "scores": "each chunk's cosine similarity to the ticket, in the same order",
+        "top_score": "the best score; null: no chunk retrieved",
+        "previous_ticket_count": "the customer's tickets created before this one",
         "history": "up to 5 earlier tickets of the customer, newest first: ticket_id, created_at, subject, "
         "category, urgency, summary",
+        "embed_model": "the embedding model of the ticket's and the chunks' vectors",
     },
 )
 
@@ -541,7 +678,15 @@ TICKET_INVESTIGATIONS = Table(
     llm=True,
     preview=("ticket_id", "mode", "tool_calls", "order_id", "order_status", "unavailable"),
     notes={
+        **TICKET_NOTES,
         "mode": "native: the model chose the calls (chat tool calling); plan: the calls the triage implies",
+        "tool_calls": "calls made or refused (its rows in tool_calls)",
+        "order_status": "the order's status as the order system gave it; null: no order found",
+        "prompt_version": "`ticket_investigation@<hash>` of the prompt, the tools offered, the call budget and "
+        "the sampling parameters",
+        "prompt_tokens": "tokens of the model's prompts over all its turns (0: plan mode)",
+        "completion_tokens": "tokens of the model's answers over all its turns (0: plan mode)",
+        "cost_usd": "the model's turns' cost at its prices (AI_ASSETS_PRICE_*)",
         "order_id": "the ticket's order, as the order system knows it (null: none found)",
         "facts": "what the reply prompts are given, from tool results only (never from the model's words)",
         "unavailable": "systems that failed to answer: the facts say so, the reply must not guess",
@@ -575,13 +720,19 @@ TOOL_CALLS = Table(
     partitioned=True,
     preview=("ticket_id", "call_no", "tool", "arguments", "status"),
     notes={
+        **TICKET_NOTES,
+        "call_no": "its place among the ticket's calls, from 1",
+        "step": "the step that made it (investigation)",
         "tool": "as the model named it: a name outside the allow-list is refused",
         "arguments": "JSON, as the model gave them",
         "result": "JSON: what the tool returned (ok, not_found)",
         "status": "refused: outside the ticket's scope or the allow-list, never sent; over_budget: past "
         "AI_ASSETS_INVESTIGATION_MAX_TOOL_CALLS",
+        "error": "why it failed, was refused or was not run; null: answered (ok, not_found)",
         "latency_ms": "0 for a cached or refused call",
+        "cache_hit": "the result came from the tool cache",
         "model": "null: the call came from the plan (no model)",
+        "prompt_version": "the investigation's (ticket_investigations.prompt_version)",
     },
 )
 
@@ -593,6 +744,15 @@ _REPLY_LINEAGE = {
     "completion_tokens": _count(),
     "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
     "cache_hit": pa.Column(pl.Boolean),
+}
+_REPLY_LINEAGE_NOTES = {
+    "model": "null: no LLM call (the ticket went straight to a human)",
+    "draft_prompt_version": "`<prompt>@<hash>` of the prompt that wrote the draft; null: none written",
+    "critique_prompt_version": "`<prompt>@<hash>` of the critique prompt; null: no critique made",
+    "prompt_tokens": "tokens of the draft and critique prompts, as the provider counted them",
+    "completion_tokens": "tokens of their answers, as the provider counted them",
+    "cost_usd": "the draft and critique calls' cost at the model's prices (AI_ASSETS_PRICE_*)",
+    "cache_hit": "every answer came from the response cache, or no call was made",
 }
 
 REPLY_DRAFTS = Table(
@@ -618,10 +778,18 @@ REPLY_DRAFTS = Table(
     checks=(_says_why("outcome", ("approved",), "needs_human_has_a_reason", "every needs_human row says why"),),
     preview=("ticket_id", "outcome", "rounds", "reason", "reply"),
     notes={
+        **TICKET_NOTES,
+        **_REPLY_LINEAGE_NOTES,
         "reply": "null when no draft was written",
+        "cited_chunk_ids": "the knowledge-base chunks the reply cites",
+        "rounds": "rounds of the loop it took; 0: none (the triage failed)",
+        "outcome": "approved: it may be sent unread; needs_human: see reason",
         "reason": "why a human must look; null when approved",
         "prompt_version": "`reply_loop@<hash>` of the three prompts, the model and the bound",
-        "model": "null: no LLM call (the ticket went straight to a human)",
+        "draft_prompt_version": "`<prompt>@<hash>` of the draft prompt; null: no draft written",
+        "prompt_tokens": "tokens of the prompts over all its rounds, as the provider counted them",
+        "completion_tokens": "tokens of the answers over all its rounds, as the provider counted them",
+        "cost_usd": "the cost of all its rounds' calls at the model's prices (AI_ASSETS_PRICE_*)",
     },
 )
 
@@ -648,6 +816,21 @@ REPLY_ROUNDS = Table(
     pii=True,
     partitioned=True,
     llm=True,
+    notes={
+        **TICKET_NOTES,
+        **_REPLY_LINEAGE_NOTES,
+        "round": "1: the first draft; then one per refinement",
+        "step": "draft in round 1, refine after",
+        "reply": "the round's draft; null: the step failed",
+        "cited_chunk_ids": "the chunks the draft cites; null: the step failed",
+        "grounded": "the critic's word: every claim is supported by the cited excerpts; null: no critique",
+        "policy_ok": "the critic's word: it promises nothing the excerpts do not allow; null: no critique",
+        "tone_ok": "the critic's word: polite, calm and on the customer's question; null: no critique",
+        "problems": "what the critic, the reply rules (REPLY_RULES) and the grounding check found; null: no critique",
+        "verdict": "pass: every check passed; fail: refined next round, or sent to a human; error: a step failed",
+        "error": "why the step failed (verdict error)",
+        "model": "the model asked",
+    },
 )
 
 KB_ARTICLE_PROPOSALS = Table(
@@ -694,6 +877,9 @@ KB_ARTICLE_PROPOSALS = Table(
         "proposal_id": "hash of category, cited tickets and prompt_version: the same material, the same id",
         "category": "a category kb_gaps flags (is_gap)",
         "article_id": "the id it is published as, `kb-<category>-<title words>`; null: nothing drafted",
+        "title": "the drafted article's title; null: nothing drafted",
+        "body": "the drafted article's markdown, personal data redacted; null: nothing drafted",
+        "status": "where it stands: only an approved one is published",
         "cited_ticket_ids": "`<created_date>/<ticket_id>` of the tickets whose approved or edited reply it is "
         "written from (poorly covered: top_score below kb_gap_score_threshold)",
         "reason": "why it is not (or not yet) publishable; null when proposed, approved or published",
@@ -701,6 +887,7 @@ KB_ARTICLE_PROPOSALS = Table(
         "draft_file": "`kb_proposals/<proposal_id>.md` under the data directory: the article file to publish",
         "content_hash": "of the draft file: publishing copies exactly the checked text",
         "reviewer": "of the latest decision in landing/kb_reviews; null: undecided",
+        "decided_at": "of the latest decision; null: undecided",
         "model": "null: no LLM call (nothing to draft from)",
         **LINEAGE_NOTES,
     },
@@ -724,6 +911,12 @@ KB_PUBLICATIONS = Table(
     key=("proposal_id",),
     preview=("proposal_id", "article_id", "status", "published_now", "reason"),
     notes={
+        "proposal_id": "the approved proposal (kb_article_proposals)",
+        "article_id": "the id it is published as",
+        "category": "the proposal's category",
+        "status": "published (now or before), or refused (see reason)",
+        "reviewer": "of the latest decision on the proposal",
+        "decided_at": "of the latest decision on the proposal",
         "source_file": "`kb/<article_id>.md` under landing/: where it is, or would be, published",
         "published_now": "written by this materialisation (false: published before, nothing written)",
         "reason": "why it was refused; null when published",
@@ -738,6 +931,14 @@ def _scored(field: str) -> dict[str, pa.Column]:
         f"expected_{field}": _text(nullable=True),
         f"predicted_{field}": _text(nullable=True),
         f"{field}_correct": pa.Column(pl.Boolean, nullable=True),
+    }
+
+
+def _scored_notes(field: str) -> dict[str, str]:
+    return {
+        f"expected_{field}": f"the label's {field}; null: not labelled",
+        f"predicted_{field}": f"the triage's {field}; null: the triage failed",
+        f"{field}_correct": f"null: the label gives no {field}; false when the triage failed",
     }
 
 
@@ -767,8 +968,13 @@ EVAL_PREDICTIONS = Table(
     llm=True,
     preview=("ticket_id", "expected_category", "predicted_category", "category_correct", "error"),
     notes={
+        **TICKET_NOTES,
+        **LINEAGE_NOTES,
         "eval_id": "the evaluation (see eval_runs)",
-        "category_correct": "null: the label gives no category; false when the triage failed",
+        "source": "where the label comes from: a landing/labels file or a reviewer's correction",
+        **{name: note for field in LABEL_FIELDS for name, note in _scored_notes(field).items()},
+        "model": "the model that answered, or failed to",
+        "error": "`<error_type>: <reason>` when the triage failed; null: answered",
         "answered_by": "llm, proxy (every proxied field) or both; null: the triage failed (error says why)",
         "proxy_fields": "the fields the cascade's proxy answered",
         "cost_usd": "of the answer, cached or not",
@@ -819,20 +1025,45 @@ EVAL_RUNS = Table(
         "eval_id": "hash of task, model, prompt_version, cascade and labels_hash: the same evaluation, the same id",
         "cascade": "the cascade settings (`none`: every ticket goes to the LLM)",
         "labels_hash": "hash of the labelled tickets evaluated",
+        "task": "the task evaluated (ticket_triage)",
+        "model": "the triage's model",
+        "prompt_version": LINEAGE_NOTES["prompt_version"],
         "n": "labelled tickets evaluated",
-        "accuracy_category": "share of tickets labelled with a category whose triage agrees (failed: wrong); "
-        "null: none labelled",
-        "macro_f1_category": "unweighted mean of per-class F1 over the classes expected or predicted",
+        **{
+            f"accuracy_{field}": f"share of tickets labelled with a {field} whose triage agrees (failed: wrong); "
+            "null: none labelled"
+            for field in LABEL_FIELDS
+        },
+        **{
+            f"macro_f1_{field}": "unweighted mean of per-class F1 over the classes expected or predicted"
+            for field in LABEL_FIELDS
+        },
+        **{
+            f"accuracy_{field}_{source}": f"accuracy_{field} over the {labels} only; null: none"
+            for source, labels in (
+                ("reviewed", "reviewer-confirmed labels"),
+                ("imported", "labels from landing/labels"),
+            )
+            for field in LABEL_FIELDS
+        },
         "coverage": "share of tickets answered (not failed)",
-        "llm_accuracy_category": "the LLM's own answers' accuracy, before the cascade; null: no cascade field labelled",
-        "proxy_accuracy_category": "the proxy's top answer's accuracy on every labelled ticket, each held out; "
-        "null: cascade off",
+        **{
+            f"llm_accuracy_{field}": "the LLM's own answers' accuracy, before the cascade; null: no cascade field "
+            "labelled"
+            for field in PROXIED_FIELDS
+        },
+        **{
+            f"proxy_accuracy_{field}": "the proxy's top answer's accuracy on every labelled ticket, each held out; "
+            "null: cascade off"
+            for field in PROXIED_FIELDS
+        },
         "proxy_share": "share of the (ticket, category/urgency/sentiment) answers the cascade's proxy gave",
         "n_reviewed": "labels from a reviewer's correction (source review); null: recorded before this column",
-        "accuracy_category_reviewed": "accuracy_category over the reviewer-confirmed labels only; null: none",
-        "accuracy_category_imported": "accuracy_category over the labels from landing/labels only; null: none",
         "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",
-        "latency_p50_ms": "of the calls made in the run that recorded the evaluation; null: all from the cache",
+        **dict.fromkeys(
+            ("latency_p50_ms", "latency_p95_ms"),
+            "of the calls made in the run that recorded the evaluation; null: all from the cache",
+        ),
         "evaluated_at": "UTC",
     },
 )
@@ -866,6 +1097,9 @@ REPLY_EVAL_RUNS = Table(
     preview=("evaluated_at", "embed_model", "hit_at_k", "mrr", "only_retrieved_share", "overruled_share"),
     notes={
         "eval_id": "hash of every other column but evaluated_at: the same state is recorded once",
+        "embed_model": "the embedding model retrieval used (AI_ASSETS_EMBED_MODEL)",
+        "top_k": "chunks retrieved per ticket (AI_ASSETS_RETRIEVAL_TOP_K)",
+        "labels_hash": "hash of the labelled tickets (as in eval_runs)",
         "retrieval_n": "labelled tickets with an expected kb_article_id",
         "hit_at_k": "share of them with a chunk of that article among the top_k retrieved; null: none labelled",
         "mrr": "mean of 1 / the rank of the first chunk of that article (0 when not retrieved)",
@@ -905,7 +1139,21 @@ REVIEW_QUEUE = Table(
     pii=True,
     partitioned=True,
     preview=("priority", "ticket_id", "reasons", "status"),
-    notes={"priority": "1 critical, 2 unhappy enterprise customer, 3 other", "category": "null: triage failed"},
+    notes={
+        **TICKET_NOTES,
+        "priority": "1 critical, 2 unhappy enterprise customer, 3 other",
+        "reasons": "why a human must look: critical urgency, an unhappy enterprise customer, triage confidence "
+        "below AI_ASSETS_REVIEW_MIN_CONFIDENCE, or why the reply loop could not approve",
+        "category": "null: triage failed",
+        "urgency": _NULL_WITHOUT_TRIAGE,
+        "customer_tier": "the customer's CRM tier; null: not in the CRM",
+        "draft_reply": "the reply loop's last draft; null: none written",
+        "status": "pending_review until a reviewer decides",
+        "decision": "the reviewer's latest decision (landing/reviews); null: none yet",
+        "edited_text": "the reply to send instead (decision edit)",
+        "reviewer": "who decided; null: undecided",
+        "decided_at": "UTC; null: undecided",
+    },
 )
 
 TICKET_OUTCOMES = Table(
@@ -929,6 +1177,17 @@ TICKET_OUTCOMES = Table(
     pii=True,
     partitioned=True,
     blocking=True,
+    notes={
+        **TICKET_NOTES,
+        "category": _NULL_WITHOUT_TRIAGE,
+        "urgency": _NULL_WITHOUT_TRIAGE,
+        "summary": _NULL_WITHOUT_TRIAGE,
+        "reasons": "why it needs a human (see review_queue); empty: auto-approved",
+        "route": "auto: the loop's reply goes out unread; review: a human decides",
+        "status": "where it stands; auto_approved, human_approved and human_edited are sent",
+        "final_reply": "the reply to send: the approved draft or the reviewer's edit; null: none (yet)",
+        "reviewer": "who decided, in the latest review decision; null: none",
+    },
 )
 
 OUTBOX = Table(
@@ -946,7 +1205,12 @@ OUTBOX = Table(
     pii=True,
     partitioned=True,
     blocking=True,
-    notes={"action_id": "idempotency key: a hash of action type, ticket id and day"},
+    notes={
+        **TICKET_NOTES,
+        "action_id": "idempotency key: a hash of action type, ticket id and day",
+        "action_type": "send_reply: an approved reply; escalate: a critical ticket",
+        "payload": "JSON: customer_id and ticket_id, with the reply (send_reply) or the summary and reasons (escalate)",
+    },
 )
 
 OUTBOX_DELIVERIES = Table(
@@ -966,6 +1230,16 @@ OUTBOX_DELIVERIES = Table(
     },
     key=("action_id",),
     partitioned=True,
+    notes={
+        **TICKET_NOTES,
+        "action_id": "the action (outbox.action_id)",
+        "action_type": "as in outbox",
+        "status": "delivered exactly once, or failed (the next materialisation retries it)",
+        "attempts": "delivery attempts so far",
+        "last_error": "why it is not delivered yet; null: delivered",
+        "delivered_at": "UTC; null: not delivered",
+        "sink": "where it is delivered: jsonl, webhook, smtp or ticketing",
+    },
 )
 
 TABLES: tuple[Table, ...] = (

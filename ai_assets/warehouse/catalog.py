@@ -39,11 +39,28 @@ def view_sql(storage: Storage, name: str, partitioned: bool) -> str:
     return f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{pattern}', {options})"
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comments_sql(table: Table) -> list[str]:
+    """The table's description and its columns' notes as comments on its view, so any SQL client
+    shows them (`duckdb_views()`, `duckdb_columns()`), not only the Dagster UI."""
+    statements = [f"COMMENT ON VIEW {table.name} IS {_literal(table.description)}"]
+    statements += [
+        f'COMMENT ON COLUMN {table.name}."{name}" IS {_literal(table.column_note(name))}' for name in table.columns
+    ]
+    return statements
+
+
 def catalog_views(storage: Storage, tables: Sequence[Table], marts: Sequence[str] = ()) -> list[str]:
-    """Every table's view, and a view for each mart whose file exists (a mart appears once built)."""
-    views = [view_sql(storage, table.name, table.partitioned) for table in tables]
-    views += [view_sql(storage, mart, False) for mart in sorted(marts) if storage.exists(storage.whole_file(mart))]
-    return views
+    """Every table's view with its comments, and a view for each mart whose file exists (a mart
+    appears once built; dbt documents the marts)."""
+    statements = []
+    for table in tables:
+        statements += [view_sql(storage, table.name, table.partitioned), *comments_sql(table)]
+    statements += [view_sql(storage, m, False) for m in sorted(marts) if storage.exists(storage.whole_file(m))]
+    return statements
 
 
 def _stamp_path(catalog: Path) -> Path:
@@ -51,7 +68,7 @@ def _stamp_path(catalog: Path) -> Path:
 
 
 def fingerprint(views: Sequence[str], tables: Sequence[Table]) -> str:
-    """Changes when a view or a contract's columns do."""
+    """Changes when a view, a comment (so a reworded note is published) or a contract's columns do."""
     contracts = [f"{t.name}: {t.polars_schema}" for t in tables]
     return hashlib.sha256("\n".join([*views, *contracts]).encode()).hexdigest()
 
@@ -69,8 +86,11 @@ def publish(catalog: Path, storage: Storage, views: Sequence[str], stamp: str) -
         with duckdb.connect(str(building)) as conn:
             if not storage.is_local:
                 conn.register_filesystem(storage.fs)
+            # One transaction: hundreds of comments committed one by one take a second, a write each.
+            conn.begin()
             for view in views:
                 conn.execute(view)
+            conn.commit()
         os.replace(building, catalog)
     finally:
         building.unlink(missing_ok=True)

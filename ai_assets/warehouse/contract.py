@@ -3,7 +3,8 @@
 A `Table` names the table, says what one row is, which columns identify a row, whether it is
 partitioned by day, its column rules (pandera), and whether a failed check must stop the run.
 From it come the typed empty frame, the DuckDB table (created on first use), the Dagster asset
-spec with its column schema, the validation in every write, the asset checks and the docs.
+spec with its column schema, the validation in every write, the asset checks, the docs and the
+warehouse views' comments.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class Table:
     recreated_on_write: bool = False
     llm: bool = False  # written by an LLM step: shown with the openai kind and tagged llm
     pii: bool = False  # holds customers' words or contact details: tagged pii (mind where it is copied)
-    notes: dict[str, str] = field(default_factory=dict)  # column -> what it means, for the docs
+    # column -> what it means, required for every column: the UI, the docs and DuckDB's comments show it.
+    notes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [c for c in (*self.key, *self.preview) if c not in self.columns]
@@ -48,6 +50,11 @@ class Table:
             missing.append(PARTITION_COLUMN)
         if missing:
             raise ValueError(f"table {self.name}: key, preview or partition columns {missing} are not columns")
+        if not self.description.strip():
+            raise ValueError(f"table {self.name} has no description: say what one row is")
+        unexplained = [c for c in self.columns if not self.notes.get(c, "").strip()]
+        if unexplained:
+            raise ValueError(f"table {self.name}: columns {unexplained} have no note: say in `notes` what each means")
 
     @cached_property
     def schema(self) -> pa.DataFrameSchema:
@@ -116,11 +123,11 @@ class Table:
             **kwargs,
         )
 
-    def column_note(self, name: str) -> str | None:
+    def column_note(self, name: str) -> str:
         """What the column means (from `notes`) and the values it may take."""
         values = allowed_values(self.columns[name])
-        parts = [self.notes.get(name), values and "one of " + ", ".join(f"`{v}`" for v in values)]
-        return "; ".join(p for p in parts if p) or None
+        parts = [self.notes[name], values and "one of " + ", ".join(f"`{v}`" for v in values)]
+        return "; ".join(p for p in parts if p)
 
     def column_schema(self) -> dg.TableSchema:
         return dg.TableSchema(

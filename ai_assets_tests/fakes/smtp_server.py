@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ai_assets_tests.dagster_dev import free_port
+from ai_assets_tests.fakes.loopback import free_port
 
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:

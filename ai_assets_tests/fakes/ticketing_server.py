@@ -25,7 +25,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from ai_assets_tests.loopback import LoopbackServer
+from ai_assets_tests.fakes.loopback import LoopbackServer
 
 TICKETS = "/api/v2/tickets.json"
 

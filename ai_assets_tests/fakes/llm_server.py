@@ -25,7 +25,7 @@ Endpoints:
 
 Standalone (for benchmarks; serves with keep-alive until SIGTERM/SIGINT)::
 
-    python -m ai_assets_tests.llm_server --port 0 --latency 0.1 --ready-file /tmp/url
+    python -m ai_assets_tests.fakes.llm_server --port 0 --latency 0.1 --ready-file /tmp/url
 """
 
 from __future__ import annotations
@@ -1004,7 +1004,7 @@ class FakeLLMServer:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve in the foreground until SIGTERM/SIGINT (for benchmarks in another process)."""
-    parser = argparse.ArgumentParser(prog="python -m ai_assets_tests.llm_server", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ai_assets_tests.fakes.llm_server", description=main.__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (see READY line)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each chat answer")
     parser.add_argument("--context-limit-tokens", type=int, default=None)

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 
-from ai_assets_tests.loopback import LoopbackServer
+from ai_assets_tests.fakes.loopback import LoopbackServer
 
 
 class WebhookReceiver(LoopbackServer):

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from ai_assets_tests.loopback import LoopbackServer
+from ai_assets_tests.fakes.loopback import LoopbackServer
 
 
 class OrderService(LoopbackServer):
