@@ -31,5 +31,7 @@ lint: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/ai-assets dev
 
+## Delete the data directory and dbt's parsed project (in the user's cache, one per checkout).
 clean:
 	rm -rf data dbt_project/target dbt_project/logs
+	-test -x $(BIN)/python && $(BIN)/python -c "import shutil; from ai_assets.load.dbt import manifest_dir; shutil.rmtree(manifest_dir(), ignore_errors=True)"

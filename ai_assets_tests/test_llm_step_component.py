@@ -91,6 +91,9 @@ def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pi
         node = graph.get(dg.AssetKey("order_risk"))
         assert node.code_version.startswith("order_risk@") and node.code_version.endswith("+fake-model")
         assert node.group_name == "orders" and node.partitions_def is not None
+        # It joins the day's job by its tag, with no list edited.
+        daily_job = defs.resolve_job_def("daily_tickets_job").asset_layer.executable_asset_keys
+        assert {dg.AssetKey(name) for name in STEP_ASSETS} <= set(daily_job)
         for table in STEP_ASSETS:  # every column described, in the UI's column schema
             schema = graph.get(dg.AssetKey(table)).metadata["dagster/column_schema"]
             assert all(column.description for column in schema.columns), table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -263,6 +264,26 @@ def test_materialising_everything_twice_asks_nothing_the_second_time(pipeline: P
         (c.dependency.asset_key.to_user_string(), c.reason) for c in _stale_causes(pipeline, "ticket_triage", DAY_1)
     }
     assert ("eval_runs", "has a new dependency data version") in causes
+
+
+def _repository_files() -> set[str]:
+    repo = Path(__file__).resolve().parents[1]
+    return {
+        str(path.relative_to(repo))
+        for folder in ("dbt_project", "ai_assets")
+        for path in (repo / folder).rglob("*")
+        if "__pycache__" not in path.parts
+    }
+
+
+def test_loading_and_running_writes_nothing_inside_the_repository(pipeline: Pipeline, monkeypatch, tmp_path):
+    before = _repository_files()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no parsed dbt manifest yet
+    pipeline.defs = build_definitions(pipeline.settings)
+    for job in ("reference_data_job", "daily_tickets_job", "marts_job"):
+        pipeline.run(job, DAY_1 if job == "daily_tickets_job" else None)
+    assert pipeline.count("ticket_kpis_daily") > 0
+    assert _repository_files() - before == set()  # dbt's manifest, logs and targets went elsewhere
 
 
 def test_invalid_llm_output_is_dead_lettered(pipeline: Pipeline):

@@ -25,6 +25,8 @@ DECISION_OUTPUTS = dg.AssetSelection.assets("review_queue", "ticket_outcomes", "
 KB_UPDATE_ASSETS = dg.AssetSelection.assets(
     "kb_review_decisions", "kb_review_decisions_quarantine", "kb_article_proposals", "kb_publications"
 )
+# A declared step (components/llm_step.py) joins a job by this tag, with no edit here.
+JOB_TAG = "ai_assets/job"
 DAILY_TICKETS_ASSETS = (
     dg.AssetSelection.assets(
         "raw_tickets",
@@ -40,6 +42,7 @@ DAILY_TICKETS_ASSETS = (
         "reply_rounds",
     )
     | DECISION_OUTPUTS
+    | dg.AssetSelection.tag(JOB_TAG, "daily_tickets_job")
 )
 
 

@@ -26,6 +26,7 @@ import pandera.polars as pa
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ai_assets.automation.jobs import JOB_TAG
 from ai_assets.components.scaffold import LLMStepScaffolder
 from ai_assets.config import load_settings
 from ai_assets.llm.task import LLMTask, PromptTemplate
@@ -93,6 +94,10 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
     fields: list[OutputField] = Field(description="The columns the LLM fills.")
     prompt: str = Field(default="prompt.txt", description="Beside the defs.yaml: [system] and [user] sections.")
     group: str = "transform"
+    job: str | None = Field(
+        default="daily_tickets_job",
+        description="The job the step runs in with each day (its tag ai_assets/job); null: none, launch it alone.",
+    )
     batch_size: int = Field(default=1, description="Rows per request (>1: several rows in one call).")
     max_tokens: int = Field(default=300, description="Per row.")
     temperature: float = 0.0
@@ -219,10 +224,11 @@ def _step_asset(
     step: LLMStep, task: LLMTask, source: Table, output: Table, failures: Table, model: str, daily: Daily
 ) -> dg.AssetsDefinition:
     key = list(output.key)
+    job_tags = {JOB_TAG: step.job} if step.job else {}
 
     @dg.multi_asset(
         name=step.name,
-        specs=[output.spec(deps=[source.name]), failures.spec(deps=[source.name])],
+        specs=[output.spec(deps=[source.name], tags=job_tags), failures.spec(deps=[source.name], tags=job_tags)],
         group_name=step.group,
         code_version=f"{task.prompt_version}+{model}",
         pool=LLM_POOL,

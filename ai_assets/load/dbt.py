@@ -7,7 +7,9 @@ read-only), builds in a DuckDB file of its own, and the asset then publishes eac
 in the storage, so no reader of the warehouse ever holds a lock dbt needs.
 """
 
+import hashlib
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,10 +45,18 @@ def _manifest_is_stale(project: DbtProject) -> bool:
     return any(p.stat().st_mtime > parsed for p in [*sources, DBT_PROJECT_DIR / "dbt_project.yml"])
 
 
+def manifest_dir() -> Path:
+    """Where the parsed manifest (and the parse's log) live: the user's cache, one folder per
+    checkout, so loading the definitions writes nothing inside the repository."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    checkout = hashlib.sha256(str(DBT_PROJECT_DIR).encode()).hexdigest()[:12]
+    return cache / "ai_assets" / f"dbt-{checkout}"
+
+
 def prepared_project() -> DbtProject:
     """The dbt project with an up-to-date manifest (parsed here when stale), so a fresh clone or an
     edited model loads without a separate build step."""
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=manifest_dir())
     if _manifest_is_stale(project):
         dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project

@@ -9,7 +9,7 @@ warehouse views' comments.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -105,13 +105,14 @@ class Table:
         finally:
             conn.unregister("contract_empty_frame")
 
-    def spec(self, deps: Iterable[str] = (), **kwargs) -> dg.AssetSpec:
-        """The asset spec of the table: description, kinds, partition column and column schema."""
+    def spec(self, deps: Iterable[str] = (), tags: Mapping[str, str] | None = None, **kwargs) -> dg.AssetSpec:
+        """The asset spec of the table: description, kinds, partition column and column schema, and
+        `tags` beside the table's own (pii, llm)."""
         metadata = {"dagster/column_schema": self.column_schema(), "dagster/table_name": f"main.{self.name}"}
         metadata["grain"] = ", ".join(self.key)
         if self.partitioned:
             metadata["partition_expr"] = PARTITION_COLUMN
-        tags = {name: "" for name, on in (("pii", self.pii), ("llm", self.llm)) if on}
+        tags = {**{name: "" for name, on in (("pii", self.pii), ("llm", self.llm)) if on}, **(tags or {})}
         return dg.AssetSpec(
             self.name,
             description=self.description,
