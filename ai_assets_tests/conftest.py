@@ -142,6 +142,13 @@ def pipeline(tmp_path, monkeypatch, llm_server) -> Pipeline:
         yield Pipeline(settings, build_definitions(settings), instance, llm_server)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`-m unit`: the test_units_* files (functions on frames and files, seconds in all); `-m
+    pipeline`: the rest (real Dagster materialisations, servers on loopback, subprocesses)."""
+    for item in items:
+        item.add_marker("unit" if item.path.name.startswith("test_units_") else "pipeline")
+
+
 @pytest.hookimpl(tryfirst=True)  # before the fixtures start anything
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Inherited by every process the test starts, however deep: names the test if one outlives it.
