@@ -5,11 +5,13 @@ server: its failures table, checks, lineage columns, descriptions and zero-call 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 import pytest
 import yaml
 from dagster.components.testing import create_defs_folder_sandbox
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ai_assets.components import LLMStep
 from ai_assets.definitions import build_definitions
@@ -39,6 +41,22 @@ STEP = {
     },
 }
 ORDER_ASSETS = ["orders", "orders_quarantine"]
+
+
+class OrderRisk(BaseModel):
+    """An answer model of one's own, for `output_model`: its validators apply to every answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    risk: Literal["low", "medium", "high"] = Field(description="How likely the order is late")
+    note: str | None = Field(max_length=60, description="Why, briefly")
+
+    @field_validator("note")
+    @classmethod
+    def shouted(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
 STEP_ASSETS = ["order_risk", "order_risk_failures"]
 
 
@@ -136,6 +154,22 @@ def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pi
         assert pipeline.count("order_risk", "not cache_hit") == 0
 
 
+def test_a_pydantic_model_path_gives_the_columns_and_its_validators_apply(pipeline: Pipeline, sandbox):
+    attributes = {k: v for k, v in STEP["attributes"].items() if k != "fields"}
+    model = f"{__name__}:OrderRisk"
+    _declare(sandbox.defs_folder_path / "order_risk", {**STEP, "attributes": {**attributes, "output_model": model}})
+    with sandbox.build_all_defs() as declared:
+        defs = _project_with(pipeline, declared)
+        schema = defs.resolve_asset_graph().get(dg.AssetKey("order_risk")).metadata["dagster/column_schema"]
+        columns = {column.name: column for column in schema.columns}
+        assert columns["risk"].description == "How likely the order is late; one of `low`, `medium`, `high`"
+        assert columns["note"].constraints.nullable and "late" not in columns
+        _materialise(pipeline, defs, DAY_1, ORDER_ASSETS)
+        _materialise(pipeline, defs, DAY_1, STEP_ASSETS)
+    notes = pipeline.sql("select distinct note from order_risk where note is not null")
+    assert notes and all(note == note.upper() for (note,) in notes)
+
+
 def test_an_invalid_answer_is_a_failures_row_with_its_reason(pipeline: Pipeline, sandbox):
     _declare(sandbox.defs_folder_path / "order_risk")
     with sandbox.build_all_defs() as declared:
@@ -162,6 +196,11 @@ def test_an_invalid_answer_is_a_failures_row_with_its_reason(pipeline: Pipeline,
         ({"input": "customers", "key": ["customer_id"]}, "input customers is not a daily table"),
         ({"fields": [{"name": "model", "description": "x"}]}, "field 'model' is a reserved column name"),
         ({"fields": [{"name": "risk", "description": " "}]}, "field 'risk' has no description"),
+        (
+            {"fields": [], "output_model": "ai_assets_tests.nowhere:Model"},
+            "output_model 'ai_assets_tests.nowhere:Model'",
+        ),
+        ({"fields": []}, "give either `fields` or `output_model`"),
     ],
 )
 def test_a_wrong_declaration_names_what_is_wrong(sandbox, change, message):

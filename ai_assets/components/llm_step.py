@@ -17,6 +17,7 @@ conservation check (every input row in exactly one of the two), and a code versi
 the output schema and the model, so an edit marks it unsynced and an unchanged rerun asks nothing.
 """
 
+import importlib
 import string
 from pathlib import Path
 from typing import Any, Literal
@@ -91,7 +92,12 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
     description: str = Field(description="What one row of the output table is, e.g. 'One row per review, ...'.")
     input: str = Field(description="The daily warehouse table each row of which the LLM is asked about.")
     key: list[str] = Field(description="The input's columns that identify a row within its day.")
-    fields: list[OutputField] = Field(description="The columns the LLM fills.")
+    fields: list[OutputField] = Field(default_factory=list, description="The columns the LLM fills.")
+    output_model: str | None = Field(
+        default=None,
+        description="Instead of `fields`: a pydantic model, `package.module:Class`, whose scalar fields (each "
+        "with a description) become the columns and whose validators apply to every answer.",
+    )
     prompt: str = Field(default="prompt.txt", description="Beside the defs.yaml: [system] and [user] sections.")
     group: str = "transform"
     job: str | None = Field(
@@ -107,17 +113,18 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         source = _input_table(self.input)
         prompt = PromptTemplate.from_file(Path(context.path) / self.prompt, self.name)
         columns = _prompt_columns(prompt)
-        self._refuse_unknown(source, columns)
+        answer, fields = self._answer()
+        self._refuse_unknown(source, columns, fields)
         task = LLMTask(
             name=self.name,
             prompt=prompt,
-            output_model=_output_model(self.name, self.fields),
+            output_model=answer,
             input_columns=tuple(columns),
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             batch_size=self.batch_size,
         )
-        output, failures = (registry.declare(t) for t in _tables(self, source))
+        output, failures = (registry.declare(t) for t in _tables(self, source, fields))
         daily = Daily.from_settings(settings)
         asset = _step_asset(self, task, source, output, failures, settings.chat_model, daily)
         name = f"every_{source.name}_row_in_{output.name}_once"
@@ -128,14 +135,23 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         ]
         return dg.Definitions(assets=[asset], asset_checks=checks)
 
-    def _refuse_unknown(self, source: Table, prompt_columns: list[str]) -> None:
+    def _answer(self) -> tuple[type[BaseModel], list[OutputField]]:
+        """The answer's pydantic model and its columns: built from `fields`, or `output_model`'s."""
+        if bool(self.fields) == bool(self.output_model):
+            raise ValueError(f"LLMStep {self.name}: give either `fields` or `output_model` (one of them)")
+        if self.fields:
+            return _output_model(self.name, self.fields), self.fields
+        model = _import_model(self.name, self.output_model)
+        return model, _fields_of(self.name, model)
+
+    def _refuse_unknown(self, source: Table, prompt_columns: list[str], fields: list[OutputField]) -> None:
         problems = [f"key column {c!r}" for c in self.key if c not in source.columns]
         problems += [f"prompt placeholder {{{c}}}" for c in prompt_columns if c not in source.columns]
-        problems += [f"field {f.name!r} is a reserved column name" for f in self.fields if f.name in _RESERVED]
-        problems += [f"field {f.name!r} is also a key column" for f in self.fields if f.name in self.key]
-        problems += [f"field {f.name!r} has no description" for f in self.fields if not f.description.strip()]
+        problems += [f"field {f.name!r} is a reserved column name" for f in fields if f.name in _RESERVED]
+        problems += [f"field {f.name!r} is also a key column" for f in fields if f.name in self.key]
+        problems += [f"field {f.name!r} has no description" for f in fields if not f.description.strip()]
         problems += [
-            f"field {f.name!r} of type enum has no values" for f in self.fields if f.type == "enum" and not f.values
+            f"field {f.name!r} of type enum has no values" for f in fields if f.type == "enum" and not f.values
         ]
         if not source.partitioned:
             problems.append(f"input {source.name} is not a daily table (LLMStep reads one day at a time)")
@@ -166,7 +182,45 @@ def _output_model(name: str, fields: list[OutputField]) -> type[BaseModel]:
     return create_model(f"{name}_answer", __config__=ConfigDict(extra="forbid"), **definitions)
 
 
-def _tables(step: LLMStep, source: Table) -> tuple[Table, Table]:
+def _import_model(step: str, path: str) -> type[BaseModel]:
+    module_name, _, class_name = path.partition(":")
+    try:
+        model = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(
+            f"LLMStep {step}: output_model {path!r} (package.module:Class) does not import: {error}"
+        ) from error
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ValueError(f"LLMStep {step}: output_model {path!r} is not a pydantic model")
+    return model
+
+
+def _fields_of(step: str, model: type[BaseModel]) -> list[OutputField]:
+    """The columns of a pydantic model's scalar fields, read from its JSON schema (what the model is
+    asked to answer): type, allowed values, length, bounds, nullability and description."""
+    fields = []
+    for name, schema in model.model_json_schema()["properties"].items():
+        options = schema.get("anyOf", [schema])
+        concrete = [option for option in options if option.get("type") != "null"]
+        kind = "enum" if "enum" in concrete[0] else concrete[0].get("type")
+        if len(concrete) != 1 or kind not in ("enum", "string", "boolean", "integer", "number"):
+            raise ValueError(f"LLMStep {step}: output_model field {name!r} is not a scalar a table column can hold")
+        fields.append(
+            OutputField(
+                name=name,
+                description=schema.get("description", ""),
+                type=kind,
+                values=concrete[0].get("enum", []),
+                max_length=concrete[0].get("maxLength"),
+                minimum=concrete[0].get("minimum"),
+                maximum=concrete[0].get("maximum"),
+                nullable=len(concrete) < len(options),
+            )
+        )
+    return fields
+
+
+def _tables(step: LLMStep, source: Table, fields: list[OutputField]) -> tuple[Table, Table]:
     key = (PARTITION_COLUMN, *(c for c in step.key if c != PARTITION_COLUMN))
     key_columns = {c: pa.Column(source.columns[c].dtype.type) for c in key}
     key_notes = {c: source.notes.get(c) or f"from {source.name}" for c in key}
@@ -177,16 +231,16 @@ def _tables(step: LLMStep, source: Table) -> tuple[Table, Table]:
         step.description,
         {
             **key_columns,
-            **{f.name: f.column() for f in step.fields},
+            **{f.name: f.column() for f in fields},
             **LINEAGE_COLUMNS,
             "latency_ms": pa.Column(pl.Float64),
             "input_truncated": pa.Column(pl.Boolean),
         },
         **shared,
-        preview=tuple(c for c in (*step.key, *(f.name for f in step.fields)) if c != PARTITION_COLUMN)[:6],
+        preview=tuple(c for c in (*step.key, *(f.name for f in fields)) if c != PARTITION_COLUMN)[:6],
         notes={
             **key_notes,
-            **{f.name: f.description for f in step.fields},
+            **{f.name: f.description for f in fields},
             **LINEAGE_NOTES,
             "latency_ms": "the call's latency (0 when answered from the cache)",
             **_TRUNCATED_NOTE,
