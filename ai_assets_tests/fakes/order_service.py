@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from ai_assets_tests.fakes.loopback import LoopbackServer
+from ai_assets_tests.fakes.loopback import LoopbackServer, send_json
 
 
 class OrderService(LoopbackServer):
@@ -52,15 +52,7 @@ class OrderService(LoopbackServer):
                 self._answer(200, {"orders": orders})
 
             def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up waiting
+                send_json(self, status, body)
 
             def log_message(self, *args) -> None:
                 pass

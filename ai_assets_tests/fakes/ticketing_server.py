@@ -25,7 +25,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from ai_assets_tests.fakes.loopback import LoopbackServer
+from ai_assets_tests.fakes.loopback import LoopbackServer, send_json
 
 TICKETS = "/api/v2/tickets.json"
 
@@ -43,17 +43,7 @@ class TicketingServer(LoopbackServer):
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, status: int, body: dict | None = None, headers: dict | None = None) -> None:
-                data = json.dumps(body or {}).encode()
-                try:
-                    self.send_response(status)
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up waiting
+                send_json(self, status, body or {}, headers)
 
             def _authorized(self) -> bool:
                 given = self.headers.get("Authorization", "")
