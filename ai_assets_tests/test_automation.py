@@ -127,7 +127,7 @@ def test_code_version_follows_prompt_schema_and_model():
     defs = _defs()
     graph = defs.resolve_asset_graph()
     version = graph.get(dg.AssetKey("ticket_triage")).code_version
-    assert version.startswith(triage_task(load_settings()).prompt_version + "+")
+    assert version.startswith(triage_task().prompt_version + "+")
     sensors = {s.name for s in defs.sensors}
     assert {"landing_files_sensor", "run_failures_sensor"} <= sensors
     assert graph.get(dg.AssetKey("ticket_kpis_daily")).automation_condition is not None

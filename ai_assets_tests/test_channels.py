@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from ai_assets.load.ledger import CLAIMED
-from ai_assets.load.resources import OutboxResource
 from ai_assets.load.smtp_sink import message_id
 from ai_assets.sample_data.generator import LEGACY_ENCODING, LEGACY_FILE
 from ai_assets_tests.conftest import DAY_1, Pipeline
@@ -171,7 +170,7 @@ def _killed_run(pipeline: Pipeline, job: str, killed_at: str) -> None:
     assert run.returncode == 137, run.stderr[-3000:]
     # Its claim runs out with its deadline: once past the lease it left (in the ledger's clock, the
     # wall clock), the day has an action to resolve.
-    outbox = OutboxResource.from_settings(pipeline.settings)
+    outbox = pipeline.settings.outbox
     with closing(sqlite3.connect(outbox.ledger_path)) as ledger:
         (lease_until,) = ledger.execute(
             "SELECT max(lease_until) FROM deliveries WHERE status = ?", (CLAIMED,)
@@ -200,7 +199,7 @@ def test_runs_killed_between_sending_and_recording_send_no_email_and_no_ticket_t
     assert set(pipeline.sql("select status from outbox_deliveries")) == {("delivered",)}
     found = last.asset_materializations_for_node("outbox_deliveries")[0].metadata["by_sink"].value
     assert found["ticketing"]["found"] == 1 and found["ticketing"]["sent"] == len(escalations) - 1
-    journal = (pipeline.settings.outbox_path.parent / "smtp_journal.txt").read_text().splitlines()
+    journal = (Path(pipeline.settings.outbox.ledger_path).parent / "smtp_journal.txt").read_text().splitlines()
     assert sorted(journal) == sorted(message_id(a, SENDER) for a in replies)
 
 

@@ -250,13 +250,13 @@ def test_no_module_reads_the_environment_at_import():
     }
     assert offenders == {}
     readers = [p.relative_to(REPO) for p in PACKAGE.rglob("*.py") if "os.environ" in p.read_text()]
-    # config reads the environment; the LLM client reads the key (never into a setting) and the
+    # settings.py reads the environment; the LLM client reads the key (never into a setting) and the
     # scrubber the secrets it removes from error texts; the CLI and the instance helper export
     # DAGSTER_HOME for the processes they start; dbt's parsed project goes to the user's cache
     # (XDG_CACHE_HOME, read when the definitions are built).
     assert {str(p) for p in readers} <= {
         "ai_assets/load/dbt.py",
-        "ai_assets/config.py",
+        "ai_assets/settings.py",
         "ai_assets/llm/client.py",
         "ai_assets/secrets.py",
         "ai_assets/automation/instance.py",

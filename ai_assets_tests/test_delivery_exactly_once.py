@@ -28,7 +28,6 @@ from ai_assets.definitions import build_definitions
 from ai_assets.load.ledger import DeliveryLedger
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, WebhookSink, deliver
 from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES
-from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import configure_env
 from ai_assets_tests.fakes.outbox_rows import day_actions
 from ai_assets_tests.fakes.webhook_receiver import WebhookReceiver
@@ -109,7 +108,7 @@ def _settings(monkeypatch, tmp_path: Path, **env: str) -> Settings:
 
 def _write_outbox(settings: Settings, actions: pl.DataFrame) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    warehouse = WarehouseResource.from_settings(settings)
+    warehouse = settings.warehouse
     warehouse.prepare()
     warehouse.write({OUTBOX: actions}, [DAY])
 
@@ -280,7 +279,7 @@ def test_a_killed_run_is_marked_failed_and_runs_of_its_day_wait_for_each_other(t
     # The dead run held its day's slot until it was marked failed; then the day's runs went one at a time.
     assert others[0].start_time >= killed_record.end_time
     assert all(later.start_time >= earlier.end_time for earlier, later in zip(others, others[1:], strict=False))
-    ids = [json.loads(line)["action_id"] for line in settings.outbox_path.read_text().splitlines()]
+    ids = [json.loads(line)["action_id"] for line in Path(settings.outbox.jsonl_path).read_text().splitlines()]
     assert len(ids) == len(set(ids)) and len(hung.received) == 1
 
 

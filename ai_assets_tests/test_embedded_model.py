@@ -34,7 +34,7 @@ def _llama_servers() -> list[str]:
 @pytest.mark.embedded
 def test_pipeline_runs_on_the_embedded_model(tmp_path, monkeypatch):
     settings = configure_env(monkeypatch, tmp_path / "data", server=None)
-    assert settings.uses_embedded_model
+    assert settings.llm.use_embedded_model
     day_dir = settings.landing_dir / "tickets" / DAY_1
     day_dir.mkdir(parents=True)
     lines = [

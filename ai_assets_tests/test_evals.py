@@ -348,9 +348,9 @@ def test_blocking_stops_ticket_triage_until_the_eval_meets_target(pipeline: Pipe
 
 def test_eval_settings_are_validated():
     settings = load_settings({"AI_ASSETS_EVAL_TARGETS": "urgency=0.4, language=1"})
-    assert settings.eval_targets == {**EVAL_TARGETS, "urgency": 0.4, "language": 1.0}
-    assert settings.eval_blocking is False
-    assert load_settings({"AI_ASSETS_EVAL_BLOCKING": "on"}).eval_blocking is True
+    assert settings.project.eval_targets == {**EVAL_TARGETS, "urgency": 0.4, "language": 1.0}
+    assert settings.project.eval_blocking is False
+    assert load_settings({"AI_ASSETS_EVAL_BLOCKING": "on"}).project.eval_blocking is True
     for bad in ("category=1.5", "mood=0.5", "category"):
         with pytest.raises(SettingsError, match="AI_ASSETS_EVAL_TARGETS"):
             load_settings({"AI_ASSETS_EVAL_TARGETS": bad})

@@ -25,7 +25,6 @@ from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.partitions import Daily
-from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
 
 DAY = date.fromisoformat(DAY_1)
@@ -198,12 +197,12 @@ def test_every_file_a_reader_does_not_read_is_one_quarantine_row_with_the_reason
 
 def _materialize(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [extract_assets.build_raw_tickets_asset(Daily.from_settings(settings))],
+        [extract_assets.build_raw_tickets_asset(Daily.from_settings(settings.project))],
         partition_key=DAY_1,
         instance=instance,
         resources={
             "landing": DataDirResource(data_dir=str(settings.data_dir)),
-            "warehouse": WarehouseResource.from_settings(settings),
+            "warehouse": settings.warehouse,
         },
     )
 
@@ -380,7 +379,7 @@ def test_reference_assets_log_each_file_they_do_not_load(tmp_path, monkeypatch):
             instance=instance,
             resources={
                 "landing": DataDirResource(data_dir=str(settings.data_dir)),
-                "warehouse": WarehouseResource.from_settings(settings),
+                "warehouse": settings.warehouse,
             },
         )
         warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]

@@ -14,7 +14,6 @@ from ai_assets.config import Settings
 from ai_assets.extract import assets as extract_assets
 from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.partitions import Daily
-from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline, configure_env
 
 ALLOW_EMPTY_DAY = {extract_assets.ALLOW_EMPTY_DAY_TAG: "true"}
@@ -42,7 +41,7 @@ def _land(settings: Settings, day: str = DAY_1) -> None:
 
 
 def _extract(settings: Settings, day: str = DAY_1, tags: dict | None = None) -> dg.ExecuteInProcessResult:
-    daily = Daily.from_settings(settings)
+    daily = Daily.from_settings(settings.project)
     return dg.materialize(
         [extract_assets.build_raw_tickets_asset(daily), extract_assets.build_orders_asset(daily)],
         partition_key=day,
@@ -50,7 +49,7 @@ def _extract(settings: Settings, day: str = DAY_1, tags: dict | None = None) -> 
         raise_on_error=False,
         resources={
             "landing": DataDirResource(data_dir=str(settings.data_dir)),
-            "warehouse": WarehouseResource.from_settings(settings),
+            "warehouse": settings.warehouse,
         },
     )
 
@@ -92,7 +91,7 @@ def test_a_second_data_directory_on_the_same_storage_root_cannot_empty_a_day(tmp
     first = configure_env(monkeypatch, tmp_path / "first", None)
     _land(first)
     assert _extract(first).success
-    monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", first.storage_root)
+    monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", first.warehouse.storage_root)
     second = configure_env(monkeypatch, tmp_path / "second", None)  # no landing/ of its own at all
 
     result = _extract(second)

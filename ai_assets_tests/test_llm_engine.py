@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from ai_assets.config import load_settings
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.engine import Limits, run_task
@@ -12,7 +11,7 @@ from ai_assets.transform.triage import triage_task
 from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
 
 # The triage task as the default settings make it, whatever the environment of the test run says.
-TRIAGE_TASK = triage_task(load_settings({}))
+TRIAGE_TASK = triage_task()
 
 
 def _tickets(n: int, body: str = "I was charged twice for ORD-1234, please refund me") -> pl.DataFrame:

@@ -60,9 +60,8 @@ def test_every_llm_asset_reports_the_same_metric_keys(slow_pipeline):
 
 def test_the_embedded_model_is_free_and_says_nothing_about_prices(tmp_path, monkeypatch):
     settings = configure_env(monkeypatch, tmp_path / "data", None)
-    from ai_assets.resources import LLMResource
 
-    assert LLMResource.from_settings(settings).unpriced_note() is None
+    assert settings.llm.unpriced_note() is None
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     monkeypatch.setenv("AI_ASSETS_PRICE_INPUT_PER_1M", "0.15")
-    assert LLMResource.from_settings(load_settings()).unpriced_note() is None
+    assert load_settings().llm.unpriced_note() is None

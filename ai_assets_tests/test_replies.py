@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -173,7 +174,7 @@ def test_outbox_is_exactly_once_under_reruns(pipeline: Pipeline):
     pipeline.run("daily_tickets_job", DAY_1)
     pipeline.run("reviews_job", DAY_1)
 
-    sink = [json.loads(line) for line in pipeline.settings.outbox_path.read_text().splitlines()]
+    sink = [json.loads(line) for line in Path(pipeline.settings.outbox.jsonl_path).read_text().splitlines()]
     actions = pipeline.count("outbox")
     assert actions > 0 and len(sink) == actions == len({a["action_id"] for a in sink})
     assert pipeline.sql("select status, max(attempts), count(*) from outbox_deliveries group by all") == [
@@ -344,7 +345,7 @@ def test_reviewer_decisions_land_through_the_sensor_and_are_sent_once(pipeline: 
     )
     assert sends == [(edited, "Your parcel ships today.")]  # the rejected reply is never sent
     assert pipeline.count("review_decisions_quarantine") == 1
-    sink = [json.loads(line) for line in pipeline.settings.outbox_path.read_text().splitlines()]
+    sink = [json.loads(line) for line in Path(pipeline.settings.outbox.jsonl_path).read_text().splitlines()]
     assert [a["ticket_id"] for a in sink if a["action_type"] == "send_reply"] == [edited]
 
 

@@ -4,7 +4,11 @@ import os
 
 import pytest
 
-from ai_assets.config import SettingsError, load_settings
+from ai_assets.config import ProjectSettings, SettingsError, load_settings
+from ai_assets.load.resources import OutboxResource
+from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource
+from ai_assets.settings import env_name
+from ai_assets.warehouse.resource import WarehouseResource
 
 
 @pytest.mark.parametrize(
@@ -40,8 +44,8 @@ def test_sensible_settings_pass():
             "AI_ASSETS_OUTBOX_DEADLINE_S": "60",
         }
     )
-    assert (settings.llm_max_failure_share, settings.outbox_deadline_s) == (0.2, 60.0)
-    assert settings.embed_base_url == "embedded"
+    assert (settings.llm.max_failure_share, settings.outbox.deadline_s) == (0.2, 60.0)
+    assert settings.embeddings.use_embedded_model and not settings.llm.use_embedded_model
 
 
 def test_a_dagster_home_the_user_set_is_honoured(tmp_path):
@@ -63,3 +67,38 @@ def test_ai_assets_dev_starts_dagster_with_the_dagster_home_set(tmp_path, monkey
     assert home == str(mine) and (mine / "dagster.yaml").exists()
     assert argv[1:2] == ["dev"] and "3001" in argv
     assert not (tmp_path / "data" / "dagster_home").exists()
+
+
+SETTINGS_OWNERS = (ProjectSettings, LLMResource, EmbeddingResource, ToolsResource, OutboxResource, WarehouseResource)
+
+
+def test_every_setting_names_its_variable_in_the_description_dagster_shows():
+    variables = []
+    for owner in SETTINGS_OWNERS:
+        fields = owner.to_config_schema().as_field().config_type.fields if owner is not ProjectSettings else None
+        for name in owner.model_fields:
+            variable = env_name(owner, name)
+            if variable is None:
+                continue
+            variables.append(variable)
+            assert variable in owner.model_fields[name].description
+            if fields is not None:  # the resource's page in the UI (Deployment > Resources)
+                assert variable in fields[name].description
+    assert len(variables) > 50
+
+
+def test_a_resource_reads_only_its_own_settings_and_defaults_for_the_embedded_model(tmp_path):
+    environ = {"AI_ASSETS_CHAT_MODEL": "qwen", "AI_ASSETS_TOOL_RETRIES": "7"}
+    llm = LLMResource.from_env(environ, tmp_path)
+    assert (llm.chat_model, llm.concurrency, llm.response_format, llm.use_embedded_model) == (
+        "qwen",
+        2,
+        "json_object",
+        True,
+    )
+    remote = LLMResource.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:8000/v1"}, tmp_path)
+    assert (remote.chat_model, remote.concurrency, remote.redact_pii) == ("gpt-4o-mini", 16, True)
+    assert ToolsResource.from_env(environ, tmp_path).retries == 7
+    assert llm.cache_path == str(tmp_path / "llm_cache.sqlite")
+    with pytest.raises(SettingsError, match="AI_ASSETS_TOOL_RETRIES='-1' must be at least 0"):
+        ToolsResource.from_env({"AI_ASSETS_TOOL_RETRIES": "-1"}, tmp_path)

@@ -24,7 +24,6 @@ from ai_assets.transform.llm_step import LLM_POOL
 from ai_assets.warehouse.catalog import prepare
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.migration import backup_path
-from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.storage import SCHEMA_PARTITION
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env, local_warehouse, read_table
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
@@ -178,7 +177,7 @@ def test_a_contract_that_gains_a_column_shows_it_null_in_days_written_before(tmp
 def test_the_storage_lives_where_the_setting_says(tmp_path, monkeypatch):
     monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", str(tmp_path / "lake"))
-    assert load_settings().storage_root == str(tmp_path / "lake")
+    assert load_settings().warehouse.storage_root == str(tmp_path / "lake")
     monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", "nosuch://bucket/x")
     try:
         load_settings()
@@ -233,7 +232,7 @@ def test_a_remote_root_holds_the_days_and_the_marts_and_answers_queries(tmp_path
         f"warehouse/ticket_triage/created_date={day}/part.parquet" for day in (DAY_1, DAY_2, SCHEMA_PARTITION)
     ]
     assert not (settings.data_dir / "tables").exists()  # nothing of the tables on local disk
-    warehouse = WarehouseResource.from_settings(settings)
+    warehouse = settings.warehouse
     raw = warehouse.query("select created_date::varchar as day, count(*) as n from raw_tickets group by 1 order by 1")
     outcomes = warehouse.query(
         "select created_date::varchar as day, count(*) as n from (select created_date from ticket_triage"

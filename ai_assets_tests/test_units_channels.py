@@ -362,17 +362,18 @@ def test_channel_settings_default_ports_by_security_and_hold_no_secret():
     env = SMTP | {"AI_ASSETS_SMTP_USER": "bot", "AI_ASSETS_SMTP_PASSWORD": PASSWORD}
     env |= {"AI_ASSETS_TICKETING_URL": "https://acme.zendesk.com/", "AI_ASSETS_TICKETING_TOKEN": TOKEN}
     settings = load_settings(env)
-    assert (settings.smtp_host, settings.smtp_port, settings.smtp_security) == ("mail.example.com", 587, "starttls")
-    assert settings.ticketing_url == "https://acme.zendesk.com" and settings.ticketing_email is None
+    outbox = settings.outbox
+    assert (outbox.smtp_host, outbox.smtp_port, outbox.smtp_security) == ("mail.example.com", 587, "starttls")
+    assert settings.outbox.ticketing_url == "https://acme.zendesk.com" and settings.outbox.ticketing_email is None
     assert PASSWORD not in repr(settings) and TOKEN not in repr(settings) and "bot" not in repr(settings)
-    assert load_settings(SMTP | {"AI_ASSETS_SMTP_SECURITY": "ssl"}).smtp_port == 465
-    assert load_settings({}).smtp_host is None and load_settings({}).ticketing_url is None
+    assert load_settings(SMTP | {"AI_ASSETS_SMTP_SECURITY": "ssl"}).outbox.smtp_port == 465
+    assert load_settings({}).outbox.smtp_host is None and load_settings({}).outbox.ticketing_url is None
 
 
 @pytest.mark.parametrize(
     ("env", "problem"),
     [
-        ({"AI_ASSETS_SMTP_HOST": "mail.example.com"}, "AI_ASSETS_SMTP_FROM=None: with AI_ASSETS_SMTP_HOST set"),
+        ({"AI_ASSETS_SMTP_HOST": "mail.example.com"}, "AI_ASSETS_SMTP_FROM: with AI_ASSETS_SMTP_HOST set"),
         (SMTP | {"AI_ASSETS_SMTP_SECURITY": "tls"}, "AI_ASSETS_SMTP_SECURITY='tls' must be one of starttls, ssl, none"),
         (SMTP | {"AI_ASSETS_SMTP_PORT": "0"}, "AI_ASSETS_SMTP_PORT='0' must be at least 1"),
         (SMTP | {"AI_ASSETS_SMTP_USER": "bot"}, "set both AI_ASSETS_SMTP_USER and AI_ASSETS_SMTP_PASSWORD"),
@@ -397,7 +398,7 @@ def test_channel_settings_that_cannot_work_are_refused_saying_why(env, problem):
 
 def test_a_login_without_tls_is_allowed_to_a_server_on_this_machine():
     env = {"AI_ASSETS_SMTP_HOST": "127.0.0.1", "AI_ASSETS_SMTP_FROM": SENDER, "AI_ASSETS_SMTP_SECURITY": "none"}
-    assert load_settings(env | {"AI_ASSETS_SMTP_USER": "bot", "AI_ASSETS_SMTP_PASSWORD": "x"}).smtp_port == 25
+    assert load_settings(env | {"AI_ASSETS_SMTP_USER": "bot", "AI_ASSETS_SMTP_PASSWORD": "x"}).outbox.smtp_port == 25
 
 
 def test_payload_keeps_its_shape():

@@ -6,7 +6,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ai_assets.config import load_settings
 from ai_assets.llm.engine import FAILURE_SCHEMA, LINEAGE_SCHEMA, TaskResult, output_schema
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
@@ -130,7 +129,7 @@ def _grounded(drafts: pl.DataFrame) -> pl.Series:
 
 def _run(max_refinements: int, ground=_grounded) -> tuple[ScriptedModel, pl.DataFrame, pl.DataFrame]:
     model = ScriptedModel()
-    result = run_reply_loop(TICKETS, reply_tasks(load_settings({})), model.run_step, max_refinements, ground)
+    result = run_reply_loop(TICKETS, reply_tasks(), model.run_step, max_refinements, ground)
     outcomes = {row["row_key"]: row for row in result.outcomes.iter_rows(named=True)}
     return model, outcomes, result.rounds
 

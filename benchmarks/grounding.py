@@ -35,7 +35,6 @@ from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.llm.cache import EmbeddingCache
 from ai_assets.llm.embeddings import embed_texts
-from ai_assets.resources import EmbeddingResource
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets.transform.grounding import grounding_problems, judge_reply, sentences
 from ai_assets.transform.reply import rule_problems
@@ -111,7 +110,7 @@ def main() -> None:
         articles, _ = read_kb_articles(Path(tmp) / "landing" / "kb")
         chunk_rows = chunk_articles(articles, KB_CHUNK_MAX_CHARS)
         chunks = dict(zip(chunk_rows["chunk_id"], chunk_rows["text"]))
-        resource = EmbeddingResource.from_settings(settings)
+        resource = settings.embeddings
         source = FakeEmbedder() if args.embedder == "fake" else resource.source()
         cache = EmbeddingCache(Path(tmp) / "embedding_cache.sqlite")
 
@@ -124,7 +123,7 @@ def main() -> None:
         vectors = dict(zip(texts, _unit(embed(texts))))
         print(f"embedding model: {source.model}")
         chosen = choose_threshold(labels, chunks, vectors)
-        configured = settings.grounding_min_support if args.embedder == "configured" else None
+        configured = settings.embeddings.grounding_threshold() if args.embedder == "configured" else None
         threshold = configured if configured is not None else chosen
         print(
             f"threshold used below: {threshold:.2f} ("

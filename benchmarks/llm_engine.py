@@ -84,10 +84,9 @@ def reset_server(base_url: str) -> None:
 
 
 def triage():
-    from ai_assets.config import load_settings
     from ai_assets.transform.triage import triage_task
 
-    return triage_task(load_settings())
+    return triage_task()
 
 
 def scenario_naive(args) -> dict:

@@ -106,16 +106,18 @@ def triage(tickets: list[dict], args, workdir: Path):
         [{k: t[k] for k in ("ticket_id", "channel", "subject", "body")} for t in tickets],
         schema={"ticket_id": pl.Utf8, "channel": pl.Utf8, "subject": pl.Utf8, "body": pl.Utf8},
     )
-    rows, task = rows.with_columns(examples=pl.lit("")), triage_task(settings)
-    embedded = settings.uses_embedded_model
+    rows = rows.with_columns(examples=pl.lit(""))
+    task = triage_task(settings.project.prompts_dir, settings.project.triage_batch_size)
+    llm = settings.llm
+    embedded = llm.use_embedded_model
     server = EmbeddedModelServer(workdir / "embedded_llm.log") if embedded else nullcontext()
     with server:
         endpoint = Endpoint(
-            server.base_url if embedded else settings.base_url,
-            settings.chat_model,
-            settings.llm_timeout_s,
-            settings.llm_max_retries,
-            settings.response_format,
+            server.base_url if embedded else llm.base_url,
+            llm.chat_model,
+            llm.timeout_s,
+            llm.max_retries,
+            llm.response_format,
         )
         cache = ResponseCache(workdir / "llm_cache.sqlite")
         try:
@@ -125,13 +127,13 @@ def triage(tickets: list[dict], args, workdir: Path):
                 endpoint=endpoint,
                 cache=cache,
                 id_column="ticket_id",
-                limits=Limits(concurrency=settings.llm_concurrency, breaker_failures=settings.llm_breaker_failures),
-                max_input_chars=settings.max_input_chars,
-                redact_pii=settings.redacts_for(embedded),
+                limits=Limits(concurrency=llm.concurrency, breaker_failures=llm.breaker_failures),
+                max_input_chars=llm.max_input_chars,
+                redact_pii=llm.redact_pii,
             )
         finally:
             cache.close()
-    return result, settings.chat_model
+    return result, llm.chat_model
 
 
 # --- report ---------------------------------------------------------------------------------

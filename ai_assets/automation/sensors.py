@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from ai_assets.config import Settings
+from ai_assets.config import ProjectSettings
 from ai_assets.extract.landing import SkippedFile, scan_folder
 from ai_assets.extract.reviews import read_review_decisions, review_files
 from ai_assets.warehouse.partitions import Daily
@@ -66,7 +66,7 @@ def labels_fingerprint(landing_dir: Path) -> str | None:
     return _fingerprint(sorted(files))
 
 
-def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
+def build_sensors(settings: ProjectSettings, warehouse: WarehouseResource) -> list[dg.SensorDefinition]:
     """The landing-files, reviews, labels and run-failure sensors, watching the settings' data directory."""
 
     @dg.sensor(
@@ -118,9 +118,9 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         decisions, _ = read_review_decisions(reviews_dir)
         decided = decisions.filter(pl.col("source_file").is_in(list(changed))).unique(["ticket_id", "created_date"])
         days: list[str] = []
-        if decided.height and settings.warehouse_path.exists():
+        if decided.height and warehouse.catalog.exists():
             params = {"ticket_ids": decided["ticket_id"].to_list(), "days": decided["created_date"].to_list()}
-            named = WarehouseResource.from_settings(settings).query(sql_file(__file__, "decided_days"), params)
+            named = warehouse.query(sql_file(__file__, "decided_days"), params)
             days = sorted(set(named["days"].explode().drop_nulls().to_list()))
             unknown = named.filter(pl.col("days").list.len() == 0).height
             if unknown:
@@ -172,7 +172,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     return [landing_files_sensor, reviews_sensor, labels_sensor, run_failures_sensor]
 
 
-def build_kb_reviews_sensor(settings: Settings) -> dg.SensorDefinition:
+def build_kb_reviews_sensor(landing_dir: Path) -> dg.SensorDefinition:
     @dg.sensor(
         job_name="kb_updates_job",
         minimum_interval_seconds=30,
@@ -181,7 +181,7 @@ def build_kb_reviews_sensor(settings: Settings) -> dg.SensorDefinition:
         "and approved article proposals published into landing/kb/.",
     )
     def kb_reviews_sensor(context: dg.SensorEvaluationContext):
-        folder = scan_folder(settings.landing_dir / "kb_reviews")
+        folder = scan_folder(landing_dir / "kb_reviews")
         # Files not read count too: the run quarantines each of them, with the reason.
         fingerprint = _fingerprint(folder.files + [s.path for s in folder.skipped])
         if fingerprint is None or fingerprint == context.cursor:

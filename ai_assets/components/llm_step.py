@@ -29,12 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ai_assets.automation.jobs import JOB_TAG
 from ai_assets.components.scaffold import LLMStepScaffolder
-from ai_assets.config import load_settings
+from ai_assets.config import ProjectSettings
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.tables import LINEAGE_COLUMNS, LINEAGE_NOTES, TABLES
 from ai_assets.quality.vocabulary import LLM_ERROR_TYPES
 from ai_assets.resources import LLMResource
+from ai_assets.settings import environment
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, days_label, llm_metadata, run_llm_step
 from ai_assets.warehouse import registry
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
@@ -109,7 +110,9 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
     temperature: float = 0.0
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        settings = load_settings()
+        # The model names the step's code version and the project its days (read once per load).
+        project = ProjectSettings.from_env(environment())
+        model = LLMResource.from_env(environment(), project.data_dir).chat_model
         source = _input_table(self.input)
         prompt = PromptTemplate.from_file(Path(context.path) / self.prompt, self.name)
         columns = _prompt_columns(prompt)
@@ -125,8 +128,8 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             batch_size=self.batch_size,
         )
         output, failures = (registry.declare(t) for t in _tables(self, source, fields))
-        daily = Daily.from_settings(settings)
-        asset = _step_asset(self, task, source, output, failures, settings.chat_model, daily)
+        daily = Daily.from_settings(project)
+        asset = _step_asset(self, task, source, output, failures, model, daily)
         name = f"every_{source.name}_row_in_{output.name}_once"
         checks = [
             schema_check(output, daily.partitions_def),

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from ai_assets.config import Settings
 from ai_assets.warehouse.contract import OWNER
 
 
@@ -64,7 +63,7 @@ def folder_fingerprint(folder: Path) -> tuple[str, int, int]:
     return digest, len(entries), sum(size for _, size, _ in entries)
 
 
-def build_landing_observer(settings: Settings) -> dg.SensorDefinition:
+def build_landing_observer(landing_dir: Path) -> dg.SensorDefinition:
     @dg.sensor(
         name="landing_observer_sensor",
         minimum_interval_seconds=60,
@@ -76,7 +75,7 @@ def build_landing_observer(settings: Settings) -> dg.SensorDefinition:
         seen = json.loads(context.cursor) if context.cursor else {}
         observations = []
         for source in LANDING_SOURCES:
-            version, files, size = folder_fingerprint(settings.landing_dir / source.folder)
+            version, files, size = folder_fingerprint(landing_dir / source.folder)
             if seen.get(source.name) == version:
                 continue
             seen[source.name] = version

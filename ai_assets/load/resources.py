@@ -2,15 +2,19 @@
 the delivery ledger every run claims actions in. It holds no secret: the sinks read theirs from the
 environment."""
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
 import dagster as dg
+from pydantic import field_validator, model_validator
 
-from ai_assets.config import Settings
+from ai_assets.load.contacts import is_email_address
 from ai_assets.load.ledger import DeliveryLedger, days_to_retry, default_owner
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, Routes, Sink, WebhookSink
-from ai_assets.load.smtp_sink import SentJournal, SmtpSink
+from ai_assets.load.smtp_sink import SMTP_SECURITY, SentJournal, SmtpSink, is_loopback
 from ai_assets.load.ticketing_sink import TicketingSink
+from ai_assets.settings import SettingsError, http_url, read_environment, setting
 
 
 class OutboxResource(dg.ConfigurableResource):
@@ -19,38 +23,91 @@ class OutboxResource(dg.ConfigurableResource):
 
     jsonl_path: str
     ledger_path: str
-    webhook_url: str | None
-    smtp_host: str | None
-    smtp_port: int
-    smtp_security: str
-    smtp_from: str | None
-    ticketing_url: str | None
-    ticketing_email: str | None
-    max_attempts: int
-    backoff_s: float
-    timeout_s: float
-    deadline_s: float
-    breaker_failures: int
+    webhook_url: str | None = setting(
+        "AI_ASSETS_OUTBOX_WEBHOOK_URL", None, "actions without a channel of their own are POSTed here; unset: JSONL"
+    )
+    smtp_host: str | None = setting("AI_ASSETS_SMTP_HOST", None, "replies go out by e-mail through this server")
+    smtp_port: int = setting(
+        "AI_ASSETS_SMTP_PORT", 587, "the SMTP port; unset: the security's (587, 465, 25)", ge=1, le=65535
+    )
+    smtp_security: Literal["starttls", "ssl", "none"] = setting("AI_ASSETS_SMTP_SECURITY", "starttls", "SMTP's TLS")
+    smtp_from: str | None = setting("AI_ASSETS_SMTP_FROM", None, "the address replies come from")
+    ticketing_url: str | None = setting(
+        "AI_ASSETS_TICKETING_URL", None, "escalations become tickets in this system, e.g. https://acme.zendesk.com"
+    )
+    ticketing_email: str | None = setting(
+        "AI_ASSETS_TICKETING_EMAIL", None, "set: basic auth as <email>/token; unset: a bearer token"
+    )
+    max_attempts: int = setting("AI_ASSETS_OUTBOX_MAX_ATTEMPTS", 3, "tries of an action in a step", ge=1)
+    backoff_s: float = setting("AI_ASSETS_OUTBOX_BACKOFF_S", 1.0, "seconds before the first retry, doubling", ge=0)
+    timeout_s: float = setting("AI_ASSETS_OUTBOX_TIMEOUT_S", 10.0, "seconds a delivery may take", ge=0.1)
+    deadline_s: float = setting(
+        "AI_ASSETS_OUTBOX_DEADLINE_S", 300.0, "a step stops sending after this; the rest waits for the next run", ge=1
+    )
+    breaker_failures: int = setting(
+        "AI_ASSETS_OUTBOX_BREAKER_FAILURES", 5, "failed actions in a row after which a sink is not tried again", ge=1
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def check_url(cls, value: str | None) -> str | None:
+        return http_url(value)
+
+    @field_validator("ticketing_url")
+    @classmethod
+    def check_ticketing_url(cls, value: str | None) -> str | None:
+        if value and "/api/" in value:
+            raise ValueError("give the base URL, e.g. https://acme.zendesk.com")
+        return http_url(value).rstrip("/") if value else None
+
+    @field_validator("smtp_from", "ticketing_email")
+    @classmethod
+    def check_address(cls, value: str | None) -> str | None:
+        if value is not None and not is_email_address(value):
+            raise ValueError("is not an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def check_channels(self) -> "OutboxResource":
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError(
+                "AI_ASSETS_SMTP_FROM: with AI_ASSETS_SMTP_HOST set, give the address replies come from, "
+                "e.g. support@example.com"
+            )
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def default_port(cls, values: Any) -> Any:
+        if isinstance(values, dict) and not values.get("smtp_port"):
+            return {**values, "smtp_port": SMTP_SECURITY.get(values.get("smtp_security") or "starttls", 587)}
+        return values
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "OutboxResource":
-        return cls(
-            jsonl_path=str(settings.outbox_path),
+    def from_env(cls, environ: Mapping[str, str], data_dir: Path) -> "OutboxResource":
+        """The outbox's settings, and whether the secrets a configured channel needs are set (their
+        values are read by the sinks only): a channel without them would fail every action."""
+        outbox = read_environment(
+            cls,
+            environ,
+            jsonl_path=str(data_dir / "outbox" / "actions.jsonl"),
             # Beside the JSONL file, whichever the sink: one ledger for every sink.
-            ledger_path=str(settings.outbox_path.with_name("ledger.sqlite")),
-            webhook_url=settings.outbox_webhook_url,
-            smtp_host=settings.smtp_host,
-            smtp_port=settings.smtp_port,
-            smtp_security=settings.smtp_security,
-            smtp_from=settings.smtp_from,
-            ticketing_url=settings.ticketing_url,
-            ticketing_email=settings.ticketing_email,
-            max_attempts=settings.outbox_max_attempts,
-            backoff_s=settings.outbox_backoff_s,
-            timeout_s=settings.outbox_timeout_s,
-            deadline_s=settings.outbox_deadline_s,
-            breaker_failures=settings.outbox_breaker_failures,
+            ledger_path=str(data_dir / "outbox" / "ledger.sqlite"),
         )
+        login = [bool(environ.get("AI_ASSETS_SMTP_USER")), bool(environ.get("AI_ASSETS_SMTP_PASSWORD"))]
+        problems = []
+        if outbox.smtp_host and login[0] != login[1]:
+            problems.append("set both AI_ASSETS_SMTP_USER and AI_ASSETS_SMTP_PASSWORD (a login), or neither")
+        if outbox.smtp_host and all(login) and outbox.smtp_security == "none" and not is_loopback(outbox.smtp_host):
+            problems.append(
+                f"AI_ASSETS_SMTP_SECURITY=none would send the SMTP password in clear text to {outbox.smtp_host}: use "
+                "starttls or ssl (only a server on this machine may get it without TLS)"
+            )
+        if outbox.ticketing_url and not environ.get("AI_ASSETS_TICKETING_TOKEN"):
+            problems.append("AI_ASSETS_TICKETING_URL is set: set AI_ASSETS_TICKETING_TOKEN to its API token too")
+        if problems:
+            raise SettingsError(problems)
+        return outbox
 
     def sink(self) -> Sink:
         """The default sink, of every action type without a channel of its own."""

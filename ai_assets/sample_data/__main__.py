@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ai_assets.config import load_settings
+from ai_assets.config import ProjectSettings
 from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets.settings import environment
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=load_settings().data_dir,
+        default=ProjectSettings.from_env(environment()).data_dir,
         help="where to write (default: $AI_ASSETS_DATA_DIR or ./data)",
     )
     parser.add_argument("--seed", type=int, default=7)

@@ -1,4 +1,5 @@
 """Knowledge-base article proposals: for each category `kb_gaps` flags, an article drafted by the LLM
+from pathlib import Path
 from the replies reviewers approved or edited for its poorly covered tickets, checked by the reply
 rules, then settled against reviewers' decisions and what is already published. Plain polars and
 DuckDB, no Dagster."""
@@ -14,7 +15,6 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ai_assets.config import Settings
 from ai_assets.llm.engine import TaskResult
 from ai_assets.llm.redaction import redact_expr
 from ai_assets.llm.task import LLMTask, PromptTemplate
@@ -64,10 +64,10 @@ class KBArticle(BaseModel):
         return value
 
 
-def kb_article_task(settings: Settings) -> LLMTask:
+def kb_article_task(prompts_dir: Path | None = None) -> LLMTask:
     return LLMTask(
         "kb_article",
-        PromptTemplate.load("kb_article", settings.prompts_dir),
+        PromptTemplate.load("kb_article", prompts_dir),
         KBArticle,
         ("category", "examples"),
         temperature=0.0,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ai_assets.config import Settings
 from ai_assets.llm.redaction import CARD_NUMBER
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.vocabulary import ORDER_STATUS_PHRASES, REPLY_RULES
@@ -44,12 +45,12 @@ class ReplyCritique(BaseModel):
     problems: list[str] = Field(max_length=5)
 
 
-def reply_tasks(settings: Settings) -> tuple[LLMTask, LLMTask, LLMTask]:
-    """(draft, critique, refine) with the prompts the settings select."""
+def reply_tasks(prompts_dir: Path | None = None) -> tuple[LLMTask, LLMTask, LLMTask]:
+    """(draft, critique, refine), with prompts from `prompts_dir` where it has them."""
 
     def task(name: str, model: type[BaseModel], inputs: tuple[str, ...], max_tokens: int) -> LLMTask:
         return LLMTask(
-            name, PromptTemplate.load(name, settings.prompts_dir), model, inputs, temperature=0.0, max_tokens=max_tokens
+            name, PromptTemplate.load(name, prompts_dir), model, inputs, temperature=0.0, max_tokens=max_tokens
         )
 
     return (

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ai_assets.config import Settings
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.vocabulary import CATEGORIES, SENTIMENTS, URGENCIES
 
@@ -69,14 +69,14 @@ class TicketTriage(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-def triage_task(settings: Settings) -> LLMTask:
+def triage_task(prompts_dir: Path | None = None, batch_size: int = 1) -> LLMTask:
     return LLMTask(
         name="ticket_triage",
-        prompt=PromptTemplate.load("ticket_triage", settings.prompts_dir),
+        prompt=PromptTemplate.load("ticket_triage", prompts_dir),
         output_model=TicketTriage,
         # `examples`: the nearest labelled tickets (the cascade), or "" (transform/triage_cascade.py).
         input_columns=("examples", "channel", "subject", "body"),
         temperature=0.0,
         max_tokens=300,
-        batch_size=settings.triage_batch_size,
+        batch_size=batch_size,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ai_assets.config import Settings
+from ai_assets.config import ProjectSettings
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality import label_trust
 from ai_assets.quality.metrics import accuracy
@@ -37,7 +37,7 @@ class CascadeSettings:
     category_descriptions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CascadeSettings:
+    def from_settings(cls, settings: ProjectSettings) -> CascadeSettings:
         return cls(
             settings.cascade,
             settings.cascade_proxy,

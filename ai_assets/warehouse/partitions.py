@@ -2,10 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from ai_assets.config import Settings
+if TYPE_CHECKING:
+    from ai_assets.config import ProjectSettings
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,7 @@ class Daily:
     backfill_policy: dg.BackfillPolicy
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Daily":
+    def from_settings(cls, settings: "ProjectSettings") -> "Daily":
         return cls(
             dg.DailyPartitionsDefinition(start_date=settings.partitions_start),
             # A backfill of many days runs them in groups: one run (one process start-up, one LLM

@@ -12,9 +12,9 @@ from typing import Any
 import dagster as dg
 import duckdb
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from ai_assets.config import QUERY_MAX_ROWS, QUERY_TIMEOUT_S, Settings
+from ai_assets.settings import http_url, read_environment, setting, storage_url
 from ai_assets.warehouse import registry, tables
 from ai_assets.warehouse.catalog import open_catalog, prepare
 from ai_assets.warehouse.contract import Table
@@ -32,26 +32,46 @@ class WarehouseResource(dg.ConfigurableResource):
     """`warehouse.duckdb` (views only, what users open) over Parquet files under `storage_root`."""
 
     catalog_path: str
-    storage_root: str  # a local folder or a URL (s3://bucket/prefix)
-    # For a URL root (e.g. an S3-compatible endpoint_url). Credentials come from the environment only.
-    storage_options: dict[str, str] = Field(default_factory=dict)
+    storage_root: str = setting(
+        "AI_ASSETS_STORAGE_ROOT", "", "where the tables' Parquet files live: a folder or s3://bucket/prefix"
+    )
+    # Credentials come from the environment only (AWS_* variables), never a setting.
+    storage_endpoint_url: str | None = setting(
+        "AI_ASSETS_STORAGE_ENDPOINT_URL", None, "the S3-compatible endpoint of a URL root; unset: AWS's own"
+    )
     lock_dir: str  # local folder of the few file locks still needed (upserts, preparation)
     marts: list[str] = Field(default_factory=list)  # dbt models published as files beside the tables
-    query_timeout_s: float = QUERY_TIMEOUT_S  # limits of `query` (AI_ASSETS_QUERY_TIMEOUT_S, _MAX_ROWS)
-    query_max_rows: int = QUERY_MAX_ROWS
+    query_timeout_s: float = setting(
+        "AI_ASSETS_QUERY_TIMEOUT_S", 60.0, "seconds a user's query (ai-assets query) may run", ge=0.1
+    )
+    query_max_rows: int = setting("AI_ASSETS_QUERY_MAX_ROWS", 100_000, "rows a user's query may return", ge=1)
+
+    @field_validator("storage_root")
+    @classmethod
+    def check_root(cls, value: str) -> str:
+        if not value:
+            raise ValueError("is required: a folder or s3://bucket/prefix")
+        return storage_url(value) if "://" in value else str(Path(value).resolve())
+
+    @field_validator("storage_endpoint_url")
+    @classmethod
+    def check_url(cls, value: str | None) -> str | None:
+        return http_url(value)
 
     @classmethod
-    def from_settings(cls, settings: Settings, marts: Sequence[str] = ()) -> WarehouseResource:
-        endpoint = {"endpoint_url": settings.storage_endpoint_url} if settings.storage_endpoint_url else {}
-        return cls(
-            catalog_path=str(settings.warehouse_path),
-            storage_root=settings.storage_root,
-            storage_options=endpoint,
-            lock_dir=str(settings.data_dir / "locks"),
+    def from_env(cls, environ: Mapping[str, str], data_dir: Path, marts: Sequence[str] = ()) -> WarehouseResource:
+        return read_environment(
+            cls,
+            environ,
+            catalog_path=str(data_dir / "warehouse.duckdb"),
+            storage_root=str(data_dir / "tables"),
+            lock_dir=str(data_dir / "locks"),
             marts=list(marts),
-            query_timeout_s=settings.query_timeout_s,
-            query_max_rows=settings.query_max_rows,
         )
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        return {"endpoint_url": self.storage_endpoint_url} if self.storage_endpoint_url else {}
 
     @property
     def catalog(self) -> Path:
