@@ -354,8 +354,8 @@ def test_eval_settings_are_validated():
     for bad in ("category=1.5", "mood=0.5", "category"):
         with pytest.raises(SettingsError, match="AI_ASSETS_EVAL_TARGETS"):
             load_settings({"AI_ASSETS_EVAL_TARGETS": bad})
-    with pytest.raises(SettingsError, match="AI_ASSETS_EVAL_BLOCKING"):
-        load_settings({"AI_ASSETS_EVAL_BLOCKING": "yes"})
+    with pytest.raises(SettingsError, match="AI_ASSETS_EVAL_BLOCKING='maybe' must be on or off"):
+        load_settings({"AI_ASSETS_EVAL_BLOCKING": "maybe"})
 
 
 # --- the cascade ------------------------------------------------------------------------------
