@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ai_assets.automation.jobs import build_jobs
+from ai_assets.automation.jobs import JOBS
 from ai_assets.automation.schedules import build_daily_tickets_schedule, build_outbox_retry_schedule
 from ai_assets.automation.sensors import build_kb_reviews_sensor, build_sensors
 from ai_assets.config import Settings, load_settings
@@ -64,8 +64,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     daily = Daily.from_settings(project)
     raw_tickets = build_raw_tickets_asset(daily)
     marts = build_dbt_marts()
-    jobs = build_jobs(marts)
-    by_name = {job.name: job for job in jobs}
+    by_name = {job.name: job for job in JOBS}
     triage = triage_task(project.prompts_dir, project.triage_batch_size)
     # With blocking on, ticket_triage writes only once its model and prompt meet the eval targets.
     gate = project.eval_targets if project.eval_blocking else None
@@ -112,7 +111,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             kb_publications,
         ],
         asset_checks=build_asset_checks(daily.partitions_def),
-        jobs=jobs,
+        jobs=JOBS,
         schedules=[
             build_daily_tickets_schedule(by_name["daily_tickets_job"]),
             build_outbox_retry_schedule(

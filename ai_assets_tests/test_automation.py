@@ -11,6 +11,7 @@ import dagster as dg
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.transform.triage import triage_task
+from ai_assets.warehouse.partitions import Daily
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
 
 
@@ -216,3 +217,27 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
     assert [e.asset_key.to_user_string() for e in changed.asset_events] == ["landing_kb"]
     version = changed.asset_events[0].tags["dagster/data_version"]
     assert version != observed["landing_kb"].tags["dagster/data_version"]
+
+
+def test_a_new_asset_joins_the_jobs_of_its_feature_with_no_edit(tmp_path, monkeypatch):
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path))
+    settings = load_settings()
+    daily = Daily.from_settings(settings.project)
+
+    @dg.asset(group_name="replies", deps=["reply_drafts"], **daily.asset_args())
+    def reply_translations(): ...
+
+    @dg.asset(group_name="kb_updates", deps=["kb_publications"])
+    def kb_announcements(): ...
+
+    defs = dg.Definitions.merge(
+        build_definitions(settings), dg.Definitions(assets=[reply_translations, kb_announcements])
+    )
+
+    def selected(job: str) -> set[str]:
+        return {key.to_user_string() for key in defs.get_job_def(job).asset_layer.selected_asset_keys}
+
+    assert {"reply_translations", "reply_drafts", "raw_tickets"} <= selected("daily_tickets_job")
+    assert "review_decisions" not in selected("daily_tickets_job")  # reviews_job reads the decisions
+    assert {"kb_announcements", "kb_publications"} <= selected("kb_updates_job")
+    assert "reply_translations" not in selected("kb_updates_job")

@@ -349,10 +349,11 @@ def test_definitions_load_with_groups_checks_and_dbt(pipeline: Pipeline):
     defs = build_definitions(pipeline.settings)
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert set(groups.values()) == {"extract", "transform", "quality", "load"}
-    assert groups["raw_tickets"] == "extract" and groups["ticket_triage"] == "transform"
-    assert groups["ticket_labels"] == "extract" and groups["eval_runs"] == "quality"
-    assert groups["ticket_kpis_daily"] == "load"
+    features = {"landing", "reference", "triage", "retrieval", "investigation", "replies", "outbox", "kb_updates"}
+    assert set(groups.values()) == features | {"evals", "marts"}
+    assert groups["raw_tickets"] == "landing" and groups["ticket_triage"] == "triage"
+    assert groups["ticket_labels"] == "reference" and groups["eval_runs"] == "evals"
+    assert groups["ticket_kpis_daily"] == "marts" and groups["review_decisions"] == "outbox"
     check_names = {key.name for key in graph.asset_check_keys}
     assert {
         "every_ticket_triaged_once",

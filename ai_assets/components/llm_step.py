@@ -100,7 +100,9 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         "with a description) become the columns and whose validators apply to every answer.",
     )
     prompt: str = Field(default="prompt.txt", description="Beside the defs.yaml: [system] and [user] sections.")
-    group: str = "transform"
+    group: str | None = Field(
+        default=None, description="The asset group (the feature) in the UI; default: the folder of the defs.yaml."
+    )
     job: str | None = Field(
         default="daily_tickets_job",
         description="The job the step runs in with each day (its tag ai_assets/job); null: none, launch it alone.",
@@ -129,7 +131,8 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         )
         output, failures = (registry.declare(t) for t in _tables(self, source, fields))
         daily = Daily.from_settings(project)
-        asset = _step_asset(self, task, source, output, failures, model, daily)
+        group = self.group or Path(context.path).name
+        asset = _step_asset(self, task, source, output, failures, model, daily, group)
         name = f"every_{source.name}_row_in_{output.name}_once"
         checks = [
             schema_check(output, daily.partitions_def),
@@ -278,7 +281,7 @@ def _tables(step: LLMStep, source: Table, fields: list[OutputField]) -> tuple[Ta
 
 
 def _step_asset(
-    step: LLMStep, task: LLMTask, source: Table, output: Table, failures: Table, model: str, daily: Daily
+    step: LLMStep, task: LLMTask, source: Table, output: Table, failures: Table, model: str, daily: Daily, group: str
 ) -> dg.AssetsDefinition:
     key = list(output.key)
     job_tags = {JOB_TAG: step.job} if step.job else {}
@@ -286,7 +289,7 @@ def _step_asset(
     @dg.multi_asset(
         name=step.name,
         specs=[output.spec(deps=[source.name], tags=job_tags), failures.spec(deps=[source.name], tags=job_tags)],
-        group_name=step.group,
+        group_name=group,
         code_version=f"{task.prompt_version}+{model}",
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,

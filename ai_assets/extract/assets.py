@@ -101,7 +101,7 @@ def build_raw_tickets_asset(daily: Daily) -> dg.AssetsDefinition:
             RAW_TICKETS.spec(deps=["landing_tickets"], freshness_policy=RAW_TICKETS_FRESHNESS),
             RAW_TICKETS_QUARANTINE.spec(deps=["landing_tickets"]),
         ],
-        group_name="extract",
+        group_name="landing",
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
         **daily.asset_args(),
     )
@@ -140,7 +140,7 @@ def build_orders_asset(daily: Daily) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="orders",
         specs=[ORDERS.spec(deps=["landing_orders"]), ORDERS_QUARANTINE.spec(deps=["landing_orders"])],
-        group_name="extract",
+        group_name="landing",
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
         **daily.asset_args(),
     )
@@ -175,12 +175,13 @@ def _reference_table(
     read_source: Callable[[Path], tuple[pl.DataFrame, pl.DataFrame]],
     source: str,
     landing_asset: str,
+    group: str,
 ) -> dg.AssetsDefinition:
     """An unpartitioned table rebuilt whole from one landing source, plus its quarantine table."""
 
     specs = [table.spec(deps=[landing_asset]), quarantine.spec(deps=[landing_asset])]
 
-    @dg.multi_asset(name=table.name, specs=specs, group_name="extract")
+    @dg.multi_asset(name=table.name, specs=specs, group_name=group)
     def reference_table(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
         rows, rejects = read_source(landing.landing_dir / source)
         context.log.info(
@@ -195,17 +196,24 @@ def _reference_table(
     return reference_table
 
 
-customers = _reference_table(CUSTOMERS, CUSTOMERS_QUARANTINE, read_customers, "crm/customers.csv", "landing_crm")
-kb_articles = _reference_table(KB_ARTICLES, KB_ARTICLES_QUARANTINE, read_kb_articles, "kb", "landing_kb")
+customers = _reference_table(
+    CUSTOMERS, CUSTOMERS_QUARANTINE, read_customers, "crm/customers.csv", "landing_crm", "reference"
+)
+kb_articles = _reference_table(KB_ARTICLES, KB_ARTICLES_QUARANTINE, read_kb_articles, "kb", "landing_kb", "reference")
 review_decisions = _reference_table(
-    REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE, read_review_decisions, "reviews", "landing_reviews"
+    REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE, read_review_decisions, "reviews", "landing_reviews", "outbox"
 )
 kb_review_decisions = _reference_table(
-    KB_REVIEW_DECISIONS, KB_REVIEW_DECISIONS_QUARANTINE, read_kb_review_decisions, "kb_reviews", "landing_kb_reviews"
+    KB_REVIEW_DECISIONS,
+    KB_REVIEW_DECISIONS_QUARANTINE,
+    read_kb_review_decisions,
+    "kb_reviews",
+    "landing_kb_reviews",
+    "kb_updates",
 )
 
 
-@dg.multi_asset(specs=[KB_CHUNKS.spec(deps=["kb_articles"])], group_name="extract")
+@dg.multi_asset(specs=[KB_CHUNKS.spec(deps=["kb_articles"])], group_name="reference")
 def kb_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Splits every knowledge-base article into chunks to embed."""
     with warehouse.get_connection() as conn:
@@ -224,7 +232,7 @@ def kb_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         TICKET_LABELS.spec(deps=["landing_labels", REVIEW_DECISIONS.name, RAW_TICKETS.name]),
         TICKET_LABELS_QUARANTINE.spec(deps=["landing_labels", REVIEW_DECISIONS.name, RAW_TICKETS.name]),
     ],
-    group_name="extract",
+    group_name="reference",
 )
 def ticket_labels(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
     """Reads the labelled tickets of `landing/labels/*.jsonl|*.csv` and the reviewers' triage corrections

@@ -29,7 +29,7 @@ class LandingSource:
         return dg.AssetSpec(
             self.name,
             description=self.description,
-            group_name="extract",
+            group_name="landing",
             kinds={"file"},
             owners=[OWNER],
             tags={"pii": ""} if self.pii else {},

@@ -34,7 +34,7 @@ def build_routing(min_confidence: float, daily: Daily) -> dg.AssetsDefinition:
         name="routing",
         specs=[REVIEW_QUEUE.spec(deps=_ROUTING_DEPS), TICKET_OUTCOMES.spec(deps=_ROUTING_DEPS)],
         code_version=f"min_confidence={min_confidence}",
-        group_name="load",
+        group_name="outbox",
         **daily.asset_args(),
     )
     def routing(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -59,7 +59,7 @@ def build_routing(min_confidence: float, daily: Daily) -> dg.AssetsDefinition:
 
 def build_outbox(daily: Daily) -> dg.AssetsDefinition:
     @dg.multi_asset(
-        name="outbox", specs=[OUTBOX.spec(deps=["ticket_outcomes"])], group_name="load", **daily.asset_args()
+        name="outbox", specs=[OUTBOX.spec(deps=["ticket_outcomes"])], group_name="outbox", **daily.asset_args()
     )
     def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         """Builds the day's actions from the ticket outcomes (never from ticket or LLM text)."""
@@ -78,7 +78,7 @@ def build_outbox_deliveries(daily: Daily) -> dg.AssetsDefinition:
         name="outbox_deliveries",
         # customers, raw_tickets and ticket_outcomes: the address, subject and urgency of each channel's message.
         specs=[OUTBOX_DELIVERIES.spec(deps=["outbox", "customers", "raw_tickets", "ticket_outcomes"])],
-        group_name="load",
+        group_name="outbox",
         **daily.asset_args(),
     )
     def outbox_deliveries(context: dg.AssetExecutionContext, warehouse: WarehouseResource, outbox_sink: OutboxResource):
@@ -151,7 +151,7 @@ def _undelivered_message(report: DeliveryReport, days: list) -> str:
     )
 
 
-@dg.multi_asset(specs=[KB_PUBLICATIONS.spec(deps=[KB_ARTICLE_PROPOSALS.name])], group_name="load")
+@dg.multi_asset(specs=[KB_PUBLICATIONS.spec(deps=[KB_ARTICLE_PROPOSALS.name])], group_name="kb_updates")
 def kb_publications(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
     """Publishes each approved proposal's draft into landing/kb/ (once; never over another article)."""
     with warehouse.get_connection() as conn:

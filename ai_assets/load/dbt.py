@@ -121,9 +121,9 @@ def mart_metadata(frame: pl.DataFrame, descriptions: Mapping[str, str]) -> dict[
     return {"dagster/row_count": frame.height, "dagster/column_schema": dg.TableSchema(columns=columns)}
 
 
-class LoadGroupTranslator(DagsterDbtTranslator):
+class MartsTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return "load"
+        return "marts"
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         return MARTS_FOLLOW_PARENTS
@@ -150,7 +150,7 @@ def build_dbt_marts() -> dg.AssetsDefinition:
     # One pool for every run's dbt build: builds rewrite the same marts in dbt's one file, so a second
     # one at the same time would only wait for it.
     @dbt_assets(
-        manifest=project.manifest_path, project=project, dagster_dbt_translator=LoadGroupTranslator(), pool="dbt_build"
+        manifest=project.manifest_path, project=project, dagster_dbt_translator=MartsTranslator(), pool="dbt_build"
     )
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         """Builds and tests the staging views and marts (`dbt build`) in dbt's own file, then

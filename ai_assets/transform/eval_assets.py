@@ -58,7 +58,7 @@ def build_triage_eval(
         name="triage_eval",
         specs=[EVAL_PREDICTIONS.spec(deps=[TICKET_LABELS.name]), EVAL_RUNS.spec(deps=[TICKET_LABELS.name])],
         check_specs=[check, labels_check],
-        group_name="quality",
+        group_name="evals",
         code_version=cascade.code_version(task.prompt_version, model),  # ticket_triage's
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,

@@ -72,7 +72,7 @@ def build_ticket_investigations(task: AgentTask, tools_version: str, daily: Dail
     @dg.multi_asset(
         name="ticket_investigations",
         specs=[TICKET_INVESTIGATIONS.spec(deps=DEPS), TOOL_CALLS.spec(deps=DEPS)],
-        group_name="transform",
+        group_name="investigation",
         # The prompt and the tool settings: a change to either marks the investigations unsynced.
         code_version=hashlib.sha256((task.prompt.system + task.prompt.user + tools_version).encode()).hexdigest()[:12],
         pool=LLM_POOL,

@@ -38,7 +38,7 @@ def build_kb_article_proposals(task: LLMTask, model: str, threshold: float, max_
     @dg.multi_asset(
         name="kb_article_proposals",
         specs=[KB_ARTICLE_PROPOSALS.spec(deps=_DEPS)],
-        group_name="transform",
+        group_name="kb_updates",
         # The prompt, the model and what selects the material: a change to any marks the proposals unsynced.
         code_version=f"{task.prompt_version}|{model}|threshold={threshold}|max_tickets={max_tickets}",
         pool=LLM_POOL,

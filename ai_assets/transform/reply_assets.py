@@ -52,7 +52,7 @@ def build_reply_drafts(
     @dg.multi_asset(
         name="reply_drafts",
         specs=[REPLY_DRAFTS.spec(deps=deps), REPLY_ROUNDS.spec(deps=deps)],
-        group_name="transform",
+        group_name="replies",
         # The three prompts, the model and the bound: a change to any marks the replies unsynced.
         code_version=version,
         pool=LLM_POOL,

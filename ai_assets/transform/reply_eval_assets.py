@@ -23,7 +23,7 @@ def build_reply_eval(embed_model: str) -> dg.AssetsDefinition:
                 deps=[TICKET_LABELS.name, KB_EMBEDDINGS.name, "reply_drafts", "ticket_context", "review_decisions"]
             )
         ],
-        group_name="quality",
+        group_name="evals",
         code_version=embed_model,
     )
     def reply_eval(context: dg.AssetExecutionContext, embeddings: EmbeddingResource, warehouse: WarehouseResource):

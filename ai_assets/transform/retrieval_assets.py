@@ -42,7 +42,7 @@ def build_kb_embeddings(embed_model: str) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="kb_embeddings",
         specs=[KB_EMBEDDINGS.spec(deps=["kb_chunks"])],
-        group_name="transform",
+        group_name="reference",
         # A new embedding model re-embeds every chunk (the vectors are not comparable).
         code_version=embed_model,
     )
@@ -66,7 +66,7 @@ def build_ticket_context(embed_model: str, daily: Daily) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="ticket_context",
         specs=[TICKET_CONTEXT.spec(deps=["raw_tickets", "ticket_triage", "customers", "kb_embeddings"])],
-        group_name="transform",
+        group_name="retrieval",
         code_version=embed_model,
         **daily.asset_args(),
     )

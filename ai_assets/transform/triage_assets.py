@@ -43,7 +43,7 @@ def build_ticket_triage(
             TICKET_TRIAGE.spec(deps=["raw_tickets", TICKET_LABELS.name, EVAL_RUNS.name]),
             TICKET_TRIAGE_FAILURES.spec(deps=["raw_tickets"]),
         ],
-        group_name="transform",
+        group_name="triage",
         code_version=cascade.code_version(task.prompt_version, model),
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
