@@ -16,6 +16,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
+from dagster.components.testing import create_defs_folder_sandbox
 
 from ai_assets.config import Settings, load_settings
 from ai_assets.definitions import build_definitions
@@ -23,6 +24,7 @@ from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality.tables import TABLES
 from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets.warehouse import registry
 from ai_assets.warehouse.catalog import prepare
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.resource import WarehouseResource
@@ -109,6 +111,15 @@ def cache(tmp_path):
 def llm_server():
     with FakeLLMServer(model_name="fake-model") as server:
         yield server
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    """A defs folder as `dg` loads one, for components declared by a test (ai_assets_tests/declared.py)."""
+    # The tables these tests declare stay theirs: no later test's warehouse prepares them.
+    monkeypatch.setattr(registry, "_DECLARED", {})
+    with create_defs_folder_sandbox() as sandbox:
+        yield sandbox
 
 
 @pytest.fixture(autouse=True)

@@ -10,13 +10,11 @@ from typing import Literal
 import dagster as dg
 import pytest
 import yaml
-from dagster.components.testing import create_defs_folder_sandbox
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ai_assets.components import LLMStep
-from ai_assets.definitions import build_definitions
-from ai_assets.warehouse import registry
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
+from ai_assets_tests.declared import check_results, declare, materialise, with_project
 from ai_assets_tests.fakes.llm_server import Fault
 
 PROMPT = """[system]
@@ -62,49 +60,13 @@ STEP_ASSETS = ["order_risk", "order_risk_failures"]
 
 def _declare(folder: Path, step: dict = STEP, prompt: str = PROMPT) -> None:
     """What a data engineer writes: a defs.yaml and a prompt file, nothing else."""
-    folder.mkdir(parents=True)
-    (folder / "defs.yaml").write_text(yaml.safe_dump(step))
-    (folder / "prompt.txt").write_text(prompt)
-
-
-def _materialise(pipeline: Pipeline, defs: dg.Definitions, day: str, assets: list[str]) -> dg.ExecuteInProcessResult:
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=pipeline.instance,
-        partition_key=day,
-        asset_selection=[dg.AssetKey(name) for name in assets],
-        raise_on_error=False,
-    )
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return result
-
-
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {
-        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-
-
-def _project_with(pipeline: Pipeline, declared: dg.Definitions) -> dg.Definitions:
-    """The project's definitions and the sandbox's declared step (its assets and checks: two component
-    trees cannot be merged whole)."""
-    step = dg.Definitions(assets=list(declared.assets or []), asset_checks=list(declared.asset_checks or []))
-    return dg.Definitions.merge(build_definitions(pipeline.settings), step)
-
-
-@pytest.fixture
-def sandbox(monkeypatch):
-    # The tables these tests declare stay theirs: no later test's warehouse prepares them.
-    monkeypatch.setattr(registry, "_DECLARED", {})
-    with create_defs_folder_sandbox() as sandbox:
-        yield sandbox
+    declare(folder, step, prompt=prompt)
 
 
 def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pipeline: Pipeline, sandbox):
     _declare(sandbox.defs_folder_path / "order_risk")
     with sandbox.build_all_defs() as declared:
-        defs = _project_with(pipeline, declared)
+        defs = with_project(pipeline, declared)
         graph = defs.resolve_asset_graph()
         node = graph.get(dg.AssetKey("order_risk"))
         assert node.code_version.startswith("order_risk@") and node.code_version.endswith("+fake-model")
@@ -118,8 +80,8 @@ def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pi
 
         results = {}
         for day in (DAY_1, DAY_2):
-            _materialise(pipeline, defs, day, ORDER_ASSETS)
-            results[day] = _materialise(pipeline, defs, day, STEP_ASSETS)
+            materialise(pipeline, defs, day, ORDER_ASSETS)
+            results[day] = materialise(pipeline, defs, day, STEP_ASSETS)
         calls = pipeline.server.call_count
 
         for day, result in results.items():
@@ -127,7 +89,7 @@ def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pi
             assert orders > 0
             assert pipeline.count("order_risk", f"created_date = '{day}'") == orders  # the fake answers validly
             assert pipeline.count("order_risk_failures", f"created_date = '{day}'") == 0
-            checks = _checks(result)
+            checks = check_results(result)
             assert set(checks) == {
                 "order_risk_matches_contract",
                 "order_risk_failures_matches_contract",
@@ -148,7 +110,7 @@ def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pi
         )
         before = pipeline.sql(answers)
         for day in (DAY_1, DAY_2):
-            _materialise(pipeline, defs, day, STEP_ASSETS)
+            materialise(pipeline, defs, day, STEP_ASSETS)
         assert pipeline.server.call_count == calls
         assert pipeline.sql(answers) == before
         assert pipeline.count("order_risk", "not cache_hit") == 0
@@ -159,13 +121,13 @@ def test_a_pydantic_model_path_gives_the_columns_and_its_validators_apply(pipeli
     model = f"{__name__}:OrderRisk"
     _declare(sandbox.defs_folder_path / "order_risk", {**STEP, "attributes": {**attributes, "output_model": model}})
     with sandbox.build_all_defs() as declared:
-        defs = _project_with(pipeline, declared)
+        defs = with_project(pipeline, declared)
         schema = defs.resolve_asset_graph().get(dg.AssetKey("order_risk")).metadata["dagster/column_schema"]
         columns = {column.name: column for column in schema.columns}
         assert columns["risk"].description == "How likely the order is late; one of `low`, `medium`, `high`"
         assert columns["note"].constraints.nullable and "late" not in columns
-        _materialise(pipeline, defs, DAY_1, ORDER_ASSETS)
-        _materialise(pipeline, defs, DAY_1, STEP_ASSETS)
+        materialise(pipeline, defs, DAY_1, ORDER_ASSETS)
+        materialise(pipeline, defs, DAY_1, STEP_ASSETS)
     notes = pipeline.sql("select distinct note from order_risk where note is not null")
     assert notes and all(note == note.upper() for (note,) in notes)
 
@@ -173,19 +135,19 @@ def test_a_pydantic_model_path_gives_the_columns_and_its_validators_apply(pipeli
 def test_an_invalid_answer_is_a_failures_row_with_its_reason(pipeline: Pipeline, sandbox):
     _declare(sandbox.defs_folder_path / "order_risk")
     with sandbox.build_all_defs() as declared:
-        defs = _project_with(pipeline, declared)
-        _materialise(pipeline, defs, DAY_1, ORDER_ASSETS)
+        defs = with_project(pipeline, declared)
+        materialise(pipeline, defs, DAY_1, ORDER_ASSETS)
         victim = pipeline.sql(f"select order_id from orders where created_date = '{DAY_1}' order by 1 limit 1")[0][0]
         pipeline.server.inject(*[Fault(content='{"risk": "catastrophic"}', match=f"Order {victim}:")] * 5)
 
-        result = _materialise(pipeline, defs, DAY_1, STEP_ASSETS)
+        result = materialise(pipeline, defs, DAY_1, STEP_ASSETS)
 
     failed = pipeline.sql("select order_id, error_type, reason from order_risk_failures")
     assert [(order, kind) for order, kind, _ in failed] == [(victim, "invalid_output")]
     assert "risk" in failed[0][2]
     orders = pipeline.count("orders", f"created_date = '{DAY_1}'")
     assert pipeline.count("order_risk") == orders - 1
-    assert all(_checks(result).values())  # conservation holds: the failed order is in the failures table
+    assert all(check_results(result).values())  # conservation holds: the failed order is in the failures table
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 `registry_modules`). Declare one in a `defs.yaml` under ai_assets/defs/ with `type:
 ai_assets.components.<Type>`, or start from `dg scaffold defs ai_assets.components.<Type> <folder>`."""
 
+from ai_assets.components.landing_table import LandingTable
 from ai_assets.components.llm_step import LLMStep, OutputField
 
-__all__ = ["LLMStep", "OutputField"]
+__all__ = ["LandingTable", "LLMStep", "OutputField"]

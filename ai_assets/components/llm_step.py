@@ -67,9 +67,11 @@ class OutputField(dg.Model):
         python = Literal[tuple(self.values)] if self.type == "enum" else _PYTHON_TYPES[self.type]
         return python | None if self.nullable else python
 
-    def pydantic_field(self) -> Any:
+    def pydantic_field(self, optional: bool = False) -> Any:
+        """The field's rules; `optional`: it may be left out, as null (a landing record's nullable field)."""
         limits = {"max_length": self.max_length, "ge": self.minimum, "le": self.maximum}
-        return Field(description=self.description, **{k: v for k, v in limits.items() if v is not None})
+        default = {"default": None} if optional else {}
+        return Field(**default, description=self.description, **{k: v for k, v in limits.items() if v is not None})
 
     def column(self) -> pa.Column:
         checks = []

@@ -186,7 +186,7 @@ RAW_TICKETS = Table(
 )
 
 
-def _day_quarantine(name: str, description: str, id_column: str, notes: dict[str, str]) -> Table:
+def day_quarantine(name: str, description: str, id_column: str, notes: dict[str, str]) -> Table:
     """The rejects of a daily landing source: one row per record not loaded, with its reason."""
     return Table(
         name,
@@ -204,7 +204,7 @@ def _day_quarantine(name: str, description: str, id_column: str, notes: dict[str
     )
 
 
-RAW_TICKETS_QUARANTINE = _day_quarantine(
+RAW_TICKETS_QUARANTINE = day_quarantine(
     "raw_tickets_quarantine",
     "One row per landing record rejected from raw_tickets (unreadable, invalid or duplicate), with the reason, "
     "source file and raw record.",
@@ -283,7 +283,7 @@ ORDERS = Table(
     },
 )
 
-ORDERS_QUARANTINE = _day_quarantine(
+ORDERS_QUARANTINE = day_quarantine(
     "orders_quarantine",
     "One row per order record of a day's export rejected from orders (unreadable, invalid or duplicate), with the "
     "reason, source file and raw record.",
