@@ -57,10 +57,14 @@ def sample_start(settings: Settings, days: int) -> date:
 
 
 def _generate(settings: Settings, tickets_per_day: int = SAMPLE_TICKETS_PER_DAY, days: int = SAMPLE_DAYS) -> None:
+    """Sample tickets and, for the demo's second domain (ai_assets/defs/reviews/), product reviews."""
     from ai_assets.sample_data.generator import generate_sample_data
 
     start = sample_start(settings, days)
-    summary = generate_sample_data(settings.data_dir, start=start, days=days, tickets_per_day=tickets_per_day)
+    reviews = max(4, tickets_per_day // 5)
+    summary = generate_sample_data(
+        settings.data_dir, start=start, days=days, tickets_per_day=tickets_per_day, reviews_per_day=reviews
+    )
     span = f"{len(summary.days)} day{'s' if len(summary.days) > 1 else ''} ({summary.days[0]} .. {summary.days[-1]})"
     print(
         f"Generated sample data in {settings.landing_dir}: {span}, "

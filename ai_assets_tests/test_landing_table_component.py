@@ -9,15 +9,16 @@ import json
 import dagster as dg
 import pytest
 
+from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.declared import check_results, declare, materialise, with_project
 
 REVIEWS = {
     "type": "ai_assets.components.LandingTable",
     "attributes": {
-        "name": "product_reviews",
+        "name": "store_reviews",
         "description": "One row per product review posted on the shop, from its daily export.",
-        "folder": "product_reviews",
+        "folder": "store_reviews",
         "key": ["review_id"],
         "fields": [
             {"name": "review_id", "description": "The shop's id of the review"},
@@ -30,9 +31,9 @@ REVIEWS = {
 SENTIMENT = {
     "type": "ai_assets.components.LLMStep",
     "attributes": {
-        "name": "review_sentiment",
+        "name": "store_review_tone",
         "description": "One row per product review, with the LLM's reading of its sentiment.",
-        "input": "product_reviews",
+        "input": "store_reviews",
         "key": ["review_id"],
         "fields": [
             {"name": "sentiment", "type": "enum", "values": ["positive", "neutral", "negative"], "description": "Tone"}
@@ -58,7 +59,7 @@ CSV = 'review_id,product,rating,text\nR-7,Mug,4,"Big, and it keeps tea hot"\nR-8
 
 
 def _land(pipeline: Pipeline, day: str) -> None:
-    folder = pipeline.settings.landing_dir / "product_reviews" / day
+    folder = pipeline.settings.landing_dir / "store_reviews" / day
     folder.mkdir(parents=True)
     (folder / "a.jsonl").write_text("\n".join(JSONL) + "\n")
     (folder / "b.csv").write_text(CSV)
@@ -68,46 +69,44 @@ def _land(pipeline: Pipeline, day: str) -> None:
 
 
 def test_declared_reviews_land_in_the_table_or_the_quarantine_and_an_llm_step_reads_them(pipeline: Pipeline, sandbox):
-    declare(sandbox.defs_folder_path / "reviews" / "product_reviews", REVIEWS)
-    declare(sandbox.defs_folder_path / "reviews" / "review_sentiment", SENTIMENT, prompt=PROMPT)
+    declare(sandbox.defs_folder_path / "reviews" / "store_reviews", REVIEWS)
+    declare(sandbox.defs_folder_path / "reviews" / "store_review_tone", SENTIMENT, prompt=PROMPT)
     _land(pipeline, DAY_1)
     with sandbox.build_all_defs() as declared:
         defs = with_project(pipeline, declared)
         graph = defs.resolve_asset_graph()
-        assert graph.get(dg.AssetKey("product_reviews")).parent_keys == {dg.AssetKey("landing_product_reviews")}
-        assert graph.get(dg.AssetKey("product_reviews")).group_name == "product_reviews"
+        assert graph.get(dg.AssetKey("store_reviews")).parent_keys == {dg.AssetKey("landing_store_reviews")}
+        assert graph.get(dg.AssetKey("store_reviews")).group_name == "store_reviews"
         daily_job = set(defs.resolve_job_def("daily_tickets_job").asset_layer.executable_asset_keys)
-        assert {dg.AssetKey("product_reviews"), dg.AssetKey("review_sentiment")} <= daily_job
+        assert {dg.AssetKey("store_reviews"), dg.AssetKey("store_review_tone")} <= daily_job
 
-        extracted = materialise(pipeline, defs, DAY_1, ["product_reviews", "product_reviews_quarantine"])
-        rows = dict(pipeline.sql("select review_id, rating from product_reviews order by review_id"))
+        extracted = materialise(pipeline, defs, DAY_1, ["store_reviews", "store_reviews_quarantine"])
+        rows = dict(pipeline.sql("select review_id, rating from store_reviews order by review_id"))
         assert rows == {"2": 4, "R-1": 5, "R-6": 3, "R-7": 4}
-        reasons = dict(pipeline.sql("select source_file || ':' || source_line, reason from product_reviews_quarantine"))
-        assert "less than or equal to 5" in reasons["product_reviews/2026-11-01/a.jsonl:3"]
-        assert "product: Field required" in reasons["product_reviews/2026-11-01/a.jsonl:4"]
-        assert "JSON" in reasons["product_reviews/2026-11-01/a.jsonl:5"]
-        assert (
-            "kept the copy at product_reviews/2026-11-01/a.jsonl:1" in reasons["product_reviews/2026-11-01/a.jsonl:6"]
-        )
-        assert "rating" in reasons["product_reviews/2026-11-01/b.csv:3"]
-        assert "UTF-8" in reasons["product_reviews/2026-11-01/c.jsonl:1"]
-        assert "product_reviews/2026-11-01/notes.txt:0" in reasons
+        reasons = dict(pipeline.sql("select source_file || ':' || source_line, reason from store_reviews_quarantine"))
+        assert "less than or equal to 5" in reasons["store_reviews/2026-11-01/a.jsonl:3"]
+        assert "product: Field required" in reasons["store_reviews/2026-11-01/a.jsonl:4"]
+        assert "JSON" in reasons["store_reviews/2026-11-01/a.jsonl:5"]
+        assert "kept the copy at store_reviews/2026-11-01/a.jsonl:1" in reasons["store_reviews/2026-11-01/a.jsonl:6"]
+        assert "rating" in reasons["store_reviews/2026-11-01/b.csv:3"]
+        assert "UTF-8" in reasons["store_reviews/2026-11-01/c.jsonl:1"]
+        assert "store_reviews/2026-11-01/notes.txt:0" in reasons
         # Every record read (and every file not read) is in exactly one of the two tables.
-        metadata = extracted.asset_materializations_for_node("product_reviews")[0].metadata
+        metadata = extracted.asset_materializations_for_node("store_reviews")[0].metadata
         assert metadata["records"].value == len(rows) + len(reasons) == 11
         assert all(check_results(extracted).values())
 
-        sentiment = materialise(pipeline, defs, DAY_1, ["review_sentiment", "review_sentiment_failures"])
-        assert pipeline.count("review_sentiment") == len(rows)
+        sentiment = materialise(pipeline, defs, DAY_1, ["store_review_tone", "store_review_tone_failures"])
+        assert pipeline.count("store_review_tone") == len(rows)
         assert all(check_results(sentiment).values()), check_results(sentiment)
 
         # The day's files gone: a rerun refuses to replace the day's rows with nothing.
-        for path in (pipeline.settings.landing_dir / "product_reviews" / DAY_1).iterdir():
+        for path in (pipeline.settings.landing_dir / "store_reviews" / DAY_1).iterdir():
             path.unlink()
-        (pipeline.settings.landing_dir / "product_reviews" / DAY_1).rmdir()
-        refused = materialise(pipeline, defs, DAY_1, ["product_reviews", "product_reviews_quarantine"], succeed=False)
-        assert not refused.success and pipeline.count("product_reviews") == len(rows)
-        assert "no day is replaced with nothing" in refused.failure_data_for_node("product_reviews").error.message
+        (pipeline.settings.landing_dir / "store_reviews" / DAY_1).rmdir()
+        refused = materialise(pipeline, defs, DAY_1, ["store_reviews", "store_reviews_quarantine"], succeed=False)
+        assert not refused.success and pipeline.count("store_reviews") == len(rows)
+        assert "no day is replaced with nothing" in refused.failure_data_for_node("store_reviews").error.message
 
 
 @pytest.mark.parametrize(
@@ -128,9 +127,23 @@ def test_declared_reviews_land_in_the_table_or_the_quarantine_and_an_llm_step_re
     ],
 )
 def test_a_wrong_landing_declaration_names_what_is_wrong(sandbox, change, message):
-    declare(
-        sandbox.defs_folder_path / "product_reviews", {**REVIEWS, "attributes": {**REVIEWS["attributes"], **change}}
-    )
+    declare(sandbox.defs_folder_path / "store_reviews", {**REVIEWS, "attributes": {**REVIEWS["attributes"], **change}})
     with pytest.raises(Exception) as raised, sandbox.build_all_defs():
         pass
     assert message in str(raised.value) or message in str(raised.value.__cause__)
+
+
+def test_the_shipped_reviews_domain_runs_with_each_day_of_tickets(pipeline: Pipeline):
+    """ai_assets/defs/reviews/ (two defs.yaml files and a prompt) in the day's job, on the demo's sample."""
+    generate_sample_data(pipeline.settings.data_dir, days=1, tickets_per_day=30, golden_size=100, reviews_per_day=6)
+    pipeline.run("daily_tickets_job", DAY_1)
+    assert pipeline.count("product_reviews") == 6 == pipeline.count("review_sentiment")
+    reasons = [reason for (reason,) in pipeline.sql("select reason from product_reviews_quarantine order by 1")]
+    assert len(reasons) == 3 and "duplicate review_id" in reasons[0] and "rating" in reasons[-1]
+
+    def review_calls() -> int:
+        return sum(r["messages"][0]["content"].startswith("You read product reviews") for r in pipeline.server.requests)
+
+    assert review_calls() == 6
+    pipeline.run("daily_tickets_job", DAY_1)
+    assert review_calls() == 6  # an unchanged rerun asks nothing

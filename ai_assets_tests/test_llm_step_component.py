@@ -154,7 +154,7 @@ def test_an_invalid_answer_is_a_failures_row_with_its_reason(pipeline: Pipeline,
     ("change", "message"),
     [
         ({"key": ["order_number"]}, "key column 'order_number'"),
-        ({"input": "invoices"}, "LLMStep input 'invoices' is not a warehouse table"),
+        ({"input": "invoices"}, "LLMStep input 'invoices' is neither a warehouse table"),
         ({"input": "customers", "key": ["customer_id"]}, "input customers is not a daily table"),
         ({"fields": [{"name": "model", "description": "x"}]}, "field 'model' is a reserved column name"),
         ({"fields": [{"name": "risk", "description": " "}]}, "field 'risk' has no description"),

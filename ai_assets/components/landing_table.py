@@ -25,7 +25,7 @@ import polars as pl
 from pydantic import ConfigDict, Field, create_model
 
 from ai_assets.automation.jobs import JOB_TAG
-from ai_assets.components.llm_step import OutputField
+from ai_assets.components.fields import OutputField
 from ai_assets.config import ProjectSettings
 from ai_assets.extract.assets import refuse_lost_days
 from ai_assets.extract.declared import read_declared_day
@@ -62,7 +62,7 @@ class LandingTable(dg.Component, dg.Model, dg.Resolvable):
         self._refuse_wrong()
         project = ProjectSettings.from_env(environment())
         daily = Daily.from_settings(project)
-        table, quarantine = (registry.declare(t) for t in self._tables())
+        table, quarantine = (registry.declare(t) for t in self.tables())
         source = LandingSource(
             f"landing_{self.folder}", self.folder, f"{self.folder}/YYYY-MM-DD/*.jsonl|csv.", self.pii
         )
@@ -92,7 +92,8 @@ class LandingTable(dg.Component, dg.Model, dg.Resolvable):
         definitions = {f.name: (f.annotation(), f.pydantic_field(optional=f.nullable)) for f in self.fields}
         return create_model(f"{self.name}_record", __config__=config, **definitions)
 
-    def _tables(self) -> tuple[Table, Table]:
+    def tables(self) -> tuple[Table, Table]:
+        """The table and its quarantine, as contracts (what an LLMStep over the table reads too)."""
         table = Table(
             self.name,
             self.description,

@@ -20,14 +20,16 @@ the output schema and the model, so an edit marks it unsynced and an unchanged r
 import importlib
 import string
 from pathlib import Path
-from typing import Any, Literal
 
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ai_assets.automation.jobs import JOB_TAG
+from ai_assets.components.fields import OutputField
+from ai_assets.components.landing_table import LandingTable
 from ai_assets.components.scaffold import LLMStepScaffolder
 from ai_assets.config import ProjectSettings
 from ai_assets.llm.task import LLMTask, PromptTemplate
@@ -43,47 +45,8 @@ from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 
-FieldType = Literal["string", "enum", "boolean", "integer", "number"]
-_DTYPES = {"string": pl.Utf8, "enum": pl.Utf8, "boolean": pl.Boolean, "integer": pl.Int64, "number": pl.Float64}
-_PYTHON_TYPES: dict[str, Any] = {"string": str, "boolean": bool, "integer": int, "number": float}
 _TRUNCATED_NOTE = {"input_truncated": "the input was cut to AI_ASSETS_MAX_INPUT_CHARS"}
 _RESERVED = {"row_key", PARTITION_COLUMN, *LINEAGE_COLUMNS, "latency_ms", "input_truncated", "error_type", "reason"}
-
-
-class OutputField(dg.Model):
-    """One column the LLM fills: its type and limits are in the JSON schema the model must answer
-    and in the table's contract."""
-
-    name: str
-    description: str = Field(description="What the column means: shown in the UI, the contract and its check.")
-    type: FieldType = "string"
-    values: list[str] = Field(default_factory=list, description="type enum: the values allowed")
-    max_length: int | None = Field(default=None, description="type string: the longest answer allowed")
-    minimum: float | None = None
-    maximum: float | None = None
-    nullable: bool = Field(default=False, description="The model may answer null (e.g. 'when mentioned')")
-
-    def annotation(self) -> Any:
-        python = Literal[tuple(self.values)] if self.type == "enum" else _PYTHON_TYPES[self.type]
-        return python | None if self.nullable else python
-
-    def pydantic_field(self, optional: bool = False) -> Any:
-        """The field's rules; `optional`: it may be left out, as null (a landing record's nullable field)."""
-        limits = {"max_length": self.max_length, "ge": self.minimum, "le": self.maximum}
-        default = {"default": None} if optional else {}
-        return Field(**default, description=self.description, **{k: v for k, v in limits.items() if v is not None})
-
-    def column(self) -> pa.Column:
-        checks = []
-        if self.type == "enum":
-            checks.append(pa.Check.isin(self.values))
-        if self.minimum is not None:
-            checks.append(pa.Check.ge(self.minimum))
-        if self.maximum is not None:
-            checks.append(pa.Check.le(self.maximum))
-        if self.max_length is not None:
-            checks.append(pa.Check.str_length(max_value=self.max_length))
-        return pa.Column(_DTYPES[self.type], checks=checks, nullable=self.nullable)
 
 
 @dg.scaffold_with(LLMStepScaffolder)
@@ -117,7 +80,7 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         # The model names the step's code version and the project its days (read once per load).
         project = ProjectSettings.from_env(environment())
         model = LLMResource.from_env(environment(), project.data_dir).chat_model
-        source = _input_table(self.input)
+        source = _input_table(self.input, context)
         prompt = PromptTemplate.from_file(Path(context.path) / self.prompt, self.name)
         columns = _prompt_columns(prompt)
         answer, fields = self._answer()
@@ -171,11 +134,22 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             )
 
 
-def _input_table(name: str) -> Table:
+def _input_table(name: str, context: dg.ComponentLoadContext) -> Table:
     known = {table.name: table for table in [*TABLES, *registry.declared()]}
-    if name not in known:
-        raise ValueError(f"LLMStep input {name!r} is not a warehouse table; the tables: {', '.join(sorted(known))}")
-    return known[name]
+    if name in known:
+        return known[name]
+    for declaration in Path(context.defs_module_path).rglob("defs.yaml"):
+        # A LandingTable of the defs folder, whichever order the folders load in: loaded through
+        # Dagster, which then knows this step depends on it.
+        attributes = (yaml.safe_load(declaration.read_text()) or {}).get("attributes") or {}
+        if attributes.get("name") == name:
+            component = context.load_component(declaration.parent)
+            if isinstance(component, LandingTable):
+                return registry.declare(component.tables()[0])
+    raise ValueError(
+        f"LLMStep input {name!r} is neither a warehouse table nor a LandingTable of the defs folder; the tables: "
+        f"{', '.join(sorted(known))}"
+    )
 
 
 def _prompt_columns(prompt: PromptTemplate) -> list[str]:

@@ -21,9 +21,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--tickets-per-day", type=int, default=150)
+    parser.add_argument("--reviews-per-day", type=int, default=30, help="product reviews (ai_assets/defs/reviews/)")
     args = parser.parse_args(argv)
 
-    summary = generate_sample_data(args.data_dir, seed=args.seed, days=args.days, tickets_per_day=args.tickets_per_day)
+    summary = generate_sample_data(
+        args.data_dir,
+        seed=args.seed,
+        days=args.days,
+        tickets_per_day=args.tickets_per_day,
+        reviews_per_day=args.reviews_per_day,
+    )
     bad = sum(sum(e.bad.values()) for e in summary.expectations.values())
     valid = sum(e.valid_unique for e in summary.expectations.values())
     print(

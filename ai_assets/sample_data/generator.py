@@ -42,6 +42,7 @@ from ai_assets.sample_data.catalog import (
     Scenario,
 )
 from ai_assets.sample_data.orders import OrderMention, order_export
+from ai_assets.sample_data.reviews import review_lines
 
 BAD_KINDS = (
     "malformed_json",
@@ -210,8 +211,10 @@ def generate_sample_data(
     days: int = 7,
     tickets_per_day: int = 150,
     golden_size: int = 120,
+    reviews_per_day: int = 0,
 ) -> SampleSummary:
-    """Write landing data, the KB, the CRM export and the eval answer keys under `data_dir`."""
+    """Write landing data, the KB, the CRM export and the eval answer keys under `data_dir`; with
+    `reviews_per_day`, product reviews too (the demo's second domain, sample_data/reviews.py)."""
     if days < 1 or tickets_per_day < 10 or golden_size < 0:
         # Fewer than 10 tickets leaves too few ordinary JSONL records to duplicate.
         raise ValueError("need days >= 1, tickets_per_day >= 10 and golden_size >= 0")
@@ -230,6 +233,9 @@ def generate_sample_data(
     for d in built:
         _write_day(landing / "tickets" / d.day, d.records)
         _write(landing / "orders" / d.day / "orders.jsonl", _jsonl(order_export(seed, d.day, d.orders)).encode("utf-8"))
+        if reviews_per_day:
+            reviews = review_lines(seed, date.fromisoformat(d.day), reviews_per_day)
+            _write(landing / "product_reviews" / d.day / "reviews.jsonl", _jsonl(reviews).encode("utf-8"))
     eval_dir = data_dir / "eval"
     golden_lines = _jsonl(_golden_line(t) for t in golden).encode("utf-8")
     _write(eval_dir / "golden_tickets.jsonl", golden_lines)
