@@ -49,6 +49,17 @@ SAMPLE_TICKETS_PER_DAY = 150
 SAMPLE_DAYS = 7
 
 
+def partitions_from_the_data(settings: Settings) -> Settings:
+    """Unless AI_ASSETS_PARTITIONS_START is set, the daily partitions start at the first day landed in
+    landing/tickets/ (exported for the Dagster processes `ai-assets` starts), so the UI shows the days
+    there are, not weeks of "Missing" before them."""
+    days = _ticket_days(settings)
+    if os.environ.get("AI_ASSETS_PARTITIONS_START") or not days:
+        return settings
+    os.environ["AI_ASSETS_PARTITIONS_START"] = days[0]
+    return load_settings()
+
+
 def sample_start(settings: Settings, days: int) -> date:
     """The first day of a sample of `days` days ending yesterday (UTC), so a fresh demo is fresh: the
     last complete day is in. Never before the first partition."""
@@ -114,6 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ai_assets.automation.instance import ensure_dagster_home
     from ai_assets.pipeline import materialize_pipeline
 
+    settings = partitions_from_the_data(settings)
     ensure_dagster_home(settings.dagster_home)
 
     # The embedded model drafts about 0.2 replies/s on 2 cores: one day by default, not a week.
@@ -190,7 +202,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from ai_assets.automation.instance import ensure_dagster_home
 
-    settings = load_settings()
+    settings = partitions_from_the_data(load_settings())
     ensure_dagster_home(settings.dagster_home)
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
     dagster = Path(sys.executable).parent / "dagster"
@@ -207,7 +219,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from ai_assets.automation.instance import ensure_dagster_home
     from ai_assets.definitions import build_definitions
 
-    settings = load_settings()
+    settings = partitions_from_the_data(load_settings())
     ensure_dagster_home(settings.dagster_home)
     with dg.DagsterInstance.get() as instance:
         backfill_id = submit_daily_backfill(instance, build_definitions(settings), args.first_day, args.last_day)

@@ -42,6 +42,7 @@ class ProjectSettings(BaseModel):
     dagster_home_set: Path | None = setting(
         "DAGSTER_HOME", None, "the Dagster instance; unset: <data dir>/dagster_home"
     )
+    # `ai-assets` (demo, dev, backfill) sets it to the first day landed when unset (cli.partitions_from_the_data).
     partitions_start: str = setting("AI_ASSETS_PARTITIONS_START", "2026-11-01", "the first daily partition")
     backfill_days_per_run: int = setting("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5, "days a backfill run takes", ge=1)
     # in_process: one process per run, the cheapest on a small machine; multiprocess: steps in parallel.

@@ -124,9 +124,10 @@ def sandbox(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def no_dagster_home(monkeypatch):
-    """Every test starts without DAGSTER_HOME: `ensure_dagster_home` exports it, and a value left by
-    an earlier test would point the settings at that test's instance."""
+    """Every test starts without DAGSTER_HOME and AI_ASSETS_PARTITIONS_START: the CLI exports them,
+    and a value left by an earlier test would point the settings at that test's instance and days."""
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("AI_ASSETS_PARTITIONS_START", raising=False)
 
 
 def configure_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, server: FakeLLMServer | None) -> Settings:

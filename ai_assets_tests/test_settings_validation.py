@@ -102,3 +102,21 @@ def test_a_resource_reads_only_its_own_settings_and_defaults_for_the_embedded_mo
     assert llm.cache_path == str(tmp_path / "llm_cache.sqlite")
     with pytest.raises(SettingsError, match="AI_ASSETS_TOOL_RETRIES='-1' must be at least 0"):
         ToolsResource.from_env({"AI_ASSETS_TOOL_RETRIES": "-1"}, tmp_path)
+
+
+def test_ai_assets_dev_starts_the_partitions_at_the_first_landed_day(tmp_path, monkeypatch):
+    from ai_assets import cli
+
+    tickets = tmp_path / "data" / "landing" / "tickets"
+    for day in ("2026-11-20", "2026-11-21"):
+        (tickets / day).mkdir(parents=True)
+        (tickets / day / "t.jsonl").write_text("{}\n")
+    (tickets / "2026-11-19").mkdir()  # an empty folder is no day
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path / "data"))
+    started = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, argv: started.append(os.environ["AI_ASSETS_PARTITIONS_START"]))
+    cli.main(["dev"])
+    assert started == ["2026-11-20"]
+    monkeypatch.setenv("AI_ASSETS_PARTITIONS_START", "2026-11-01")  # set by the user: kept
+    cli.main(["dev"])
+    assert started == ["2026-11-20", "2026-11-01"]
