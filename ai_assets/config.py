@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from ai_assets.load.dbt import mart_names
 from ai_assets.load.resources import OutboxResource
@@ -35,8 +35,6 @@ class ProjectSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, validate_default=True)
 
-    # Defaults for the embedded model where a setting is not given.
-    use_embedded_model: bool = False
     data_dir: Path = setting("AI_ASSETS_DATA_DIR", Path("data"), "landing files, warehouse, caches and logs")
     # DAGSTER_HOME as the user set it (None: under the data directory, see `dagster_home`).
     dagster_home_set: Path | None = setting(
@@ -81,13 +79,6 @@ class ProjectSettings(BaseModel):
         "AI_ASSETS_LABEL_MAX_SUSPECT_SHARE", 0.1, "share of suspect labels above which the proxy stops", ge=0, le=1
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _embedded_model_defaults(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("use_embedded_model"):
-            return {"reply_max_refinements": 0, "cascade_target_accuracy": 0.0, **values}
-        return values
-
     @field_validator("data_dir", "dagster_home_set", "prompts_dir")
     @classmethod
     def absolute(cls, value: Path | None) -> Path | None:
@@ -125,7 +116,9 @@ class ProjectSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ProjectSettings:
-        return read_environment(cls, environ, use_embedded_model=uses_embedded_model(environ))
+        # The embedded model's defaults, where a variable does not say otherwise.
+        embedded = {"reply_max_refinements": 0, "cascade_target_accuracy": 0.0} if uses_embedded_model(environ) else {}
+        return read_environment(cls, environ, **embedded)
 
     @property
     def landing_dir(self) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import dagster as dg
-from pydantic import PrivateAttr, field_validator, model_validator
+from pydantic import PrivateAttr, field_validator
 
 from ai_assets.llm.cache import EmbeddingCache, ResponseCache
 from ai_assets.llm.client import Endpoint
@@ -47,6 +47,12 @@ class _ModelResource(dg.ConfigurableResource):
     # Defaults for the embedded model, where a setting is not given (e.g. it answers one request at a time).
     embedded_defaults: ClassVar[dict[str, Any]] = {}
 
+    @classmethod
+    def model_given(cls, embedded: bool) -> dict[str, Any]:
+        """What `from_env` gives besides the variables: whether the embedded model serves, and its
+        defaults as values, so the resource's page in the UI shows the values a run uses."""
+        return {**(cls.embedded_defaults if embedded else {}), "use_embedded_model": embedded}
+
     use_embedded_model: bool = False
     timeout_s: float = setting("AI_ASSETS_LLM_TIMEOUT_S", 60.0, "seconds a request may take (120 embedded)", ge=0.1)
     max_retries: int = setting("AI_ASSETS_LLM_MAX_RETRIES", 4, "retries of a failed request", ge=0)
@@ -77,13 +83,6 @@ class _ModelResource(dg.ConfigurableResource):
         "AI_ASSETS_REDACT_PII", "auto", "e-mails, card numbers and phones out of every input; auto: remote endpoints"
     )
     cache_path: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _embedded_model_defaults(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("use_embedded_model"):
-            return {**cls.embedded_defaults, **values}
-        return values
 
     @field_validator("requests_per_minute", "tokens_per_minute", "max_tokens_per_run", "max_cost_per_run_usd")
     @classmethod
@@ -145,7 +144,7 @@ class LLMResource(_ModelResource):
         return read_environment(
             cls,
             environ,
-            use_embedded_model=uses_embedded_model(environ),
+            **cls.model_given(uses_embedded_model(environ)),
             cache_path=str(data_dir / "llm_cache.sqlite"),
             log_dir=str(data_dir / "logs"),
         )
@@ -223,7 +222,7 @@ class EmbeddingResource(_ModelResource):
         return read_environment(
             cls,
             environ,
-            use_embedded_model=embedded,
+            **cls.model_given(embedded),
             base_url=None if embedded else environ.get("OPENAI_BASE_URL") or None,  # unless its own is set
             cache_path=str(data_dir / "embedding_cache.sqlite"),
         )

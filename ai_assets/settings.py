@@ -46,18 +46,18 @@ def env_name(model: type[BaseModel], field: str) -> str | None:
     return extra.get("env") if isinstance(extra, dict) else None
 
 
-def read_environment(model: type[Model], environ: Mapping[str, str], **given: Any) -> Model:
-    """`model` from its variables in `environ` (an empty variable counts as unset), over `given`;
+def read_environment(owner: type[Model], environ: Mapping[str, str], /, **given: Any) -> Model:
+    """`owner` from its variables in `environ` (an empty variable counts as unset), over `given`;
     raises SettingsError with a line per bad value."""
     values = dict(given)
-    for field in model.model_fields:
-        name = env_name(model, field)
+    for field in owner.model_fields:
+        name = env_name(owner, field)
         if name and environ.get(name):
             values[field] = environ[name]
     try:
-        return model(**values)
+        return owner(**values)
     except ValidationError as error:
-        raise SettingsError([_problem(model, values, detail) for detail in error.errors()]) from None
+        raise SettingsError([_problem(owner, values, detail) for detail in error.errors()]) from None
 
 
 def _problem(model: type[BaseModel], values: Mapping[str, Any], detail: Mapping[str, Any]) -> str:

@@ -37,7 +37,7 @@ def dismiss_dialog(page) -> None:
 
 def hide_panels(page) -> None:
     """The navigation and the asset tree beside the graph, so the graph has the page. The groups
-    stay folded: extract -> transform -> quality/load, each with its counts of assets."""
+    stay folded: one per feature (landing, reference, triage, ..., marts), each with its assets."""
     page.get_by_role("button", name="Hide navigation").click()
     page.locator('[aria-label="panel_show_right"]').first.click()
     page.reload(wait_until="networkidle")  # laid out again for the wider view
