@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,7 +58,7 @@ def partitions_from_the_data(settings: Settings) -> Settings:
     if os.environ.get("AI_ASSETS_PARTITIONS_START") or not days:
         return settings
     os.environ["AI_ASSETS_PARTITIONS_START"] = days[0]
-    return load_settings()
+    return replace(settings, project=settings.project.model_copy(update={"partitions_start": days[0]}))
 
 
 def sample_start(settings: Settings, days: int) -> date:

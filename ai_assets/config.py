@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -20,7 +20,7 @@ from ai_assets.load.dbt import mart_names
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.vocabulary import LABEL_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource, uses_embedded_model
-from ai_assets.settings import SettingsError, environment, read_environment, setting
+from ai_assets.settings import SettingsError, embedded_given, environment, read_environment, setting
 from ai_assets.warehouse.resource import WarehouseResource
 
 # Accuracy a triage must reach on the labelled tickets, per field: what a good hosted model reaches
@@ -34,6 +34,8 @@ class ProjectSettings(BaseModel):
     triage, reply, review and evaluation steps."""
 
     model_config = ConfigDict(frozen=True, validate_default=True)
+    # Where a variable does not say otherwise (see the two settings' comments).
+    embedded_defaults: ClassVar[dict[str, Any]] = {"reply_max_refinements": 0, "cascade_target_accuracy": 0.0}
 
     data_dir: Path = setting("AI_ASSETS_DATA_DIR", Path("data"), "landing files, warehouse, caches and logs")
     # DAGSTER_HOME as the user set it (None: under the data directory, see `dagster_home`).
@@ -116,9 +118,7 @@ class ProjectSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ProjectSettings:
-        # The embedded model's defaults, where a variable does not say otherwise.
-        embedded = {"reply_max_refinements": 0, "cascade_target_accuracy": 0.0} if uses_embedded_model(environ) else {}
-        return read_environment(cls, environ, **embedded)
+        return read_environment(cls, environ, **embedded_given(cls, uses_embedded_model(environ)))
 
     @property
     def landing_dir(self) -> Path:

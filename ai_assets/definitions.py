@@ -12,6 +12,7 @@ import dagster as dg
 from ai_assets.automation.jobs import JOBS
 from ai_assets.automation.schedules import build_daily_tickets_schedule, build_outbox_retry_schedule
 from ai_assets.automation.sensors import build_kb_reviews_sensor, build_sensors
+from ai_assets.components.loading import loading
 from ai_assets.config import Settings, load_settings
 from ai_assets.extract.assets import (
     build_orders_asset,
@@ -23,7 +24,7 @@ from ai_assets.extract.assets import (
     review_decisions,
     ticket_labels,
 )
-from ai_assets.extract.sources import LANDING_SOURCES, build_landing_observer
+from ai_assets.extract.sources import LANDING_SOURCES, build_landing_observer, landing_folders
 from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_routing, kb_publications
 from ai_assets.load.dbt import build_dbt_marts, dbt_resource, dbt_var
 from ai_assets.quality.checks import build_asset_checks
@@ -69,9 +70,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # With blocking on, ticket_triage writes only once its model and prompt meet the eval targets.
     gate = project.eval_targets if project.eval_blocking else None
     cascade = CascadeSettings.from_settings(project)
+    with loading(settings):  # the components see these settings, not a second read of the environment
+        declared = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    landing = [source.spec() for source in LANDING_SOURCES]
     layered = dg.Definitions(
         assets=[
-            *(source.spec() for source in LANDING_SOURCES),
+            *landing,
             raw_tickets,
             build_orders_asset(daily),
             customers,
@@ -121,7 +125,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[
             *build_sensors(project, settings.warehouse),
             build_kb_reviews_sensor(project.landing_dir),
-            build_landing_observer(project.landing_dir),
+            build_landing_observer(project.landing_dir, landing_folders([*landing, *(declared.assets or [])])),
             dg.AutomationConditionSensorDefinition(
                 "marts_automation_sensor",
                 target=dg.AssetSelection.assets(marts),
@@ -135,7 +139,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources=build_resources(settings),
         executor=EXECUTORS[project.executor],
     )
-    return dg.Definitions.merge(layered, dg.load_from_defs_folder(path_within_project=Path(__file__).parent))
+    return dg.Definitions.merge(layered, declared)
 
 
 @dg.definitions

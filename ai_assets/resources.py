@@ -15,7 +15,7 @@ from ai_assets.llm.cost import Pricing
 from ai_assets.llm.embeddings import Embedder, LocalE5Embedder
 from ai_assets.llm.engine import Limits
 from ai_assets.llm.local_chat_server import EmbeddedModelServer
-from ai_assets.settings import http_url, read_environment, setting
+from ai_assets.settings import embedded_given, http_url, read_environment, setting
 from ai_assets.tools.registry import ToolCache
 
 # The cosine a reply sentence needs to a sentence of its cited excerpts to count as supported, per
@@ -51,7 +51,7 @@ class _ModelResource(dg.ConfigurableResource):
     def model_given(cls, embedded: bool) -> dict[str, Any]:
         """What `from_env` gives besides the variables: whether the embedded model serves, and its
         defaults as values, so the resource's page in the UI shows the values a run uses."""
-        return {**(cls.embedded_defaults if embedded else {}), "use_embedded_model": embedded}
+        return {**embedded_given(cls, embedded), "use_embedded_model": embedded}
 
     use_embedded_model: bool = False
     timeout_s: float = setting("AI_ASSETS_LLM_TIMEOUT_S", 60.0, "seconds a request may take (120 embedded)", ge=0.1)

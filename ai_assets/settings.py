@@ -46,6 +46,12 @@ def env_name(model: type[BaseModel], field: str) -> str | None:
     return extra.get("env") if isinstance(extra, dict) else None
 
 
+def embedded_given(owner: type[BaseModel], embedded: bool) -> dict[str, Any]:
+    """`owner`'s defaults for the embedded local model (its `embedded_defaults`) when that model
+    serves: given as values, under the variables, so the UI shows what a run uses."""
+    return dict(getattr(owner, "embedded_defaults", {})) if embedded else {}
+
+
 def read_environment(owner: type[Model], environ: Mapping[str, str], /, **given: Any) -> Model:
     """`owner` from its variables in `environ` (an empty variable counts as unset), over `given`;
     raises SettingsError with a line per bad value."""

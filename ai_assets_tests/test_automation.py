@@ -208,6 +208,7 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
         "landing_reviews",
         "landing_labels",
         "landing_kb_reviews",
+        "landing_product_reviews",  # declared: ai_assets/defs/reviews/product_reviews/defs.yaml
     }
     assert observed["landing_crm"].metadata["files"].value == 1
     unchanged = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=first.cursor))
@@ -217,6 +218,11 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
     assert [e.asset_key.to_user_string() for e in changed.asset_events] == ["landing_kb"]
     version = changed.asset_events[0].tags["dagster/data_version"]
     assert version != observed["landing_kb"].tags["dagster/data_version"]
+    day = pipeline.settings.landing_dir / "product_reviews" / "2026-11-01"
+    day.mkdir(parents=True)
+    (day / "reviews.jsonl").write_text('{"review_id": "R-1"}\n')
+    declared = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=changed.cursor))
+    assert [e.asset_key.to_user_string() for e in declared.asset_events] == ["landing_product_reviews"]
 
 
 def test_a_new_asset_joins_the_jobs_of_its_feature_with_no_edit(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ server: its failures table, checks, lineage columns, descriptions and zero-call 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ai_assets.components import LLMStep
+from ai_assets.definitions import build_definitions
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
 from ai_assets_tests.declared import check_results, declare, materialise, with_project
 from ai_assets_tests.fakes.llm_server import Fault
@@ -196,3 +198,14 @@ def _chain(error: BaseException):
     while error is not None:
         yield error
         error = error.__cause__ or error.__context__
+
+
+def test_the_settings_the_definitions_are_built_with_reach_the_declared_steps(pipeline: Pipeline):
+    """The shipped review_sentiment step takes its model (its code version) from the settings handed to
+    build_definitions, as the Python assets do, not from a second read of the environment."""
+    other = replace(pipeline.settings, llm=pipeline.settings.llm.model_copy(update={"chat_model": "other-model"}))
+    versions = [
+        build_definitions(settings).resolve_asset_graph().get(dg.AssetKey("review_sentiment")).code_version
+        for settings in (pipeline.settings, other)
+    ]
+    assert versions[0].endswith("+fake-model") and versions[1].endswith("+other-model")

@@ -26,14 +26,13 @@ from pydantic import ConfigDict, Field, create_model
 
 from ai_assets.automation.jobs import JOB_TAG
 from ai_assets.components.fields import OutputField
-from ai_assets.config import ProjectSettings
+from ai_assets.components.loading import current
 from ai_assets.extract.assets import refuse_lost_days
 from ai_assets.extract.declared import read_declared_day
 from ai_assets.extract.sources import LandingSource
 from ai_assets.quality.checks import schema_check
 from ai_assets.quality.tables import LANDING_NOTES, day_quarantine
 from ai_assets.resources import DataDirResource
-from ai_assets.settings import environment
 from ai_assets.warehouse import registry
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
 from ai_assets.warehouse.partitions import Daily, partition_days
@@ -60,8 +59,7 @@ class LandingTable(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         self._refuse_wrong()
-        project = ProjectSettings.from_env(environment())
-        daily = Daily.from_settings(project)
+        daily = Daily.from_settings(current().settings.project)
         table, quarantine = (registry.declare(t) for t in self.tables())
         source = LandingSource(
             f"landing_{self.folder}", self.folder, f"{self.folder}/YYYY-MM-DD/*.jsonl|csv.", self.pii

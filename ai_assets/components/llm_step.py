@@ -30,14 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from ai_assets.automation.jobs import JOB_TAG
 from ai_assets.components.fields import OutputField
 from ai_assets.components.landing_table import LandingTable
+from ai_assets.components.loading import current
 from ai_assets.components.scaffold import LLMStepScaffolder
-from ai_assets.config import ProjectSettings
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.tables import LINEAGE_COLUMNS, LINEAGE_NOTES, TABLES
 from ai_assets.quality.vocabulary import LLM_ERROR_TYPES
 from ai_assets.resources import LLMResource
-from ai_assets.settings import environment
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, days_label, llm_metadata, run_llm_step
 from ai_assets.warehouse import registry
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
@@ -77,9 +76,8 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
     temperature: float = 0.0
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        # The model names the step's code version and the project its days (read once per load).
-        project = ProjectSettings.from_env(environment())
-        model = LLMResource.from_env(environment(), project.data_dir).chat_model
+        # The model names the step's code version and the project its days.
+        settings = current().settings
         source = _input_table(self.input, context)
         prompt = PromptTemplate.from_file(Path(context.path) / self.prompt, self.name)
         columns = _prompt_columns(prompt)
@@ -95,9 +93,9 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             batch_size=self.batch_size,
         )
         output, failures = (registry.declare(t) for t in _tables(self, source, fields))
-        daily = Daily.from_settings(project)
+        daily = Daily.from_settings(settings.project)
         group = self.group or Path(context.path).name
-        asset = _step_asset(self, task, source, output, failures, model, daily, group)
+        asset = _step_asset(self, task, source, output, failures, settings.llm.chat_model, daily, group)
         name = f"every_{source.name}_row_in_{output.name}_once"
         checks = [
             schema_check(output, daily.partitions_def),
@@ -138,18 +136,27 @@ def _input_table(name: str, context: dg.ComponentLoadContext) -> Table:
     known = {table.name: table for table in [*TABLES, *registry.declared()]}
     if name in known:
         return known[name]
-    for declaration in Path(context.defs_module_path).rglob("defs.yaml"):
+    declared = current().remember("declared", lambda: _declared_names(Path(context.defs_module_path)))
+    if name in declared:
         # A LandingTable of the defs folder, whichever order the folders load in: loaded through
         # Dagster, which then knows this step depends on it.
-        attributes = (yaml.safe_load(declaration.read_text()) or {}).get("attributes") or {}
-        if attributes.get("name") == name:
-            component = context.load_component(declaration.parent)
-            if isinstance(component, LandingTable):
-                return registry.declare(component.tables()[0])
+        component = context.load_component(declared[name])
+        if isinstance(component, LandingTable):
+            return registry.declare(component.tables()[0])
     raise ValueError(
         f"LLMStep input {name!r} is neither a warehouse table nor a LandingTable of the defs folder; the tables: "
         f"{', '.join(sorted(known))}"
     )
+
+
+def _declared_names(defs_folder: Path) -> dict[str, Path]:
+    """The `name` of each component declared under `defs_folder`, and its folder."""
+    found = {}
+    for declaration in defs_folder.rglob("defs.yaml"):
+        attributes = (yaml.safe_load(declaration.read_text()) or {}).get("attributes") or {}
+        if "name" in attributes:
+            found[attributes["name"]] = declaration.parent
+    return found
 
 
 def _prompt_columns(prompt: PromptTemplate) -> list[str]:

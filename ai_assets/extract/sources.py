@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,20 @@ def folder_fingerprint(folder: Path) -> tuple[str, int, int]:
     return digest, len(entries), sum(size for _, size, _ in entries)
 
 
-def build_landing_observer(landing_dir: Path) -> dg.SensorDefinition:
+def landing_folders(assets: Iterable[object]) -> dict[str, str]:
+    """The folder under landing/ of each landing asset among `assets` (the specs with `landing_folder`
+    metadata): ours and every `LandingTable`'s, so a declared source is observed like a shipped one."""
+    folders = {}
+    for asset in assets:
+        if isinstance(asset, dg.AssetSpec) and "landing_folder" in asset.metadata:
+            folder = asset.metadata["landing_folder"]
+            folders[asset.key.to_user_string()] = str(getattr(folder, "value", folder)).removeprefix("landing/")
+    return folders
+
+
+def build_landing_observer(landing_dir: Path, folders: Mapping[str, str]) -> dg.SensorDefinition:
+    """Observes `folders` (asset name -> folder under `landing_dir`, see `landing_folders`)."""
+
     @dg.sensor(
         name="landing_observer_sensor",
         minimum_interval_seconds=60,
@@ -74,14 +88,14 @@ def build_landing_observer(landing_dir: Path) -> dg.SensorDefinition:
     def landing_observer_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen = json.loads(context.cursor) if context.cursor else {}
         observations = []
-        for source in LANDING_SOURCES:
-            version, files, size = folder_fingerprint(landing_dir / source.folder)
-            if seen.get(source.name) == version:
+        for name, folder in folders.items():
+            version, files, size = folder_fingerprint(landing_dir / folder)
+            if seen.get(name) == version:
                 continue
-            seen[source.name] = version
+            seen[name] = version
             observations.append(
                 dg.AssetObservation(
-                    asset_key=source.name,
+                    asset_key=name,
                     metadata={"files": files, "bytes": size},
                     tags={"dagster/data_version": version},
                 )
