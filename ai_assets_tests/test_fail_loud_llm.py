@@ -176,3 +176,24 @@ def test_a_day_under_ten_percent_faults_still_succeeds(pipeline: Pipeline):
     assert pipeline.count("ticket_triage") + failed == tickets and failed <= 0.1 * tickets
     assert pipeline.count("reply_drafts") == tickets
     assert len(pipeline.server.pending_faults) < 550  # 50-odd requests went through the mix
+
+
+def test_a_budget_for_one_run_stops_sending_and_the_next_run_asks_only_the_rest(pipeline: Pipeline):
+    """The Launchpad's run config (ops: ticket_triage: config: max_tokens) caps one run's spend: the
+    rows past it are failures rows saying so, and a run without it asks only those."""
+    budget = {"ops": {"ticket_triage": {"config": {"max_tokens": 1}}}}
+    capped = pipeline.defs.resolve_job_def("daily_tickets_job").execute_in_process(
+        instance=pipeline.instance, partition_key=DAY_1, run_config=budget, raise_on_error=False
+    )
+    assert capped.success  # a budget is a deliberate stop, not a failed day
+    logged = [e.user_message for e in pipeline.instance.all_logs(capped.run_id)]
+    assert any("this run's budget (run config): 1 tokens" in m for m in logged)
+    asked = pipeline.calls("ticket_triage")
+    over = pipeline.count("ticket_triage_failures", "error_type = 'budget_exceeded'")
+    assert asked == 1 and over > 0  # the first request probes the endpoint alone; its answer spent it all
+    assert pipeline.count("ticket_triage") + pipeline.count("ticket_triage_failures") == pipeline.count("raw_tickets")
+
+    pipeline.run("daily_tickets_job", DAY_1)
+    prompts = pipeline.prompts("ticket_triage")
+    assert len(prompts) == asked + over and len(set(prompts)) == len(prompts)  # no ticket asked twice
+    assert pipeline.count("ticket_triage_failures") == 0

@@ -37,7 +37,14 @@ from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.tables import LINEAGE_COLUMNS, LINEAGE_NOTES, TABLES
 from ai_assets.quality.vocabulary import LLM_ERROR_TYPES
 from ai_assets.resources import LLMResource
-from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, days_label, llm_metadata, run_llm_step
+from ai_assets.transform.llm_step import (
+    LLM_POOL,
+    LLM_STEP_RETRY_POLICY,
+    LLMRunConfig,
+    days_label,
+    llm_metadata,
+    run_llm_step,
+)
 from ai_assets.warehouse import registry
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
 from ai_assets.warehouse.partitions import Daily, partition_days
@@ -278,7 +285,9 @@ def _step_asset(
         retry_policy=LLM_STEP_RETRY_POLICY,
         **daily.asset_args(),
     )
-    def llm_step(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: WarehouseResource):
+    def llm_step(
+        context: dg.AssetExecutionContext, config: LLMRunConfig, llm: LLMResource, warehouse: WarehouseResource
+    ):
         days = partition_days(context)
         label = f"{step.name} {days_label(days)}"
         with warehouse.get_connection() as conn:
@@ -293,7 +302,7 @@ def _step_asset(
             )
         # The prompt's columns as text: a date or a number reads as it prints.
         prompt_rows = rows.with_columns(pl.col(c).cast(pl.Utf8) for c in task.input_columns)
-        result = run_llm_step(context, llm, task, prompt_rows, label)
+        result = run_llm_step(context, llm, config, task, prompt_rows, label)
         keys = rows.select("row_key", *key)
         answered = result.outputs.join(keys, on="row_key")
         failed = result.failures.join(keys, on="row_key")

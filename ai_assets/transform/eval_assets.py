@@ -18,7 +18,14 @@ from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.cascade import thresholds_against_llm
-from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step, with_row_key
+from ai_assets.transform.llm_step import (
+    LLM_POOL,
+    LLM_STEP_RETRY_POLICY,
+    LLMRunConfig,
+    llm_metadata,
+    run_llm_step,
+    with_row_key,
+)
 from ai_assets.transform.triage_cascade import (
     CascadeSettings,
     apply_proxy,
@@ -64,7 +71,11 @@ def build_triage_eval(
         retry_policy=LLM_STEP_RETRY_POLICY,
     )
     def triage_eval(
-        context: dg.AssetExecutionContext, llm: LLMResource, embeddings: EmbeddingResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        config: LLMRunConfig,
+        llm: LLMResource,
+        embeddings: EmbeddingResource,
+        warehouse: WarehouseResource,
     ):
         """Triages every labelled ticket as ticket_triage does (same cascade, task, engine and caches: an
         unchanged rerun makes no call; the proxy answers each ticket held out, never from its own label)
@@ -80,7 +91,8 @@ def build_triage_eval(
         held_out = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True)
         # Judged even with the cascade off: the labels are also what the evaluation scores against.
         audit = held_out.audit or audit_ticket_labels(cascade, embeddings, labels)
-        result = run_llm_step(context, llm, task, held_out.rows, f"triage eval of {labels.height} labelled tickets")
+        label = f"triage eval of {labels.height} labelled tickets"
+        result = run_llm_step(context, llm, config, task, held_out.rows, label)
         # As ticket_triage will once this evaluation is recorded: a field where the LLM was no better
         # than the proxy is the proxy's on every row.
         by_llm = llm_accuracy(result.outputs, labels)

@@ -19,7 +19,14 @@ from ai_assets.tools.orders import HttpOrderService, WarehouseOrders
 from ai_assets.tools.registry import ToolBox
 from ai_assets.tools.ticket_tools import customer_history_tool, order_status_tool, search_knowledge_base_tool
 from ai_assets.transform.investigation import investigation_tables, subjects
-from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, days_label, llm_metadata, with_row_key
+from ai_assets.transform.llm_step import (
+    LLM_POOL,
+    LLM_STEP_RETRY_POLICY,
+    LLMRunConfig,
+    days_label,
+    llm_metadata,
+    with_row_key,
+)
 from ai_assets.transform.retrieval import top_k_chunks
 from ai_assets.transform.retrieval_assets import embed_with
 from ai_assets.warehouse.metadata import counts_by
@@ -81,6 +88,7 @@ def build_ticket_investigations(task: AgentTask, tools_version: str, daily: Dail
     )
     def ticket_investigations(
         context: dg.AssetExecutionContext,
+        config: LLMRunConfig,
         llm: LLMResource,
         embeddings: EmbeddingResource,
         tools: ToolsResource,
@@ -123,7 +131,7 @@ def build_ticket_investigations(task: AgentTask, tools_version: str, daily: Dail
                     task=task,
                     endpoint=llm.endpoint(),
                     cache=llm_cache,
-                    limits=llm.limits(),
+                    limits=config.limits(context, llm),
                     pricing=llm.pricing(),
                     redact_pii=llm.redact_pii,
                     on_progress=lambda done, m: context.log.info(f"{label}: {m.progress_line(done)}"),

@@ -18,7 +18,7 @@ from ai_assets.transform.kb_proposals import (
     settle,
     write_drafts,
 )
-from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step
+from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, LLMRunConfig, llm_metadata, run_llm_step
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
@@ -45,7 +45,11 @@ def build_kb_article_proposals(task: LLMTask, model: str, threshold: float, max_
         retry_policy=LLM_STEP_RETRY_POLICY,
     )
     def kb_article_proposals(
-        context: dg.AssetExecutionContext, llm: LLMResource, landing: DataDirResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        config: LLMRunConfig,
+        llm: LLMResource,
+        landing: DataDirResource,
+        warehouse: WarehouseResource,
     ):
         """Drafts a knowledge-base article for each category kb_gaps flags, from the replies reviewers
         approved or edited for its poorly covered tickets; checks it by the reply rules, writes it to
@@ -59,7 +63,7 @@ def build_kb_article_proposals(task: LLMTask, model: str, threshold: float, max_
         for category, reason in inputs.filter(pl.col("reason").is_not_null()).select("category", "reason").rows():
             context.log.warning(f"kb_gaps flags {category}, but no article is drafted: {reason}")
         to_draft = inputs.filter(pl.col("reason").is_null())
-        result = run_llm_step(context, llm, task, to_draft, "kb_article_proposals")
+        result = run_llm_step(context, llm, config, task, to_draft, "kb_article_proposals")
         drafts = write_drafts(drafted_proposals(inputs, result, task.prompt_version), Path(landing.data_dir))
         published = {f.proposal_id for f in article_files(landing.landing_dir / "kb") if f.proposal_id}
         proposals = settle(drafts, previous, decisions, published)

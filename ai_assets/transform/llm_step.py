@@ -1,10 +1,13 @@
 """What every LLM step shares: its row key, its retry policy, and running a task with the
 resource's endpoint, cache and limits while logging progress to the run."""
 
+from dataclasses import replace
+
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
-from ai_assets.llm.engine import TaskResult, run_task
+from ai_assets.llm.engine import Limits, TaskResult, run_task
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
 from ai_assets.resources import EmbeddingResource, LLMResource
@@ -17,6 +20,39 @@ LLM_STEP_RETRY_POLICY = dg.RetryPolicy(
 # Caps the LLM steps hitting the provider at once across all runs (each step also has its own
 # AI_ASSETS_LLM_CONCURRENCY); the limit is the instance's pool limit.
 LLM_POOL = "llm_provider"
+
+
+class LLMRunConfig(dg.Config):
+    """An LLM step's knobs for one run, set in the Launchpad (`ops: <step>: config:`) or a run's config:
+    a budget other than the llm resource's. Schedules and sensors leave them unset."""
+
+    max_tokens: int | None = Field(
+        default=None,
+        ge=0,
+        description="This run's token budget of each engine call of the step (docs/llm-engine.md); "
+        "unset: AI_ASSETS_LLM_MAX_TOKENS_PER_RUN; 0: no limit.",
+    )
+    max_cost_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="This run's cost budget in USD of each engine call of the step; "
+        "unset: AI_ASSETS_LLM_MAX_COST_PER_RUN_USD; 0: no limit.",
+    )
+
+    def limits(self, context: dg.AssetExecutionContext, llm: LLMResource) -> Limits:
+        """The resource's limits with this run's budget, said in the run log when it is not the resource's."""
+        limits = llm.limits()
+        if self.max_tokens is not None:
+            limits = replace(limits, max_tokens_per_run=self.max_tokens or None)
+        if self.max_cost_usd is not None:
+            limits = replace(limits, max_cost_per_run_usd=self.max_cost_usd or None)
+        if limits != llm.limits():
+            tokens, cost = limits.max_tokens_per_run, limits.max_cost_per_run_usd
+            context.log.info(
+                f"this run's budget (run config): {tokens or 'no limit on'} tokens, "
+                + (f"{cost:g} USD" if cost else "no limit on cost")
+            )
+        return limits
 
 
 def with_row_key(tickets: pl.DataFrame) -> pl.DataFrame:
@@ -43,9 +79,15 @@ def llm_metadata(
 
 
 def run_llm_step(
-    context: dg.AssetExecutionContext, llm: LLMResource, task: LLMTask, rows: pl.DataFrame, label: str
+    context: dg.AssetExecutionContext,
+    llm: LLMResource,
+    config: LLMRunConfig,
+    task: LLMTask,
+    rows: pl.DataFrame,
+    label: str,
 ) -> TaskResult:
-    """Runs `task` over `rows` (keyed by `row_key`) with the resource's endpoint, cache and limits,
+    """Runs `task` over `rows` (keyed by `row_key`) with the resource's endpoint, cache and limits
+    (with the run's budget, `config`),
     logging progress lines to the run. Fails the step (dg.Failure) when its circuit breaker stopped
     it or more than the allowed share of rows failed: an outage is never a successful day."""
     endpoint = llm.endpoint()
@@ -63,7 +105,7 @@ def run_llm_step(
             cache=cache,
             pricing=llm.pricing(),
             id_column="row_key",
-            limits=llm.limits(),
+            limits=config.limits(context, llm),
             max_input_chars=llm.max_input_chars,
             redact_pii=llm.redact_pii,
             on_progress=log_progress,

@@ -18,7 +18,14 @@ from ai_assets.quality.tables import (
 )
 from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.grounding import grounding_problems
-from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, llm_metadata, run_llm_step, with_row_key
+from ai_assets.transform.llm_step import (
+    LLM_POOL,
+    LLM_STEP_RETRY_POLICY,
+    LLMRunConfig,
+    llm_metadata,
+    run_llm_step,
+    with_row_key,
+)
 from ai_assets.transform.reply import states_order_status
 from ai_assets.transform.reply_loop import loop_version, reply_tables, run_reply_loop
 from ai_assets.transform.retrieval_assets import embed_with
@@ -61,6 +68,7 @@ def build_reply_drafts(
     )
     def reply_drafts(
         context: dg.AssetExecutionContext,
+        config: LLMRunConfig,
         llm: LLMResource,
         embeddings: EmbeddingResource,
         warehouse: WarehouseResource,
@@ -76,7 +84,7 @@ def build_reply_drafts(
         step_metrics: list[StepMetrics] = []  # of every draft, critique and refine call
 
         def run_step(task: LLMTask, rows: pl.DataFrame, label: str):
-            result = run_llm_step(context, llm, task, rows, label)
+            result = run_llm_step(context, llm, config, task, rows, label)
             step_metrics.append(result.metrics)
             return result
 

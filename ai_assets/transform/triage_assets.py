@@ -11,6 +11,7 @@ from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
+    LLMRunConfig,
     days_label,
     llm_metadata,
     run_llm_step,
@@ -50,7 +51,11 @@ def build_ticket_triage(
         **daily.asset_args(),
     )
     def ticket_triage(
-        context: dg.AssetExecutionContext, llm: LLMResource, embeddings: EmbeddingResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        config: LLMRunConfig,
+        llm: LLMResource,
+        embeddings: EmbeddingResource,
+        warehouse: WarehouseResource,
     ):
         """Triages each of the days' raw tickets: the cascade's proxy answers the fields it is sure of,
         the LLM the rest; unchanged tickets come from the caches."""
@@ -71,7 +76,7 @@ def build_ticket_triage(
             f"{label}: cascade {plan.stats}; thresholds {plan.thresholds}; evaluation "
             f"{evaluated['eval_id'] if evaluated else 'none'} (eval_runs {plan_version(evaluated)})"
         )
-        result = run_llm_step(context, llm, task, plan.rows, label)
+        result = run_llm_step(context, llm, config, task, plan.rows, label)
         keys = tickets.select("row_key", "ticket_id", "created_date")
         triaged = apply_proxy(result.outputs, plan.lineage).join(keys, on="row_key")
         failures = result.failures.join(keys, on="row_key")
