@@ -198,7 +198,11 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
 
     sensor = pipeline.defs.resolve_sensor_def("landing_observer_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    first = sensor(dg.build_sensor_context(instance=pipeline.instance))
+
+    def observe(cursor: str | None = None) -> dg.SensorResult:
+        return sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=cursor, definitions=pipeline.defs))
+
+    first = observe()
     observed = {e.asset_key.to_user_string(): e for e in first.asset_events}
     assert set(observed) == {
         "landing_tickets",
@@ -211,17 +215,17 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
         "landing_product_reviews",  # declared: ai_assets/defs/reviews/product_reviews/defs.yaml
     }
     assert observed["landing_crm"].metadata["files"].value == 1
-    unchanged = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=first.cursor))
+    unchanged = observe(first.cursor)
     assert unchanged.asset_events == []
     (pipeline.settings.landing_dir / "kb" / "new-article.md").write_text("---\ntitle: New\n---\nbody\n")
-    changed = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=unchanged.cursor))
+    changed = observe(unchanged.cursor)
     assert [e.asset_key.to_user_string() for e in changed.asset_events] == ["landing_kb"]
     version = changed.asset_events[0].tags["dagster/data_version"]
     assert version != observed["landing_kb"].tags["dagster/data_version"]
     day = pipeline.settings.landing_dir / "product_reviews" / "2026-11-01"
     day.mkdir(parents=True)
     (day / "reviews.jsonl").write_text('{"review_id": "R-1"}\n')
-    declared = sensor(dg.build_sensor_context(instance=pipeline.instance, cursor=changed.cursor))
+    declared = observe(changed.cursor)
     assert [e.asset_key.to_user_string() for e in declared.asset_events] == ["landing_product_reviews"]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,19 +63,19 @@ def folder_fingerprint(folder: Path) -> tuple[str, int, int]:
     return digest, len(entries), sum(size for _, size, _ in entries)
 
 
-def landing_folders(assets: Iterable[object]) -> dict[str, str]:
-    """The folder under landing/ of each landing asset among `assets` (the specs with `landing_folder`
+def landing_folders(graph: dg.AssetGraph) -> dict[str, str]:
+    """The folder under landing/ of each landing asset of `graph` (the assets with `landing_folder`
     metadata): ours and every `LandingTable`'s, so a declared source is observed like a shipped one."""
     folders = {}
-    for asset in assets:
-        if isinstance(asset, dg.AssetSpec) and "landing_folder" in asset.metadata:
-            folder = asset.metadata["landing_folder"]
-            folders[asset.key.to_user_string()] = str(getattr(folder, "value", folder)).removeprefix("landing/")
+    for key in graph.get_all_asset_keys():
+        folder = graph.get(key).metadata.get("landing_folder")
+        if folder is not None:
+            folders[key.to_user_string()] = str(getattr(folder, "value", folder)).removeprefix("landing/")
     return folders
 
 
-def build_landing_observer(landing_dir: Path, folders: Mapping[str, str]) -> dg.SensorDefinition:
-    """Observes `folders` (asset name -> folder under `landing_dir`, see `landing_folders`)."""
+def build_landing_observer(landing_dir: Path) -> dg.SensorDefinition:
+    """Observes every landing asset of the code location it is loaded in (see `landing_folders`)."""
 
     @dg.sensor(
         name="landing_observer_sensor",
@@ -88,7 +87,7 @@ def build_landing_observer(landing_dir: Path, folders: Mapping[str, str]) -> dg.
     def landing_observer_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen = json.loads(context.cursor) if context.cursor else {}
         observations = []
-        for name, folder in folders.items():
+        for name, folder in landing_folders(context.repository_def.asset_graph).items():
             version, files, size = folder_fingerprint(landing_dir / folder)
             if seen.get(name) == version:
                 continue

@@ -1,0 +1,22 @@
+"""Knowledge-base updates: article proposals for the gaps, the reviewers' decisions, publication."""
+
+import dagster as dg
+
+from ai_assets.components.loading import current
+from ai_assets.extract.assets import kb_review_decisions
+from ai_assets.load.assets import kb_publications
+from ai_assets.load.dbt import dbt_var
+from ai_assets.transform.kb_proposal_assets import build_kb_article_proposals
+from ai_assets.transform.kb_proposals import MAX_TICKETS, kb_article_task
+
+
+@dg.definitions
+def kb_updates() -> dg.Definitions:
+    settings = current().settings
+    proposals = build_kb_article_proposals(
+        kb_article_task(settings.project.prompts_dir),
+        settings.llm.chat_model,
+        float(dbt_var("kb_gap_score_threshold")),
+        MAX_TICKETS,
+    )
+    return dg.Definitions(assets=[kb_review_decisions, proposals, kb_publications])

@@ -1,0 +1,29 @@
+"""The resources every feature uses, and the executor, from the settings of the load."""
+
+import dagster as dg
+
+from ai_assets.components.loading import current
+from ai_assets.load.dbt import dbt_resource
+from ai_assets.resources import DataDirResource
+
+# in_process (default): one process per run, the cheapest on a small machine (each step process
+# re-imports everything and starts its own embedded model). multiprocess: steps in parallel
+# processes; each writes its own files (warehouse/storage.py).
+EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    settings = current().settings
+    return dg.Definitions(
+        resources={
+            "landing": DataDirResource(data_dir=str(settings.project.data_dir)),
+            "warehouse": settings.warehouse,
+            "dbt": dbt_resource(),
+            "embeddings": settings.embeddings,
+            "outbox_sink": settings.outbox,
+            "llm": settings.llm,
+            "tools": settings.tools,
+        },
+        executor=EXECUTORS[settings.project.executor],
+    )
