@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ai_assets.config import Settings, load_settings
+from ai_assets.config import ProjectSettings, Settings, load_settings
+from ai_assets.settings import environment
 
 if TYPE_CHECKING:  # polars is imported by the commands that use it: `--help` stays fast
     import polars as pl
@@ -58,7 +59,8 @@ def partitions_from_the_data(settings: Settings) -> Settings:
     if os.environ.get("AI_ASSETS_PARTITIONS_START") or not days:
         return settings
     os.environ["AI_ASSETS_PARTITIONS_START"] = days[0]
-    return replace(settings, project=settings.project.model_copy(update={"partitions_start": days[0]}))
+    # Read back as the variable is, so a folder named like no day stops here with its message.
+    return replace(settings, project=ProjectSettings.from_env(environment()))
 
 
 def sample_start(settings: Settings, days: int) -> date:

@@ -47,7 +47,7 @@ class ProjectSettings(BaseModel):
     backfill_days_per_run: int = setting("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5, "days a backfill run takes", ge=1)
     # in_process: one process per run, the cheapest on a small machine; multiprocess: steps in parallel.
     executor: Literal["in_process", "multiprocess"] = setting("AI_ASSETS_EXECUTOR", "in_process", "how steps run")
-    # Prompt files here replace the packaged ones of the same name (ai_assets/prompts/).
+    # Prompt files here replace the packaged ones of the same name (ai_assets/defs/<feature>/<name>.txt).
     prompts_dir: Path | None = setting("AI_ASSETS_PROMPTS_DIR", None, "a folder of prompts that replace ours")
     # One row per request by default: small local models answer batches badly.
     triage_batch_size: int = setting("AI_ASSETS_TRIAGE_BATCH_SIZE", 1, "tickets per triage request", ge=1)

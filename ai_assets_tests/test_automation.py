@@ -10,7 +10,7 @@ import dagster as dg
 
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
-from ai_assets.transform.triage import triage_task
+from ai_assets.defs.triage.tasks import triage_task
 from ai_assets.warehouse.partitions import Daily
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env
 

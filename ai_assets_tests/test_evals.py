@@ -14,7 +14,7 @@ import pytest
 
 from ai_assets.config import EVAL_TARGETS, SettingsError, load_settings
 from ai_assets.definitions import build_definitions
-from ai_assets.llm.task import PROMPTS_DIR
+from ai_assets.llm.task import packaged_prompt
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.fakes.llm_server import Fault
 
@@ -284,7 +284,7 @@ def test_a_reviewer_correction_is_a_label_that_wins(pipeline: Pipeline):
 def _broken_prompt(tmp_path: Path) -> Path:
     prompts = tmp_path / "prompts"
     prompts.mkdir()
-    text = (PROMPTS_DIR / "ticket_triage.txt").read_text()
+    text = packaged_prompt("ticket_triage").read_text()
     (prompts / "ticket_triage.txt").write_text(text.replace("\n", "\nAnswer tersely.\n", 1))
     return prompts
 

@@ -10,11 +10,11 @@ import zlib
 import polars as pl
 import pytest
 
+from ai_assets.defs.replies.grounding import sentences
+from ai_assets.defs.replies.tasks import rule_problems
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality.vocabulary import REPLY_RULES
 from ai_assets.sample_data.catalog import KB_ARTICLES
-from ai_assets.transform.grounding import sentences
-from ai_assets.transform.reply import rule_problems
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.fakes.llm_server import default_responder
 

@@ -10,7 +10,7 @@ import polars as pl
 
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
-from ai_assets.transform.reply import states_order_status
+from ai_assets.defs.replies.tasks import states_order_status
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.fakes.order_service import OrderService
 

@@ -10,8 +10,8 @@ import re
 import dagster as dg
 import duckdb
 
+from ai_assets.defs.kb_updates.proposals import MAX_TICKETS
 from ai_assets.llm.task import PromptTemplate
-from ai_assets.transform.kb_proposals import MAX_TICKETS
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.fakes.llm_server import default_responder
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from ai_assets.defs.triage.tasks import triage_task
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.engine import Limits, run_task
-from ai_assets.transform.triage import triage_task
 from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
 
 # The triage task as the default settings make it, whatever the environment of the test run says.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from ai_assets.defs.replies import tasks as reply
 from ai_assets.llm.redaction import CARD_NUMBER, redact_expr
-from ai_assets.transform import reply
 
 CARDS = [
     "4111111111111",  # 13 digits

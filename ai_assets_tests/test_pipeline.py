@@ -12,7 +12,7 @@ import duckdb
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.extract.tickets import build_raw_tickets
-from ai_assets.llm.task import PROMPTS_DIR
+from ai_assets.llm.task import packaged_prompt
 from ai_assets.quality.tables import TABLES
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
 from ai_assets_tests.fakes.llm_server import Fault
@@ -208,7 +208,7 @@ def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pi
     tickets, calls = pipeline.count("raw_tickets"), pipeline.calls("ticket_triage")
 
     # A data engineer edits the triage prompt in their own prompts directory.
-    packaged = (PROMPTS_DIR / "ticket_triage.txt").read_text()
+    packaged = packaged_prompt("ticket_triage").read_text()
     (tmp_path / "prompts").mkdir()
     (tmp_path / "prompts" / "ticket_triage.txt").write_text(
         packaged.replace("[user]", "Answer in the customer's words.\n\n[user]")

@@ -382,7 +382,7 @@ def test_marts_report_reply_outcomes_failure_reasons_and_kb_gaps(pipeline: Pipel
 
 
 def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pipeline, monkeypatch, tmp_path):
-    from ai_assets.llm.task import PROMPTS_DIR
+    from ai_assets.llm.task import packaged_prompt
     from ai_assets_tests.test_pipeline import _stale_status
 
     _run_day(pipeline)
@@ -392,7 +392,7 @@ def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pi
         pipeline.calls("reply_critique"),
     )
     (tmp_path / "prompts").mkdir()
-    edited = (PROMPTS_DIR / "reply_critique.txt").read_text().replace("[user]", "Be strict about dates.\n\n[user]")
+    edited = packaged_prompt("reply_critique").read_text().replace("[user]", "Be strict about dates.\n\n[user]")
     (tmp_path / "prompts" / "reply_critique.txt").write_text(edited)
     _rebuild(pipeline, monkeypatch, AI_ASSETS_PROMPTS_DIR=str(tmp_path / "prompts"))
     assert pipeline.calls("reply_critique") == 0  # counted from here on: requests with the edited prompt

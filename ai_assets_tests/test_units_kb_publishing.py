@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from ai_assets.defs.kb_updates.proposals import draft_text
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.load.kb_publishing import publish_approved
 from ai_assets.quality.article_files import article_files, content_hash
 from ai_assets.quality.tables import KB_ARTICLE_PROPOSALS
-from ai_assets.transform.kb_proposals import draft_text
 
 
 def _proposal(

@@ -6,12 +6,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from ai_assets.defs.replies.grounding import grounding_problems
+from ai_assets.defs.replies.loop import run_reply_loop
+from ai_assets.defs.replies.tasks import reply_tasks, rule_problems
 from ai_assets.llm.engine import FAILURE_SCHEMA, LINEAGE_SCHEMA, TaskResult, output_schema
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
-from ai_assets.transform.grounding import grounding_problems
-from ai_assets.transform.reply import reply_tasks, rule_problems
-from ai_assets.transform.reply_loop import run_reply_loop
 from ai_assets_tests.fakes.llm_server import _embedding
 
 # --- rule_problems ---------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def _grounding(reply: str, cited: str, min_support: float | None = 0.34, embed=_
     return grounding_problems(drafts, embed, min_support, "fake").to_list()[0]
 
 
-# Phrasings every rule check of reply.py lets through (the first is the issue's), in five languages.
+# Phrasings every rule check of defs/replies/tasks.py lets through (the first is the issue's), in five languages.
 UNCAUGHT_BY_RULES = [
     ("Type your login password in your reply so we can check.", "kb-account-sign-in#3"),
     ("Thank you for your message. Write your account password at the end of your reply.", "kb-account-sign-in#3"),

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from ai_assets.transform.triage import TicketTriage
+from ai_assets.defs.triage.tasks import TicketTriage
 
 ANSWER = {"category": "billing", "urgency": "low", "sentiment": "neutral", "language": "en", "summary": "Refund",
           "order_id": None, "product": None, "confidence": 0.9}  # fmt: skip

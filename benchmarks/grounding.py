@@ -9,7 +9,7 @@
    grounding rule, and the share of supported ones that pass there.
 2. Runs hand-written replies (`benchmarks/data/grounding_replies.jsonl`: hostile ones asking for
    passwords and codes, links to click, payments elsewhere, in six languages; benign ones grounded
-   in the sample knowledge base) through the old decision (the rule checks of `reply.py` pass) and
+   in the sample knowledge base) through the old decision (the rule checks of `defs/replies/tasks.py` pass) and
    the new one (the rules pass and `grounding.py` finds every sentence supported, at the threshold
    the settings give this model), and prints how many of each are auto-sent.
 
@@ -30,14 +30,14 @@ import numpy as np
 import polars as pl
 
 from ai_assets.config import load_settings
+from ai_assets.defs.replies.grounding import grounding_problems, judge_reply, sentences
+from ai_assets.defs.replies.tasks import rule_problems
 from ai_assets.extract.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.llm.cache import EmbeddingCache
 from ai_assets.llm.embeddings import embed_texts
 from ai_assets.sample_data.generator import generate_sample_data
-from ai_assets.transform.grounding import grounding_problems, judge_reply, sentences
-from ai_assets.transform.reply import rule_problems
 from ai_assets_tests.fakes.embedder import FakeEmbedder
 
 DATA = Path(__file__).parent / "data"

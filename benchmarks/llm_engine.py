@@ -84,7 +84,7 @@ def reset_server(base_url: str) -> None:
 
 
 def triage():
-    from ai_assets.transform.triage import triage_task
+    from ai_assets.defs.triage.tasks import triage_task
 
     return triage_task()
 

@@ -26,12 +26,12 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from ai_assets.defs.retrieval.search import top_k_chunks
 from ai_assets.extract.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.llm.embeddings import LocalE5Embedder
 from ai_assets.sample_data.generator import generate_sample_data
-from ai_assets.transform.retrieval import top_k_chunks
 from ai_assets_tests.fakes.embedder import FakeEmbedder
 
 

@@ -37,11 +37,11 @@ from pathlib import Path
 import polars as pl
 
 from ai_assets.config import load_settings
+from ai_assets.defs.triage.tasks import triage_task
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
 from ai_assets.llm.local_chat_server import EmbeddedModelServer
-from ai_assets.transform.triage import triage_task
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[1]

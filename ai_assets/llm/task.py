@@ -13,8 +13,17 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+# The packaged prompts live beside the feature that asks them (ai_assets/defs/<feature>/<name>.txt).
+PROMPTS_ROOT = Path(__file__).resolve().parent.parent / "defs"
 _SYSTEM_MARK, _USER_MARK = "[system]", "[user]"
+
+
+def packaged_prompt(name: str) -> Path:
+    """The file of the packaged prompt `name`: `<name>.txt` in its feature's folder under PROMPTS_ROOT."""
+    found = sorted(PROMPTS_ROOT.glob(f"*/{name}.txt"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{len(found)} packaged prompts named {name!r} under {PROMPTS_ROOT} (want one)")
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -28,10 +37,8 @@ class PromptTemplate:
     @classmethod
     def load(cls, name: str, override_dir: Path | None = None) -> PromptTemplate:
         """The packaged prompt `name`, or the file of that name in `override_dir` when there is one."""
-        path = PROMPTS_DIR / f"{name}.txt"
-        if override_dir is not None and (override_dir / f"{name}.txt").exists():
-            path = override_dir / f"{name}.txt"
-        return cls.from_file(path, name)
+        override = override_dir / f"{name}.txt" if override_dir is not None else None
+        return cls.from_file(override if override and override.exists() else packaged_prompt(name), name)
 
     @classmethod
     def from_file(cls, path: Path, name: str) -> PromptTemplate:

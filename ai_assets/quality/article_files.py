@@ -1,7 +1,7 @@
 """The knowledge-base article file: YAML front matter between `---` lines, then markdown.
 
 One format for the files in `landing/kb/` (read by `extract/knowledge_base.py`), the proposal drafts
-in `kb_proposals/` (written by `transform/kb_proposals.py`) and publishing (`load/kb_publishing.py`),
+in `kb_proposals/` (written by `defs/kb_updates/proposals.py`) and publishing (`load/kb_publishing.py`),
 so that publishing a draft is a copy of its file.
 """
 

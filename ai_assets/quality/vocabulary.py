@@ -37,7 +37,7 @@ DELIVERY_STATUSES = ("delivered", "failed")
 # What a reviewer's decision makes of a ticket sent to review (no decision: pending_review).
 DECISION_STATUSES = {"approve": "human_approved", "edit": "human_edited", "reject": "rejected"}
 # The rules a drafted reply must pass before it may be sent, whatever the critic says
-# (transform/reply.py): a reply that breaks one goes to a human with the rule's name as a problem.
+# (defs/replies/tasks.py): a reply that breaks one goes to a human with the rule's name as a problem.
 REPLY_RULES = (
     "cites no knowledge-base chunk",
     "cites a chunk that was not retrieved for this ticket",

@@ -139,7 +139,7 @@ def _messages(body: dict) -> list[dict]:
     return [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
 
 
-# The triage cascade's few-shot examples (transform/triage_cascade.py) before a ticket: a model
+# The triage cascade's few-shot examples (defs/triage/cascade.py) before a ticket: a model
 # answers for the ticket, and a fault keyed to a ticket's text hits that ticket, not the tickets
 # it is shown to as an example.
 _EXAMPLE_BLOCK = re.compile(r"Labelled ticket similar to this one:\n<<<EXAMPLE\n.*?\nEXAMPLE>>>\n[^\n]*\n\n", re.S)

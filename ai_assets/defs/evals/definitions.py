@@ -3,10 +3,10 @@
 import dagster as dg
 
 from ai_assets.components.loading import current
-from ai_assets.transform.eval_assets import build_triage_eval
-from ai_assets.transform.reply_eval_assets import build_reply_eval
-from ai_assets.transform.triage import triage_task
-from ai_assets.transform.triage_cascade import CascadeSettings
+from ai_assets.defs.evals.reply_eval import build_reply_eval
+from ai_assets.defs.evals.triage_eval import build_triage_eval
+from ai_assets.defs.triage.cascade import CascadeSettings
+from ai_assets.defs.triage.tasks import triage_task
 
 
 @dg.definitions

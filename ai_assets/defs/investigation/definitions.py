@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ai_assets.components.loading import current
-from ai_assets.transform.investigation_assets import build_ticket_investigations, investigation_task, tools_version
+from ai_assets.defs.investigation.assets import build_ticket_investigations, investigation_task, tools_version
 from ai_assets.warehouse.partitions import Daily
 
 

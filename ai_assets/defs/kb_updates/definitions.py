@@ -3,11 +3,11 @@
 import dagster as dg
 
 from ai_assets.components.loading import current
+from ai_assets.defs.kb_updates.assets import build_kb_article_proposals
+from ai_assets.defs.kb_updates.proposals import MAX_TICKETS, kb_article_task
 from ai_assets.extract.assets import kb_review_decisions
 from ai_assets.load.assets import kb_publications
 from ai_assets.load.dbt import dbt_var
-from ai_assets.transform.kb_proposal_assets import build_kb_article_proposals
-from ai_assets.transform.kb_proposals import MAX_TICKETS, kb_article_task
 
 
 @dg.definitions

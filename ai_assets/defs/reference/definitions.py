@@ -3,8 +3,8 @@
 import dagster as dg
 
 from ai_assets.components.loading import current
+from ai_assets.defs.retrieval.assets import build_kb_embeddings
 from ai_assets.extract.assets import customers, kb_articles, kb_chunks, ticket_labels
-from ai_assets.transform.retrieval_assets import build_kb_embeddings
 
 
 @dg.definitions

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from ai_assets.components.loading import current
-from ai_assets.transform.reply import reply_tasks
-from ai_assets.transform.reply_assets import build_reply_drafts
+from ai_assets.defs.replies.assets import build_reply_drafts
+from ai_assets.defs.replies.tasks import reply_tasks
 from ai_assets.warehouse.partitions import Daily
 
 

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ai_assets.components.loading import current
-from ai_assets.transform.retrieval_assets import build_ticket_context
+from ai_assets.defs.retrieval.assets import build_ticket_context
 from ai_assets.warehouse.partitions import Daily
 
 

@@ -3,9 +3,9 @@
 import dagster as dg
 
 from ai_assets.components.loading import current
-from ai_assets.transform.triage import triage_task
-from ai_assets.transform.triage_assets import build_ticket_triage
-from ai_assets.transform.triage_cascade import CascadeSettings
+from ai_assets.defs.triage.assets import build_ticket_triage
+from ai_assets.defs.triage.cascade import CascadeSettings
+from ai_assets.defs.triage.tasks import triage_task
 from ai_assets.warehouse.partitions import Daily
 
 

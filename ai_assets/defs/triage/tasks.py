@@ -74,7 +74,7 @@ def triage_task(prompts_dir: Path | None = None, batch_size: int = 1) -> LLMTask
         name="ticket_triage",
         prompt=PromptTemplate.load("ticket_triage", prompts_dir),
         output_model=TicketTriage,
-        # `examples`: the nearest labelled tickets (the cascade), or "" (transform/triage_cascade.py).
+        # `examples`: the nearest labelled tickets (the cascade), or "" (defs/triage/cascade.py).
         input_columns=("examples", "channel", "subject", "body"),
         temperature=0.0,
         max_tokens=300,

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from ai_assets.defs.triage.cascade import CascadeSettings, apply_proxy, plan_cascade
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.evals import latest_eval, llm_accuracy_of, plan_version, triage_gate
 from ai_assets.quality.tables import EVAL_RUNS, RAW_TICKETS, TICKET_LABELS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
@@ -17,7 +18,6 @@ from ai_assets.transform.llm_step import (
     run_llm_step,
     with_row_key,
 )
-from ai_assets.transform.triage_cascade import CascadeSettings, apply_proxy, plan_cascade
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource

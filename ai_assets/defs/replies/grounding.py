@@ -5,7 +5,7 @@ asks for nothing but what a customer may safely be asked for. No Dagster here.
 Why not more rules: each rule catches one phrasing and the next phrasing passes ("Type your login
 password in your reply" passed every rule). Here what is allowed is listed, not what is forbidden:
 a sentence nobody can trace to a cited excerpt goes to a human, whatever it says and in whatever
-language. The rule checks of `reply.py` stay as a second line.
+language. The rule checks of `tasks.py` stay as a second line.
 
 The support of a reply is the text of the excerpts it cites, and the facts the investigation
 rendered for the ticket from the tools' structured answers ("- Order ORD-1 is delayed (...)",
@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from ai_assets.transform.reply import cited_excerpts
+from ai_assets.defs.replies.tasks import cited_excerpts
 
 # texts -> unit-normalised or not vectors, one row per text (the project's embedding engine).
 Embed = Callable[[list[str]], np.ndarray]

@@ -11,6 +11,9 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from ai_assets.defs.investigation.facts import investigation_tables, subjects
+from ai_assets.defs.retrieval.assets import embed_with
+from ai_assets.defs.retrieval.search import top_k_chunks
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality.tables import TICKET_INVESTIGATIONS, TOOL_CALLS
 from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource
@@ -18,7 +21,6 @@ from ai_assets.tools.agent import AgentTask, investigate
 from ai_assets.tools.orders import HttpOrderService, WarehouseOrders
 from ai_assets.tools.registry import ToolBox
 from ai_assets.tools.ticket_tools import customer_history_tool, order_status_tool, search_knowledge_base_tool
-from ai_assets.transform.investigation import investigation_tables, subjects
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -27,8 +29,6 @@ from ai_assets.transform.llm_step import (
     llm_metadata,
     with_row_key,
 )
-from ai_assets.transform.retrieval import top_k_chunks
-from ai_assets.transform.retrieval_assets import embed_with
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource

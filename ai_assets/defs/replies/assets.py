@@ -4,6 +4,10 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from ai_assets.defs.replies.grounding import grounding_problems
+from ai_assets.defs.replies.loop import loop_version, reply_tables, run_reply_loop
+from ai_assets.defs.replies.tasks import states_order_status
+from ai_assets.defs.retrieval.assets import embed_with
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.tables import (
@@ -17,7 +21,6 @@ from ai_assets.quality.tables import (
     TICKET_TRIAGE_FAILURES,
 )
 from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.grounding import grounding_problems
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -26,9 +29,6 @@ from ai_assets.transform.llm_step import (
     run_llm_step,
     with_row_key,
 )
-from ai_assets.transform.reply import states_order_status
-from ai_assets.transform.reply_loop import loop_version, reply_tables, run_reply_loop
-from ai_assets.transform.retrieval_assets import embed_with
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource

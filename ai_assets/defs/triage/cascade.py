@@ -15,12 +15,12 @@ import numpy as np
 import polars as pl
 
 from ai_assets.config import ProjectSettings
+from ai_assets.defs.retrieval.assets import embed_with, ticket_query_texts
 from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality import label_trust
 from ai_assets.quality.metrics import accuracy
 from ai_assets.resources import EmbeddingResource
 from ai_assets.transform import cascade
-from ai_assets.transform.retrieval_assets import embed_with, ticket_query_texts
 
 EXAMPLE_CHARS = 300  # of an example's subject and of its body: the gist, not the thread
 

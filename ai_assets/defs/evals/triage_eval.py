@@ -3,6 +3,13 @@
 import dagster as dg
 import polars as pl
 
+from ai_assets.defs.triage.cascade import (
+    CascadeSettings,
+    apply_proxy,
+    audit_ticket_labels,
+    llm_accuracy,
+    plan_cascade,
+)
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.evals import (
     eval_id,
@@ -25,13 +32,6 @@ from ai_assets.transform.llm_step import (
     llm_metadata,
     run_llm_step,
     with_row_key,
-)
-from ai_assets.transform.triage_cascade import (
-    CascadeSettings,
-    apply_proxy,
-    audit_ticket_labels,
-    llm_accuracy,
-    plan_cascade,
 )
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import materializations, read, row_count
