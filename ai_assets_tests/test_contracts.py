@@ -18,7 +18,8 @@ import yaml
 from fsspec.implementations.local import LocalFileSystem
 
 from ai_assets.config import SettingsError, load_settings
-from ai_assets.quality.tables import TABLES, TABLES_BY_NAME, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
+from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
+from ai_assets.quality.tables import TABLES, TABLES_BY_NAME
 from ai_assets.quality.tables_doc import render
 from ai_assets.warehouse.contract import Table
 from ai_assets_tests.conftest import local_warehouse, read_table

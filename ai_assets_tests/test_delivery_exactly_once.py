@@ -25,9 +25,9 @@ import pytest
 from ai_assets.automation.instance import DAGSTER_YAML, ensure_dagster_home
 from ai_assets.config import Settings, load_settings
 from ai_assets.definitions import build_definitions
+from ai_assets.defs.outbox.tables import OUTBOX, OUTBOX_DELIVERIES
 from ai_assets.load.ledger import DeliveryLedger
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, WebhookSink, deliver
-from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES
 from ai_assets_tests.conftest import configure_env
 from ai_assets_tests.fakes.outbox_rows import day_actions
 from ai_assets_tests.fakes.webhook_receiver import WebhookReceiver

@@ -129,7 +129,8 @@ def test_a_day_materialises_while_analysts_hold_the_warehouse_open(pipeline):
 
 
 def test_a_warehouse_of_an_earlier_version_is_converted_without_losing_a_row(tmp_path):
-    from ai_assets.quality.tables import CUSTOMERS_QUARANTINE, RAW_TICKETS
+    from ai_assets.defs.landing.tables import RAW_TICKETS
+    from ai_assets.defs.reference.tables import CUSTOMERS_QUARANTINE
 
     catalog = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(catalog)) as conn:  # what the single-file version left: tables, old columns

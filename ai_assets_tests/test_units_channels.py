@@ -12,13 +12,13 @@ import polars as pl
 import pytest
 
 from ai_assets.config import SettingsError, load_settings
+from ai_assets.defs.outbox.tables import OUTBOX_DELIVERIES
 from ai_assets.load import smtp_sink as smtp_sink_module
 from ai_assets.load.contacts import one_line
 from ai_assets.load.ledger import DeliveryLedger
 from ai_assets.load.outbox import DeliveryPolicy, Routes, build_actions, deliver, delivery_table
 from ai_assets.load.smtp_sink import SentJournal, SmtpSink, message_id, reply_message
 from ai_assets.load.ticketing_sink import TicketingSink, ticket_request
-from ai_assets.quality.tables import OUTBOX_DELIVERIES
 from ai_assets_tests.fakes.outbox_rows import DAY, outcomes
 from ai_assets_tests.fakes.smtp_server import SmtpServer
 from ai_assets_tests.fakes.ticketing_server import TicketingServer

@@ -6,10 +6,10 @@ import polars as pl
 import pytest
 
 from ai_assets.defs.kb_updates.proposals import draft_text
+from ai_assets.defs.kb_updates.tables import KB_ARTICLE_PROPOSALS
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.load.kb_publishing import publish_approved
 from ai_assets.quality.article_files import article_files, content_hash
-from ai_assets.quality.tables import KB_ARTICLE_PROPOSALS
 
 
 def _proposal(

@@ -10,9 +10,9 @@ from datetime import date
 import polars as pl
 import pytest
 
+from ai_assets.defs.outbox.tables import OUTBOX_DELIVERIES
 from ai_assets.load.ledger import DeliveryLedger
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, build_actions, deliver, delivery_table
-from ai_assets.quality.tables import OUTBOX_DELIVERIES
 from ai_assets.quality.vocabulary import ACTION_TYPES, ROUTE_STATUSES, SENDABLE_STATUSES
 from ai_assets_tests.fakes.outbox_rows import DAY, outcomes
 

@@ -7,8 +7,12 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
+from ai_assets.defs.landing.tables import RAW_TICKETS
+from ai_assets.defs.outbox.tables import REVIEW_DECISIONS
+from ai_assets.defs.replies.tables import REPLY_DRAFTS
+from ai_assets.defs.retrieval.tables import TICKET_CONTEXT
+from ai_assets.defs.triage.tables import TICKET_TRIAGE
 from ai_assets.load.routing import route_tickets
-from ai_assets.quality.tables import RAW_TICKETS, REPLY_DRAFTS, REVIEW_DECISIONS, TICKET_CONTEXT, TICKET_TRIAGE
 from ai_assets.warehouse.contract import Table, allowed_values
 from ai_assets_tests.conftest import local_warehouse
 

@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+from ai_assets.defs.outbox.tables import OUTBOX_DELIVERIES  # noqa: E402
 from ai_assets.load.ledger import DeliveryLedger  # noqa: E402
-from ai_assets.quality.tables import OUTBOX_DELIVERIES  # noqa: E402
 from ai_assets_tests.fakes.outbox_rows import DAY, day_actions  # noqa: E402
 from ai_assets_tests.fakes.webhook_receiver import WebhookReceiver  # noqa: E402
 

@@ -47,7 +47,8 @@ import polars as pl  # noqa: E402
 
 from ai_assets.config import load_settings  # noqa: E402
 from ai_assets.definitions import build_definitions  # noqa: E402
-from ai_assets.quality.tables import TABLES, TICKET_TRIAGE  # noqa: E402
+from ai_assets.defs.triage.tables import TICKET_TRIAGE  # noqa: E402
+from ai_assets.quality.tables import TABLES  # noqa: E402
 from ai_assets.sample_data.generator import generate_sample_data  # noqa: E402
 from ai_assets.warehouse.catalog import prepare  # noqa: E402
 from ai_assets.warehouse.contract import allowed_values  # noqa: E402

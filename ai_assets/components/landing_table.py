@@ -31,7 +31,7 @@ from ai_assets.extract.assets import refuse_lost_days
 from ai_assets.extract.declared import read_declared_day
 from ai_assets.extract.sources import LandingSource
 from ai_assets.quality.checks import schema_check
-from ai_assets.quality.tables import LANDING_NOTES, day_quarantine
+from ai_assets.quality.columns import LANDING_NOTES, day_quarantine
 from ai_assets.resources import DataDirResource
 from ai_assets.warehouse import registry
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table

@@ -34,7 +34,8 @@ from ai_assets.components.loading import current
 from ai_assets.components.scaffold import LLMStepScaffolder
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
-from ai_assets.quality.tables import LINEAGE_COLUMNS, LINEAGE_NOTES, TABLES
+from ai_assets.quality.columns import LINEAGE_COLUMNS, LINEAGE_NOTES
+from ai_assets.quality.tables import TABLES
 from ai_assets.quality.vocabulary import LLM_ERROR_TYPES
 from ai_assets.resources import LLMResource
 from ai_assets.transform.llm_step import (

@@ -7,6 +7,18 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from ai_assets.defs.kb_updates.tables import KB_REVIEW_DECISIONS, KB_REVIEW_DECISIONS_QUARANTINE
+from ai_assets.defs.landing.tables import ORDERS, ORDERS_QUARANTINE, RAW_TICKETS, RAW_TICKETS_QUARANTINE
+from ai_assets.defs.outbox.tables import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE
+from ai_assets.defs.reference.tables import (
+    CUSTOMERS,
+    CUSTOMERS_QUARANTINE,
+    KB_ARTICLES,
+    KB_ARTICLES_QUARANTINE,
+    KB_CHUNKS,
+    TICKET_LABELS,
+    TICKET_LABELS_QUARANTINE,
+)
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
 from ai_assets.extract.kb_reviews import read_kb_review_decisions
@@ -17,23 +29,6 @@ from ai_assets.extract.orders import build_orders
 from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.quality.freshness import RAW_TICKETS_FRESHNESS
-from ai_assets.quality.tables import (
-    CUSTOMERS,
-    CUSTOMERS_QUARANTINE,
-    KB_ARTICLES,
-    KB_ARTICLES_QUARANTINE,
-    KB_CHUNKS,
-    KB_REVIEW_DECISIONS,
-    KB_REVIEW_DECISIONS_QUARANTINE,
-    ORDERS,
-    ORDERS_QUARANTINE,
-    RAW_TICKETS,
-    RAW_TICKETS_QUARANTINE,
-    REVIEW_DECISIONS,
-    REVIEW_DECISIONS_QUARANTINE,
-    TICKET_LABELS,
-    TICKET_LABELS_QUARANTINE,
-)
 from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
 from ai_assets.warehouse.metadata import counts_by

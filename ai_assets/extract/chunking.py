@@ -7,7 +7,7 @@ import re
 
 import polars as pl
 
-from ai_assets.quality.tables import KB_CHUNKS
+from ai_assets.defs.reference.tables import KB_CHUNKS
 
 _HEADING = re.compile(r"^#{2,6}\s+(.*)$")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
+from ai_assets.defs.reference.tables import CUSTOMERS, CUSTOMERS_QUARANTINE
 from ai_assets.extract.landing import WHOLE_FILE, read_records, value_in_raw
-from ai_assets.quality.tables import CUSTOMERS, CUSTOMERS_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 _ROW_SCHEMA = {**{name: pl.Utf8 for name in CUSTOMERS.column_names}, "source_line": pl.Int64}

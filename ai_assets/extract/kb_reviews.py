@@ -24,9 +24,9 @@ from typing import Any
 
 import polars as pl
 
+from ai_assets.defs.kb_updates.tables import KB_REVIEW_DECISIONS, KB_REVIEW_DECISIONS_QUARANTINE
 from ai_assets.extract.landing import LandingRecord, unreadable, value_in_raw
 from ai_assets.extract.reviews import decision_rows, decision_time, split_decisions
-from ai_assets.quality.tables import KB_REVIEW_DECISIONS, KB_REVIEW_DECISIONS_QUARANTINE
 
 REQUIRED_COLUMNS = ("proposal_id", "decision", "reviewer")
 # What each required field must be, as the quarantine says it (a JSON list is not one proposal id).

@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from ai_assets.defs.reference.tables import KB_ARTICLES, KB_ARTICLES_QUARANTINE
 from ai_assets.extract.landing import FileRule, not_utf8, scan_folder, unreadable
 from ai_assets.quality.article_files import UnclosedFrontMatter, split_front_matter
-from ai_assets.quality.tables import KB_ARTICLES, KB_ARTICLES_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 KB_FILES = FileRule((".md",), gzip=False, expected="knowledge-base articles are .md files, in any letter case")

@@ -28,6 +28,7 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
+from ai_assets.defs.reference.tables import TICKET_LABELS, TICKET_LABELS_QUARANTINE
 from ai_assets.extract.landing import (
     TICKET_FIELDS,
     WHOLE_FILE,
@@ -36,7 +37,6 @@ from ai_assets.extract.landing import (
     read_records,
     scan_folder,
 )
-from ai_assets.quality.tables import TICKET_LABELS, TICKET_LABELS_QUARANTINE
 from ai_assets.quality.validate import split_valid
 from ai_assets.quality.vocabulary import LABEL_FIELDS
 

@@ -22,8 +22,8 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
+from ai_assets.defs.landing.tables import ORDERS, ORDERS_QUARANTINE
 from ai_assets.extract.landing import WHOLE_FILE, parse_timestamp, read_records, scan_folder, value_in_raw
-from ai_assets.quality.tables import ORDERS, ORDERS_QUARANTINE
 from ai_assets.quality.validate import split_valid
 
 ORDER_FIELDS = (

@@ -24,6 +24,7 @@ from typing import Any
 
 import polars as pl
 
+from ai_assets.defs.outbox.tables import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE
 from ai_assets.extract.landing import (
     WHOLE_FILE,
     LandingRecord,
@@ -34,7 +35,6 @@ from ai_assets.extract.landing import (
     unreadable,
     value_in_raw,
 )
-from ai_assets.quality.tables import REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE
 from ai_assets.quality.validate import split_valid
 from ai_assets.warehouse.contract import Table
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
+from ai_assets.defs.landing.tables import RAW_TICKETS, RAW_TICKETS_QUARANTINE, ticket_candidates_schema
 from ai_assets.extract.landing import TICKET_FIELDS, WHOLE_FILE, ParsedRecord, parse_ticket_file, scan_folder
-from ai_assets.quality.tables import RAW_TICKETS, RAW_TICKETS_QUARANTINE, ticket_candidates_schema
 from ai_assets.quality.validate import split_valid
 
 # A parsed record: the ticket contract's fields, where it was read, and the record as read.

@@ -6,19 +6,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from ai_assets.defs.kb_updates.tables import KB_ARTICLE_PROPOSALS, KB_PUBLICATIONS
+from ai_assets.defs.outbox.tables import OUTBOX, OUTBOX_DELIVERIES, REVIEW_QUEUE, TICKET_OUTCOMES
 from ai_assets.load.contacts import with_contacts
 from ai_assets.load.kb_publishing import publish_approved
 from ai_assets.load.outbox import DeliveryReport, build_actions, deliver, delivery_table
 from ai_assets.load.resources import OutboxResource
 from ai_assets.load.routing import route_tickets
-from ai_assets.quality.tables import (
-    KB_ARTICLE_PROPOSALS,
-    KB_PUBLICATIONS,
-    OUTBOX,
-    OUTBOX_DELIVERIES,
-    REVIEW_QUEUE,
-    TICKET_OUTCOMES,
-)
 from ai_assets.resources import DataDirResource
 from ai_assets.secrets import scrub_secrets
 from ai_assets.warehouse.metadata import counts_by, markdown_preview

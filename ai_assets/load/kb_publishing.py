@@ -14,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from ai_assets.defs.kb_updates.tables import KB_PUBLICATIONS
 from ai_assets.quality.article_files import ArticleFile, article_files, content_hash
-from ai_assets.quality.tables import KB_PUBLICATIONS
 
 # What a publication row repeats of its proposal.
 _FROM_PROPOSAL = ("proposal_id", "article_id", "category", "reviewer", "decided_at")

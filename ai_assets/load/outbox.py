@@ -39,9 +39,9 @@ from typing import BinaryIO, Protocol
 
 import polars as pl
 
+from ai_assets.defs.outbox.tables import OUTBOX, OUTBOX_DELIVERIES
 from ai_assets.load.http import http_call
 from ai_assets.load.ledger import CLAIMED, DELIVERED, DeliveryLedger
-from ai_assets.quality.tables import OUTBOX, OUTBOX_DELIVERIES
 from ai_assets.quality.vocabulary import ACTION_TYPES, SENDABLE_STATUSES
 from ai_assets.secrets import scrub_secrets
 

@@ -11,14 +11,11 @@ from datetime import date
 import dagster as dg
 import pandera.polars as pa
 
-from ai_assets.quality.tables import (
-    RAW_TICKETS,
-    REPLY_DRAFTS,
-    TABLES,
-    TICKET_OUTCOMES,
-    TICKET_TRIAGE,
-    TICKET_TRIAGE_FAILURES,
-)
+from ai_assets.defs.landing.tables import RAW_TICKETS
+from ai_assets.defs.outbox.tables import TICKET_OUTCOMES
+from ai_assets.defs.replies.tables import REPLY_DRAFTS
+from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
+from ai_assets.quality.tables import TABLES
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table, describe_failures
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from ai_assets.defs.evals.tables import EVAL_PREDICTIONS, EVAL_RUNS
+from ai_assets.defs.reference.tables import TICKET_LABELS
 from ai_assets.quality.metrics import accuracy, macro_f1
-from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.warehouse.tables import read
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from ai_assets.quality.tables import REPLY_EVAL_RUNS
+from ai_assets.defs.evals.tables import REPLY_EVAL_RUNS
 from ai_assets.warehouse.sql import sql_file
 
 

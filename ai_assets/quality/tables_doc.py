@@ -8,7 +8,7 @@ from ai_assets.warehouse.contract import Table, column_type
 
 HEADER = """# Warehouse tables
 
-Generated from the table contracts in `ai_assets/quality/tables.py` by
+Generated from the table contracts (`ai_assets/defs/<feature>/tables.py`) by
 `python -m ai_assets.quality.tables_doc > docs/tables.md`; do not edit by hand.
 
 Every table is a view in `data/warehouse.duckdb`, schema `main`, over its Parquet files under

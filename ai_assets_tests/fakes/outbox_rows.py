@@ -5,8 +5,8 @@ from datetime import date
 
 import polars as pl
 
+from ai_assets.defs.outbox.tables import TICKET_OUTCOMES
 from ai_assets.load.outbox import build_actions
-from ai_assets.quality.tables import TICKET_OUTCOMES
 
 DAY = date(2026, 11, 1)
 

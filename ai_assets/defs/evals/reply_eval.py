@@ -4,11 +4,12 @@ the reviewers' agreement with the loop's approvals, recorded with a history."""
 import dagster as dg
 import polars as pl
 
+from ai_assets.defs.evals.tables import REPLY_EVAL_RUNS
+from ai_assets.defs.reference.tables import KB_EMBEDDINGS, TICKET_LABELS
 from ai_assets.defs.retrieval.assets import embed_with, ticket_query_texts
 from ai_assets.defs.retrieval.search import top_k_chunks
 from ai_assets.quality.evals import labels_hash
 from ai_assets.quality.reply_evals import draft_scores, reply_eval_run, retrieval_scores
-from ai_assets.quality.tables import KB_EMBEDDINGS, REPLY_EVAL_RUNS, TICKET_LABELS
 from ai_assets.resources import EmbeddingResource
 from ai_assets.transform.llm_step import with_row_key
 from ai_assets.warehouse.resource import WarehouseResource

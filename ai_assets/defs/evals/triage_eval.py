@@ -3,6 +3,8 @@
 import dagster as dg
 import polars as pl
 
+from ai_assets.defs.evals.tables import EVAL_PREDICTIONS, EVAL_RUNS
+from ai_assets.defs.reference.tables import TICKET_LABELS
 from ai_assets.defs.triage.cascade import (
     CascadeSettings,
     apply_proxy,
@@ -21,7 +23,6 @@ from ai_assets.quality.evals import (
     shortfalls,
 )
 from ai_assets.quality.metrics import confusion_markdown
-from ai_assets.quality.tables import EVAL_PREDICTIONS, EVAL_RUNS, TICKET_LABELS
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.cascade import thresholds_against_llm

@@ -12,10 +12,10 @@ import duckdb
 import polars as pl
 
 from ai_assets.defs.investigation.facts import investigation_tables, subjects
+from ai_assets.defs.investigation.tables import TICKET_INVESTIGATIONS, TOOL_CALLS
 from ai_assets.defs.retrieval.assets import embed_with
 from ai_assets.defs.retrieval.search import top_k_chunks
 from ai_assets.llm.task import PromptTemplate
-from ai_assets.quality.tables import TICKET_INVESTIGATIONS, TOOL_CALLS
 from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource
 from ai_assets.tools.agent import AgentTask, investigate
 from ai_assets.tools.orders import HttpOrderService, WarehouseOrders

@@ -10,9 +10,9 @@ import json
 
 import polars as pl
 
+from ai_assets.defs.investigation.tables import TICKET_INVESTIGATIONS, TOOL_CALLS
 from ai_assets.llm.redaction import redact_expr
 from ai_assets.llm.task import PromptTemplate
-from ai_assets.quality.tables import TICKET_INVESTIGATIONS, TOOL_CALLS
 from ai_assets.quality.vocabulary import ORDER_STATUS_PHRASES
 from ai_assets.tools.agent import Investigation, Subject
 from ai_assets.tools.registry import ERROR, NOT_FOUND, OK, TicketScope, ToolCall

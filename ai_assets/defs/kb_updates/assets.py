@@ -14,9 +14,9 @@ from ai_assets.defs.kb_updates.proposals import (
     settle,
     write_drafts,
 )
+from ai_assets.defs.kb_updates.tables import KB_ARTICLE_PROPOSALS, KB_REVIEW_DECISIONS
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.article_files import article_files
-from ai_assets.quality.tables import KB_ARTICLE_PROPOSALS, KB_REVIEW_DECISIONS
 from ai_assets.resources import DataDirResource, LLMResource
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, LLMRunConfig, llm_metadata, run_llm_step
 from ai_assets.warehouse.metadata import counts_by

@@ -15,12 +15,12 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ai_assets.defs.kb_updates.tables import KB_ARTICLE_PROPOSALS
 from ai_assets.defs.replies.tasks import rule_problems
 from ai_assets.llm.engine import TaskResult
 from ai_assets.llm.redaction import redact_expr
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.article_files import content_hash, render_article
-from ai_assets.quality.tables import KB_ARTICLE_PROPOSALS
 from ai_assets.quality.vocabulary import CATEGORIES
 from ai_assets.warehouse.sql import sql_file
 

@@ -4,22 +4,18 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from ai_assets.defs.investigation.tables import TICKET_INVESTIGATIONS
+from ai_assets.defs.landing.tables import RAW_TICKETS
+from ai_assets.defs.reference.tables import KB_CHUNKS
 from ai_assets.defs.replies.grounding import grounding_problems
 from ai_assets.defs.replies.loop import loop_version, reply_tables, run_reply_loop
+from ai_assets.defs.replies.tables import REPLY_DRAFTS, REPLY_ROUNDS
 from ai_assets.defs.replies.tasks import states_order_status
 from ai_assets.defs.retrieval.assets import embed_with
+from ai_assets.defs.retrieval.tables import TICKET_CONTEXT
+from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.task import LLMTask
-from ai_assets.quality.tables import (
-    KB_CHUNKS,
-    RAW_TICKETS,
-    REPLY_DRAFTS,
-    REPLY_ROUNDS,
-    TICKET_CONTEXT,
-    TICKET_INVESTIGATIONS,
-    TICKET_TRIAGE,
-    TICKET_TRIAGE_FAILURES,
-)
 from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.llm_step import (
     LLM_POOL,

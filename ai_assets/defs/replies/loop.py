@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ai_assets.defs.replies.tables import REPLY_DRAFTS, REPLY_ROUNDS
 from ai_assets.defs.replies.tasks import rule_problems
 from ai_assets.llm.engine import TaskResult
 from ai_assets.llm.task import LLMTask
-from ai_assets.quality.tables import REPLY_DRAFTS, REPLY_ROUNDS
 
 # (task, rows keyed by `row_key` with the task's input columns, label for progress lines) -> result
 RunStep = Callable[[LLMTask, pl.DataFrame, str], TaskResult]

@@ -5,11 +5,13 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from ai_assets.defs.landing.tables import RAW_TICKETS
+from ai_assets.defs.reference.tables import CUSTOMERS, KB_CHUNKS, KB_EMBEDDINGS
 from ai_assets.defs.retrieval.search import NEAREST_SCHEMA, customer_memory, top_k_chunks
+from ai_assets.defs.retrieval.tables import TICKET_CONTEXT
 from ai_assets.llm.embeddings import embed_texts
 from ai_assets.llm.metrics import StepMetrics
 from ai_assets.llm.redaction import redact_expr
-from ai_assets.quality.tables import CUSTOMERS, KB_CHUNKS, KB_EMBEDDINGS, RAW_TICKETS, TICKET_CONTEXT
 from ai_assets.resources import EmbeddingResource
 from ai_assets.transform.llm_step import llm_metadata, with_row_key
 from ai_assets.warehouse.partitions import Daily, partition_days

@@ -4,10 +4,13 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from ai_assets.defs.evals.tables import EVAL_RUNS
+from ai_assets.defs.landing.tables import RAW_TICKETS
+from ai_assets.defs.reference.tables import TICKET_LABELS
 from ai_assets.defs.triage.cascade import CascadeSettings, apply_proxy, plan_cascade
+from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.evals import latest_eval, llm_accuracy_of, plan_version, triage_gate
-from ai_assets.quality.tables import EVAL_RUNS, RAW_TICKETS, TICKET_LABELS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.llm_step import (
     LLM_POOL,

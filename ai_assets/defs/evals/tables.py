@@ -1,0 +1,206 @@
+"""The contracts of the evaluations' tables: the triage's predictions and runs, the replies' runs."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from ai_assets.quality.columns import (
+    LINEAGE_NOTES,
+    TICKET_KEY,
+    TICKET_NOTES,
+    count_column,
+    date_column,
+    one_of,
+    text_column,
+)
+from ai_assets.quality.vocabulary import ANSWERERS, LABEL_FIELDS, LABEL_SOURCES, PROXIED_FIELDS
+from ai_assets.warehouse.contract import Table
+
+
+def _scored(field: str) -> dict[str, pa.Column]:
+    return {
+        f"expected_{field}": text_column(nullable=True),
+        f"predicted_{field}": text_column(nullable=True),
+        f"{field}_correct": pa.Column(pl.Boolean, nullable=True),
+    }
+
+
+def _scored_notes(field: str) -> dict[str, str]:
+    return {
+        f"expected_{field}": f"the label's {field}; null: not labelled",
+        f"predicted_{field}": f"the triage's {field}; null: the triage failed",
+        f"{field}_correct": f"null: the label gives no {field}; false when the triage failed",
+    }
+
+
+EVAL_PREDICTIONS = Table(
+    "eval_predictions",
+    "One row per labelled ticket and evaluation: the expected and predicted triage per field and whether they "
+    "agree, who answered, and lineage (model, prompt_version, tokens, cost_usd, latency_ms); a failed ticket is "
+    "wrong on every field, with the error.",
+    {
+        "eval_id": text_column(),
+        "ticket_id": text_column(),
+        "created_date": date_column(),
+        "source": one_of(LABEL_SOURCES),
+        **{name: column for field in LABEL_FIELDS for name, column in _scored(field).items()},
+        "answered_by": one_of(ANSWERERS, nullable=True),
+        "proxy_fields": pa.Column(pl.List(pl.Utf8)),
+        "model": text_column(),
+        "prompt_version": text_column(),
+        "prompt_tokens": count_column(),
+        "completion_tokens": count_column(),
+        "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "latency_ms": pa.Column(pl.Float64),
+        "cache_hit": pa.Column(pl.Boolean),
+        "error": text_column(nullable=True),
+    },
+    key=("eval_id", *TICKET_KEY),
+    llm=True,
+    preview=("ticket_id", "expected_category", "predicted_category", "category_correct", "error"),
+    notes={
+        **TICKET_NOTES,
+        **LINEAGE_NOTES,
+        "eval_id": "the evaluation (see eval_runs)",
+        "source": "where the label comes from: a landing/labels file or a reviewer's correction",
+        **{name: note for field in LABEL_FIELDS for name, note in _scored_notes(field).items()},
+        "model": "the model that answered, or failed to",
+        "error": "`<error_type>: <reason>` when the triage failed; null: answered",
+        "answered_by": "llm, proxy (every proxied field) or both; null: the triage failed (error says why)",
+        "proxy_fields": "the fields the cascade's proxy answered",
+        "cost_usd": "of the answer, cached or not",
+        "latency_ms": "0 when answered from the cache",
+    },
+)
+
+
+EVAL_RUNS = Table(
+    "eval_runs",
+    "One row per evaluation (model, prompt version, cascade settings and label set): accuracy and macro-F1 per "
+    "field, coverage, cost per 1,000 tickets and latency; appended, never replaced, so quality has a history.",
+    {
+        "eval_id": text_column(),
+        "task": text_column(),
+        "model": text_column(),
+        "prompt_version": text_column(),
+        "cascade": text_column(),
+        "labels_hash": text_column(),
+        "n": count_column(),
+        **{
+            name: pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True)
+            for field in LABEL_FIELDS
+            for name in (f"accuracy_{field}", f"macro_f1_{field}")
+        },
+        **{
+            f"{who}_accuracy_{field}": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True)
+            for who in ("llm", "proxy")
+            for field in PROXIED_FIELDS
+        },
+        # Imported labels (landing/labels) can be poisoned with the proxy that learns from them;
+        # reviewer-confirmed ones are scored apart (issue 23).
+        "n_reviewed": pa.Column(pl.Int64, pa.Check.ge(0), nullable=True),
+        **{
+            f"accuracy_{field}_{source}": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True)
+            for source in ("reviewed", "imported")
+            for field in LABEL_FIELDS
+        },
+        "coverage": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+        "proxy_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+        "cost_per_1k_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "latency_p50_ms": pa.Column(pl.Float64, nullable=True),
+        "latency_p95_ms": pa.Column(pl.Float64, nullable=True),
+        "evaluated_at": pa.Column(pl.Datetime("us")),
+    },
+    key=("eval_id",),
+    preview=("evaluated_at", "model", "prompt_version", "n", "accuracy_category", "accuracy_urgency", "coverage"),
+    notes={
+        "eval_id": "hash of task, model, prompt_version, cascade and labels_hash: the same evaluation, the same id",
+        "cascade": "the cascade settings (`none`: every ticket goes to the LLM)",
+        "labels_hash": "hash of the labelled tickets evaluated",
+        "task": "the task evaluated (ticket_triage)",
+        "model": "the triage's model",
+        "prompt_version": LINEAGE_NOTES["prompt_version"],
+        "n": "labelled tickets evaluated",
+        **{
+            f"accuracy_{field}": f"share of tickets labelled with a {field} whose triage agrees (failed: wrong); "
+            "null: none labelled"
+            for field in LABEL_FIELDS
+        },
+        **{
+            f"macro_f1_{field}": "unweighted mean of per-class F1 over the classes expected or predicted"
+            for field in LABEL_FIELDS
+        },
+        **{
+            f"accuracy_{field}_{source}": f"accuracy_{field} over the {labels} only; null: none"
+            for source, labels in (
+                ("reviewed", "reviewer-confirmed labels"),
+                ("imported", "labels from landing/labels"),
+            )
+            for field in LABEL_FIELDS
+        },
+        "coverage": "share of tickets answered (not failed)",
+        **{
+            f"llm_accuracy_{field}": "the LLM's own answers' accuracy, before the cascade; null: no cascade field "
+            "labelled"
+            for field in PROXIED_FIELDS
+        },
+        **{
+            f"proxy_accuracy_{field}": "the proxy's top answer's accuracy on every labelled ticket, each held out; "
+            "null: cascade off"
+            for field in PROXIED_FIELDS
+        },
+        "proxy_share": "share of the (ticket, category/urgency/sentiment) answers the cascade's proxy gave",
+        "n_reviewed": "labels from a reviewer's correction (source review); null: recorded before this column",
+        "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",
+        **dict.fromkeys(
+            ("latency_p50_ms", "latency_p95_ms"),
+            "of the calls made in the run that recorded the evaluation; null: all from the cache",
+        ),
+        "evaluated_at": "UTC",
+    },
+)
+
+
+def _share(**kwargs) -> pa.Column:
+    return pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True, **kwargs)
+
+
+REPLY_EVAL_RUNS = Table(
+    "reply_eval_runs",
+    "One row per evaluation of retrieval and replies: hit@k and MRR of the retrieval on the labelled tickets' "
+    "expected knowledge-base article, the share of drafts citing only chunks retrieved for their ticket, and how "
+    "often reviewers rejected or edited a reply the loop had approved; appended, never replaced.",
+    {
+        "eval_id": text_column(),
+        "embed_model": text_column(),
+        "top_k": count_column(),
+        "labels_hash": text_column(),
+        "retrieval_n": count_column(),
+        "hit_at_k": _share(),
+        "mrr": _share(),
+        "drafts": count_column(),
+        "only_retrieved_share": _share(),
+        "approved_seen_by_human": count_column(),
+        "approved_overruled": count_column(),
+        "overruled_share": _share(),
+        "evaluated_at": pa.Column(pl.Datetime("us")),
+    },
+    key=("eval_id",),
+    preview=("evaluated_at", "embed_model", "hit_at_k", "mrr", "only_retrieved_share", "overruled_share"),
+    notes={
+        "eval_id": "hash of every other column but evaluated_at: the same state is recorded once",
+        "embed_model": "the embedding model retrieval used (AI_ASSETS_EMBED_MODEL)",
+        "top_k": "chunks retrieved per ticket (AI_ASSETS_RETRIEVAL_TOP_K)",
+        "labels_hash": "hash of the labelled tickets (as in eval_runs)",
+        "retrieval_n": "labelled tickets with an expected kb_article_id",
+        "hit_at_k": "share of them with a chunk of that article among the top_k retrieved; null: none labelled",
+        "mrr": "mean of 1 / the rank of the first chunk of that article (0 when not retrieved)",
+        "drafts": "drafted replies, every day",
+        "only_retrieved_share": "share of drafts citing at least one chunk and only chunks retrieved for their ticket",
+        "approved_seen_by_human": "replies the loop approved that a reviewer also decided on",
+        "approved_overruled": "of them, rejected or edited by the reviewer",
+        "overruled_share": "approved_overruled / approved_seen_by_human; null: no reviewer saw an approved reply",
+        "evaluated_at": "UTC",
+    },
+)
