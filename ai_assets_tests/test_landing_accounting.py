@@ -18,7 +18,9 @@ import pytest
 
 from ai_assets.config import Settings
 from ai_assets.definitions import build_definitions
-from ai_assets.extract import assets as extract_assets
+from ai_assets.defs.landing.assets import build_raw_tickets_asset
+from ai_assets.defs.outbox.assets import review_decisions
+from ai_assets.defs.reference.assets import customers, kb_articles
 from ai_assets.extract.crm import read_customers
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.extract.reviews import read_review_decisions
@@ -197,7 +199,7 @@ def test_every_file_a_reader_does_not_read_is_one_quarantine_row_with_the_reason
 
 def _materialize(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [extract_assets.build_raw_tickets_asset(Daily.from_settings(settings.project))],
+        [build_raw_tickets_asset(Daily.from_settings(settings.project))],
         partition_key=DAY_1,
         instance=instance,
         resources={
@@ -375,7 +377,7 @@ def test_reference_assets_log_each_file_they_do_not_load(tmp_path, monkeypatch):
 
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [extract_assets.customers, extract_assets.kb_articles, extract_assets.review_decisions],
+            [customers, kb_articles, review_decisions],
             instance=instance,
             resources={
                 "landing": DataDirResource(data_dir=str(settings.data_dir)),

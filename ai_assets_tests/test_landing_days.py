@@ -11,12 +11,13 @@ import dagster as dg
 import duckdb
 
 from ai_assets.config import Settings
-from ai_assets.extract import assets as extract_assets
+from ai_assets.defs.landing.assets import build_orders_asset, build_raw_tickets_asset
+from ai_assets.extract.folder_assets import ALLOW_EMPTY_DAY_TAG
 from ai_assets.resources import DataDirResource
 from ai_assets.warehouse.partitions import Daily
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline, configure_env
 
-ALLOW_EMPTY_DAY = {extract_assets.ALLOW_EMPTY_DAY_TAG: "true"}
+ALLOW_EMPTY_DAY = {ALLOW_EMPTY_DAY_TAG: "true"}
 
 
 def _land(settings: Settings, day: str = DAY_1) -> None:
@@ -43,7 +44,7 @@ def _land(settings: Settings, day: str = DAY_1) -> None:
 def _extract(settings: Settings, day: str = DAY_1, tags: dict | None = None) -> dg.ExecuteInProcessResult:
     daily = Daily.from_settings(settings.project)
     return dg.materialize(
-        [extract_assets.build_raw_tickets_asset(daily), extract_assets.build_orders_asset(daily)],
+        [build_raw_tickets_asset(daily), build_orders_asset(daily)],
         partition_key=day,
         tags=tags,
         raise_on_error=False,

@@ -8,8 +8,8 @@ import duckdb
 import polars as pl
 import pytest
 
+from ai_assets.defs.reference.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.defs.retrieval.search import top_k_chunks
-from ai_assets.extract.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.llm.embeddings import EmbeddingCache, LocalE5Embedder, embed_texts

@@ -30,9 +30,9 @@ import numpy as np
 import polars as pl
 
 from ai_assets.config import load_settings
+from ai_assets.defs.reference.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.defs.replies.grounding import grounding_problems, judge_reply, sentences
 from ai_assets.defs.replies.tasks import rule_problems
-from ai_assets.extract.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.llm.cache import EmbeddingCache

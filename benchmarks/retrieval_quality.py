@@ -26,8 +26,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from ai_assets.defs.reference.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.defs.retrieval.search import top_k_chunks
-from ai_assets.extract.assets import KB_CHUNK_MAX_CHARS
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.knowledge_base import read_kb_articles
 from ai_assets.llm.embeddings import LocalE5Embedder

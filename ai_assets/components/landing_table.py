@@ -27,8 +27,8 @@ from pydantic import ConfigDict, Field, create_model
 from ai_assets.automation.jobs import JOB_TAG
 from ai_assets.components.fields import OutputField
 from ai_assets.components.loading import current
-from ai_assets.extract.assets import refuse_lost_days
 from ai_assets.extract.declared import read_declared_day
+from ai_assets.extract.folder_assets import refuse_lost_days
 from ai_assets.extract.sources import LandingSource
 from ai_assets.quality.checks import schema_check
 from ai_assets.quality.columns import LANDING_NOTES, day_quarantine

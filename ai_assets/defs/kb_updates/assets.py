@@ -14,8 +14,16 @@ from ai_assets.defs.kb_updates.proposals import (
     settle,
     write_drafts,
 )
-from ai_assets.defs.kb_updates.tables import KB_ARTICLE_PROPOSALS, KB_REVIEW_DECISIONS
+from ai_assets.defs.kb_updates.tables import (
+    KB_ARTICLE_PROPOSALS,
+    KB_PUBLICATIONS,
+    KB_REVIEW_DECISIONS,
+    KB_REVIEW_DECISIONS_QUARANTINE,
+)
+from ai_assets.extract.folder_assets import folder_table_asset
+from ai_assets.extract.kb_reviews import read_kb_review_decisions
 from ai_assets.llm.task import LLMTask
+from ai_assets.load.kb_publishing import publish_approved
 from ai_assets.quality.article_files import article_files
 from ai_assets.resources import DataDirResource, LLMResource
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, LLMRunConfig, llm_metadata, run_llm_step
@@ -91,4 +99,39 @@ def _require_kb_gaps(conn: duckdb.DuckDBPyConnection) -> None:
         raise dg.Failure(
             "The kb_gaps mart has not been built yet: materialise a day of tickets (daily_tickets_job), then the "
             "marts (marts_job), then kb_article_proposals."
+        )
+
+
+kb_review_decisions = folder_table_asset(
+    KB_REVIEW_DECISIONS,
+    KB_REVIEW_DECISIONS_QUARANTINE,
+    read_kb_review_decisions,
+    "kb_reviews",
+    "landing_kb_reviews",
+    "kb_updates",
+)
+
+
+@dg.multi_asset(specs=[KB_PUBLICATIONS.spec(deps=[KB_ARTICLE_PROPOSALS.name])], group_name="kb_updates")
+def kb_publications(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
+    """Publishes each approved proposal's draft into landing/kb/ (once; never over another article)."""
+    with warehouse.get_connection() as conn:
+        proposals = read(conn, KB_ARTICLE_PROPOSALS)
+    publications = publish_approved(proposals, Path(landing.data_dir), landing.landing_dir / "kb")
+    refused = publications.filter(pl.col("status") == "refused")
+    written = publications.filter(pl.col("published_now"))
+    before = publications.height - written.height - refused.height
+    context.log.info(
+        f"Published {written.height} new articles to landing/kb/ ({before} published before), refused {refused.height}"
+    )
+    if written.height:
+        context.log.info("Materialise reference_data_job to embed them (only their chunks are new).")
+    meta = {"published_now": written.height, "refused": refused.height, "by_status": counts_by(publications, "status")}
+    yield from warehouse.write({KB_PUBLICATIONS: publications}, metadata={KB_PUBLICATIONS: meta})
+    if refused.height:
+        # Recorded above first: the table says which and why; the run fails so that someone looks.
+        raise dg.Failure(
+            description="Refused to publish: "
+            + "; ".join(f"{p}: {r}" for p, r in refused.select("proposal_id", "reason").rows()),
+            metadata=meta,
         )

@@ -1,12 +1,11 @@
-"""Knowledge-base updates: article proposals for the gaps, the reviewers' decisions, publication."""
+"""Knowledge-base updates: article proposals for the gaps, the reviewers' decisions, publication (the
+last two module-level in assets.py, where Dagster finds them)."""
 
 import dagster as dg
 
 from ai_assets.components.loading import current
 from ai_assets.defs.kb_updates.assets import build_kb_article_proposals
 from ai_assets.defs.kb_updates.proposals import MAX_TICKETS, kb_article_task
-from ai_assets.extract.assets import kb_review_decisions
-from ai_assets.load.assets import kb_publications
 from ai_assets.load.dbt import dbt_var
 
 
@@ -19,4 +18,4 @@ def kb_updates() -> dg.Definitions:
         float(dbt_var("kb_gap_score_threshold")),
         MAX_TICKETS,
     )
-    return dg.Definitions(assets=[kb_review_decisions, proposals, kb_publications])
+    return dg.Definitions(assets=[proposals])

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ai_assets.components.loading import current
-from ai_assets.extract.assets import build_orders_asset, build_raw_tickets_asset
+from ai_assets.defs.landing.assets import build_orders_asset, build_raw_tickets_asset
 from ai_assets.extract.sources import LANDING_SOURCES
 from ai_assets.warehouse.partitions import Daily
 

@@ -1,10 +1,10 @@
-"""The outbox: reviewers' decisions, routing, the actions to take and their delivery (at most once)."""
+"""The outbox: reviewers' decisions (module-level in assets.py, where Dagster finds them), routing,
+the actions to take and their delivery (at most once), on the daily partitions of the settings."""
 
 import dagster as dg
 
 from ai_assets.components.loading import current
-from ai_assets.extract.assets import review_decisions
-from ai_assets.load.assets import build_outbox, build_outbox_deliveries, build_routing
+from ai_assets.defs.outbox.assets import build_outbox, build_outbox_deliveries, build_routing
 from ai_assets.warehouse.partitions import Daily
 
 
@@ -14,7 +14,6 @@ def outbox() -> dg.Definitions:
     daily = Daily.from_settings(project)
     return dg.Definitions(
         assets=[
-            review_decisions,
             build_routing(project.review_min_confidence, daily),
             build_outbox(daily),
             build_outbox_deliveries(daily),

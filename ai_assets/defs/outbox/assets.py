@@ -1,24 +1,33 @@
-"""Load assets: the review queue, each ticket's outcome, the outbox with its deliveries, and the
-knowledge-base articles published from approved proposals."""
-
-from pathlib import Path
+"""The outbox: reviewers' decisions (landing/reviews), routing, the actions to take, and their
+delivery, at most once."""
 
 import dagster as dg
 import polars as pl
 
-from ai_assets.defs.kb_updates.tables import KB_ARTICLE_PROPOSALS, KB_PUBLICATIONS
-from ai_assets.defs.outbox.tables import OUTBOX, OUTBOX_DELIVERIES, REVIEW_QUEUE, TICKET_OUTCOMES
+from ai_assets.defs.outbox.tables import (
+    OUTBOX,
+    OUTBOX_DELIVERIES,
+    REVIEW_DECISIONS,
+    REVIEW_DECISIONS_QUARANTINE,
+    REVIEW_QUEUE,
+    TICKET_OUTCOMES,
+)
+from ai_assets.extract.folder_assets import folder_table_asset
+from ai_assets.extract.reviews import read_review_decisions
 from ai_assets.load.contacts import with_contacts
-from ai_assets.load.kb_publishing import publish_approved
 from ai_assets.load.outbox import DeliveryReport, build_actions, deliver, delivery_table
 from ai_assets.load.resources import OutboxResource
 from ai_assets.load.routing import route_tickets
-from ai_assets.resources import DataDirResource
 from ai_assets.secrets import scrub_secrets
 from ai_assets.warehouse.metadata import counts_by, markdown_preview
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
+
+review_decisions = folder_table_asset(
+    REVIEW_DECISIONS, REVIEW_DECISIONS_QUARANTINE, read_review_decisions, "reviews", "landing_reviews", "outbox"
+)
+
 
 _ROUTING_DEPS = ["reply_drafts", "ticket_triage", "ticket_context", "review_decisions"]
 
@@ -143,28 +152,3 @@ def _undelivered_message(report: DeliveryReport, days: list) -> str:
         f"are recorded as failed in outbox_deliveries and retried by the next run that materialises it for "
         f"{days[0]}..{days[-1]} (outbox_retry_job, run hourly by outbox_retry_schedule). Check {checks}."
     )
-
-
-@dg.multi_asset(specs=[KB_PUBLICATIONS.spec(deps=[KB_ARTICLE_PROPOSALS.name])], group_name="kb_updates")
-def kb_publications(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
-    """Publishes each approved proposal's draft into landing/kb/ (once; never over another article)."""
-    with warehouse.get_connection() as conn:
-        proposals = read(conn, KB_ARTICLE_PROPOSALS)
-    publications = publish_approved(proposals, Path(landing.data_dir), landing.landing_dir / "kb")
-    refused = publications.filter(pl.col("status") == "refused")
-    written = publications.filter(pl.col("published_now"))
-    before = publications.height - written.height - refused.height
-    context.log.info(
-        f"Published {written.height} new articles to landing/kb/ ({before} published before), refused {refused.height}"
-    )
-    if written.height:
-        context.log.info("Materialise reference_data_job to embed them (only their chunks are new).")
-    meta = {"published_now": written.height, "refused": refused.height, "by_status": counts_by(publications, "status")}
-    yield from warehouse.write({KB_PUBLICATIONS: publications}, metadata={KB_PUBLICATIONS: meta})
-    if refused.height:
-        # Recorded above first: the table says which and why; the run fails so that someone looks.
-        raise dg.Failure(
-            description="Refused to publish: "
-            + "; ".join(f"{p}: {r}" for p, r in refused.select("proposal_id", "reason").rows()),
-            metadata=meta,
-        )
