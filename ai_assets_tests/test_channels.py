@@ -25,7 +25,7 @@ from ai_assets.sample_data.generator import LEGACY_ENCODING, LEGACY_FILE
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.fakes.smtp_server import SmtpServer
 from ai_assets_tests.fakes.ticketing_server import TicketingServer
-from ai_assets_tests.test_replies import _rebuild, _responder
+from ai_assets_tests.pipeline_tools import rebuild_with, replaced_responder
 
 SENDER = "support@shop.example"
 PASSWORD, TOKEN = "smtp-pass-never-logged-1", "desk-token-never-logged-2"
@@ -52,8 +52,8 @@ def _critical_if_refund(body: dict, answer: dict) -> dict:
 
 def _configure(pipeline: Pipeline, monkeypatch, smtp: SmtpServer, desk: TicketingServer, **env: str) -> None:
     """Both channels, and a model that finds refund tickets critical (the day's escalations)."""
-    pipeline.server.responder = _responder(triage=_critical_if_refund)
-    _rebuild(
+    pipeline.server.responder = replaced_responder(triage=_critical_if_refund)
+    rebuild_with(
         pipeline,
         monkeypatch,
         AI_ASSETS_SMTP_HOST=smtp.host,

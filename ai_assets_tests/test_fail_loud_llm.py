@@ -15,10 +15,10 @@ from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
 from ai_assets.secrets import scrub_secrets
 from ai_assets_tests.conftest import DAY_1, Pipeline
+from ai_assets_tests.engine_cases import TRIAGE_TASK, ticket_rows
 from ai_assets_tests.fakes.broken_endpoints import KeyEchoingServer, closed_port_url
 from ai_assets_tests.fakes.llm_server import Fault
-from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _tickets
-from ai_assets_tests.test_pipeline import _day_1_prompts
+from ai_assets_tests.pipeline_tools import day_1_prompts
 
 SECRET = "sk-test-secret-never-logged"
 
@@ -31,7 +31,7 @@ def _run(base_url: str, cache, rows: pl.DataFrame, **limits):
 def test_a_wrong_key_stops_sending_at_the_first_answer(cache, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with KeyEchoingServer() as server:
-        result = _run(server.base_url, cache, _tickets(40), concurrency=2)
+        result = _run(server.base_url, cache, ticket_rows(40), concurrency=2)
     metrics = result.metrics
     # The first request probed the endpoint alone; nothing else was sent after its 401.
     assert server.requests == 1 and metrics.requests == 1 and metrics.calls == 0
@@ -43,7 +43,7 @@ def test_a_wrong_key_stops_sending_at_the_first_answer(cache, monkeypatch):
 
 def test_a_rejected_key_costs_one_request_not_one_per_slot(cache, llm_server):
     llm_server.inject(*[Fault(status=401)] * 20)
-    result = _run(llm_server.base_url, cache, _tickets(20), concurrency=4)
+    result = _run(llm_server.base_url, cache, ticket_rows(20), concurrency=4)
     # The step's first request probes the endpoint alone: it fans out only once that one is answered.
     assert llm_server.call_count == 1 and result.metrics.requests == 1
     assert "authentication error" in result.metrics.stopped and "check OPENAI_API_KEY" in result.metrics.stopped
@@ -52,7 +52,7 @@ def test_a_rejected_key_costs_one_request_not_one_per_slot(cache, llm_server):
 
 
 def test_an_unreachable_endpoint_stops_at_the_first_request(cache):
-    result = _run(closed_port_url(), cache, _tickets(30), concurrency=4, breaker_failures=3)
+    result = _run(closed_port_url(), cache, ticket_rows(30), concurrency=4, breaker_failures=3)
     metrics = result.metrics
     # The probe and its one retry got no answer: the other 29 rows were never sent.
     assert metrics.requests == 2 and metrics.calls == 0
@@ -66,7 +66,7 @@ def test_an_unreachable_endpoint_stops_at_the_first_request(cache):
 def test_a_failing_endpoint_is_probed_one_row_at_a_time_up_to_the_breaker_threshold(cache, llm_server):
     # A 5xx may belong to its row alone, so the next row probes, alone, until the breaker opens.
     llm_server.inject(*[Fault(status=500)] * 60)
-    result = _run(llm_server.base_url, cache, _tickets(30), concurrency=4, breaker_failures=3)
+    result = _run(llm_server.base_url, cache, ticket_rows(30), concurrency=4, breaker_failures=3)
     metrics = result.metrics
     # Three rows failed after one retry each, never two at once; the other 27 rows were never sent.
     assert llm_server.call_count == 6 and llm_server.peak_concurrency == 1 and metrics.calls == 0
@@ -76,7 +76,7 @@ def test_a_failing_endpoint_is_probed_one_row_at_a_time_up_to_the_breaker_thresh
 
 def test_a_rate_limit_storm_does_not_open_the_breaker(cache, llm_server):
     llm_server.inject(*[Fault(status=429, retry_after=0)] * 8)
-    result = _run(llm_server.base_url, cache, _tickets(6), concurrency=1, breaker_failures=2)
+    result = _run(llm_server.base_url, cache, ticket_rows(6), concurrency=1, breaker_failures=2)
     assert result.metrics.stopped is None
     assert result.metrics.requests == result.metrics.calls + 8
 
@@ -137,7 +137,7 @@ def test_a_day_whose_answers_mostly_fail_is_a_failed_step(pipeline: Pipeline):
 
 
 def test_a_few_failed_rows_are_a_warning_not_a_failure(pipeline: Pipeline):
-    broken = next(iter(_day_1_prompts(pipeline).values()))
+    broken = next(iter(day_1_prompts(pipeline).values()))
     pipeline.server.inject(*[Fault(status=500, match=broken)] * 3)  # one row: its try and its two retries
     result = pipeline.run("daily_tickets_job", DAY_1)
     warnings = [
@@ -156,7 +156,7 @@ def test_a_few_failed_rows_are_a_warning_not_a_failure(pipeline: Pipeline):
 def test_the_failure_share_is_a_setting(pipeline: Pipeline, monkeypatch, share):
     monkeypatch.setenv("AI_ASSETS_LLM_MAX_FAILURE_SHARE", share)
     strict = _redefine(pipeline, monkeypatch, pipeline.server.base_url)
-    broken = next(iter(_day_1_prompts(pipeline).values()))
+    broken = next(iter(day_1_prompts(pipeline).values()))
     pipeline.server.inject(*[Fault(content="not json at all", match=broken)] * 2)  # one row: answer and reask
     assert _materialise_triage(strict).success is (share == "1")
 

@@ -12,11 +12,11 @@ import pytest
 
 from ai_assets.defs.replies.grounding import sentences
 from ai_assets.defs.replies.tasks import rule_problems
-from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality.vocabulary import REPLY_RULES
 from ai_assets.sample_data.catalog import KB_ARTICLES
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.fakes.llm_server import default_responder
+from ai_assets_tests.pipeline_tools import DRAFT_SYSTEMS
 
 LINK = "contains a link"
 PASSWORD = "asks for a password"
@@ -166,7 +166,6 @@ def test_the_knowledge_base_said_back_breaks_no_rule(chunk_id: str, text: str):
 
 # --- end to end: a model that obeys injected text sends nothing --------------------------------
 
-DRAFT_SYSTEMS = {PromptTemplate.load(name).system for name in ("reply_draft", "reply_refine")}
 OBEYED = [
     ("Done! Claim your refund at evil-refunds.com/claim", LINK),
     ("To finish, please reply with your password and full card number.", PASSWORD),

@@ -14,8 +14,8 @@ from ai_assets.defs.kb_updates.proposals import MAX_TICKETS
 from ai_assets.llm.task import PromptTemplate
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.fakes.llm_server import default_responder
+from ai_assets_tests.pipeline_tools import CRITIQUE_SYSTEM
 
-CRITIQUE_SYSTEM = PromptTemplate.load("reply_critique").system
 ARTICLE_SYSTEM = PromptTemplate.load("kb_article").system
 MONEY = r"(?i)refund|discount|credit|voucher|\$|€|£"
 

@@ -4,42 +4,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from ai_assets.defs.triage.tasks import triage_task
-from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
-from ai_assets.llm.engine import Limits, run_task
+from ai_assets.llm.engine import Limits
+from ai_assets_tests.engine_cases import TRIAGE_TASK, run_engine, ticket_rows
 from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
-
-# The triage task as the default settings make it, whatever the environment of the test run says.
-TRIAGE_TASK = triage_task()
-
-
-def _tickets(n: int, body: str = "I was charged twice for ORD-1234, please refund me") -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "ticket_id": [f"T-{i:03d}" for i in range(n)],
-            "channel": ["email"] * n,
-            "subject": [f"Problem number {i}" for i in range(n)],
-            "body": [f"{body} (ticket {i})" for i in range(n)],
-            "examples": [""] * n,  # the cascade's few-shot block: none
-        }
-    )
-
-
-def _run(server, cache, rows, task=TRIAGE_TASK, **kwargs):
-    endpoint = Endpoint(
-        base_url=server.base_url,
-        model=kwargs.pop("model", "fake-model"),
-        timeout_s=kwargs.pop("timeout_s", 5),
-        max_retries=kwargs.pop("max_retries", 2),
-        response_format=kwargs.pop("response_format", "auto"),
-    )
-    return run_task(task, rows, endpoint=endpoint, cache=cache, id_column="ticket_id", **kwargs)
 
 
 def test_every_row_comes_back_once_with_lineage(cache):
     with FakeLLMServer() as server:
-        result = _run(server, cache, _tickets(12), limits=Limits(concurrency=4))
+        result = run_engine(server, cache, ticket_rows(12), limits=Limits(concurrency=4))
     assert result.outputs.height == 12 and result.failures.height == 0
     row = result.outputs.row(0, named=True)
     assert row["category"] == "billing" and row["order_id"] == "ORD-1234"
@@ -52,7 +25,7 @@ def test_concurrency_is_bounded_and_used(cache):
     # Held until three calls are in flight: the limit is used (the rendezvous is met) and never
     # passed (the peak), however slow the machine. The first call probes the endpoint alone.
     with FakeLLMServer(rendezvous=3, rendezvous_timeout_s=60, rendezvous_after=1) as server:
-        _run(server, cache, _tickets(12), limits=Limits(concurrency=3), timeout_s=120)
+        run_engine(server, cache, ticket_rows(12), limits=Limits(concurrency=3), timeout_s=120)
         assert server.rendezvous_reached and server.peak_concurrency == 3
 
 
@@ -60,24 +33,24 @@ def test_a_probe_that_failed_for_its_row_alone_still_fans_out(cache):
     # The first row's answer and its reask are not JSON: the endpoint works, so the step fans out.
     with FakeLLMServer(rendezvous=4, rendezvous_timeout_s=60, rendezvous_after=1) as server:
         server.inject(*[Fault(content="not json at all", match="Problem number 0\n")] * 2)
-        result = _run(server, cache, _tickets(20), limits=Limits(concurrency=4), timeout_s=120)
+        result = run_engine(server, cache, ticket_rows(20), limits=Limits(concurrency=4), timeout_s=120)
         assert server.rendezvous_reached
     assert result.failures["error_type"].to_list() == ["invalid_output"] and result.outputs.height == 19
 
 
 def test_unchanged_rerun_is_served_from_cache_and_a_new_model_is_not(cache):
     with FakeLLMServer() as server:
-        _run(server, cache, _tickets(5))
-        again = _run(server, cache, _tickets(5))
+        run_engine(server, cache, ticket_rows(5))
+        again = run_engine(server, cache, ticket_rows(5))
         assert server.call_count == 5
         assert again.outputs["cache_hit"].all() and again.metrics.cache_hits == 5
-        _run(server, cache, _tickets(5), model="another-model")
+        run_engine(server, cache, ticket_rows(5), model="another-model")
         assert server.call_count == 10
 
 
 def test_falls_back_to_json_object_when_json_schema_is_refused(cache):
     with FakeLLMServer(reject_json_schema=True) as server:
-        result = _run(server, cache, _tickets(3), limits=Limits(concurrency=1))
+        result = run_engine(server, cache, ticket_rows(3), limits=Limits(concurrency=1))
         formats = [r["response_format"]["type"] for r in server.requests]
     assert result.failures.height == 0
     assert formats[0] == "json_schema" and formats[-1] == "json_object"
@@ -89,7 +62,7 @@ def test_timeout_becomes_a_provider_error_row(cache):
     # server's stop() ends it).
     with FakeLLMServer() as server:
         server.inject(Fault(delay=600, match="Problem number 1\n"))
-        result = _run(server, cache, _tickets(3), timeout_s=3, max_retries=0)
+        result = run_engine(server, cache, ticket_rows(3), timeout_s=3, max_retries=0)
     assert result.outputs.height == 2
     failure = result.failures.row(0, named=True)
     assert failure["ticket_id"] == "T-001" and failure["error_type"] == "provider_error"
@@ -97,11 +70,11 @@ def test_timeout_becomes_a_provider_error_row(cache):
 
 
 def test_huge_input_is_truncated_and_flagged(cache):
-    rows = _tickets(2).with_columns(
+    rows = ticket_rows(2).with_columns(
         pl.when(pl.col("ticket_id") == "T-000").then(pl.lit("x" * 50_000)).otherwise(pl.col("body")).alias("body")
     )
     with FakeLLMServer() as server:
-        result = _run(server, cache, rows, max_input_chars=1000)
+        result = run_engine(server, cache, rows, max_input_chars=1000)
         sent = max(len(m["content"]) for r in server.requests for m in r["messages"])
     assert sent < 3000
     flags = dict(result.outputs.select("ticket_id", "input_truncated").iter_rows())
@@ -124,10 +97,10 @@ def test_prompt_version_changes_with_the_prompt():
 def test_progress_is_reported_while_running_and_at_the_end(cache):
     lines = []
     with FakeLLMServer() as server:
-        _run(
+        run_engine(
             server,
             cache,
-            _tickets(4),
+            ticket_rows(4),
             limits=Limits(concurrency=1),
             progress_every_s=0,
             on_progress=lambda done, metrics: lines.append(metrics.progress_line(done)),
@@ -140,7 +113,7 @@ def test_progress_is_reported_while_running_and_at_the_end(cache):
 def test_row_costs_and_the_run_cost_come_from_one_formula(cache):
     pricing = Pricing(input_per_1m=2.5, output_per_1m=10.0)
     with FakeLLMServer() as server:
-        result = _run(server, cache, _tickets(3), pricing=pricing)
+        result = run_engine(server, cache, ticket_rows(3), pricing=pricing)
     rows = result.outputs
     expected = [pricing.cost_usd(p, c) for p, c in rows.select("prompt_tokens", "completion_tokens").iter_rows()]
     assert rows["cost_usd"].to_list() == expected and all(cost > 0 for cost in expected)

@@ -8,14 +8,14 @@ from dataclasses import replace
 import polars as pl
 
 from ai_assets.llm.engine import Limits
+from ai_assets_tests.engine_cases import TRIAGE_TASK, run_engine, ticket_rows
 from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
-from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _run, _tickets
 
 
 def test_identical_inputs_are_sent_once(cache):
-    rows = _tickets(3).vstack(_tickets(3).with_columns(pl.col("ticket_id") + "-dup"))
+    rows = ticket_rows(3).vstack(ticket_rows(3).with_columns(pl.col("ticket_id") + "-dup"))
     with FakeLLMServer() as server:
-        result = _run(server, cache, rows)
+        result = run_engine(server, cache, rows)
         assert server.call_count == 3
     assert result.outputs.height == 6 and result.metrics.deduplicated == 3
     answers = dict(result.outputs.select("ticket_id", "summary").iter_rows())
@@ -26,7 +26,7 @@ def test_identical_inputs_are_sent_once(cache):
 def test_reask_repairs_an_invalid_answer(cache):
     with FakeLLMServer() as server:
         server.inject(Fault(content='{"category": "spam"}', match="Problem number 1\n"))
-        result = _run(server, cache, _tickets(3))
+        result = run_engine(server, cache, ticket_rows(3))
         reask = [r for r in server.requests if len(r["messages"]) == 4]
     assert result.failures.height == 0 and result.metrics.reasks == 1
     assert reask and reask[0]["messages"][2] == {"role": "assistant", "content": '{"category": "spam"}'}
@@ -34,15 +34,15 @@ def test_reask_repairs_an_invalid_answer(cache):
 
 
 def test_budget_stops_sending_then_the_next_run_resumes(cache):
-    rows = _tickets(10)
+    rows = ticket_rows(10)
     with FakeLLMServer() as server:
-        first = _run(server, cache, rows, limits=Limits(concurrency=1, max_tokens_per_run=1))
+        first = run_engine(server, cache, rows, limits=Limits(concurrency=1, max_tokens_per_run=1))
         assert server.call_count == 1  # the first answer spends the whole budget
         stopped = first.failures.filter(pl.col("error_type") == "budget_exceeded")
         assert first.outputs.height == 1 and stopped.height == 9
         assert "rerun to resume" in stopped["reason"][0]
 
-        second = _run(server, cache, rows, limits=Limits(concurrency=1))
+        second = run_engine(server, cache, rows, limits=Limits(concurrency=1))
         assert server.call_count == 10  # only the nine that were not answered
     assert second.outputs.height == 10 and second.metrics.cache_hits == 1
 
@@ -50,7 +50,7 @@ def test_budget_stops_sending_then_the_next_run_resumes(cache):
 def test_provider_errors_are_retried_with_backoff_then_dead_lettered(cache):
     with FakeLLMServer() as server:
         server.inject(*[Fault(status=503, match="Problem number 2\n")] * 3)
-        result = _run(server, cache, _tickets(3), max_retries=2)
+        result = run_engine(server, cache, ticket_rows(3), max_retries=2)
     failure = result.failures.row(0, named=True)
     assert failure["ticket_id"] == "T-002" and failure["error_type"] == "provider_error"
     assert "HTTP 503 after 2 retries" in failure["reason"]
@@ -68,8 +68,8 @@ import polars as pl
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.engine import Limits, run_task
-from ai_assets_tests.test_llm_engine import TRIAGE_TASK, _tickets
-run_task(TRIAGE_TASK, _tickets(int(sys.argv[3])), endpoint=Endpoint(sys.argv[1], "fake-model", 600, 0),
+from ai_assets_tests.engine_cases import TRIAGE_TASK, ticket_rows
+run_task(TRIAGE_TASK, ticket_rows(int(sys.argv[3])), endpoint=Endpoint(sys.argv[1], "fake-model", 600, 0),
          cache=ResponseCache(Path(sys.argv[2])), id_column="ticket_id", limits=Limits(concurrency=1))
 """
 
@@ -105,7 +105,7 @@ def test_a_killed_run_resumes_without_repeating_a_completed_call(tmp_path):
         assert answered_before_kill == persisted == 10
 
         calls_before = server.call_count
-        result = _run(server, cache, _tickets(rows))
+        result = run_engine(server, cache, ticket_rows(rows))
         assert server.call_count - calls_before == rows - persisted
         cache.close()
     assert result.outputs.height == rows and result.metrics.cache_hits == persisted
@@ -117,7 +117,7 @@ def _batched(size: int = 4):
 
 def test_batch_ids_round_trip_and_only_bad_rows_are_retried_alone(cache):
     with FakeLLMServer(batch_drop_ids={"Problem number 2\n"}, batch_corrupt_ids={"Problem number 5\n"}) as server:
-        result = _run(server, cache, _tickets(8), _batched(4), limits=Limits(concurrency=1))
+        result = run_engine(server, cache, ticket_rows(8), _batched(4), limits=Limits(concurrency=1))
         sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
     assert sizes == [4, 0, 4, 0]  # each batch, then its bad row alone (T-002, T-005: no ITEM fence)
     assert result.failures.height == 0 and result.outputs.height == 8
@@ -131,9 +131,9 @@ def test_batching_spends_fewer_tokens_per_row(cache, tmp_path):
     from ai_assets.llm.cache import ResponseCache
 
     with FakeLLMServer() as single_server:
-        single = _run(single_server, cache, _tickets(20), TRIAGE_TASK)
+        single = run_engine(single_server, cache, ticket_rows(20), TRIAGE_TASK)
     with FakeLLMServer() as batch_server:
-        batched = _run(batch_server, ResponseCache(tmp_path / "other.sqlite"), _tickets(20), _batched(10))
+        batched = run_engine(batch_server, ResponseCache(tmp_path / "other.sqlite"), ticket_rows(20), _batched(10))
         assert batch_server.call_count == 2
     tokens = lambda r: r.metrics.prompt_tokens + r.metrics.completion_tokens  # noqa: E731
     assert tokens(batched) < 0.6 * tokens(single)
@@ -142,7 +142,7 @@ def test_batching_spends_fewer_tokens_per_row(cache, tmp_path):
 def test_context_overflow_halves_the_batch(cache):
     # Room for four rows of this task's prompt (about 490 tokens), not eight (about 630).
     with FakeLLMServer(context_limit_tokens=560) as server:
-        result = _run(server, cache, _tickets(8), _batched(8), limits=Limits(concurrency=1))
+        result = run_engine(server, cache, ticket_rows(8), _batched(8), limits=Limits(concurrency=1))
         sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
     assert sizes[0] == 8 and result.metrics.batch_splits >= 1
     assert result.outputs.height == 8 and result.failures.height == 0
@@ -152,7 +152,7 @@ def test_context_overflow_halves_the_batch(cache):
 def test_a_batch_size_halved_by_a_context_overflow_stays_halved(cache):
     # Three batches of eight: the first overflows, and the two after it go out as fours, not eights.
     with FakeLLMServer(context_limit_tokens=560) as server:
-        result = _run(server, cache, _tickets(24), _batched(8), limits=Limits(concurrency=1))
+        result = run_engine(server, cache, ticket_rows(24), _batched(8), limits=Limits(concurrency=1))
         sizes = [r["messages"][-1]["content"].count("<<<ITEM ") for r in server.requests]
     assert sizes == [8] + [4] * 6
     assert result.metrics.batch_splits == 1 and result.metrics.batches == 6
@@ -162,7 +162,7 @@ def test_a_batch_size_halved_by_a_context_overflow_stays_halved(cache):
 def test_429_pauses_every_request_for_retry_after(cache):
     with FakeLLMServer() as server:
         server.inject(Fault(status=429, retry_after=0.5, match="Problem number 0\n"))
-        result = _run(server, cache, _tickets(6), TRIAGE_TASK, limits=Limits(concurrency=1))
+        result = run_engine(server, cache, ticket_rows(6), TRIAGE_TASK, limits=Limits(concurrency=1))
         times = server.request_times
     assert result.outputs.height == 6 and result.metrics.rate_limited == 1
     # Nothing was sent between the 429 and the end of its Retry-After.
@@ -177,7 +177,7 @@ def test_ratelimit_headers_pause_until_reset(cache):
                 match="Problem number 0\n",
             )
         )
-        _run(server, cache, _tickets(3), TRIAGE_TASK, limits=Limits(concurrency=1))
+        run_engine(server, cache, ticket_rows(3), TRIAGE_TASK, limits=Limits(concurrency=1))
         times = server.request_times
     assert times[1] - times[0] >= 0.4
 
@@ -185,7 +185,7 @@ def test_ratelimit_headers_pause_until_reset(cache):
 def test_requests_per_minute_limit_spaces_requests(cache):
     with FakeLLMServer() as server:
         started = time.monotonic()
-        _run(server, cache, _tickets(4), TRIAGE_TASK, limits=Limits(concurrency=4, requests_per_minute=120))
+        run_engine(server, cache, ticket_rows(4), TRIAGE_TASK, limits=Limits(concurrency=4, requests_per_minute=120))
         times = server.request_times
     # 120/min: a burst of one second's worth (2), then one every 0.5 s, so the fourth request cannot
     # leave before a second after the first left. Counted from before the run, not from the first

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -11,11 +10,11 @@ import duckdb
 
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
-from ai_assets.extract.tickets import build_raw_tickets
 from ai_assets.llm.task import packaged_prompt
 from ai_assets.quality.tables import TABLES
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
 from ai_assets_tests.fakes.llm_server import Fault
+from ai_assets_tests.pipeline_tools import day_1_prompts, stale_causes, stale_status
 
 CONTRACT_LINEAGE = (
     "model",
@@ -183,28 +182,10 @@ def test_a_range_of_days_in_one_run_matches_day_by_day_runs(pipeline: Pipeline):
     assert pipeline.server.call_count == calls
 
 
-def _stale_resolver(pipeline: Pipeline, defs: dg.Definitions):
-    # The resolver behind the UI's "unsynced" labels (no public name; a test may use it).
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver
-    from dagster._core.loader import LoadingContextForTest
-
-    return CachingStaleStatusResolver(
-        pipeline.instance, defs.resolve_asset_graph(), LoadingContextForTest(pipeline.instance)
-    )
-
-
-def _stale_status(pipeline: Pipeline, defs: dg.Definitions, key: str, partition: str | None = None) -> str:
-    return _stale_resolver(pipeline, defs).get_status(dg.AssetKey(key), partition).value
-
-
-def _stale_causes(pipeline: Pipeline, key: str, partition: str | None = None) -> list:
-    return list(_stale_resolver(pipeline, pipeline.defs).get_stale_causes(dg.AssetKey(key), partition))
-
-
 def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pipeline, monkeypatch, tmp_path):
     for job in ("reference_data_job", "daily_tickets_job", "marts_job"):
         pipeline.run(job, DAY_1 if job == "daily_tickets_job" else None)
-    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
+    assert stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
     tickets, calls = pipeline.count("raw_tickets"), pipeline.calls("ticket_triage")
 
     # A data engineer edits the triage prompt in their own prompts directory.
@@ -216,8 +197,8 @@ def test_prompt_change_marks_triage_stale_and_reruns_only_its_calls(pipeline: Pi
     monkeypatch.setenv("AI_ASSETS_PROMPTS_DIR", str(tmp_path / "prompts"))
     edited = build_definitions(load_settings())
 
-    assert _stale_status(pipeline, edited, "ticket_triage", DAY_1) == "STALE"
-    assert _stale_status(pipeline, edited, "raw_tickets", DAY_1) == "FRESH"
+    assert stale_status(pipeline, edited, "ticket_triage", DAY_1) == "STALE"
+    assert stale_status(pipeline, edited, "raw_tickets", DAY_1) == "FRESH"
 
     edited.resolve_job_def("daily_tickets_job").execute_in_process(instance=pipeline.instance, partition_key=DAY_1)
     assert pipeline.calls("ticket_triage") - calls == tickets  # once per ticket
@@ -250,18 +231,18 @@ def test_materialising_everything_twice_asks_nothing_the_second_time(pipeline: P
     _everything(pipeline)
     assert pipeline.server.call_count == calls
     assert _row_counts(pipeline) == counts
-    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
+    assert stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
 
     # An evaluation that changes nothing leaves the triage fresh; one that changes the plan (new labels:
     # a new evaluation) marks it stale, and the UI says eval_runs is why.
     _everything(pipeline, only=["eval_predictions", "eval_runs"])
-    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
+    assert stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
     labels = pipeline.settings.data_dir / "landing" / "labels" / "golden.jsonl"
     labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:-10]))
     _everything(pipeline, only=["ticket_labels", "ticket_labels_quarantine", "eval_predictions", "eval_runs"])
-    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "STALE"
+    assert stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "STALE"
     causes = {
-        (c.dependency.asset_key.to_user_string(), c.reason) for c in _stale_causes(pipeline, "ticket_triage", DAY_1)
+        (c.dependency.asset_key.to_user_string(), c.reason) for c in stale_causes(pipeline, "ticket_triage", DAY_1)
     }
     assert ("eval_runs", "has a new dependency data version") in causes
 
@@ -287,7 +268,7 @@ def test_loading_and_running_writes_nothing_inside_the_repository(pipeline: Pipe
 
 
 def test_invalid_llm_output_is_dead_lettered(pipeline: Pipeline):
-    subjects = _day_1_prompts(pipeline)
+    subjects = day_1_prompts(pipeline)
     ticket_ids = list(subjects)
     victims = ticket_ids[:3]
     bad_answers = {
@@ -319,7 +300,7 @@ def test_invalid_llm_output_is_dead_lettered(pipeline: Pipeline):
 
 
 def test_provider_errors_retry_then_dead_letter(pipeline: Pipeline):
-    subjects = _day_1_prompts(pipeline)
+    subjects = day_1_prompts(pipeline)
     ticket_ids = list(subjects)
     flaky, broken = ticket_ids[0], ticket_ids[1]
     pipeline.server.inject(
@@ -366,14 +347,6 @@ def test_definitions_load_with_groups_checks_and_dbt(pipeline: Pipeline):
     assert {dg.AssetKey("raw_tickets"), dg.AssetKey("ticket_triage")} <= graph.get(
         dg.AssetKey("stg_tickets")
     ).parent_keys
-
-
-def _day_1_prompts(pipeline: Pipeline) -> dict[str, str]:
-    """ticket_id -> a piece of its prompt unique enough to target that one request with a fault."""
-    tickets = build_raw_tickets(pipeline.settings.landing_dir, date.fromisoformat(DAY_1)).tickets.sort("ticket_id")
-    return {
-        r["ticket_id"]: f"Subject: {r['subject']}\n<<<TICKET\n{r['body'][:60]}" for r in tickets.iter_rows(named=True)
-    }
 
 
 def test_cli_summary_and_read_only_queries(pipeline: Pipeline, capsys):

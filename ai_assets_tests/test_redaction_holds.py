@@ -16,6 +16,7 @@ import pytest
 
 from ai_assets.llm.redaction import redact_expr
 from ai_assets_tests.conftest import DAY_1, Pipeline
+from ai_assets_tests.engine_cases import TRIAGE_TASK
 
 SEED = 20261124
 CASES_PER_KIND = 300
@@ -288,7 +289,6 @@ def test_the_remote_endpoint_never_receives_them(pipeline: Pipeline):
 def test_a_card_number_cut_by_the_input_limit_is_still_redacted(cache, llm_server):
     from ai_assets.llm.client import Endpoint
     from ai_assets.llm.engine import run_task
-    from ai_assets_tests.test_llm_engine import TRIAGE_TASK
 
     body = "x" * 90 + " card 4111 1111 1111 1111 please"  # the limit cuts inside the number
     rows = pl.DataFrame(

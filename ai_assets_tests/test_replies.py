@@ -10,39 +10,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ai_assets.config import load_settings
-from ai_assets.definitions import build_definitions
-from ai_assets.llm.task import PromptTemplate
 from ai_assets.quality.vocabulary import ACTION_TYPES
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
-from ai_assets_tests.fakes.llm_server import default_responder
-
-TRIAGE_SYSTEM = PromptTemplate.load("ticket_triage").system
-CRITIQUE_SYSTEM = PromptTemplate.load("reply_critique").system
-DRAFT_SYSTEMS = (PromptTemplate.load("reply_draft").system, PromptTemplate.load("reply_refine").system)
-
-
-def _responder(*, critique=None, draft=None, triage=None):
-    """The fake model, with the critic's, the drafter's or the triage answers replaced."""
-
-    def respond(body: dict) -> str:
-        system = body["messages"][0]["content"]
-        if triage is not None and system == TRIAGE_SYSTEM:
-            return json.dumps(triage(body, json.loads(default_responder(body))))
-        if critique is not None and system == CRITIQUE_SYSTEM:
-            return json.dumps(critique(body))
-        if draft is not None and system in DRAFT_SYSTEMS:
-            return json.dumps(draft(body, json.loads(default_responder(body))))
-        return default_responder(body)
-
-    return respond
-
-
-def _rebuild(pipeline: Pipeline, monkeypatch, **env: str) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    pipeline.settings = load_settings()
-    pipeline.defs = build_definitions(pipeline.settings)
+from ai_assets_tests.pipeline_tools import DRAFT_SYSTEMS, rebuild_with, replaced_responder, stale_status
 
 
 def _run_day(pipeline: Pipeline) -> None:
@@ -65,8 +35,8 @@ def test_happy_path_every_ticket_has_one_reply_and_one_outcome(pipeline: Pipelin
 
 
 def test_loop_stops_at_its_bound_and_keeps_every_round(pipeline: Pipeline, monkeypatch):
-    _rebuild(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="1")
-    pipeline.server.responder = _responder(
+    rebuild_with(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="1")
+    pipeline.server.responder = replaced_responder(
         critique=lambda body: {
             "grounded": False,
             "policy_ok": True,
@@ -100,7 +70,7 @@ def test_a_refinement_that_passes_is_approved_in_round_two(pipeline: Pipeline):
     # The critic fails every first draft and passes every refined one (marked by a formulaic
     # sentence, so the grounding check passes it too).
     refined = " Thank you for your patience."
-    pipeline.server.responder = _responder(
+    pipeline.server.responder = replaced_responder(
         critique=lambda body: {
             "grounded": refined in body["messages"][1]["content"],
             "policy_ok": True,
@@ -117,7 +87,7 @@ def test_a_refinement_that_passes_is_approved_in_round_two(pipeline: Pipeline):
 
 
 def test_rule_checks_override_a_passing_critic(pipeline: Pipeline):
-    pipeline.server.responder = _responder(
+    pipeline.server.responder = replaced_responder(
         draft=lambda body, answer: {**answer, "reply": "To fix this, please send us your password and card number."}
     )
     _run_day(pipeline)
@@ -144,7 +114,7 @@ def test_routing_reasons_and_escalations_follow_triage(llm_answers_every_field, 
             "confidence": 0.3 if answer["category"] == "shipping" else 0.9,
         }
 
-    pipeline.server.responder = _responder(triage=triage)
+    pipeline.server.responder = replaced_responder(triage=triage)
     _run_day(pipeline)
     expected = pipeline.sql(
         "select t.ticket_id from ticket_triage t join ticket_context c using (ticket_id, created_date)"
@@ -209,7 +179,7 @@ class _Webhook:
 
 def test_failed_deliveries_are_retried_with_backoff_shown_and_never_doubled(pipeline: Pipeline, monkeypatch):
     hook = _Webhook()
-    _rebuild(
+    rebuild_with(
         pipeline,
         monkeypatch,
         AI_ASSETS_OUTBOX_WEBHOOK_URL=hook.url,
@@ -253,7 +223,7 @@ def test_injection_tickets_cannot_create_a_disallowed_action(pipeline: Pipeline)
             }
         return answer
 
-    pipeline.server.responder = _responder(draft=obey)
+    pipeline.server.responder = replaced_responder(draft=obey)
     _run_day(pipeline)
     (injected,) = pipeline.sql(
         "select ticket_id from raw_tickets where body ilike '%ignore all previous instructions%'"
@@ -298,14 +268,14 @@ def test_pii_never_reaches_a_remote_endpoint(pipeline: Pipeline):
 
 
 def test_pii_redaction_can_be_turned_off_for_a_trusted_endpoint(pipeline: Pipeline, monkeypatch):
-    _rebuild(pipeline, monkeypatch, AI_ASSETS_REDACT_PII="off")
+    rebuild_with(pipeline, monkeypatch, AI_ASSETS_REDACT_PII="off")
     _run_day(pipeline)
     assert "4111 1111 1111 1111" in _sent_text(pipeline)  # the check above can fail
 
 
 def test_reviewer_decisions_land_through_the_sensor_and_are_sent_once(pipeline: Pipeline, monkeypatch):
-    _rebuild(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="0")
-    pipeline.server.responder = _responder(
+    rebuild_with(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="0")
+    pipeline.server.responder = replaced_responder(
         critique=lambda body: {"grounded": False, "policy_ok": True, "tone_ok": True, "problems": ["unsupported"]}
     )
     _run_day(pipeline)
@@ -350,7 +320,7 @@ def test_reviewer_decisions_land_through_the_sensor_and_are_sent_once(pipeline: 
 
 
 def test_marts_report_reply_outcomes_failure_reasons_and_kb_gaps(pipeline: Pipeline):
-    pipeline.server.responder = _responder(
+    pipeline.server.responder = replaced_responder(
         critique=lambda body: {
             "grounded": "refund" not in body["messages"][1]["content"].lower(),
             "policy_ok": True,
@@ -383,7 +353,6 @@ def test_marts_report_reply_outcomes_failure_reasons_and_kb_gaps(pipeline: Pipel
 
 def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pipeline, monkeypatch, tmp_path):
     from ai_assets.llm.task import packaged_prompt
-    from ai_assets_tests.test_pipeline import _stale_status
 
     _run_day(pipeline)
     triage, drafts, critiques = (
@@ -394,11 +363,11 @@ def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pi
     (tmp_path / "prompts").mkdir()
     edited = packaged_prompt("reply_critique").read_text().replace("[user]", "Be strict about dates.\n\n[user]")
     (tmp_path / "prompts" / "reply_critique.txt").write_text(edited)
-    _rebuild(pipeline, monkeypatch, AI_ASSETS_PROMPTS_DIR=str(tmp_path / "prompts"))
+    rebuild_with(pipeline, monkeypatch, AI_ASSETS_PROMPTS_DIR=str(tmp_path / "prompts"))
     assert pipeline.calls("reply_critique") == 0  # counted from here on: requests with the edited prompt
 
-    assert _stale_status(pipeline, pipeline.defs, "reply_drafts", DAY_1) == "STALE"
-    assert _stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
+    assert stale_status(pipeline, pipeline.defs, "reply_drafts", DAY_1) == "STALE"
+    assert stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
     pipeline.run("daily_tickets_job", DAY_1)
     assert (
         pipeline.calls("ticket_triage") == triage and pipeline.calls("reply_draft") == drafts
@@ -409,8 +378,8 @@ def test_editing_the_critique_prompt_reruns_only_the_critique_calls(pipeline: Pi
 def test_the_same_ticket_id_on_two_days_is_two_tickets(pipeline: Pipeline, monkeypatch):
     """A ticket is (created_date, ticket_id): every table, join, check and action keeps the two apart,
     and a reviewer's decision that names a day decides that day's ticket only."""
-    _rebuild(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="0")
-    pipeline.server.responder = _responder(
+    rebuild_with(pipeline, monkeypatch, AI_ASSETS_REPLY_MAX_REFINEMENTS="0")
+    pipeline.server.responder = replaced_responder(
         critique=lambda body: {"grounded": False, "policy_ok": True, "tone_ok": True, "problems": ["unsupported"]}
     )
     pipeline.run("reference_data_job")
