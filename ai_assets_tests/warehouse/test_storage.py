@@ -44,7 +44,7 @@ from datetime import date
 from pathlib import Path
 import polars as pl
 from ai_assets_tests.conftest import local_warehouse
-from ai_assets_tests.test_storage import WRITES
+from ai_assets_tests.warehouse.test_storage import WRITES
 warehouse = local_warehouse(Path(sys.argv[1]), [WRITES])
 day = date(2026, 11, int(sys.argv[2]))
 for i in range(15):

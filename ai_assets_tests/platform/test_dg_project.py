@@ -18,7 +18,7 @@ from ai_assets.definitions import build_definitions
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DG = str(Path(sys.executable).parent / "dg")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LINK = re.compile(r"\]\(([^)\s#]+\.md|#)(#[^)\s]*)?\)")
 
 

@@ -24,7 +24,7 @@ from ai_assets.quality.tables_doc import render
 from ai_assets.warehouse.contract import Table
 from ai_assets_tests.conftest import local_warehouse, read_table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "ai_assets"
 
 

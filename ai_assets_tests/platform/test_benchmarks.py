@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # (script and its arguments before --quick, lines of its report that must appear in stdout), the
 # longest runs first so that they start first.

@@ -514,7 +514,7 @@ def test_standalone_process_serves_counts_and_exits_on_sigterm(tmp_path) -> None
         [sys.executable, "-m", "ai_assets_tests.fakes.llm_server", "--port", "0", "--ready-file", str(ready_file)],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     try:
         line = proc.stdout.readline()

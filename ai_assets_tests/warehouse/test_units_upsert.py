@@ -54,7 +54,7 @@ _UPSERTER = """
 import sys
 import polars as pl
 from ai_assets_tests.conftest import local_warehouse
-from ai_assets_tests.test_units_upsert import HISTORY, HISTORY_ONLY
+from ai_assets_tests.warehouse.test_units_upsert import HISTORY, HISTORY_ONLY
 from pathlib import Path
 warehouse = local_warehouse(Path(sys.argv[1]), HISTORY_ONLY)
 for i in range(20):

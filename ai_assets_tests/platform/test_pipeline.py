@@ -248,7 +248,7 @@ def test_materialising_everything_twice_asks_nothing_the_second_time(pipeline: P
 
 
 def _repository_files() -> set[str]:
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     return {
         str(path.relative_to(repo))
         for folder in ("dbt_project", "ai_assets")
