@@ -34,9 +34,8 @@ from ai_assets.components.loading import current
 from ai_assets.components.scaffold import LLMStepScaffolder
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
-from ai_assets.quality.columns import LINEAGE_COLUMNS, LINEAGE_NOTES
+from ai_assets.quality.columns import ANSWER_COLUMNS, FAILURE_COLUMNS, answer_notes, failure_notes
 from ai_assets.quality.tables import TABLES
-from ai_assets.quality.vocabulary import LLM_ERROR_TYPES
 from ai_assets.resources import LLMResource
 from ai_assets.transform.llm_step import (
     LLM_POOL,
@@ -52,8 +51,7 @@ from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 
-_TRUNCATED_NOTE = {"input_truncated": "the input was cut to AI_ASSETS_MAX_INPUT_CHARS"}
-_RESERVED = {"row_key", PARTITION_COLUMN, *LINEAGE_COLUMNS, "latency_ms", "input_truncated", "error_type", "reason"}
+_RESERVED = {"row_key", PARTITION_COLUMN, *ANSWER_COLUMNS, *FAILURE_COLUMNS}
 
 
 @dg.scaffold_with(LLMStepScaffolder)
@@ -229,44 +227,24 @@ def _tables(step: LLMStep, source: Table, fields: list[OutputField]) -> tuple[Ta
         {
             **key_columns,
             **{f.name: f.column() for f in fields},
-            **LINEAGE_COLUMNS,
-            "latency_ms": pa.Column(pl.Float64),
-            "input_truncated": pa.Column(pl.Boolean),
+            **ANSWER_COLUMNS,
         },
         **shared,
         preview=tuple(c for c in (*step.key, *(f.name for f in fields)) if c != PARTITION_COLUMN)[:6],
         notes={
             **key_notes,
             **{f.name: f.description for f in fields},
-            **LINEAGE_NOTES,
-            "latency_ms": "the call's latency (0 when answered from the cache)",
-            **_TRUNCATED_NOTE,
+            **answer_notes("input"),
         },
     )
     failures = Table(
         f"{step.name}_failures",
         f"One row per {source.name} row whose {step.name} answer failed after retries, with the reason and the raw "
         "answer.",
-        {
-            **key_columns,
-            "error_type": pa.Column(pl.Utf8, pa.Check.isin(LLM_ERROR_TYPES)),
-            "reason": pa.Column(pl.Utf8),
-            "raw_output": pa.Column(pl.Utf8, nullable=True),
-            "model": pa.Column(pl.Utf8),
-            "prompt_version": pa.Column(pl.Utf8),
-            "input_hash": pa.Column(pl.Utf8),
-            "input_truncated": pa.Column(pl.Boolean),
-        },
+        {**key_columns, **FAILURE_COLUMNS},
         **shared,
         preview=(*(c for c in key if c != PARTITION_COLUMN), "error_type", "reason"),
-        notes={
-            **key_notes,
-            **LINEAGE_NOTES,
-            **_TRUNCATED_NOTE,
-            "error_type": "what failed, after the engine's retries and re-asks",
-            "reason": "why it failed",
-            "raw_output": "the model's last answer, when there was one",
-        },
+        notes={**key_notes, **failure_notes("input")},
     )
     return output, failures
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from ai_assets.quality.vocabulary import LLM_ERROR_TYPES
 from ai_assets.warehouse.contract import Table
 
 TICKET_KEY = ("created_date", "ticket_id")
@@ -76,6 +77,46 @@ LINEAGE_NOTES = {
 }
 
 
+# What a table with one LLM answer per row adds to its key and answer: lineage, latency, truncation.
+ANSWER_COLUMNS = {
+    **LINEAGE_COLUMNS,
+    "latency_ms": pa.Column(pl.Float64),
+    "input_truncated": pa.Column(pl.Boolean),
+}
+
+
+def answer_notes(row: str) -> dict[str, str]:
+    """The notes of ANSWER_COLUMNS, for a table whose input is a `row` (e.g. "ticket")."""
+    return {
+        **LINEAGE_NOTES,
+        "latency_ms": "the call's latency (0 when answered from the cache)",
+        "input_truncated": f"the {row} was cut to AI_ASSETS_MAX_INPUT_CHARS",
+    }
+
+
+# What an LLM step's failures table adds to its key: why the answer failed, and what was asked.
+FAILURE_COLUMNS = {
+    "error_type": one_of(LLM_ERROR_TYPES),
+    "reason": text_column(checks=not_blank()),
+    "raw_output": text_column(nullable=True),
+    "model": text_column(),
+    "prompt_version": text_column(),
+    "input_hash": text_column(),
+    "input_truncated": pa.Column(pl.Boolean),
+}
+
+
+def failure_notes(row: str) -> dict[str, str]:
+    return {
+        **LINEAGE_NOTES,
+        "error_type": "what failed, after the engine's retries and re-asks",
+        "reason": "why it failed",
+        "raw_output": "the model's last answer, when there was one",
+        "model": "the model that failed to answer",
+        "input_truncated": answer_notes(row)["input_truncated"],
+    }
+
+
 # The notes of columns several tables share, worded once.
 TICKET_NOTES = {
     "ticket_id": "the ticket's id: unique within its created_date",
@@ -106,9 +147,6 @@ DECISION_NOTES = {
     "reviewer": "who decided",
     "decided_at": "UTC: the record's, else its file's modification time",
 }
-
-
-TRUNCATED_NOTE = "the ticket was cut to AI_ASSETS_MAX_INPUT_CHARS"
 
 
 NULL_WITHOUT_TRIAGE = "the triage's; null: triage failed"

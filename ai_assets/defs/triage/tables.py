@@ -6,17 +6,17 @@ import pandera.polars as pa
 import polars as pl
 
 from ai_assets.quality.columns import (
-    LINEAGE_COLUMNS,
-    LINEAGE_NOTES,
+    ANSWER_COLUMNS,
+    FAILURE_COLUMNS,
     TICKET_KEY,
     TICKET_NOTES,
-    TRUNCATED_NOTE,
+    answer_notes,
     date_column,
-    not_blank,
+    failure_notes,
     one_of,
     text_column,
 )
-from ai_assets.quality.vocabulary import CATEGORIES, LLM_ERROR_TYPES, SENTIMENTS, URGENCIES
+from ai_assets.quality.vocabulary import CATEGORIES, SENTIMENTS, URGENCIES
 from ai_assets.warehouse.contract import Table
 
 TICKET_TRIAGE = Table(
@@ -35,9 +35,7 @@ TICKET_TRIAGE = Table(
         "product": text_column(nullable=True),
         "confidence": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
         "proxy_fields": pa.Column(pl.List(pl.Utf8)),
-        **LINEAGE_COLUMNS,
-        "latency_ms": pa.Column(pl.Float64),
-        "input_truncated": pa.Column(pl.Boolean),
+        **ANSWER_COLUMNS,
     },
     key=TICKET_KEY,
     pii=True,
@@ -47,7 +45,7 @@ TICKET_TRIAGE = Table(
     preview=("ticket_id", "category", "urgency", "sentiment", "proxy_fields", "summary"),
     notes={
         **TICKET_NOTES,
-        **LINEAGE_NOTES,
+        **answer_notes("ticket"),
         "category": "what the ticket is about; the proxy's answer when in proxy_fields",
         "urgency": "how soon it needs an answer; the proxy's answer when in proxy_fields",
         "sentiment": "the customer's mood; the proxy's answer when in proxy_fields",
@@ -55,8 +53,6 @@ TICKET_TRIAGE = Table(
         "summary": "one short English sentence: what the customer needs",
         "order_id": "the order number the ticket mentions; null: none",
         "product": "the product the ticket mentions; null: none",
-        "latency_ms": "the call's latency (0 when answered from the cache)",
-        "input_truncated": TRUNCATED_NOTE,
         "proxy_fields": "the fields the cascade's proxy answered (empty: the LLM answered every field)",
         "confidence": "the LLM's confidence in its category",
     },
@@ -70,26 +66,12 @@ TICKET_TRIAGE_FAILURES = Table(
     {
         "ticket_id": text_column(),
         "created_date": date_column(),
-        "error_type": one_of(LLM_ERROR_TYPES),
-        "reason": text_column(checks=not_blank()),
-        "raw_output": text_column(nullable=True),
-        "model": text_column(),
-        "prompt_version": text_column(),
-        "input_hash": text_column(),
-        "input_truncated": pa.Column(pl.Boolean),
+        **FAILURE_COLUMNS,
     },
     key=TICKET_KEY,
     pii=True,
     partitioned=True,
     llm=True,
     preview=("ticket_id", "error_type", "reason"),
-    notes={
-        **TICKET_NOTES,
-        **LINEAGE_NOTES,
-        "error_type": "what failed, after the engine's retries and re-asks",
-        "reason": "why it failed",
-        "raw_output": "the model's last answer, when there was one",
-        "model": "the model that failed to answer",
-        "input_truncated": TRUNCATED_NOTE,
-    },
+    notes={**TICKET_NOTES, **failure_notes("ticket")},
 )
