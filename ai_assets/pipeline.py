@@ -1,4 +1,4 @@
-"""Run the whole pipeline as the UI would: reference data, every day's tickets, then the marts.
+"""Run the whole pipeline as the UI would: reference data, the evaluation, every day's tickets, then the marts.
 
 Each run is created from the workspace `ai-assets dev` serves (`workspace.yaml`) and launched by
 the instance's run launcher, like a run started from the UI: it carries the code location's
@@ -25,7 +25,9 @@ import dagster as dg
 from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-JOB_ORDER = ("reference_data_job", "daily_tickets_job", "marts_job")
+# The evaluation before the days: the triage plans its cascade from the latest one (eval_runs is
+# upstream of it), and the marts' leaderboard ranks it.
+JOB_ORDER = ("reference_data_job", "eval_job", "daily_tickets_job", "marts_job")
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 LOCATION = "ai_assets"  # workspace.yaml's location_name: the UI's name for this code location
 _POLL_S = 0.5

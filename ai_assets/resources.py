@@ -175,6 +175,21 @@ class LLMResource(_ModelResource):
     def pricing(self) -> Pricing:
         return Pricing(self.price_input_per_1m, self.price_output_per_1m)
 
+    def for_model(self, model: str | None, prices: Pricing | None = None) -> "LLMResource":
+        """This resource with another chat model of the same endpoint and that model's `prices` (none
+        given: unpriced), for a step that needs a larger or a cheaper model than the others. Itself for
+        no model, or on the embedded model, which serves one."""
+        if model is None or self.use_embedded_model:
+            return self
+        prices = prices or Pricing()
+        return self.model_copy(
+            update={
+                "chat_model": model,
+                "price_input_per_1m": prices.input_per_1m,
+                "price_output_per_1m": prices.output_per_1m,
+            }
+        )
+
     def unpriced_note(self) -> str | None:
         """Why cost_usd reads 0 for a paid model, or None (priced, or the embedded model, which is free)."""
         if self.use_embedded_model or self.price_input_per_1m or self.price_output_per_1m:

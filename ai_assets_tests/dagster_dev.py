@@ -1,6 +1,7 @@
 """`dagster dev` on the project's workspace and a free loopback port, for tests and the docs'
-screenshots: started, waited for until its GraphQL API answers, queried, stopped as Ctrl-C stops
-it (an interrupt to its process group: webserver, daemon and code servers), killed after a bound."""
+screenshots: started, waited for until its GraphQL API answers with the code location loaded,
+queried, stopped as Ctrl-C stops it (an interrupt to its process group: webserver, daemon and code
+servers), killed after a bound."""
 
 from __future__ import annotations
 
@@ -34,12 +35,21 @@ class DagsterDev:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                if self.query("{ version }").get("version"):
+                if self._code_location_loaded():
                     return
             except OSError:
-                time.sleep(1)
+                pass
+            time.sleep(1)
         self.stop()
         raise TimeoutError(f"dagster dev did not answer on port {self.port}: {log.read_text()[-2000:]}")
+
+    def _code_location_loaded(self) -> bool:
+        """The webserver answers and has loaded the code location: a mutation sent while it is still
+        loading may fail with HTTP 500."""
+        entries = self.query("{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }")[
+            "workspaceOrError"
+        ]["locationEntries"]
+        return bool(entries) and all(entry["loadStatus"] == "LOADED" for entry in entries)
 
     @property
     def url(self) -> str:

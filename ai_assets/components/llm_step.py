@@ -32,6 +32,7 @@ from ai_assets.components.fields import OutputField
 from ai_assets.components.landing_table import LandingTable
 from ai_assets.components.loading import current
 from ai_assets.components.scaffold import LLMStepScaffolder
+from ai_assets.llm.cost import Pricing
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.columns import ANSWER_COLUMNS, FAILURE_COLUMNS, answer_notes, failure_notes
@@ -52,6 +53,11 @@ from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 
 _RESERVED = {"row_key", PARTITION_COLUMN, *ANSWER_COLUMNS, *FAILURE_COLUMNS}
+
+
+class ModelPrices(dg.Model, dg.Resolvable):
+    input_per_1m: float = Field(default=0.0, ge=0, description="USD per million prompt tokens")
+    output_per_1m: float = Field(default=0.0, ge=0, description="USD per million completion tokens")
 
 
 @dg.scaffold_with(LLMStepScaffolder)
@@ -77,6 +83,16 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         default="daily_tickets_job",
         description="The job the step runs in with each day (its tag ai_assets/job); null: none, launch it alone.",
     )
+    model: str | None = Field(
+        default=None,
+        description="This step's chat model at the llm resource's endpoint (a larger one for a hard step, a "
+        "cheaper one for an easy one); unset: AI_ASSETS_CHAT_MODEL. On the embedded model the embedded one answers.",
+    )
+    prices: ModelPrices | None = Field(
+        default=None,
+        description="USD per million tokens of `model`; unset with `model`: unpriced (cost_usd reads 0, with a "
+        "warning); unset without: the llm resource's AI_ASSETS_PRICE_*.",
+    )
     batch_size: int = Field(default=1, description="Rows per request (>1: several rows in one call).")
     max_tokens: int = Field(default=300, description="Per row.")
     temperature: float = 0.0
@@ -101,7 +117,7 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         output, failures = (registry.declare(t) for t in _tables(self, source, fields))
         daily = Daily.from_settings(settings.project)
         group = self.group or Path(context.path).name
-        asset = _step_asset(self, task, source, output, failures, settings.llm.chat_model, daily, group)
+        asset = _step_asset(self, task, source, output, failures, self._model_of(settings.llm), daily, group)
         name = f"every_{source.name}_row_in_{output.name}_once"
         checks = [
             schema_check(output, daily.partitions_def),
@@ -109,6 +125,16 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             conservation_check(name, output, (output, failures), source, daily.partitions_def),
         ]
         return dg.Definitions(assets=[asset], asset_checks=checks)
+
+    def _model_of(self, llm: LLMResource) -> str:
+        """The model that answers this step: part of its code version, so a new one marks it unsynced."""
+        return llm.for_model(self.model).chat_model
+
+    def _llm_of(self, context: dg.AssetExecutionContext, llm: LLMResource) -> LLMResource:
+        if self.model and llm.use_embedded_model:
+            context.log.info(f"{self.name}: the embedded model answers; `model: {self.model}` applies with an endpoint")
+        prices = Pricing(self.prices.input_per_1m, self.prices.output_per_1m) if self.prices else None
+        return llm.for_model(self.model, prices)
 
     def _answer(self) -> tuple[type[BaseModel], list[OutputField]]:
         """The answer's pydantic model and its columns: built from `fields`, or `output_model`'s."""
@@ -269,6 +295,7 @@ def _step_asset(
     ):
         days = partition_days(context)
         label = f"{step.name} {days_label(days)}"
+        llm = step._llm_of(context, llm)
         with warehouse.get_connection() as conn:
             rows = read(conn, source, days)
         rows = rows.with_columns(row_key=pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator="/"))

@@ -118,6 +118,23 @@ def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pi
         assert pipeline.count("order_risk", "not cache_hit") == 0
 
 
+def test_a_step_with_its_own_model_and_prices_asks_that_model_and_costs_its_prices(pipeline: Pipeline, sandbox):
+    priced = {"model": "large-model", "prices": {"input_per_1m": 1000.0, "output_per_1m": 2000.0}}
+    _declare(sandbox.defs_folder_path / "order_risk", {**STEP, "attributes": {**STEP["attributes"], **priced}})
+    with sandbox.build_all_defs() as declared:
+        defs = with_project(pipeline, declared)
+        node = defs.resolve_asset_graph().get(dg.AssetKey("order_risk"))
+        assert node.code_version.endswith("+large-model")  # a new model marks the step unsynced
+        materialise(pipeline, defs, DAY_1, ORDER_ASSETS)
+        result = materialise(pipeline, defs, DAY_1, STEP_ASSETS)
+    metadata = result.asset_materializations_for_node("order_risk")[0].metadata
+    assert metadata["model"].value == "large-model" and "cost_note" not in metadata
+    rows = pipeline.sql("select distinct model, cost_usd > 0 from order_risk")
+    assert rows == [("large-model", True)]
+    # Every request of the step named its model (orders are loaded without the LLM).
+    assert {request["model"] for request in pipeline.server.requests} == {"large-model"}
+
+
 def test_a_pydantic_model_path_gives_the_columns_and_its_validators_apply(pipeline: Pipeline, sandbox):
     attributes = {k: v for k, v in STEP["attributes"].items() if k != "fields"}
     model = f"{__name__}:OrderRisk"

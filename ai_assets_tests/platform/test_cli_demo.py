@@ -94,6 +94,8 @@ def test_the_embedded_demo_day_is_small_and_sample_data_writes_the_full_week(dat
     assert ": 1 day (" in output and sorted(p.name for p in (data_dir / "landing" / "tickets").iterdir()) == [
         str(datetime.now(UTC).date() - timedelta(days=1))
     ]
+    labels = (data_dir / "landing" / "labels" / "golden.jsonl").read_text().splitlines()
+    assert len(labels) == ai_assets.cli.EMBEDDED_DEMO_LABELS  # the demo evaluates on them first
     assert main(["sample-data"]) == 0
     full = _records_generated(capsys.readouterr().out)
     assert full >= 7 * ai_assets.cli.SAMPLE_TICKETS_PER_DAY and small < full / 5

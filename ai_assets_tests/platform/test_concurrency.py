@@ -1,12 +1,9 @@
-"""A real backfill: the Dagster daemon, the shipped instance config, the multiprocess executor and
-parallel runs, all on one DuckDB file."""
+"""A real backfill: submitted to `dagster dev`'s webserver, run by its daemon, with the shipped
+instance config, the multiprocess executor and parallel runs, all on one DuckDB file."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -17,8 +14,8 @@ from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import configure_env
+from ai_assets_tests.dagster_dev import DagsterDev
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
-from ai_assets_tests.processes import start_group, stop_group
 
 DAYS = [f"2026-11-{day:02d}" for day in range(1, 11)]
 TROUBLE = {"STEP_FAILURE", "STEP_UP_FOR_RETRY", "RUN_FAILURE"}
@@ -71,15 +68,11 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
             build_definitions(load_settings()).resolve_job_def("reference_data_job").execute_in_process(
                 instance=instance
             )
-        assert ai_assets_cli(["backfill", DAYS[0], DAYS[-1]]) == 0
-        backfill_id = capsys.readouterr().out.split()[2]
-        daemon_log = (tmp_path / "daemon.log").open("w")
-        daemon = start_group(
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "ai_assets.definitions"],
-            stdout=daemon_log,
-            stderr=subprocess.STDOUT,
-        )
+        # `dagster dev`: its webserver takes the backfill (as the UI's button), its daemon runs it.
+        dev = DagsterDev(tmp_path / "dagster_dev.log", home)
         try:
+            assert ai_assets_cli(["backfill", DAYS[0], DAYS[-1], "--url", dev.url]) == 0
+            backfill_id = capsys.readouterr().out.split()[2]
             with dg.DagsterInstance.get() as instance:
                 status = _wait_for(instance, backfill_id, server)
                 runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
@@ -90,9 +83,9 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
                     if event.dagster_event and event.dagster_event.event_type_value in TROUBLE
                 ]
         finally:
-            stop_group(daemon)
+            dev.stop()
 
-    assert status == "COMPLETED_SUCCESS", (status, trouble, (tmp_path / "daemon.log").read_text()[-3000:])
+    assert status == "COMPLETED_SUCCESS", (status, trouble, (tmp_path / "dagster_dev.log").read_text()[-3000:])
     assert trouble == []  # no step failed or retried: no lock error anywhere, not even a retried one
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
     # 10 days in runs of 5 (the default AI_ASSETS_BACKFILL_DAYS_PER_RUN), then the marts (unpartitioned
@@ -116,3 +109,15 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
         )
         mart_days = conn.execute("select count(distinct created_date) from ticket_kpis_daily").fetchone()[0]
     assert sorted(raw) == DAYS and raw == outcomes and mart_days == len(DAYS)
+
+
+def test_a_backfill_without_a_webserver_says_what_to_start(tmp_path, monkeypatch, capsys):
+    from ai_assets_tests.fakes.loopback import free_port
+
+    settings = configure_env(monkeypatch, tmp_path / "data", None)
+    generate_sample_data(settings.data_dir, days=2, tickets_per_day=10, golden_size=0)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+    assert ai_assets_cli(["backfill", "2026-11-01", "2026-11-02", "--url", url]) == 1
+    error = capsys.readouterr().err
+    assert f"no Dagster webserver answers at {url}" in error and "start `ai-assets dev`" in error

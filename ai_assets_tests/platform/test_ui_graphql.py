@@ -55,7 +55,7 @@ def test_the_ui_shows_the_demo_runs_columns_checks_and_metrics(ui):
         "{ runsOrError { ... on Runs { results { runId jobName status"
         " repositoryOrigin { repositoryLocationName } } } } }"
     )["runsOrError"]["results"]
-    assert {r["jobName"] for r in runs} == {"reference_data_job", "daily_tickets_job", "marts_job"}
+    assert {r["jobName"] for r in runs} == {"reference_data_job", "eval_job", "daily_tickets_job", "marts_job"}
     assert all(r["status"] == "SUCCESS" and r["repositoryOrigin"]["repositoryLocationName"] == LOCATION for r in runs)
     # Re-executed from the UI (its "Re-execute all" button sends this mutation); the daemon runs it.
     (marts,) = [r["runId"] for r in runs if r["jobName"] == "marts_job"]
