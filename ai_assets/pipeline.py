@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import TextIO
 
 import dagster as dg
+
+# The one import of Dagster's internals left, on purpose: no public API creates a run with the code
+# location's origin (what the UI's timeline and "Re-execute" need) and launches it outside the run
+# queue. `dagster job launch` and GraphQL's launchRun only queue it, and the queue waits for a daemon
+# the demo does not run; `dagster job execute` and `dg launch` run in process without the origin.
 from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
