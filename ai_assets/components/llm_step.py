@@ -19,6 +19,8 @@ the output schema and the model, so an edit marks it unsynced and an unchanged r
 
 import importlib
 import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -37,7 +39,7 @@ from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.columns import ANSWER_COLUMNS, FAILURE_COLUMNS, answer_notes, failure_notes
 from ai_assets.quality.tables import TABLES
-from ai_assets.resources import LLMResource
+from ai_assets.resources import EmbeddingResource, LLMResource
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -53,6 +55,27 @@ from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 
 _RESERVED = {"row_key", PARTITION_COLUMN, *ANSWER_COLUMNS, *FAILURE_COLUMNS}
+
+
+@dataclass(frozen=True)
+class StepResources:
+    """What a step's `_plan` may use besides its rows."""
+
+    llm: LLMResource
+    embeddings: EmbeddingResource
+    warehouse: WarehouseResource
+    task: LLMTask
+    model: str
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """The rows the LLM is asked about; `finish` turns its answers (keyed by row_key) into the output
+    table's rows; `metadata`, for the output's materialisation."""
+
+    rows: pl.DataFrame
+    finish: Callable[[pl.DataFrame], pl.DataFrame] = lambda answers: answers
+    metadata: dict = field(default_factory=dict)
 
 
 class ModelPrices(dg.Model, dg.Resolvable):
@@ -83,15 +106,15 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         default="daily_tickets_job",
         description="The job the step runs in with each day (its tag ai_assets/job); null: none, launch it alone.",
     )
-    model: str | None = Field(
+    chat_model: str | None = Field(
         default=None,
         description="This step's chat model at the llm resource's endpoint (a larger one for a hard step, a "
         "cheaper one for an easy one); unset: AI_ASSETS_CHAT_MODEL. On the embedded model the embedded one answers.",
     )
     prices: ModelPrices | None = Field(
         default=None,
-        description="USD per million tokens of `model`; unset with `model`: unpriced (cost_usd reads 0, with a "
-        "warning); unset without: the llm resource's AI_ASSETS_PRICE_*.",
+        description="USD per million tokens of `chat_model`; unset with `chat_model`: unpriced (cost_usd reads 0, "
+        "with a warning); unset without: the llm resource's AI_ASSETS_PRICE_*.",
     )
     batch_size: int = Field(default=1, description="Rows per request (>1: several rows in one call).")
     max_tokens: int = Field(default=300, description="Per row.")
@@ -101,6 +124,18 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         # The model names the step's code version and the project its days.
         settings = current().settings
         source = _input_table(self.input, context)
+        task, fields = self._task(context, source)
+        output, failures = self._tables(source, fields)
+        daily = Daily.from_settings(settings.project)
+        group = self.group or Path(context.path).name
+        asset = _step_asset(self, task, source, output, failures, self._model_of(settings.llm), daily, group)
+        return dg.Definitions(assets=[asset], asset_checks=self._checks(source, output, failures, daily))
+
+    # What a step of its own (the triage: ai_assets/defs/triage/step.py) may do otherwise: its task,
+    # its tables, its checks, what it depends on, and what happens to the rows before and after the LLM.
+
+    def _task(self, context: dg.ComponentLoadContext, source: Table) -> tuple[LLMTask, list[OutputField]]:
+        """What the LLM is asked (the prompt beside the defs.yaml, the answer's model) and the columns it fills."""
         prompt = PromptTemplate.from_file(Path(context.path) / self.prompt, self.name)
         columns = _prompt_columns(prompt)
         answer, fields = self._answer()
@@ -114,27 +149,46 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             max_tokens=self.max_tokens,
             batch_size=self.batch_size,
         )
-        output, failures = (registry.declare(t) for t in _tables(self, source, fields))
-        daily = Daily.from_settings(settings.project)
-        group = self.group or Path(context.path).name
-        asset = _step_asset(self, task, source, output, failures, self._model_of(settings.llm), daily, group)
+        return task, fields
+
+    def _tables(self, source: Table, fields: list[OutputField]) -> tuple[Table, Table]:
+        """The output and failures contracts, declared to the warehouse."""
+        output, failures = _tables(self, source, fields)
+        return registry.declare(output), registry.declare(failures)
+
+    def _checks(self, source: Table, output: Table, failures: Table, daily: Daily) -> list[dg.AssetChecksDefinition]:
         name = f"every_{source.name}_row_in_{output.name}_once"
-        checks = [
+        return [
             schema_check(output, daily.partitions_def),
             schema_check(failures, daily.partitions_def),
             conservation_check(name, output, (output, failures), source, daily.partitions_def),
         ]
-        return dg.Definitions(assets=[asset], asset_checks=checks)
+
+    def _upstream(self, source: Table) -> list[str]:
+        """The assets the output table depends on besides its input (e.g. what decides how it answers)."""
+        return []
+
+    def _code_version(self, task: LLMTask, model: str) -> str:
+        return f"{task.prompt_version}+{model}"
+
+    def _label(self, days: list) -> str:
+        """How the run log names the step's work on `days`."""
+        return f"{self.name} {days_label(days)}"
+
+    def _plan(self, context: dg.AssetExecutionContext, rows: pl.DataFrame, step: StepResources) -> StepPlan:
+        """The rows to ask the LLM about (keyed by row_key), and what to do with its answers: by default,
+        every row as it is, every answer as it came."""
+        return StepPlan(rows)
 
     def _model_of(self, llm: LLMResource) -> str:
         """The model that answers this step: part of its code version, so a new one marks it unsynced."""
-        return llm.for_model(self.model).chat_model
+        return llm.for_model(self.chat_model).chat_model
 
     def _llm_of(self, context: dg.AssetExecutionContext, llm: LLMResource) -> LLMResource:
-        if self.model and llm.use_embedded_model:
-            context.log.info(f"{self.name}: the embedded model answers; `model: {self.model}` applies with an endpoint")
+        if self.chat_model and llm.use_embedded_model:
+            context.log.info(f"{self.name}: the embedded model answers; chat_model {self.chat_model} needs an endpoint")
         prices = Pricing(self.prices.input_per_1m, self.prices.output_per_1m) if self.prices else None
-        return llm.for_model(self.model, prices)
+        return llm.for_model(self.chat_model, prices)
 
     def _answer(self) -> tuple[type[BaseModel], list[OutputField]]:
         """The answer's pydantic model and its columns: built from `fields`, or `output_model`'s."""
@@ -283,18 +337,25 @@ def _step_asset(
 
     @dg.multi_asset(
         name=step.name,
-        specs=[output.spec(deps=[source.name], tags=job_tags), failures.spec(deps=[source.name], tags=job_tags)],
+        specs=[
+            output.spec(deps=[source.name, *step._upstream(source)], tags=job_tags),
+            failures.spec(deps=[source.name], tags=job_tags),
+        ],
         group_name=group,
-        code_version=f"{task.prompt_version}+{model}",
+        code_version=step._code_version(task, model),
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
         **daily.asset_args(),
     )
     def llm_step(
-        context: dg.AssetExecutionContext, config: LLMRunConfig, llm: LLMResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        config: LLMRunConfig,
+        llm: LLMResource,
+        embeddings: EmbeddingResource,
+        warehouse: WarehouseResource,
     ):
         days = partition_days(context)
-        label = f"{step.name} {days_label(days)}"
+        label = step._label(days)
         llm = step._llm_of(context, llm)
         with warehouse.get_connection() as conn:
             rows = read(conn, source, days)
@@ -306,14 +367,20 @@ def _step_asset(
                 f"{', '.join(doubled.head(3))}): `key` ({', '.join(step.key)}) must identify one row per day",
                 allow_retries=False,
             )
+        plan = step._plan(context, rows, StepResources(llm, embeddings, warehouse, task, model))
         # The prompt's columns as text: a date or a number reads as it prints.
-        prompt_rows = rows.with_columns(pl.col(c).cast(pl.Utf8) for c in task.input_columns)
+        prompt_rows = plan.rows.with_columns(pl.col(c).cast(pl.Utf8) for c in task.input_columns)
         result = run_llm_step(context, llm, config, task, prompt_rows, label)
         keys = rows.select("row_key", *key)
-        answered = result.outputs.join(keys, on="row_key")
+        answered = plan.finish(result.outputs).join(keys, on="row_key")
         failed = result.failures.join(keys, on="row_key")
         context.log.info(f"{label}: answered {answered.height}, failed {failed.height}; {result.metrics.to_dict()}")
-        stats = {"model": model, "prompt_version": task.prompt_version, **llm_metadata(context, result.metrics, llm)}
+        stats = {
+            "model": model,
+            "prompt_version": task.prompt_version,
+            **llm_metadata(context, result.metrics, llm),
+            **plan.metadata,
+        }
         yield from warehouse.write({output: answered, failures: failed}, days, {output: stats})
 
     return llm_step

@@ -119,7 +119,7 @@ def test_a_declared_step_over_orders_runs_two_days_checks_and_reruns_for_free(pi
 
 
 def test_a_step_with_its_own_model_and_prices_asks_that_model_and_costs_its_prices(pipeline: Pipeline, sandbox):
-    priced = {"model": "large-model", "prices": {"input_per_1m": 1000.0, "output_per_1m": 2000.0}}
+    priced = {"chat_model": "large-model", "prices": {"input_per_1m": 1000.0, "output_per_1m": 2000.0}}
     _declare(sandbox.defs_folder_path / "order_risk", {**STEP, "attributes": {**STEP["attributes"], **priced}})
     with sandbox.build_all_defs() as declared:
         defs = with_project(pipeline, declared)

@@ -78,3 +78,11 @@ def test_only_the_demo_launcher_imports_dagster_internals():
         if "dagster._core" in module.read_text() or "from dagster._" in module.read_text()
     )
     assert importers == ["pipeline.py"]
+
+
+def test_the_package_imports_without_a_warning():
+    """A warning at import reaches every `dg` command and run log (e.g. a component attribute that
+    shadows one of Dagster's, as `model` did `Resolvable.model`)."""
+    imports = "import ai_assets.definitions, ai_assets.components"
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", imports], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
