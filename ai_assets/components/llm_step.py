@@ -20,7 +20,7 @@ the output schema and the model, so an edit marks it unsynced and an unchanged r
 import importlib
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -71,11 +71,11 @@ class StepResources:
 @dataclass(frozen=True)
 class StepPlan:
     """The rows the LLM is asked about; `finish` turns its answers (keyed by row_key) into the output
-    table's rows; `metadata`, for the output's materialisation."""
+    table's rows, `metadata` those rows into the materialisation's metadata."""
 
     rows: pl.DataFrame
     finish: Callable[[pl.DataFrame], pl.DataFrame] = lambda answers: answers
-    metadata: dict = field(default_factory=dict)
+    metadata: Callable[[pl.DataFrame], dict] = lambda rows: {}
 
 
 class ModelPrices(dg.Model, dg.Resolvable):
@@ -379,7 +379,7 @@ def _step_asset(
             "model": model,
             "prompt_version": task.prompt_version,
             **llm_metadata(context, result.metrics, llm),
-            **plan.metadata,
+            **plan.metadata(answered),
         }
         yield from warehouse.write({output: answered, failures: failed}, days, {output: stats})
 
