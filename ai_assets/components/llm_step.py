@@ -27,9 +27,10 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model
 
 from ai_assets.automation.jobs import JOB_TAG
+from ai_assets.components.cascade import CascadeOption, StepCascade, plan_rows
 from ai_assets.components.fields import OutputField
 from ai_assets.components.landing_table import LandingTable
 from ai_assets.components.loading import current
@@ -40,6 +41,7 @@ from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.columns import ANSWER_COLUMNS, FAILURE_COLUMNS, answer_notes, failure_notes
 from ai_assets.quality.tables import TABLES
 from ai_assets.resources import EmbeddingResource, LLMResource
+from ai_assets.transform.cascade import apply_proxy
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -54,7 +56,8 @@ from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 
-_RESERVED = {"row_key", PARTITION_COLUMN, *ANSWER_COLUMNS, *FAILURE_COLUMNS}
+_RESERVED = {"row_key", PARTITION_COLUMN, "examples", "proxy_fields", *ANSWER_COLUMNS, *FAILURE_COLUMNS}
+_PROXY_FIELDS_NOTE = "the fields the cascade's proxy answered (empty: the LLM answered every field)"
 
 
 @dataclass(frozen=True)
@@ -119,12 +122,21 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
     batch_size: int = Field(default=1, description="Rows per request (>1: several rows in one call).")
     max_tokens: int = Field(default=300, description="Per row.")
     temperature: float = 0.0
+    cascade: CascadeOption | None = Field(
+        default=None,
+        description="A proxy fitted on a labelled table answers the enum fields it is sure of before the LLM "
+        "(`labels`, `fields`, `target_accuracy`); the output's `proxy_fields` says which.",
+    )
+
+    _cascade_plan: StepCascade | None = PrivateAttr(default=None)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         # The model names the step's code version and the project its days.
         settings = current().settings
         source = _input_table(self.input, context)
         task, fields = self._task(context, source)
+        if self.cascade:
+            self._cascade_plan = self._cascade_of(context, task, fields, settings.project)
         output, failures = self._tables(source, fields)
         daily = Daily.from_settings(settings.project)
         group = self.group or Path(context.path).name
@@ -166,19 +178,47 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
 
     def _upstream(self, source: Table) -> list[str]:
         """The assets the output table depends on besides its input (e.g. what decides how it answers)."""
-        return []
+        return [self._cascade_plan.labels.name] if self._cascade_plan else []
 
     def _code_version(self, task: LLMTask, model: str) -> str:
-        return f"{task.prompt_version}+{model}"
+        cascade = f"+{self._cascade_plan.describe()}" if self._cascade_plan else ""
+        return f"{task.prompt_version}+{model}{cascade}"
 
     def _label(self, days: list) -> str:
         """How the run log names the step's work on `days`."""
         return f"{self.name} {days_label(days)}"
 
     def _plan(self, context: dg.AssetExecutionContext, rows: pl.DataFrame, step: StepResources) -> StepPlan:
-        """The rows to ask the LLM about (keyed by row_key), and what to do with its answers: by default,
-        every row as it is, every answer as it came."""
-        return StepPlan(rows)
+        """The rows to ask the LLM about (keyed by row_key), and what to do with its answers: every row as
+        it is and every answer as it came, or with the cascade, the proxy's answers where it is sure."""
+        cascade = self._cascade_plan
+        if cascade is None:
+            return StepPlan(rows)
+        with step.warehouse.get_connection() as conn:
+            labels = read(conn, cascade.labels)
+        planned = plan_rows(cascade, step.embeddings, labels, rows)
+        context.log.info(f"{self._label(partition_days(context))}: {planned.metadata}")
+        return StepPlan(
+            planned.rows,
+            finish=lambda answers: apply_proxy(answers, planned.lineage, cascade.fields),
+            metadata=lambda answered: planned.metadata,
+        )
+
+    def _cascade_of(
+        self, context: dg.ComponentLoadContext, task: LLMTask, fields: list[OutputField], project
+    ) -> StepCascade:
+        """The cascade option with the project's defaults, refused with what is wrong: a field the proxy
+        cannot answer, or a labels table without the prompt's columns or the fields."""
+        labels = _input_table(self.cascade.labels, context, "cascade labels")
+        text = [c for c in task.input_columns if c != "examples"]
+        enums = {f.name for f in fields if f.type == "enum"}
+        wanted = [*text, *self.cascade.fields]
+        not_enum = [f for f in self.cascade.fields if f not in enums]
+        problems = [f"cascade field {f!r} is not an enum field of the step" for f in not_enum]
+        problems += [f"labels table {labels.name} has no column {c!r}" for c in wanted if c not in labels.columns]
+        if problems or not self.cascade.fields:
+            raise ValueError(f"LLMStep {self.name}: " + ("; ".join(problems) or "cascade has no fields"))
+        return StepCascade.of(self.cascade, labels, text, project)
 
     def _model_of(self, llm: LLMResource) -> str:
         """The model that answers this step: part of its code version, so a new one marks it unsynced."""
@@ -201,7 +241,8 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
 
     def _refuse_unknown(self, source: Table, prompt_columns: list[str], fields: list[OutputField]) -> None:
         problems = [f"key column {c!r}" for c in self.key if c not in source.columns]
-        problems += [f"prompt placeholder {{{c}}}" for c in prompt_columns if c not in source.columns]
+        given = {*source.columns, *(["examples"] if self.cascade else [])}  # examples: the cascade's
+        problems += [f"prompt placeholder {{{c}}}" for c in prompt_columns if c not in given]
         problems += [f"field {f.name!r} is a reserved column name" for f in fields if f.name in _RESERVED]
         problems += [f"field {f.name!r} is also a key column" for f in fields if f.name in self.key]
         problems += [f"field {f.name!r} has no description" for f in fields if not f.description.strip()]
@@ -218,7 +259,7 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             )
 
 
-def _input_table(name: str, context: dg.ComponentLoadContext) -> Table:
+def _input_table(name: str, context: dg.ComponentLoadContext, role: str = "input") -> Table:
     known = {table.name: table for table in [*TABLES, *registry.declared()]}
     if name in known:
         return known[name]
@@ -230,7 +271,7 @@ def _input_table(name: str, context: dg.ComponentLoadContext) -> Table:
         if isinstance(component, LandingTable):
             return registry.declare(component.tables()[0])
     raise ValueError(
-        f"LLMStep input {name!r} is neither a warehouse table nor a LandingTable of the defs folder; the tables: "
+        f"LLMStep {role} {name!r} is neither a warehouse table nor a LandingTable of the defs folder; the tables: "
         f"{', '.join(sorted(known))}"
     )
 
@@ -307,6 +348,7 @@ def _tables(step: LLMStep, source: Table, fields: list[OutputField]) -> tuple[Ta
         {
             **key_columns,
             **{f.name: f.column() for f in fields},
+            **({"proxy_fields": pa.Column(pl.List(pl.Utf8))} if step.cascade else {}),
             **ANSWER_COLUMNS,
         },
         **shared,
@@ -314,6 +356,7 @@ def _tables(step: LLMStep, source: Table, fields: list[OutputField]) -> tuple[Ta
         notes={
             **key_notes,
             **{f.name: f.description for f in fields},
+            "proxy_fields": _PROXY_FIELDS_NOTE,
             **answer_notes("input"),
         },
     )

@@ -397,10 +397,13 @@ def thresholds_against_llm(
 
 
 def answers_at_thresholds(
-    votes: Mapping[str, FieldVotes], thresholds: Mapping[str, float | None], n_queries: int
+    votes: Mapping[str, FieldVotes],
+    thresholds: Mapping[str, float | None],
+    n_queries: int,
+    fields: Sequence[str] = FIELDS,
 ) -> list[ProxyAnswer]:
     """Each query's fields whose vote reaches the field's threshold; every other field of
-    `FIELDS` (and any field without a threshold) goes to the LLM."""
+    `fields` (the triage's by default; and any field without a threshold) goes to the LLM."""
     answers = []
     for row in range(n_queries):
         answered = {}
@@ -408,7 +411,7 @@ def answers_at_thresholds(
             label, confidence = votes[name].labels[row], float(votes[name].confidence[row])
             if threshold is not None and label is not None and confidence >= threshold:
                 answered[name] = (label, confidence)
-        answers.append(ProxyAnswer(answered, tuple(f for f in FIELDS if f not in answered)))
+        answers.append(ProxyAnswer(answered, tuple(f for f in fields if f not in answered)))
     return answers
 
 
@@ -417,19 +420,31 @@ def no_answers(n_queries: int) -> list[ProxyAnswer]:
     return [ProxyAnswer() for _ in range(n_queries)]
 
 
-def lineage_frame(row_keys: Sequence[str], answers: Sequence[ProxyAnswer]) -> pl.DataFrame:
-    """One row per ticket: the proxy's label and confidence per field (null where the LLM
-    answers) and the lists of fields answered by the proxy and by the LLM."""
+def lineage_frame(
+    row_keys: Sequence[str], answers: Sequence[ProxyAnswer], fields: Sequence[str] = FIELDS
+) -> pl.DataFrame:
+    """One row per row asked about: the proxy's label and confidence per field of `fields` (null
+    where the LLM answers) and the lists of fields answered by the proxy and by the LLM."""
     columns: dict[str, list] = {"row_key": list(row_keys)}
-    for name in FIELDS:
+    for name in fields:
         columns[f"proxy_{name}"] = [a.answered.get(name, (None, None))[0] for a in answers]
         columns[f"proxy_{name}_confidence"] = [a.answered.get(name, (None, None))[1] for a in answers]
-    columns["proxy_fields"] = [[f for f in FIELDS if f in a.answered] for a in answers]
+    columns["proxy_fields"] = [[f for f in fields if f in a.answered] for a in answers]
     columns["llm_fields"] = [list(a.to_llm) for a in answers]
     schema = {"row_key": pl.Utf8, "proxy_fields": pl.List(pl.Utf8), "llm_fields": pl.List(pl.Utf8)}
-    for name in FIELDS:
+    for name in fields:
         schema |= {f"proxy_{name}": pl.Utf8, f"proxy_{name}_confidence": pl.Float64}
     return pl.DataFrame(columns, schema=schema).select(list(columns))
+
+
+def apply_proxy(answers: pl.DataFrame, lineage: pl.DataFrame, fields: Sequence[str] = CASCADE_FIELDS) -> pl.DataFrame:
+    """The LLM's answers (keyed by row_key) with each of `fields` the proxy answered replaced by the
+    proxy's label (`lineage_frame`), and `proxy_fields`: which fields those are."""
+    joined = answers.join(lineage, on="row_key", how="left")
+    return joined.with_columns(
+        *(pl.coalesce(f"proxy_{name}", name).alias(name) for name in fields),
+        proxy_fields=pl.col("proxy_fields").fill_null(pl.lit([], pl.List(pl.Utf8))),
+    ).drop([c for c in lineage.columns if c not in ("row_key", "proxy_fields")])
 
 
 # --- few-shot examples ----------------------------------------------------------------------
@@ -443,17 +458,18 @@ def few_shot_examples(
     *,
     max_chars: int = 300,
     below_similarity: float | None = None,
+    text_columns: Sequence[str] = ("subject", "body"),
+    fields: Sequence[str] = FIELDS,
 ) -> list[list[dict]]:
     """For each query, its `n` nearest labelled examples, nearest first, as dicts for a prompt:
-    subject and body trimmed to `max_chars` each (a few-shot example needs the gist, not the
-    thread), the labels of `FIELDS` that `examples` has, and the cosine similarity. To evaluate on
-    the examples themselves, pass `below_similarity` (`NEAR_DUPLICATE_SIMILARITY`): a ticket's own
-    text and its near-copies are then never its examples."""
+    its `text_columns` (a ticket's subject and body) trimmed to `max_chars` each (a few-shot example
+    needs the gist, not the thread), the labels of `fields` that `examples` has, and the cosine
+    similarity. To evaluate on the examples themselves, pass `below_similarity`
+    (`NEAR_DUPLICATE_SIMILARITY`): a row's own text and its near-copies are then never its examples."""
     indices, similarity = nearest(example_vectors, query_vectors, n, below_similarity=below_similarity)
-    labels = [name for name in FIELDS if name in examples.columns]
+    labels = [name for name in fields if name in examples.columns]
     trimmed = examples.select(
-        pl.col("subject").fill_null("").str.slice(0, max_chars),
-        pl.col("body").fill_null("").str.slice(0, max_chars),
+        *(pl.col(c).cast(pl.Utf8).fill_null("").str.slice(0, max_chars) for c in text_columns),
         *labels,
     ).to_dicts()
     return [

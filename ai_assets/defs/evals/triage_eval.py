@@ -7,7 +7,6 @@ from ai_assets.defs.evals.tables import EVAL_PREDICTIONS, EVAL_RUNS
 from ai_assets.defs.reference.tables import TICKET_LABELS
 from ai_assets.defs.triage.cascade import (
     CascadeSettings,
-    apply_proxy,
     audit_ticket_labels,
     llm_accuracy,
     plan_cascade,
@@ -25,7 +24,7 @@ from ai_assets.quality.evals import (
 from ai_assets.quality.metrics import confusion_markdown
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.cascade import thresholds_against_llm
+from ai_assets.transform.cascade import apply_proxy, thresholds_against_llm
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,

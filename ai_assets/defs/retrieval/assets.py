@@ -1,5 +1,7 @@
 """Retrieval assets: knowledge-base embeddings, and each ticket's context (top-k chunks + memory)."""
 
+from collections.abc import Sequence
+
 import dagster as dg
 import duckdb
 import numpy as np
@@ -21,11 +23,16 @@ from ai_assets.warehouse.tables import read, row_count
 
 def ticket_query_texts(tickets: pl.DataFrame, embeddings: EmbeddingResource) -> list[str]:
     """The text a ticket is embedded as (kind "query"), for retrieval and the triage cascade alike, so
-    each ticket is embedded once: subject and body, redacted (before the cut: a card number split by
-    the cut would no longer look like one), cut to the input limit."""
-    text = pl.concat_str(pl.col("subject").fill_null(""), pl.col("body").fill_null(""), separator="\n")
+    each ticket is embedded once: subject and body."""
+    return query_texts(tickets, ("subject", "body"), embeddings)
+
+
+def query_texts(rows: pl.DataFrame, columns: Sequence[str], embeddings: EmbeddingResource) -> list[str]:
+    """The text a row is embedded as (kind "query"): its `columns` one per line, redacted (before the
+    cut: a card number split by the cut would no longer look like one), cut to the input limit."""
+    text = pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("") for c in columns], separator="\n")
     text = redact_expr(text) if embeddings.redact_pii else text
-    return tickets.select(text=text.str.slice(0, embeddings.max_input_chars))["text"].to_list()
+    return rows.select(text=text.str.slice(0, embeddings.max_input_chars))["text"].to_list()
 
 
 def embed_with(embeddings: EmbeddingResource, texts: list[str], kind: str) -> tuple[np.ndarray, StepMetrics, str]:

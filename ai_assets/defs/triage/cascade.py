@@ -200,16 +200,6 @@ def _example_text(example: dict) -> str:
     )
 
 
-def apply_proxy(outputs: pl.DataFrame, lineage: pl.DataFrame) -> pl.DataFrame:
-    """The LLM's outputs (keyed by row_key) with each field the proxy answered replaced by the
-    proxy's label, and `proxy_fields`: which fields those are (lineage)."""
-    joined = outputs.join(lineage, on="row_key", how="left")
-    return joined.with_columns(
-        *(pl.coalesce(f"proxy_{name}", name).alias(name) for name in cascade.CASCADE_FIELDS),
-        proxy_fields=pl.col("proxy_fields").fill_null(pl.lit([], pl.List(pl.Utf8))),
-    ).drop([c for c in lineage.columns if c not in ("row_key", "proxy_fields")])
-
-
 def llm_accuracy(outputs: pl.DataFrame, labels: pl.DataFrame) -> dict[str, float]:
     """The LLM's own accuracy per proxied field on the labelled rows it answered (before the proxy's
     answers replace any), over the rows labelled with the field."""

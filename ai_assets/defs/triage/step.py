@@ -16,10 +16,11 @@ from ai_assets.components.llm_step import LLMStep, StepPlan, StepResources
 from ai_assets.components.loading import current
 from ai_assets.defs.evals.tables import EVAL_RUNS
 from ai_assets.defs.reference.tables import TICKET_LABELS
-from ai_assets.defs.triage.cascade import CascadeSettings, apply_proxy, plan_cascade
+from ai_assets.defs.triage.cascade import CascadeSettings, plan_cascade
 from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.defs.triage.tasks import triage_task
 from ai_assets.quality.evals import latest_eval, llm_accuracy_of, plan_version, triage_gate
+from ai_assets.transform.cascade import apply_proxy
 from ai_assets.transform.llm_step import days_label
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import partition_days

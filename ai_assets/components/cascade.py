@@ -1,0 +1,165 @@
+"""The cascade as an option of an LLMStep: a proxy fitted on a labelled table answers the enum fields
+it is sure of, the LLM the rest (shown the nearest labelled rows as examples when its prompt has an
+`{examples}` placeholder), and each row says which fields the proxy answered (`proxy_fields`).
+
+    cascade:
+      labels: review_labels        # a warehouse table with the prompt's columns and the right answers
+      fields: [sentiment]          # enum fields of the step
+      target_accuracy: 0.9         # default AI_ASSETS_CASCADE_TARGET_ACCURACY
+
+The proxy and its thresholds are the triage's (transform/cascade.py): fitted on the labels' text,
+embedded by the embeddings resource, each field's threshold chosen on the labels held out so that
+the answers it gives reach the target. The labels table is upstream of the step in the graph, so new
+labels mark the step stale and an unchanged rerun asks nothing.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from ai_assets.config import ProjectSettings
+from ai_assets.defs.retrieval.assets import embed_with, query_texts
+from ai_assets.resources import EmbeddingResource
+from ai_assets.transform import cascade
+from ai_assets.warehouse.contract import Table
+
+EXAMPLE_CHARS = 300  # of each text column of an example: the gist
+
+
+class CascadeOption(dg.Model, dg.Resolvable):
+    """An LLMStep's cascade: which labelled table teaches the proxy, and which fields it may answer."""
+
+    labels: str = Field(
+        description="The warehouse table of labelled rows (every day of it): the columns the prompt reads and, "
+        "per field, the right answer."
+    )
+    fields: list[str] = Field(description="The step's enum fields the proxy may answer.")
+    target_accuracy: float | None = Field(
+        default=None, gt=0, le=1, description="Per field; unset: AI_ASSETS_CASCADE_TARGET_ACCURACY."
+    )
+    proxy: Literal["linear", "knn"] | None = Field(default=None, description="Unset: AI_ASSETS_CASCADE_PROXY.")
+    few_shot: int | None = Field(
+        default=None,
+        ge=0,
+        description="Nearest labelled rows shown to the LLM, through the prompt's {examples}; "
+        "unset: AI_ASSETS_CASCADE_FEW_SHOT.",
+    )
+
+
+@dataclass(frozen=True)
+class StepCascade:
+    """A CascadeOption with the project's defaults filled in, and the columns its text is made of."""
+
+    labels: Table
+    fields: tuple[str, ...]
+    text_columns: tuple[str, ...]
+    enabled: bool
+    proxy: str
+    target_accuracy: float
+    few_shot: int
+
+    @classmethod
+    def of(
+        cls, option: CascadeOption, labels: Table, text_columns: Sequence[str], project: ProjectSettings
+    ) -> "StepCascade":
+        return cls(
+            labels,
+            tuple(option.fields),
+            tuple(text_columns),
+            project.cascade,
+            option.proxy or project.cascade_proxy,
+            option.target_accuracy or project.cascade_target_accuracy,
+            project.cascade_few_shot if option.few_shot is None else option.few_shot,
+        )
+
+    def describe(self) -> str:
+        """What decides its answers besides the labels' rows: part of the step's code version."""
+        if not self.enabled:
+            return "cascade off"
+        return (
+            f"cascade {self.labels.name}[{','.join(self.fields)}] {self.proxy} target={self.target_accuracy:g} "
+            f"few_shot={self.few_shot}"
+        )
+
+
+@dataclass(frozen=True)
+class CascadeRows:
+    """The rows to send (with `examples`), the proxy's lineage (keyed by row_key) and what it did."""
+
+    rows: pl.DataFrame
+    lineage: pl.DataFrame
+    metadata: dict
+
+
+def plan_rows(
+    step: StepCascade, embeddings: EmbeddingResource, labels: pl.DataFrame, rows: pl.DataFrame
+) -> CascadeRows:
+    """Fits the proxy on `labels` and answers `rows` (keyed by row_key) where it is sure; off, or with
+    no labelled rows, it answers nothing and `examples` is empty."""
+    keys = rows["row_key"].to_list()
+    # A labelled row teaches every field at once: one without a field's answer is left out.
+    labelled = labels.filter(pl.all_horizontal(pl.col(f).is_not_null() for f in step.fields))
+    if not step.enabled or labelled.is_empty() or rows.is_empty():
+        why = "off (AI_ASSETS_CASCADE)" if not step.enabled else f"no labelled rows in {step.labels.name}"
+        answers = cascade.answers_at_thresholds({}, {}, rows.height, step.fields)
+        return CascadeRows(
+            rows.with_columns(examples=pl.lit("")),
+            cascade.lineage_frame(keys, answers, step.fields),
+            {"cascade": why if rows.height else "no rows"},
+        )
+    label_vectors, label_stats = _embed(embeddings, labelled, step.text_columns)
+    vectors, row_stats = _embed(embeddings, rows, step.text_columns)
+    truth = {name: labelled[name].cast(pl.Utf8).to_list() for name in step.fields}
+    fitted = cascade.fit_cascade(label_vectors, truth, step.proxy, step.target_accuracy)
+    answers = cascade.answers_at_thresholds(fitted.votes(vectors), fitted.thresholds, rows.height, step.fields)
+    examples = _few_shot_texts(step, label_vectors, labelled, vectors, answers)
+    answered = {name: sum(name in a.answered for a in answers) for name in step.fields}
+    metadata = {
+        "cascade": step.describe(),
+        "cascade_labels": labelled.height,
+        "thresholds": {name: t for name, t in fitted.thresholds.items()},
+        **{f"proxy_answered_{name}": count for name, count in answered.items()},
+        "proxy_share": sum(answered.values()) / (rows.height * len(step.fields)),
+        "embedding_calls": label_stats.calls + row_stats.calls,
+    }
+    return CascadeRows(
+        rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)),
+        cascade.lineage_frame(keys, answers, step.fields),
+        metadata,
+    )
+
+
+def _embed(embeddings: EmbeddingResource, rows: pl.DataFrame, columns: Sequence[str]):
+    vectors, stats, _ = embed_with(embeddings, query_texts(rows, columns, embeddings), "query")
+    return vectors, stats
+
+
+def _few_shot_texts(step: StepCascade, label_vectors, labels: pl.DataFrame, vectors, answers) -> list[str]:
+    """The `{examples}` of each row that leaves a field to the LLM: its nearest labelled rows with their
+    right answers; "" for the rest."""
+    texts = [""] * len(answers)
+    wanted = [i for i, a in enumerate(answers) if a.to_llm]
+    if step.few_shot == 0 or not wanted:
+        return texts
+    shots = cascade.few_shot_examples(
+        label_vectors,
+        labels,
+        vectors[wanted],
+        step.few_shot,
+        max_chars=EXAMPLE_CHARS,
+        text_columns=step.text_columns,
+        fields=step.fields,
+    )
+    for row, examples in zip(wanted, shots):
+        texts[row] = "".join(_example_text(step, example) for example in examples)
+    return texts
+
+
+def _example_text(step: StepCascade, example: dict) -> str:
+    text = "\n".join(f"{column}: {example[column]}" for column in step.text_columns)
+    answer = ", ".join(f"{name}: {example[name]}" for name in step.fields if example.get(name))
+    return f"A labelled row similar to this one:\n<<<EXAMPLE\n{text}\nEXAMPLE>>>\nIts right answer: {answer}\n\n"
