@@ -48,3 +48,12 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
+
+
+def errors_said(error: BaseException) -> str:
+    """What an error and the errors it came from say: Dagster wraps a component's own error."""
+    said = []
+    while error is not None:
+        said.append(str(error))
+        error = error.__cause__ or error.__context__
+    return "\n".join(said)

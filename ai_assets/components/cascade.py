@@ -95,14 +95,26 @@ class CascadeRows:
     metadata: dict
 
 
+def labelled_rows(step: StepCascade, labels: pl.DataFrame) -> pl.DataFrame:
+    """The rows of the labels table the proxy learns from: a labelled row teaches every field at
+    once, so one without a field's answer is left out."""
+    return labels.filter(pl.all_horizontal(pl.col(f).is_not_null() for f in step.fields))
+
+
 def plan_rows(
-    step: StepCascade, embeddings: EmbeddingResource, labels: pl.DataFrame, rows: pl.DataFrame
+    step: StepCascade,
+    embeddings: EmbeddingResource,
+    labels: pl.DataFrame,
+    rows: pl.DataFrame,
+    *,
+    rows_are_labels: bool = False,
 ) -> CascadeRows:
     """Fits the proxy on `labels` and answers `rows` (keyed by row_key) where it is sure; off, or with
-    no labelled rows, it answers nothing and `examples` is empty."""
+    no labelled rows, it answers nothing and `examples` is empty. With `rows_are_labels` (an
+    evaluation), `rows` are `labelled_rows(labels)` themselves, each answered by a proxy fitted
+    without it and its near-copies, and never its own example."""
     keys = rows["row_key"].to_list()
-    # A labelled row teaches every field at once: one without a field's answer is left out.
-    labelled = labels.filter(pl.all_horizontal(pl.col(f).is_not_null() for f in step.fields))
+    labelled = labelled_rows(step, labels)
     if not step.enabled or labelled.is_empty() or rows.is_empty():
         why = "off (AI_ASSETS_CASCADE)" if not step.enabled else f"no labelled rows in {step.labels.name}"
         answers = cascade.answers_at_thresholds({}, {}, rows.height, step.fields)
@@ -112,11 +124,15 @@ def plan_rows(
             {"cascade": why if rows.height else "no rows"},
         )
     label_vectors, label_stats = _embed(embeddings, labelled, step.text_columns)
-    vectors, row_stats = _embed(embeddings, rows, step.text_columns)
     truth = {name: labelled[name].cast(pl.Utf8).to_list() for name in step.fields}
     fitted = cascade.fit_cascade(label_vectors, truth, step.proxy, step.target_accuracy)
-    answers = cascade.answers_at_thresholds(fitted.votes(vectors), fitted.thresholds, rows.height, step.fields)
-    examples = _few_shot_texts(step, label_vectors, labelled, vectors, answers)
+    if rows_are_labels:
+        vectors, row_stats = label_vectors, None
+        answers = cascade.answers_at_thresholds(fitted.held_out, fitted.thresholds, rows.height, step.fields)
+    else:
+        vectors, row_stats = _embed(embeddings, rows, step.text_columns)
+        answers = cascade.answers_at_thresholds(fitted.votes(vectors), fitted.thresholds, rows.height, step.fields)
+    examples = _few_shot_texts(step, label_vectors, labelled, vectors, answers, rows_are_labels)
     answered = {name: sum(name in a.answered for a in answers) for name in step.fields}
     metadata = {
         "cascade": step.describe(),
@@ -124,7 +140,7 @@ def plan_rows(
         "thresholds": {name: t for name, t in fitted.thresholds.items()},
         **{f"proxy_answered_{name}": count for name, count in answered.items()},
         "proxy_share": sum(answered.values()) / (rows.height * len(step.fields)),
-        "embedding_calls": label_stats.calls + row_stats.calls,
+        "embedding_calls": label_stats.calls + (row_stats.calls if row_stats else 0),
     }
     return CascadeRows(
         rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)),
@@ -138,7 +154,9 @@ def _embed(embeddings: EmbeddingResource, rows: pl.DataFrame, columns: Sequence[
     return vectors, stats
 
 
-def _few_shot_texts(step: StepCascade, label_vectors, labels: pl.DataFrame, vectors, answers) -> list[str]:
+def _few_shot_texts(
+    step: StepCascade, label_vectors, labels: pl.DataFrame, vectors, answers, rows_are_labels: bool
+) -> list[str]:
     """The `{examples}` of each row that leaves a field to the LLM: its nearest labelled rows with their
     right answers; "" for the rest."""
     texts = [""] * len(answers)
@@ -153,6 +171,7 @@ def _few_shot_texts(step: StepCascade, label_vectors, labels: pl.DataFrame, vect
         max_chars=EXAMPLE_CHARS,
         text_columns=step.text_columns,
         fields=step.fields,
+        below_similarity=cascade.NEAR_DUPLICATE_SIMILARITY if rows_are_labels else None,
     )
     for row, examples in zip(wanted, shots):
         texts[row] = "".join(_example_text(step, example) for example in examples)

@@ -35,6 +35,7 @@ from ai_assets.components.fields import OutputField
 from ai_assets.components.landing_table import LandingTable
 from ai_assets.components.loading import current
 from ai_assets.components.scaffold import LLMStepScaffolder
+from ai_assets.components.step_eval import EvalOption, evals_table, evaluate, gate
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
@@ -128,7 +129,14 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         "(`labels`, `fields`, `target_accuracy`); the output's `proxy_fields` says which.",
     )
 
+    eval: EvalOption | None = Field(
+        default=None,
+        description="With a cascade: an evaluation asset (<name>_eval, in eval_job) that runs the step over the "
+        "labels into <name>_evals, with a check against `targets`; `blocking` gates the step on it.",
+    )
+
     _cascade_plan: StepCascade | None = PrivateAttr(default=None)
+    _evals: Table | None = PrivateAttr(default=None)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         # The model names the step's code version and the project its days.
@@ -137,11 +145,18 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         task, fields = self._task(context, source)
         if self.cascade:
             self._cascade_plan = self._cascade_of(context, task, fields, settings.project)
+        if self.eval:
+            self._evals = self._evals_of()
         output, failures = self._tables(source, fields)
         daily = Daily.from_settings(settings.project)
         group = self.group or Path(context.path).name
-        asset = _step_asset(self, task, source, output, failures, self._model_of(settings.llm), daily, group)
-        return dg.Definitions(assets=[asset], asset_checks=self._checks(source, output, failures, daily))
+        model = self._model_of(settings.llm)
+        assets = [_step_asset(self, task, source, output, failures, model, daily, group)]
+        checks = self._checks(source, output, failures, daily)
+        if self._evals is not None:
+            assets.append(_eval_asset(self, task, model))
+            checks.append(schema_check(self._evals))
+        return dg.Definitions(assets=assets, asset_checks=checks)
 
     # What a step of its own (the triage: ai_assets/defs/triage/step.py) may do otherwise: its task,
     # its tables, its checks, what it depends on, and what happens to the rows before and after the LLM.
@@ -178,7 +193,8 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
 
     def _upstream(self, source: Table) -> list[str]:
         """The assets the output table depends on besides its input (e.g. what decides how it answers)."""
-        return [self._cascade_plan.labels.name] if self._cascade_plan else []
+        gated = [self._evals.name] if self.eval and self.eval.blocking else []
+        return [self._cascade_plan.labels.name, *gated] if self._cascade_plan else []
 
     def _code_version(self, task: LLMTask, model: str) -> str:
         cascade = f"+{self._cascade_plan.describe()}" if self._cascade_plan else ""
@@ -196,6 +212,10 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             return StepPlan(rows)
         with step.warehouse.get_connection() as conn:
             labels = read(conn, cascade.labels)
+            evals = read(conn, self._evals) if self.eval and self.eval.blocking else None
+        problem = evals is not None and gate(evals, self.name, step.model, step.task, cascade, self.eval.targets)
+        if problem:
+            raise dg.Failure(problem, allow_retries=False)
         planned = plan_rows(cascade, step.embeddings, labels, rows)
         context.log.info(f"{self._label(partition_days(context))}: {planned.metadata}")
         return StepPlan(
@@ -203,6 +223,16 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             finish=lambda answers: apply_proxy(answers, planned.lineage, cascade.fields),
             metadata=lambda answered: planned.metadata,
         )
+
+    def _evals_of(self) -> Table:
+        """The evaluation's table, refused with what is wrong: no cascade to take labels from, or a
+        target for a field the cascade does not name."""
+        if self._cascade_plan is None:
+            raise ValueError(f"LLMStep {self.name}: eval needs a cascade (its labels are what it scores against)")
+        unknown = [f for f in self.eval.targets if f not in self._cascade_plan.fields]
+        if unknown:
+            raise ValueError(f"LLMStep {self.name}: eval targets {unknown} are not fields of its cascade")
+        return registry.declare(evals_table(self.name, self._cascade_plan.fields))
 
     def _cascade_of(
         self, context: dg.ComponentLoadContext, task: LLMTask, fields: list[OutputField], project
@@ -427,3 +457,35 @@ def _step_asset(
         yield from warehouse.write({output: answered, failures: failed}, days, {output: stats})
 
     return llm_step
+
+
+def _eval_asset(step: LLMStep, task: LLMTask, model: str) -> dg.AssetsDefinition:
+    cascade, table, option = step._cascade_plan, step._evals, step.eval
+    goal = ", ".join(f"{f} {t:g}" for f, t in option.targets.items()) or "no targets"
+    check = dg.AssetCheckSpec(
+        f"{step.name}_accuracy_meets_target",
+        asset=table.name,
+        blocking=option.blocking,
+        description=f"{step.name}'s accuracy on {cascade.labels.name} meets every target ({goal}).",
+    )
+
+    @dg.multi_asset(
+        name=f"{step.name}_eval",
+        specs=[table.spec(deps=[cascade.labels.name])],
+        check_specs=[check],
+        group_name="evals",
+        code_version=step._code_version(task, model),  # the step's
+        pool=LLM_POOL,
+        retry_policy=LLM_STEP_RETRY_POLICY,
+    )
+    def step_eval(
+        context: dg.AssetExecutionContext,
+        config: LLMRunConfig,
+        llm: LLMResource,
+        embeddings: EmbeddingResource,
+        warehouse: WarehouseResource,
+    ):
+        resources = StepResources(step._llm_of(context, llm), embeddings, warehouse, task, model)
+        yield from evaluate(context, resources, config, step.name, cascade, table, option.targets, option.blocking)
+
+    return step_eval

@@ -1,0 +1,189 @@
+"""An LLMStep's evaluation, declared with its cascade: the step's task and proxy run over the
+labelled table (each labelled row answered by a proxy fitted without it), scored per field against
+the labels, recorded in `<step>_evals` once per model, prompt, cascade and label set, and checked
+against the targets.
+
+    eval:
+      targets: {tone: 0.9}
+      blocking: true     # the step writes nothing while its latest evaluation misses a target
+
+The evaluation is an asset of its own (`<step>_eval`, group evals): an unchanged rerun asks nothing
+(the caches) and records nothing new; with `blocking` it is upstream of the step, so a new
+evaluation marks the step stale.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+from pydantic import Field
+
+from ai_assets.components.cascade import StepCascade, labelled_rows, plan_rows
+from ai_assets.llm.task import LLMTask
+from ai_assets.quality.columns import count_column, text_column
+from ai_assets.quality.evals import shortfalls
+from ai_assets.quality.metrics import accuracy
+from ai_assets.transform.cascade import apply_proxy
+from ai_assets.transform.llm_step import run_llm_step
+from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.tables import materializations, read
+
+
+class EvalOption(dg.Model, dg.Resolvable):
+    """What an LLMStep's answers must reach on its cascade's labels."""
+
+    targets: dict[str, float] = Field(
+        default_factory=dict, description="Per field: the accuracy its answers must reach on the labelled rows."
+    )
+    blocking: bool = Field(
+        default=False,
+        description="On: the step writes nothing while its latest evaluation (this model, prompt and cascade) is "
+        "missing or misses a target, and the check fails as an ERROR; off: a WARN.",
+    )
+
+
+def evals_table(step: str, fields: tuple[str, ...]) -> Table:
+    """`<step>_evals`: one row per evaluation, appended, so the step's quality has a history."""
+    per_field = {}
+    notes = {}
+    for name in fields:
+        per_field[f"accuracy_{name}"] = pa.Column(pl.Float64, nullable=True)
+        per_field[f"llm_accuracy_{name}"] = pa.Column(pl.Float64, nullable=True)
+        notes[f"accuracy_{name}"] = f"share of labelled rows whose {name} the step (proxy, then LLM) got right"
+        notes[f"llm_accuracy_{name}"] = f"the LLM's own, before the proxy's answers replace any of {name}"
+    return Table(
+        f"{step}_evals",
+        f"One row per evaluation of {step} on its cascade's labelled rows: accuracy per field, the LLM's own, "
+        "the proxy's share; appended, never replaced.",
+        {
+            "eval_id": text_column(),
+            "evaluated_at": pa.Column(pl.Datetime("us")),
+            "model": text_column(),
+            "prompt_version": text_column(),
+            "cascade": text_column(),
+            "labels_hash": text_column(),
+            "n": count_column(),
+            "failures": count_column(),
+            "proxy_share": pa.Column(pl.Float64, nullable=True),
+            "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+            **per_field,
+        },
+        key=("eval_id",),
+        llm=True,
+        preview=("evaluated_at", "model", "prompt_version", "n", *per_field),
+        notes={
+            "eval_id": "hash of model, prompt version, cascade and labels: the same evaluation, the same id",
+            "evaluated_at": "UTC",
+            "model": "the model that answered",
+            "prompt_version": "`<prompt>@<hash>` of the prompt, output schema and sampling parameters",
+            "cascade": "the cascade's settings",
+            "labels_hash": "hash of the labelled rows",
+            "n": "labelled rows evaluated",
+            "failures": "of them, rows the LLM failed to answer (counted wrong)",
+            "proxy_share": "share of the fields the proxy answered",
+            "cost_usd": "what the evaluation's calls cost (0 from the caches)",
+            **notes,
+        },
+    )
+
+
+def latest_eval(evals: pl.DataFrame, model: str, prompt_version: str, cascade: str) -> dict | None:
+    runs = evals.filter(
+        (pl.col("model") == model) & (pl.col("prompt_version") == prompt_version) & (pl.col("cascade") == cascade)
+    )
+    return runs.sort("evaluated_at").row(-1, named=True) if runs.height else None
+
+
+def gate(evals: pl.DataFrame, step: str, model: str, task: LLMTask, cascade: StepCascade, targets) -> str | None:
+    """Why the step may not write (no evaluation of this model, prompt and cascade, or one below a
+    target), or None."""
+    latest = latest_eval(evals, model, task.prompt_version, cascade.describe())
+    if latest is None:
+        return f"{step} has not been evaluated with {model} and {task.prompt_version}: materialise {step}_eval first"
+    problems = shortfalls(latest, targets)
+    return f"{step}'s latest evaluation {latest['eval_id']}: " + "; ".join(problems) if problems else None
+
+
+def evaluate(
+    context: dg.AssetExecutionContext,
+    resources,
+    config,
+    name: str,
+    cascade: StepCascade,
+    table: Table,
+    targets: dict[str, float],
+    blocking: bool,
+):
+    """The evaluation's materialisation and check results (resources: the step's StepResources)."""
+    with resources.warehouse.get_connection() as conn:
+        labels = labelled_rows(cascade, read(conn, cascade.labels))
+        recorded = read(conn, table)
+    if labels.is_empty():
+        raise dg.Failure(
+            f"{cascade.labels.name} has no labelled rows: materialise it (every field of {list(cascade.fields)} "
+            "answered) first",
+            allow_retries=False,
+        )
+    key = list(cascade.labels.key)
+    digest = _digest(labels.select(sorted(labels.columns)).sort(key).write_ndjson())
+    labels = labels.with_columns(row_key=pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator="/"))
+    planned = plan_rows(cascade, resources.embeddings, labels, labels, rows_are_labels=True)
+    task = resources.task
+    prompt_rows = planned.rows.with_columns(pl.col(c).cast(pl.Utf8) for c in task.input_columns)
+    result = run_llm_step(
+        context, resources.llm, config, task, prompt_rows, f"{name} eval of {labels.height} labelled rows"
+    )
+    answers = apply_proxy(result.outputs, planned.lineage, cascade.fields)
+    scored = labels.select("row_key", *cascade.fields).join(
+        answers.select("row_key", *(pl.col(f).alias(f"answer_{f}") for f in cascade.fields)), on="row_key", how="left"
+    )
+    llm = labels.select("row_key", *cascade.fields).join(
+        result.outputs.select("row_key", *(pl.col(f).alias(f"answer_{f}") for f in cascade.fields)),
+        on="row_key",
+    )
+    settings = cascade.describe()
+    eval_id = _digest(json.dumps([name, resources.model, task.prompt_version, settings, digest]))
+    proxied = planned.lineage["proxy_fields"].list.len().sum()
+    run = {
+        "eval_id": eval_id,
+        "evaluated_at": datetime.now(UTC).replace(tzinfo=None),
+        "model": resources.model,
+        "prompt_version": task.prompt_version,
+        "cascade": settings,
+        "labels_hash": digest,
+        "n": labels.height,
+        "failures": result.failures.height,
+        "proxy_share": proxied / (labels.height * len(cascade.fields)),
+        "cost_usd": result.metrics.cost_usd,
+        **{f"accuracy_{f}": accuracy(scored[f], scored[f"answer_{f}"]) for f in cascade.fields},
+        **{f"llm_accuracy_{f}": accuracy(llm[f], llm[f"answer_{f}"]) for f in cascade.fields},
+    }
+    frame = pl.DataFrame([run], schema={c: table.columns[c].dtype.type for c in table.columns})
+    if recorded.filter(pl.col("eval_id") == eval_id).is_empty():
+        resources.warehouse.upsert({table: frame})
+        context.log.info(f"Recorded evaluation {eval_id} of {name}")
+    else:
+        context.log.info(f"Evaluation {eval_id} of {name} is already recorded; {table.name} unchanged")
+    scores = {f"accuracy_{f}": run[f"accuracy_{f}"] for f in cascade.fields if run[f"accuracy_{f}"] is not None}
+    with resources.warehouse.get_connection() as conn:
+        total = read(conn, table).height
+    metadata = {"eval_id": eval_id, "n": run["n"], **scores, "cascade": settings, "proxy_share": run["proxy_share"]}
+    # The evaluation's id as the table's data version: the same evaluation recorded again changes nothing
+    # downstream; a new one marks a step it gates stale.
+    yield from materializations({table: frame}, {table: {**metadata, "dagster/row_count": total}}, {table: eval_id})
+    problems = shortfalls(run, targets)
+    yield dg.AssetCheckResult(
+        check_name=f"{name}_accuracy_meets_target",
+        asset_key=table.name,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+        description="; ".join(problems) or "every field meets its target",
+        metadata={**scores, **{f"target_{f}": t for f, t in targets.items()}},
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
