@@ -143,6 +143,16 @@ REJECT_NOTES = {
 }
 
 
+# What a reviewer's decision record ends with: who, when, where it was read, and whether it still holds.
+DECISION_COLUMNS = {
+    "reviewer": text_column(checks=not_blank()),
+    "decided_at": pa.Column(pl.Datetime("us")),
+    "source_file": text_column(),
+    "source_line": pa.Column(pl.Int64),
+    "is_latest": pa.Column(pl.Boolean),
+}
+
+
 DECISION_NOTES = {
     "reviewer": "who decided",
     "decided_at": "UTC: the record's, else its file's modification time",

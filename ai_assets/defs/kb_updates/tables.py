@@ -6,6 +6,7 @@ import pandera.polars as pa
 import polars as pl
 
 from ai_assets.quality.columns import (
+    DECISION_COLUMNS,
     DECISION_NOTES,
     LANDING_NOTES,
     LINEAGE_NOTES,
@@ -26,11 +27,7 @@ KB_REVIEW_DECISIONS = Table(
     {
         "proposal_id": text_column(checks=not_blank()),
         "decision": one_of(KB_DECISIONS),
-        "reviewer": text_column(checks=not_blank()),
-        "decided_at": pa.Column(pl.Datetime("us")),
-        "source_file": text_column(),
-        "source_line": pa.Column(pl.Int64),
-        "is_latest": pa.Column(pl.Boolean),
+        **DECISION_COLUMNS,
     },
     key=("source_file", "source_line"),
     notes={

@@ -7,6 +7,7 @@ import pandera.polars as pa
 import polars as pl
 
 from ai_assets.quality.columns import (
+    DECISION_COLUMNS,
     DECISION_NOTES,
     LANDING_NOTES,
     NULL_WITHOUT_TRIAGE,
@@ -44,11 +45,7 @@ REVIEW_DECISIONS = Table(
         "category": one_of(CATEGORIES, nullable=True),
         "urgency": one_of(URGENCIES, nullable=True),
         "sentiment": one_of(SENTIMENTS, nullable=True),
-        "reviewer": text_column(checks=not_blank()),
-        "decided_at": pa.Column(pl.Datetime("us")),
-        "source_file": text_column(),
-        "source_line": pa.Column(pl.Int64),
-        "is_latest": pa.Column(pl.Boolean),
+        **DECISION_COLUMNS,
     },
     key=("source_file", "source_line"),
     pii=True,
