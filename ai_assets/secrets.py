@@ -19,7 +19,10 @@ SECRET_VARIABLES = (
     "AI_ASSETS_ORDERS_API_TOKEN",
     "AI_ASSETS_SMTP_PASSWORD",
     "AI_ASSETS_TICKETING_TOKEN",
+    "AI_ASSETS_STATE_URL",
 )
+# Where the state every machine shares lives (the delivery ledger): a URL that may hold a password.
+STATE_URL_VARIABLE = "AI_ASSETS_STATE_URL"
 SCRUBBED = "[secret removed]"
 
 # What looks like a key even when it is not ours: OpenAI-style keys, bearer tokens, and

@@ -113,6 +113,14 @@ def llm_server():
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL, started once per session (ai_assets_tests/postgres.py)."""
+    from ai_assets_tests.postgres import running_postgres
+
+    yield from running_postgres(tmp_path_factory.mktemp("postgres") / "data")
+
+
 @pytest.fixture
 def sandbox(monkeypatch):
     """A defs folder as `dg` loads one, for components declared by a test (ai_assets_tests/declared.py)."""

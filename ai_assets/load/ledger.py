@@ -10,15 +10,16 @@ It is never resent blindly: the next claimant asks the sink first (the JSONL sin
 file), and a webhook gets the action again under the same `Idempotency-Key`, which the receiver
 deduplicates on.
 
-The ledger is a file of its own (`outbox/ledger.sqlite`), not a warehouse table: a claim never
-depends on holding the warehouse connection while a slow sink is called. The warehouse table
-`outbox_deliveries` is the ledger's view of a day, written after sending.
+The ledger is a database of its own, not a warehouse table: a claim never depends on holding the
+warehouse connection while a slow sink is called. It is a SQLite file (`outbox/ledger.sqlite`) on
+one machine, or PostgreSQL (AI_ASSETS_STATE_URL) shared by every machine, where a claim locks its
+row (`SELECT ... FOR UPDATE`) instead of the file. The warehouse table `outbox_deliveries` is the
+ledger's view of a day, written after sending.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import socket
 import sqlite3
@@ -46,9 +47,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     sink         TEXT,
     delivered_at TEXT,
     claimed_by   TEXT,
-    lease_until  REAL
+    lease_until  DOUBLE PRECISION
 )
 """
+# Both databases take `INSERT ... ON CONFLICT DO NOTHING`; only these differ.
+_INSERT_NEW = "INSERT INTO deliveries ({columns}) VALUES ({values}) ON CONFLICT (action_id) DO NOTHING"
+
+
+def is_postgres_url(location: str | Path) -> bool:
+    return str(location).startswith(("postgresql://", "postgres://"))
 
 
 @dataclass(frozen=True)
@@ -77,11 +84,35 @@ def default_owner(run_id: str | None = None) -> str:
 
 
 class DeliveryLedger:
-    """The ledger file at `path`, used by `owner` (a run)."""
+    """The ledger at `location` (a SQLite file, or a PostgreSQL URL), used by `owner` (a run)."""
 
-    def __init__(self, path: Path, owner: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, location: Path | str, owner: str | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.owner, self._clock, self.location = owner or default_owner(), clock, location
+        self._postgres = is_postgres_url(location)
+        if self._postgres:
+            self._open_postgres(str(location))
+        else:
+            self._open_sqlite(Path(location))
+
+    def _open_postgres(self, url: str) -> None:
+        try:
+            import psycopg2
+        except ImportError as missing:
+            raise RuntimeError(
+                "AI_ASSETS_STATE_URL is a PostgreSQL URL: install the postgres extra (pip install -e '.[postgres]')"
+            ) from missing
+        # Autocommit: every change is an explicit BEGIN ... COMMIT below, its rows locked FOR UPDATE.
+        self._conn = psycopg2.connect(url)
+        self._conn.autocommit = True
+        with self._conn.cursor() as cursor:
+            # Two first runs creating the table at once: the lock makes the second wait, then find it.
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('ai_assets.deliveries'))")
+            cursor.execute(_SCHEMA)
+            cursor.execute("COMMIT")
+
+    def _open_sqlite(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.owner, self._clock = path, owner or default_owner(), clock
         # Autocommit: every change is an explicit BEGIN IMMEDIATE ... COMMIT below.
         self._conn = sqlite3.connect(path, timeout=60, isolation_level=None)
         self._conn.execute("PRAGMA busy_timeout = 60000")
@@ -104,13 +135,16 @@ class DeliveryLedger:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")  # the write lock, up front: no two claimants read the same state
+    def _transaction(self) -> Iterator[_Statements]:
+        statements = _Statements(self._conn, self._postgres)
+        # SQLite: the file's write lock, up front: no two claimants read the same state. PostgreSQL:
+        # the rows a claim reads are locked FOR UPDATE (`_due`).
+        statements.execute("BEGIN" if self._postgres else "BEGIN IMMEDIATE")
         try:
-            yield self._conn
-            self._conn.execute("COMMIT")
+            yield statements
+            statements.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            statements.execute("ROLLBACK")
             raise
 
     def adopt(self, rows: pl.DataFrame) -> None:
@@ -123,23 +157,21 @@ class DeliveryLedger:
             + (r["delivered_at"].isoformat() if r["delivered_at"] else None,)
             for r in rows.iter_rows(named=True)
         ]
+        columns = "action_id, created_date, status, attempts, last_error, sink, delivered_at"
         with self._transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO deliveries (action_id, created_date, status, attempts, last_error, sink,"
-                " delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                records,
-            )
+            conn.executemany(_INSERT_NEW.format(columns=columns, values="?, ?, ?, ?, ?, ?, ?"), records)
 
-    def _due(self, conn: sqlite3.Connection, action_id: str, day: date, sink: str) -> tuple[str, int] | None:
+    def _due(self, conn: _Statements, action_id: str, day: date, sink: str) -> tuple[str, int] | None:
         """In a transaction: the action's status and attempts so far (a new row, failed and never
         tried, when the ledger does not know it); None when it is delivered or another run's live
         claim holds it."""
         conn.execute(
-            "INSERT OR IGNORE INTO deliveries (action_id, created_date, status, sink) VALUES (?, ?, ?, ?)",
+            _INSERT_NEW.format(columns="action_id, created_date, status, sink", values="?, ?, ?, ?"),
             (action_id, day.isoformat(), FAILED, sink),
         )
+        lock = " FOR UPDATE" if self._postgres else ""  # SQLite: the transaction holds the file's lock
         status, attempts, lease_until = conn.execute(
-            "SELECT status, attempts, lease_until FROM deliveries WHERE action_id = ?", (action_id,)
+            f"SELECT status, attempts, lease_until FROM deliveries WHERE action_id = ?{lock}", (action_id,)
         ).fetchone()
         if status == DELIVERED or (status == CLAIMED and lease_until > self._clock()):
             return None
@@ -193,35 +225,79 @@ class DeliveryLedger:
 
     def withdraw_unwanted(self, days: Sequence[date], wanted: Iterable[str]) -> None:
         """Failed actions of `days` that are no longer actions stop being retried."""
+        days, wanted = [d.isoformat() for d in days], list(wanted)
         with self._transaction() as conn:
-            conn.execute(
-                "UPDATE deliveries SET status = ? WHERE status = ?"
-                " AND created_date IN (SELECT value FROM json_each(?))"
-                " AND action_id NOT IN (SELECT value FROM json_each(?))",
-                (WITHDRAWN, FAILED, json.dumps([d.isoformat() for d in days]), json.dumps(list(wanted))),
-            )
+            failed = conn.execute(
+                f"SELECT action_id FROM deliveries WHERE status = ? AND created_date IN ({_marks(days)})",
+                (FAILED, *days),
+            ).fetchall()
+            unwanted = sorted({action for (action,) in failed} - set(wanted))
+            if unwanted:
+                conn.execute(
+                    f"UPDATE deliveries SET status = ? WHERE status = ? AND action_id IN ({_marks(unwanted)})",
+                    (WITHDRAWN, FAILED, *unwanted),
+                )
 
     def rows(self, action_ids: Iterable[str]) -> dict[str, LedgerRow]:
-        found = self._conn.execute(
-            "SELECT action_id, status, attempts, last_error, sink, delivered_at, claimed_by, lease_until"
-            " FROM deliveries WHERE action_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(action_ids)),),
-        ).fetchall()
+        action_ids = list(action_ids)
+        if not action_ids:
+            return {}
+        found = (
+            _Statements(self._conn, self._postgres)
+            .execute(
+                "SELECT action_id, status, attempts, last_error, sink, delivered_at, claimed_by, lease_until"
+                f" FROM deliveries WHERE action_id IN ({_marks(action_ids)})",
+                action_ids,
+            )
+            .fetchall()
+        )
         return {r[0]: LedgerRow(*r[:5], datetime.fromisoformat(r[5]) if r[5] else None, r[6], r[7]) for r in found}
 
     def days_to_retry(self) -> list[str]:
         """The days with an action failed, or claimed by a run that died: what a retry run is for."""
-        found = self._conn.execute(
-            "SELECT DISTINCT created_date FROM deliveries WHERE status = ? OR (status = ? AND lease_until <= ?)"
-            " ORDER BY 1",
-            (FAILED, CLAIMED, self._clock()),
-        ).fetchall()
+        found = (
+            _Statements(self._conn, self._postgres)
+            .execute(
+                "SELECT DISTINCT created_date FROM deliveries WHERE status = ? OR (status = ? AND lease_until <= ?)"
+                " ORDER BY 1",
+                (FAILED, CLAIMED, self._clock()),
+            )
+            .fetchall()
+        )
         return [day for (day,) in found]
 
 
-def days_to_retry(path: Path) -> list[str]:
-    """`DeliveryLedger.days_to_retry` of the ledger at `path`, without creating it."""
-    if not path.exists():
+def days_to_retry(location: Path | str) -> list[str]:
+    """`DeliveryLedger.days_to_retry` of the ledger at `location`, without creating a SQLite file."""
+    if not is_postgres_url(location) and not Path(location).exists():
         return []
-    with DeliveryLedger(path) as ledger:
+    with DeliveryLedger(location) as ledger:
         return ledger.days_to_retry()
+
+
+def _marks(values: Sequence) -> str:
+    return ", ".join("?" * len(values))
+
+
+class _Statements:
+    """Statements written once with `?` marks, run on SQLite or PostgreSQL (psycopg2's `%s`)."""
+
+    def __init__(self, conn, postgres: bool) -> None:
+        self._conn, self._postgres = conn, postgres
+        self._cursor = conn.cursor()
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self._postgres else sql
+
+    def execute(self, sql: str, parameters: Sequence = ()) -> _Statements:
+        self._cursor.execute(self._sql(sql), tuple(parameters))
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        self._cursor.executemany(self._sql(sql), rows)
+
+    def fetchone(self):
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list:
+        return self._cursor.fetchall()

@@ -10,10 +10,11 @@ import dagster as dg
 from pydantic import field_validator, model_validator
 
 from ai_assets.load.contacts import is_email_address
-from ai_assets.load.ledger import DeliveryLedger, days_to_retry, default_owner
+from ai_assets.load.ledger import DeliveryLedger, days_to_retry, default_owner, is_postgres_url
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, Routes, Sink, WebhookSink
 from ai_assets.load.smtp_sink import SMTP_SECURITY, SentJournal, SmtpSink, is_loopback
 from ai_assets.load.ticketing_sink import TicketingSink
+from ai_assets.secrets import STATE_URL_VARIABLE, from_environment
 from ai_assets.settings import SettingsError, http_url, read_environment, setting
 
 
@@ -103,6 +104,9 @@ class OutboxResource(dg.ConfigurableResource):
                 f"AI_ASSETS_SMTP_SECURITY=none would send the SMTP password in clear text to {outbox.smtp_host}: use "
                 "starttls or ssl (only a server on this machine may get it without TLS)"
             )
+        state = environ.get(STATE_URL_VARIABLE)
+        if state and not is_postgres_url(state):
+            problems.append(f"{STATE_URL_VARIABLE} must be a PostgreSQL URL (postgresql://...); unset: a SQLite file")
         if outbox.ticketing_url and not environ.get("AI_ASSETS_TICKETING_TOKEN"):
             problems.append("AI_ASSETS_TICKETING_URL is set: set AI_ASSETS_TICKETING_TOKEN to its API token too")
         if problems:
@@ -130,9 +134,14 @@ class OutboxResource(dg.ConfigurableResource):
     def policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(self.max_attempts, self.backoff_s, self.deadline_s, self.breaker_failures)
 
+    def ledger_location(self) -> Path | str:
+        """PostgreSQL (AI_ASSETS_STATE_URL, read at each use: it may hold a password), shared by every
+        machine, or the SQLite file beside the outbox."""
+        return from_environment(STATE_URL_VARIABLE) or Path(self.ledger_path)
+
     def ledger(self, run_id: str) -> DeliveryLedger:
-        return DeliveryLedger(Path(self.ledger_path), owner=default_owner(run_id))
+        return DeliveryLedger(self.ledger_location(), owner=default_owner(run_id))
 
     def days_to_retry(self) -> list[str]:
         """The days with deliveries to retry (see `DeliveryLedger.days_to_retry`)."""
-        return days_to_retry(Path(self.ledger_path))
+        return days_to_retry(self.ledger_location())

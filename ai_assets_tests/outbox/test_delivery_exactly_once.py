@@ -1,7 +1,7 @@
 """Fail loud, never double: deliveries stay exactly-once when runs of the same day overlap, a hung
 webhook cannot stall a run, and undelivered actions are retried without rerunning the day.
 
-Everything real: processes, the delivery ledger (SQLite), the JSONL file, DuckDB, Dagster runs,
+Everything real: processes, the delivery ledger (SQLite, and PostgreSQL), the JSONL file, DuckDB, Dagster runs,
 and HTTP to a receiver on loopback that counts Idempotency-Keys."""
 
 from __future__ import annotations
@@ -57,20 +57,22 @@ def _collect(results, count: int, workers: list) -> list:
 def _delivery_worker(name: str, rounds: list[tuple[str, str]], barrier, results) -> None:
     """One "run" per round: deliver the day's actions, starting with the other process."""
     actions = day_actions(ACTIONS_PER_DAY)
-    for ledger_path, target in rounds:
+    for ledger_location, target in rounds:
         sink = WebhookSink(target) if target.startswith("http") else JsonlSink(Path(target))
         barrier.wait(timeout=120)
-        with DeliveryLedger(Path(ledger_path), owner=name) as ledger:
+        with DeliveryLedger(ledger_location, owner=name) as ledger:
             report = deliver(actions, OUTBOX_DELIVERIES.empty(), sink, ledger, DeliveryPolicy(), [DAY])
-        results.put((ledger_path, name, len(report.sent), len(report.found), len(report.failed)))
+        results.put((str(ledger_location), name, len(report.sent), len(report.found), len(report.failed)))
 
 
-@pytest.mark.parametrize("sink", ["jsonl", "webhook"])
-def test_two_runs_of_the_same_day_started_together_20_times_deliver_each_action_once(tmp_path, sink):
+@pytest.mark.parametrize(("sink", "store"), [("jsonl", "sqlite"), ("webhook", "sqlite"), ("webhook", "postgres")])
+def test_two_runs_of_the_same_day_started_together_20_times_deliver_each_action_once(tmp_path, sink, store, request):
+    """The ledger in a SQLite file (one machine), or in PostgreSQL (AI_ASSETS_STATE_URL: two machines)."""
+    postgres = request.getfixturevalue("postgres") if store == "postgres" else None
     with WebhookReceiver(latency=0.002) as hook:
         rounds = [
             (
-                str(tmp_path / f"round-{i:02d}" / "ledger.sqlite"),
+                postgres.new_database() if postgres else str(tmp_path / f"round-{i:02d}" / "ledger.sqlite"),
                 f"{hook.url}/round-{i:02d}"
                 if sink == "webhook"
                 else str(tmp_path / f"round-{i:02d}" / "actions.jsonl"),

@@ -4,10 +4,13 @@ through the delivery ledger, with retries, a circuit breaker and a deadline."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
+import psycopg2
 import pytest
 
 from ai_assets.defs.outbox.tables import OUTBOX_DELIVERIES
@@ -99,9 +102,14 @@ ACTIONS = build_actions(outcomes({"ticket_id": "T-1"}, {"ticket_id": "T-2", "urg
 DAYS = [DAY]
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    with DeliveryLedger(tmp_path / "outbox" / "ledger.sqlite", owner="this-run") as ledger:
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request, tmp_path):
+    """The ledger in a SQLite file (one machine), or in PostgreSQL (AI_ASSETS_STATE_URL, every machine)."""
+    if request.param == "postgres":
+        location = request.getfixturevalue("postgres").new_database()
+    else:
+        location = tmp_path / "outbox" / "ledger.sqlite"
+    with DeliveryLedger(location, owner="this-run") as ledger:
         yield ledger
 
 
@@ -189,10 +197,10 @@ def test_a_failed_action_no_longer_wanted_is_not_retried(ledger):
     assert ledger.days_to_retry() == []  # the retry schedule has nothing left to do
 
 
-def test_delivered_rows_from_before_the_ledger_are_never_resent(ledger):
+def test_delivered_rows_from_before_the_ledger_are_never_resent(ledger, tmp_path):
     """An install upgraded with deliveries on record and no ledger file yet."""
     _, on_record = _deliver(ledger, ACTIONS, OUTBOX_DELIVERIES.empty(), FakeSink())
-    with DeliveryLedger(ledger.path.with_name("new.sqlite")) as fresh:
+    with DeliveryLedger(tmp_path / "new.sqlite") as fresh:
         sink = FakeSink()
         report = deliver(ACTIONS, on_record, sink, fresh, DeliveryPolicy(), DAYS)
         assert sink.sent == [] and report.due == 0
@@ -246,7 +254,7 @@ def test_nothing_is_sent_after_the_deadline(ledger):
 
 def test_an_action_claimed_by_a_live_run_is_left_to_it(ledger):
     action_id = ACTIONS["action_id"][0]
-    with DeliveryLedger(ledger.path, owner="other-run") as other:
+    with DeliveryLedger(ledger.location, owner="other-run") as other:
         assert other.claim(action_id, DAY, "fake", lease_s=600) is not None
         sink = FakeSink()
         report, deliveries = _deliver(ledger, ACTIONS, OUTBOX_DELIVERIES.empty(), sink)
@@ -280,8 +288,8 @@ def test_a_run_whose_claim_was_taken_over_cannot_mark_it_failed(ledger):
     action_id = ACTIONS["action_id"][0]
     clock = [0.0]
     with (
-        DeliveryLedger(ledger.path, owner="slow-run", clock=lambda: clock[0]) as slow,
-        DeliveryLedger(ledger.path, owner="next-run", clock=lambda: clock[0]) as nxt,
+        DeliveryLedger(ledger.location, owner="slow-run", clock=lambda: clock[0]) as slow,
+        DeliveryLedger(ledger.location, owner="next-run", clock=lambda: clock[0]) as nxt,
     ):
         slow.claim(action_id, DAY, "webhook", lease_s=10)
         clock[0] = 11
@@ -361,3 +369,43 @@ def test_a_damaged_line_inside_the_file_fails_loud_and_sends_nothing(tmp_path, l
         )
     }
     assert path.read_text().count("\n") == 3  # untouched
+
+
+def test_in_postgres_a_claim_waits_for_a_transaction_holding_the_action(postgres):
+    """Two machines claim the same action at once: the second reads it only after the first
+    committed (its row is locked FOR UPDATE), so it sees the claim and leaves the action alone."""
+    url, action_id = postgres.new_database(), ACTIONS["action_id"][0]
+    with DeliveryLedger(url, owner="second") as second:
+        assert second.mark_not_attempted(action_id, DAY, "fake", "not yet")  # on record, failed: due
+        first = psycopg2.connect(url)
+        with first.cursor() as cursor:  # the first machine's claim, in the middle of its transaction
+            cursor.execute("SELECT status FROM deliveries WHERE action_id = %s FOR UPDATE", (action_id,))
+            claimed = {}
+            waiting = threading.Thread(target=lambda: claimed.update(claim=second.claim(action_id, DAY, "fake", 600)))
+            waiting.start()
+            time.sleep(0.5)  # the second claim reaches the row and waits
+            cursor.execute(
+                "UPDATE deliveries SET status = 'claimed', claimed_by = 'first', lease_until = %s WHERE action_id = %s",
+                (time.time() + 600, action_id),
+            )
+        first.commit()
+        first.close()
+        waiting.join(timeout=30)
+    assert claimed == {"claim": None}
+
+
+def test_the_state_url_puts_every_runs_ledger_in_postgres(postgres, tmp_path, monkeypatch):
+    from ai_assets.load.resources import OutboxResource
+    from ai_assets.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="AI_ASSETS_STATE_URL must be a PostgreSQL URL"):
+        OutboxResource.from_env({"AI_ASSETS_STATE_URL": "mysql://db/ledger"}, tmp_path)
+    url = postgres.new_database()
+    # The resource holds no URL (it may hold a password): each ledger reads it from the environment.
+    outbox = OutboxResource.from_env({"AI_ASSETS_STATE_URL": url}, tmp_path)
+    assert url not in str(outbox.model_dump())
+    monkeypatch.setenv("AI_ASSETS_STATE_URL", url)
+    with outbox.ledger("run-1") as ledger:
+        assert ledger.location == url and ledger.claim(ACTIONS["action_id"][0], DAY, "fake", lease_s=0)
+    assert outbox.days_to_retry() == [DAY.isoformat()]  # the claim's lease ran out: a retry's job
+    assert not (tmp_path / "outbox" / "ledger.sqlite").exists()
