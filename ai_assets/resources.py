@@ -16,6 +16,7 @@ from ai_assets.llm.embeddings import Embedder, LocalE5Embedder
 from ai_assets.llm.engine import Limits
 from ai_assets.llm.local_chat_server import EmbeddedModelServer
 from ai_assets.settings import embedded_given, http_url, read_environment, setting
+from ai_assets.state import shared_or
 from ai_assets.tools.registry import ToolCache
 
 # The cosine a reply sentence needs to a sentence of its cited excerpts to count as supported, per
@@ -200,7 +201,7 @@ class LLMResource(_ModelResource):
         )
 
     def open_cache(self) -> ResponseCache:
-        return ResponseCache(Path(self.cache_path))
+        return ResponseCache(shared_or(Path(self.cache_path)))
 
 
 class EmbeddingResource(_ModelResource):
@@ -264,7 +265,7 @@ class EmbeddingResource(_ModelResource):
         )
 
     def open_cache(self) -> EmbeddingCache:
-        return EmbeddingCache(Path(self.cache_path))
+        return EmbeddingCache(shared_or(Path(self.cache_path)))
 
 
 class ToolsResource(dg.ConfigurableResource):
@@ -299,4 +300,4 @@ class ToolsResource(dg.ConfigurableResource):
         return self.calling == "native" or (self.calling == "auto" and not llm.use_embedded_model)
 
     def open_cache(self) -> ToolCache:
-        return ToolCache(Path(self.cache_path))
+        return ToolCache(shared_or(Path(self.cache_path)))

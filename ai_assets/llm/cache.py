@@ -1,8 +1,10 @@
 """Persistent caches, so an unchanged rerun makes zero requests: chat answers and embedding vectors.
 
-One implementation, `SqliteCache` (a key -> row table), under both. SQLite (stdlib) rather than
-the DuckDB warehouse: a cache is written by many concurrent calls and by parallel runs, which
-DuckDB's one-writer-per-file rule would serialise or refuse. Only validated answers are stored, in
+One implementation, `StateCache` (a key -> row table), under both: a SQLite file on one machine,
+or a table in PostgreSQL (AI_ASSETS_STATE_URL, `ai_assets/state.py`) that every machine shares, so
+an answer one machine paid for is never asked again by another. Not the DuckDB warehouse: a cache
+is written by many concurrent calls and by parallel runs, which DuckDB's one-writer-per-file rule
+would serialise or refuse. Only validated answers are stored, in
 their validated (normalised) JSON form, so a cache hit needs no re-validation; a failed call or an
 invalid answer is never cached. Each answer is committed as it arrives: a run killed mid-step
 loses none of the answers it already paid for.
@@ -11,7 +13,7 @@ loses none of the answers it already paid for.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -20,29 +22,36 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ai_assets.state import Statements, connect, create_tables, is_postgres_url
+
 _LOOKUP_CHUNK = 500  # below SQLite's bound-parameter limit
 
 
-class SqliteCache:
-    """Rows by key in one table of a SQLite file shared by concurrent calls and parallel runs."""
+class StateCache:
+    """Rows by key in one table, shared by concurrent calls and parallel runs: of a SQLite file, or
+    of a PostgreSQL database (`location`, a URL)."""
 
-    def __init__(self, path: Path, table: str, columns: Mapping[str, str]):
+    def __init__(self, location: Path | str, table: str, columns: Mapping[str, str]):
         """`columns`: name -> SQL type of the values stored beside the key."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # timeout: parallel runs share the file; wait for a writer instead of failing.
-        self._conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives the process being killed (not a power cut),
-        # without an fsync per answer.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        definitions = ", ".join(f"{name} {sql_type} NOT NULL" for name, sql_type in columns.items())
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, {definitions},"
-            " created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+        self._conn = connect(location)
+        self._lock = threading.Lock()  # one connection, many calling threads: one transaction at a time
+        if not is_postgres_url(location):
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives the process being killed (not a power cut),
+            # without an fsync per answer.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        definitions = ", ".join(
+            ["key TEXT PRIMARY KEY", *(f"{name} {sql_type} NOT NULL" for name, sql_type in columns.items())]
+        )
+        create_tables(
+            self._conn,
+            [f"CREATE TABLE IF NOT EXISTS {table} ({definitions}, created_at TEXT DEFAULT CURRENT_TIMESTAMP)"],
         )
         self._select = f"SELECT key, {', '.join(columns)} FROM {table} WHERE key IN "
+        updates = ", ".join(f"{name} = excluded.{name}" for name in columns)
         self._insert = (
-            f"INSERT OR REPLACE INTO {table} (key, {', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 1))})"
+            f"INSERT INTO {table} (key, {', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 1))})"
+            f" ON CONFLICT (key) DO UPDATE SET {updates}"
         )
         self._count = f"SELECT count(*) FROM {table}"
 
@@ -50,19 +59,28 @@ class SqliteCache:
         """The stored values of those of `keys` that are present."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, tuple[Any, ...]] = {}
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[start : start + _LOOKUP_CHUNK]
-            rows = self._conn.execute(f"{self._select}({','.join('?' * len(chunk))})", chunk)
-            found.update((row[0], row[1:]) for row in rows)
+        with self._lock:
+            for start in range(0, len(wanted), _LOOKUP_CHUNK):
+                chunk = wanted[start : start + _LOOKUP_CHUNK]
+                rows = Statements(self._conn).execute(f"{self._select}({','.join('?' * len(chunk))})", chunk).fetchall()
+                found.update((row[0], row[1:]) for row in rows)
         return found
 
     def put_rows(self, rows: Mapping[str, Sequence[Any]]) -> None:
         """Stores `rows` (key -> values) in one transaction, committed before it returns."""
-        with self._conn:
-            self._conn.executemany(self._insert, [(key, *values) for key, values in rows.items()])
+        with self._lock:
+            statements = Statements(self._conn)
+            statements.execute("BEGIN")
+            try:
+                statements.executemany(self._insert, [(key, *values) for key, values in rows.items()])
+                statements.execute("COMMIT")
+            except BaseException:
+                statements.execute("ROLLBACK")
+                raise
 
     def count(self) -> int:
-        return self._conn.execute(self._count).fetchone()[0]
+        with self._lock:
+            return Statements(self._conn).execute(self._count).fetchone()[0]
 
     def close(self) -> None:
         self._conn.close()
@@ -91,12 +109,12 @@ class CachedResponse:
     completion_tokens: int
 
 
-class ResponseCache(SqliteCache):
+class ResponseCache(StateCache):
     """Validated chat answers by `CacheKeys` key."""
 
-    def __init__(self, path: Path):
+    def __init__(self, location: Path | str):
         super().__init__(
-            path,
+            location,
             "responses",
             {"content": "TEXT", "model": "TEXT", "prompt_tokens": "INTEGER", "completion_tokens": "INTEGER"},
         )
@@ -108,11 +126,11 @@ class ResponseCache(SqliteCache):
         self.put_rows({key: astuple(response)})
 
 
-class EmbeddingCache(SqliteCache):
+class EmbeddingCache(StateCache):
     """float32 vectors by (model, kind, text) hash."""
 
-    def __init__(self, path: Path):
-        super().__init__(path, "embeddings", {"vector": "BLOB"})
+    def __init__(self, location: Path | str):
+        super().__init__(location, "embeddings", {"vector": "BLOB"})
 
     @staticmethod
     def key(model: str, kind: str, text: str) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +31,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+
+from ai_assets.state import Statements, connect, create_tables, is_postgres_url, marks
 
 # The ledger's states of an action. `claimed`: a run is sending it; `withdrawn`: it failed, then
 # stopped being an action (e.g. a reviewer rejected the reply), so nothing retries it.
@@ -47,15 +48,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     sink         TEXT,
     delivered_at TEXT,
     claimed_by   TEXT,
-    lease_until  DOUBLE PRECISION
+    lease_until  REAL
 )
 """
 # Both databases take `INSERT ... ON CONFLICT DO NOTHING`; only these differ.
 _INSERT_NEW = "INSERT INTO deliveries ({columns}) VALUES ({values}) ON CONFLICT (action_id) DO NOTHING"
-
-
-def is_postgres_url(location: str | Path) -> bool:
-    return str(location).startswith(("postgresql://", "postgres://"))
 
 
 @dataclass(frozen=True)
@@ -88,42 +85,18 @@ class DeliveryLedger:
 
     def __init__(self, location: Path | str, owner: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self.owner, self._clock, self.location = owner or default_owner(), clock, location
+        self._conn = connect(location)
         self._postgres = is_postgres_url(location)
-        if self._postgres:
-            self._open_postgres(str(location))
-        else:
-            self._open_sqlite(Path(location))
-
-    def _open_postgres(self, url: str) -> None:
-        try:
-            import psycopg2
-        except ImportError as missing:
-            raise RuntimeError(
-                "AI_ASSETS_STATE_URL is a PostgreSQL URL: install the postgres extra (pip install -e '.[postgres]')"
-            ) from missing
-        # Autocommit: every change is an explicit BEGIN ... COMMIT below, its rows locked FOR UPDATE.
-        self._conn = psycopg2.connect(url)
-        self._conn.autocommit = True
-        with self._conn.cursor() as cursor:
-            # Two first runs creating the table at once: the lock makes the second wait, then find it.
-            cursor.execute("BEGIN")
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('ai_assets.deliveries'))")
-            cursor.execute(_SCHEMA)
-            cursor.execute("COMMIT")
-
-    def _open_sqlite(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: every change is an explicit BEGIN IMMEDIATE ... COMMIT below.
-        self._conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self._conn.execute("PRAGMA busy_timeout = 60000")
-        # A claim or a delivery that was committed must survive a power cut: no double send after it.
-        self._conn.execute("PRAGMA synchronous = FULL")
-        # Switching a new file to WAL does not wait for a busy file, it fails ("database is locked"):
-        # two runs opening the ledger for the first time at once take turns.
-        with open(f"{path}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute(_SCHEMA)
+        if not self._postgres:
+            self._conn.execute("PRAGMA busy_timeout = 60000")
+            # A claim or a delivery that was committed must survive a power cut: no double send after it.
+            self._conn.execute("PRAGMA synchronous = FULL")
+            # Switching a new file to WAL does not wait for a busy file, it fails ("database is locked"):
+            # two runs opening the ledger for the first time at once take turns.
+            with open(f"{location}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                self._conn.execute("PRAGMA journal_mode = WAL")
+        create_tables(self._conn, [_SCHEMA])
 
     def close(self) -> None:
         self._conn.close()
@@ -135,8 +108,8 @@ class DeliveryLedger:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[_Statements]:
-        statements = _Statements(self._conn, self._postgres)
+    def _transaction(self) -> Iterator[Statements]:
+        statements = Statements(self._conn)
         # SQLite: the file's write lock, up front: no two claimants read the same state. PostgreSQL:
         # the rows a claim reads are locked FOR UPDATE (`_due`).
         statements.execute("BEGIN" if self._postgres else "BEGIN IMMEDIATE")
@@ -161,7 +134,7 @@ class DeliveryLedger:
         with self._transaction() as conn:
             conn.executemany(_INSERT_NEW.format(columns=columns, values="?, ?, ?, ?, ?, ?, ?"), records)
 
-    def _due(self, conn: _Statements, action_id: str, day: date, sink: str) -> tuple[str, int] | None:
+    def _due(self, conn: Statements, action_id: str, day: date, sink: str) -> tuple[str, int] | None:
         """In a transaction: the action's status and attempts so far (a new row, failed and never
         tried, when the ledger does not know it); None when it is delivered or another run's live
         claim holds it."""
@@ -228,13 +201,13 @@ class DeliveryLedger:
         days, wanted = [d.isoformat() for d in days], list(wanted)
         with self._transaction() as conn:
             failed = conn.execute(
-                f"SELECT action_id FROM deliveries WHERE status = ? AND created_date IN ({_marks(days)})",
+                f"SELECT action_id FROM deliveries WHERE status = ? AND created_date IN ({marks(days)})",
                 (FAILED, *days),
             ).fetchall()
             unwanted = sorted({action for (action,) in failed} - set(wanted))
             if unwanted:
                 conn.execute(
-                    f"UPDATE deliveries SET status = ? WHERE status = ? AND action_id IN ({_marks(unwanted)})",
+                    f"UPDATE deliveries SET status = ? WHERE status = ? AND action_id IN ({marks(unwanted)})",
                     (WITHDRAWN, FAILED, *unwanted),
                 )
 
@@ -243,10 +216,10 @@ class DeliveryLedger:
         if not action_ids:
             return {}
         found = (
-            _Statements(self._conn, self._postgres)
+            Statements(self._conn)
             .execute(
                 "SELECT action_id, status, attempts, last_error, sink, delivered_at, claimed_by, lease_until"
-                f" FROM deliveries WHERE action_id IN ({_marks(action_ids)})",
+                f" FROM deliveries WHERE action_id IN ({marks(action_ids)})",
                 action_ids,
             )
             .fetchall()
@@ -256,7 +229,7 @@ class DeliveryLedger:
     def days_to_retry(self) -> list[str]:
         """The days with an action failed, or claimed by a run that died: what a retry run is for."""
         found = (
-            _Statements(self._conn, self._postgres)
+            Statements(self._conn)
             .execute(
                 "SELECT DISTINCT created_date FROM deliveries WHERE status = ? OR (status = ? AND lease_until <= ?)"
                 " ORDER BY 1",
@@ -273,31 +246,3 @@ def days_to_retry(location: Path | str) -> list[str]:
         return []
     with DeliveryLedger(location) as ledger:
         return ledger.days_to_retry()
-
-
-def _marks(values: Sequence) -> str:
-    return ", ".join("?" * len(values))
-
-
-class _Statements:
-    """Statements written once with `?` marks, run on SQLite or PostgreSQL (psycopg2's `%s`)."""
-
-    def __init__(self, conn, postgres: bool) -> None:
-        self._conn, self._postgres = conn, postgres
-        self._cursor = conn.cursor()
-
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self._postgres else sql
-
-    def execute(self, sql: str, parameters: Sequence = ()) -> _Statements:
-        self._cursor.execute(self._sql(sql), tuple(parameters))
-        return self
-
-    def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
-        self._cursor.executemany(self._sql(sql), rows)
-
-    def fetchone(self):
-        return self._cursor.fetchone()
-
-    def fetchall(self) -> list:
-        return self._cursor.fetchall()

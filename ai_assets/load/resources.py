@@ -10,12 +10,13 @@ import dagster as dg
 from pydantic import field_validator, model_validator
 
 from ai_assets.load.contacts import is_email_address
-from ai_assets.load.ledger import DeliveryLedger, days_to_retry, default_owner, is_postgres_url
+from ai_assets.load.ledger import DeliveryLedger, days_to_retry, default_owner
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, Routes, Sink, WebhookSink
 from ai_assets.load.smtp_sink import SMTP_SECURITY, SentJournal, SmtpSink, is_loopback
 from ai_assets.load.ticketing_sink import TicketingSink
-from ai_assets.secrets import STATE_URL_VARIABLE, from_environment
+from ai_assets.secrets import STATE_URL_VARIABLE
 from ai_assets.settings import SettingsError, http_url, read_environment, setting
+from ai_assets.state import is_postgres_url, shared_or
 
 
 class OutboxResource(dg.ConfigurableResource):
@@ -137,7 +138,7 @@ class OutboxResource(dg.ConfigurableResource):
     def ledger_location(self) -> Path | str:
         """PostgreSQL (AI_ASSETS_STATE_URL, read at each use: it may hold a password), shared by every
         machine, or the SQLite file beside the outbox."""
-        return from_environment(STATE_URL_VARIABLE) or Path(self.ledger_path)
+        return shared_or(Path(self.ledger_path))
 
     def ledger(self, run_id: str) -> DeliveryLedger:
         return DeliveryLedger(self.ledger_location(), owner=default_owner(run_id))

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ai_assets.llm.cache import SqliteCache
+from ai_assets.llm.cache import StateCache
 from ai_assets.quality.vocabulary import TOOL_NAMES
 from ai_assets.secrets import scrub_secrets
 from ai_assets.tools.orders import ToolUnavailable
@@ -94,11 +94,11 @@ class Tool:
         }
 
 
-class ToolCache(SqliteCache):
+class ToolCache(StateCache):
     """Tool answers by call key (see `ToolBox.key`)."""
 
-    def __init__(self, path: Path):
-        super().__init__(path, "tool_answers", {"status": "TEXT", "result": "TEXT"})
+    def __init__(self, location: Path | str):
+        super().__init__(location, "tool_answers", {"status": "TEXT", "result": "TEXT"})
 
 
 class ToolBox:

@@ -1,0 +1,36 @@
+"""Two machines (two data directories) sharing only AI_ASSETS_STATE_URL, a real PostgreSQL: the
+LLM, embedding and tool caches live there, so the second machine asks the model nothing the first
+already paid for, and neither keeps a cache file of its own."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ai_assets.config import load_settings
+from ai_assets.definitions import build_definitions
+from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets_tests.conftest import DAY_1, configure_env
+from ai_assets_tests.fakes.llm_server import FakeLLMServer
+
+
+def test_a_second_machine_asks_nothing_the_first_already_answered(tmp_path, monkeypatch, postgres):
+    url = postgres.new_database()
+    calls, embedded, rows = {}, {}, {}
+    with FakeLLMServer() as server:
+        for machine in ("first", "second"):
+            settings = configure_env(monkeypatch, tmp_path / machine, server)
+            monkeypatch.setenv("AI_ASSETS_STATE_URL", url)
+            generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=0)
+            defs = build_definitions(load_settings())
+            chat, embeddings = server.call_count, len(server.embedding_requests)
+            with dg.DagsterInstance.ephemeral() as instance:
+                assert defs.resolve_job_def("reference_data_job").execute_in_process(instance=instance).success
+                daily = defs.resolve_job_def("daily_tickets_job")
+                assert daily.execute_in_process(instance=instance, partition_key=DAY_1).success
+            calls[machine] = server.call_count - chat
+            embedded[machine] = len(server.embedding_requests) - embeddings
+            rows[machine] = settings.warehouse.query("select count(*) from ticket_triage").item()
+            assert not list(settings.data_dir.glob("*cache*.sqlite")), "a cache file on a machine with shared state"
+    assert calls["first"] > 0 and embedded["first"] > 0
+    assert calls["second"] == 0 and embedded["second"] == 0
+    assert rows["first"] == rows["second"] > 0
