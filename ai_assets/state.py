@@ -1,6 +1,7 @@
-"""Where the state that every machine running the pipeline must share lives: the delivery ledger and
-the LLM, embedding and tool caches. On one machine, SQLite files under the data directory; on many,
-PostgreSQL (AI_ASSETS_STATE_URL, read from the environment at each use: it may hold a password).
+"""Where the state that every machine running the pipeline must share lives: the delivery ledger,
+the LLM, embedding and tool caches, and the locks of read-then-write steps. On one machine, SQLite
+files and file locks under the data directory; on many, PostgreSQL (AI_ASSETS_STATE_URL, read from
+the environment at each use: it may hold a password).
 
 Statements are written once, with `?` marks and the SQL both databases take (`INSERT ... ON
 CONFLICT`), and run on either through `Statements`.
@@ -9,10 +10,12 @@ CONFLICT`), and run on either through `Statements`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from ai_assets.secrets import STATE_URL_VARIABLE, from_environment
+from ai_assets.warehouse.locking import file_lock
 
 
 def is_postgres_url(location: str | Path) -> bool:
@@ -84,3 +87,27 @@ class Statements:
 def marks(values: Sequence) -> str:
     """`?, ?, ?` for an `IN (...)` of `values`."""
     return ", ".join("?" * len(values))
+
+
+@contextmanager
+def lock(name: str, local_dir: Path) -> Iterator[None]:
+    """An exclusive lock named `name`, held until the block ends: across machines (a PostgreSQL
+    advisory lock, on a connection of its own) with AI_ASSETS_STATE_URL, else across this machine's
+    processes (a file in `local_dir`)."""
+    url = from_environment(STATE_URL_VARIABLE)
+    if not url:
+        with file_lock(local_dir / f"{name}.lock"):
+            yield
+        return
+    conn = connect(url)
+    try:
+        key = f"ai_assets.{name}"
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+    finally:
+        conn.close()  # also releases the lock of a block that raised before unlocking

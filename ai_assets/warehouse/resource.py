@@ -14,11 +14,11 @@ import duckdb
 import polars as pl
 from pydantic import Field, field_validator
 
+from ai_assets import state
 from ai_assets.settings import http_url, read_environment, setting, storage_url
 from ai_assets.warehouse import registry, tables
 from ai_assets.warehouse.catalog import open_catalog, prepare
 from ai_assets.warehouse.contract import Table
-from ai_assets.warehouse.locking import file_lock
 from ai_assets.warehouse.query import query_read_only
 from ai_assets.warehouse.storage import Storage
 
@@ -111,8 +111,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def locked(self, name: str) -> Iterator[None]:
-        """An exclusive lock named `name`, across processes, for a read-then-write that must not interleave."""
-        with file_lock(Path(self.lock_dir) / f"{name}.lock"):
+        """An exclusive lock named `name`, across processes (and machines, with AI_ASSETS_STATE_URL), for a
+        read-then-write that must not interleave."""
+        with state.lock(name, Path(self.lock_dir)):
             yield
 
     def query(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:

@@ -19,8 +19,8 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from ai_assets import state
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
-from ai_assets.warehouse.locking import file_lock
 from ai_assets.warehouse.metadata import markdown_preview
 from ai_assets.warehouse.storage import Storage, with_contract_columns
 
@@ -64,7 +64,7 @@ def upsert(storage: Storage, frames: Mapping[Table, pl.DataFrame], lock_dir: Pat
     for table in conformed:
         if table.recreated_on_write or table.partitioned or not table.key:
             raise ValueError(f"{table.name}: an upsert needs a keyed, single-file table")
-    with file_lock(lock_dir / "upsert.lock"):
+    with state.lock("upsert", lock_dir):
         files = {}
         for table, incoming in conformed.items():
             existing = storage.read_whole(table.name)

@@ -1,11 +1,16 @@
 """Two machines (two data directories) sharing only AI_ASSETS_STATE_URL, a real PostgreSQL: the
 LLM, embedding and tool caches live there, so the second machine asks the model nothing the first
-already paid for, and neither keeps a cache file of its own."""
+already paid for, and neither keeps a cache file of its own; the locks are the database's."""
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import dagster as dg
 
+from ai_assets import state
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.sample_data.generator import generate_sample_data
@@ -34,3 +39,29 @@ def test_a_second_machine_asks_nothing_the_first_already_answered(tmp_path, monk
     assert calls["first"] > 0 and embedded["first"] > 0
     assert calls["second"] == 0 and embedded["second"] == 0
     assert rows["first"] == rows["second"] > 0
+
+
+def test_a_lock_held_on_one_machine_makes_the_other_wait(tmp_path, monkeypatch, postgres):
+    """The warehouse's read-then-write locks (history appends, a day's deliveries, dbt's build):
+    PostgreSQL advisory locks with AI_ASSETS_STATE_URL, so two machines' local lock files (which
+    never see each other) are not what keeps them apart."""
+    monkeypatch.setenv("AI_ASSETS_STATE_URL", postgres.new_database())
+    events, held = [], threading.Event()
+
+    def machine(name: str, folder: Path, hold_s: float) -> None:
+        if name == "second":
+            held.wait(timeout=30)
+        with state.lock("outbox_deliveries", folder):
+            events.append(f"{name} locked")
+            held.set()
+            time.sleep(hold_s)
+            events.append(f"{name} unlocked")
+
+    first = threading.Thread(target=machine, args=("first", tmp_path / "first", 0.5))
+    second = threading.Thread(target=machine, args=("second", tmp_path / "second", 0))
+    for thread in (first, second):
+        thread.start()
+    for thread in (first, second):
+        thread.join(timeout=60)
+    assert events == ["first locked", "first unlocked", "second locked", "second unlocked"]
+    assert not list(tmp_path.rglob("*.lock"))  # no local lock file: the lock is the database's
