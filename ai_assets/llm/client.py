@@ -192,9 +192,9 @@ class ModelClient:
             )
         self.model = endpoint.model
         self.max_retries = endpoint.max_retries
-        self.limiter = limits.rate_limiter()
-        self.budget = limits.budget()
         self.url = endpoint.base_url or OPENAI_DEFAULT_URL
+        self.limiter = limits.rate_limiter(f"{self.url} {self.model}")
+        self.budget = limits.budget()
         self.breaker = limits.breaker(self.url)
         self._probe = asyncio.Lock()  # held by the request probing the endpoint (see `_send`)
         self.pricing = pricing

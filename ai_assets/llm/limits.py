@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ai_assets.llm.breaker import CircuitBreaker
 from ai_assets.llm.budget import Budget
 from ai_assets.llm.ratelimit import RateLimiter
+from ai_assets.secrets import STATE_URL_VARIABLE, from_environment
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,16 @@ class Limits:
     # Requests in a row failed after their retries that stop the step sending (see breaker.py).
     breaker_failures: int = 10
 
-    def rate_limiter(self) -> RateLimiter:
-        return RateLimiter(self.concurrency, self.requests_per_minute, self.tokens_per_minute)
+    def rate_limiter(self, name: str = "") -> RateLimiter:
+        """`name`: the endpoint and model the limits are for; with AI_ASSETS_STATE_URL they hold across
+        every worker sharing it (llm/shared_limit.py)."""
+        url = from_environment(STATE_URL_VARIABLE)
+        shared = None
+        if url and name:
+            from ai_assets.llm.shared_limit import SharedRateLimit
+
+            shared = SharedRateLimit(url, name, self.concurrency, self.requests_per_minute, self.tokens_per_minute)
+        return RateLimiter(self.concurrency, self.requests_per_minute, self.tokens_per_minute, shared)
 
     def breaker(self, url: str) -> CircuitBreaker:
         return CircuitBreaker(url, self.breaker_failures)

@@ -13,7 +13,12 @@ import asyncio
 import re
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ai_assets.llm.shared_limit import SharedRateLimit
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -81,8 +86,13 @@ class TokenBucket:
 
 class RateLimiter:
     def __init__(
-        self, max_concurrency: int, requests_per_minute: float | None = None, tokens_per_minute: float | None = None
+        self,
+        max_concurrency: int,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        shared: SharedRateLimit | None = None,
     ):
+        """`shared`: the same limits held across every worker too (llm/shared_limit.py)."""
         self.max_concurrency = max(1, max_concurrency)
         self.concurrency = self.max_concurrency
         self.in_flight = 0
@@ -91,6 +101,10 @@ class RateLimiter:
         self._requests = TokenBucket(requests_per_minute / 60 if requests_per_minute else None)
         self._tokens = TokenBucket(tokens_per_minute / 60 if tokens_per_minute else None)
         self._slots = asyncio.Condition()
+        self._shared, self._shared_slots = shared, []
+        # Its own threads for the database's waits: at most `concurrency` acquiring and as many
+        # releasing, so a release never queues behind acquires that wait for it.
+        self._shared_threads = ThreadPoolExecutor(2 * self.max_concurrency + 1) if shared else None
 
     async def acquire(self, estimated_tokens: int) -> None:
         async with self._slots:
@@ -106,14 +120,22 @@ class RateLimiter:
             if wait <= 0:
                 self._requests.take(1)
                 self._tokens.take(estimated_tokens)
-                return
+                break
             await asyncio.sleep(wait)
+        if self._shared is not None:  # then the cluster's permit (a database round trip, off the loop)
+            slot = await self._in_shared_thread(self._shared.acquire, estimated_tokens)
+            self._shared_slots.append(slot)
 
     async def release(self, refund_tokens: int = 0) -> None:
         self._tokens.refund(max(0, refund_tokens))
+        if self._shared is not None and self._shared_slots:
+            await self._in_shared_thread(self._shared.release, self._shared_slots.pop())
         async with self._slots:
             self.in_flight -= 1
             self._slots.notify()  # one waiter per freed slot: waking all of them is quadratic
+
+    async def _in_shared_thread(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._shared_threads, function, *args)
 
     def on_rate_limited(self, wait_s: float) -> None:
         """A 429: everybody waits, and fewer requests fly at once afterwards."""

@@ -1,6 +1,7 @@
 """Two machines (two data directories) sharing only AI_ASSETS_STATE_URL, a real PostgreSQL: the
 LLM, embedding and tool caches live there, so the second machine asks the model nothing the first
-already paid for, and neither keeps a cache file of its own; the locks are the database's."""
+already paid for, and neither keeps a cache file of its own; the locks and the provider's limits
+are the database's."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ import dagster as dg
 from ai_assets import state
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
+from ai_assets.llm.cache import ResponseCache
+from ai_assets.llm.limits import Limits
+from ai_assets.llm.shared_limit import SharedRateLimit
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import DAY_1, configure_env
+from ai_assets_tests.engine_cases import run_engine, ticket_rows
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
 
 
@@ -65,3 +70,43 @@ def test_a_lock_held_on_one_machine_makes_the_other_wait(tmp_path, monkeypatch, 
         thread.join(timeout=60)
     assert events == ["first locked", "first unlocked", "second locked", "second unlocked"]
     assert not list(tmp_path.rglob("*.lock"))  # no local lock file: the lock is the database's
+
+
+def test_two_workers_share_the_providers_concurrency_limit(tmp_path, monkeypatch, postgres):
+    """Each worker may have 2 requests in flight (AI_ASSETS_LLM_CONCURRENCY); with the state URL the
+    provider sees at most 2 from both together, not 4, and every row is answered."""
+    monkeypatch.setenv("AI_ASSETS_STATE_URL", postgres.new_database())
+    results = {}
+    with FakeLLMServer(latency=0.05) as server:
+
+        def worker(name: str) -> None:
+            cache = ResponseCache(tmp_path / f"{name}.sqlite")  # its own cache: every row is a call
+            rows = ticket_rows(12, body=f"Worker {name} was charged twice")
+            results[name] = run_engine(server, cache, rows, limits=Limits(concurrency=2))
+
+        workers = [threading.Thread(target=worker, args=(name,)) for name in ("first", "second")]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(timeout=120)
+        peak = server.peak_concurrency
+    assert [results[name].outputs.height for name in ("first", "second")] == [12, 12]
+    assert peak == 2  # both workers' slots came from one pool of 2
+
+
+def test_a_worker_waits_for_a_slot_another_worker_holds(postgres):
+    url = postgres.new_database()
+    first = SharedRateLimit(url, "endpoint model", 1, None, None)
+    second = SharedRateLimit(url, "endpoint model", 1, None, None)
+    slot = first.acquire(100)
+    taken = []
+    waiting = threading.Thread(target=lambda: taken.append(second.acquire(100)))
+    waiting.start()
+    time.sleep(0.5)
+    assert taken == []  # the one slot is the first worker's
+    first.release(slot)
+    waiting.join(timeout=10)
+    assert len(taken) == 1
+    second.release(taken[0])
+    for limit in (first, second):
+        limit.close()
