@@ -30,6 +30,7 @@ QUICK_RUNS = [
     (["outbox_delivery.py", "hung"], ["hung: 10 actions to a webhook that never answers", "s per action due"]),
     (["grounding.py"], ["labelled sentences: 59", "threshold used below:", "hostile replies still auto-sent:"]),
     (["triage_quality.py"], ["category    64", "language    64", "model fake-model: 64 rows"]),
+    (["shared_rate_limit.py"], ["1 worker ", "2 workers, shared limit ", "2 workers, own limits "]),
 ]
 IDS = [" ".join(script) for script, _ in QUICK_RUNS]
 
