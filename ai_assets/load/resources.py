@@ -12,7 +12,7 @@ from pydantic import field_validator, model_validator
 from ai_assets.load.contacts import is_email_address
 from ai_assets.load.ledger import DeliveryLedger, days_to_retry, default_owner
 from ai_assets.load.outbox import DeliveryPolicy, JsonlSink, Routes, Sink, WebhookSink
-from ai_assets.load.smtp_sink import SMTP_SECURITY, SentJournal, SmtpSink, is_loopback
+from ai_assets.load.smtp_sink import SMTP_SECURITY, SentJournal, SharedSentJournal, SmtpSink, is_loopback
 from ai_assets.load.ticketing_sink import TicketingSink
 from ai_assets.secrets import STATE_URL_VARIABLE
 from ai_assets.settings import SettingsError, http_url, read_environment, setting
@@ -124,7 +124,12 @@ class OutboxResource(dg.ConfigurableResource):
         by_type: dict[str, Sink] = {}
         if self.smtp_host and self.smtp_from:
             # Beside the ledger: the Message-IDs the server accepted, for a run that died before recording.
-            journal = SentJournal(Path(self.ledger_path).with_name("smtp_journal.txt"))
+            location = self.ledger_location()
+            journal = (
+                SharedSentJournal(location)
+                if is_postgres_url(location)
+                else SentJournal(Path(self.ledger_path).with_name("smtp_journal.txt"))
+            )
             by_type["send_reply"] = SmtpSink(
                 self.smtp_host, self.smtp_port, self.smtp_security, self.smtp_from, journal, self.timeout_s
             )

@@ -20,6 +20,7 @@ import json
 import os
 import smtplib
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from typing import BinaryIO
 from ai_assets.load.contacts import SUBJECT_CHARS, has_control_characters, header_text, is_email_address
 from ai_assets.load.outbox import Undeliverable, locked_file
 from ai_assets.secrets import from_environment
+from ai_assets.state import Statements, connect, create_tables
 
 # Each security mode and its usual port: STARTTLS on submission, TLS from the first byte, plain.
 SMTP_SECURITY = {"starttls": 587, "ssl": 465, "none": 25}
@@ -107,6 +109,31 @@ def _refuse_if_read_back_differently(message: EmailMessage, customer: str) -> No
         )
 
 
+_SENT_TABLE = "CREATE TABLE IF NOT EXISTS smtp_sent (message_id TEXT PRIMARY KEY, recorded_at TEXT)"
+
+
+class SharedSentJournal:
+    """`SentJournal` in the shared state (AI_ASSETS_STATE_URL, `ai_assets/state.py`): one row per
+    Message-ID, so a machine that takes over another machine's dead claim finds what it sent."""
+
+    def __init__(self, location: str | Path) -> None:
+        self._conn = connect(location)
+        self._lock = threading.Lock()  # one connection, the sink's calling threads
+        create_tables(self._conn, [_SENT_TABLE])
+
+    def has(self, message_id: str) -> bool:
+        with self._lock:
+            found = Statements(self._conn).execute("SELECT 1 FROM smtp_sent WHERE message_id = ?", (message_id,))
+            return found.fetchone() is not None
+
+    def record(self, message_id: str) -> None:
+        # Autocommit: recorded (durably, by the database) before the sink reports the send.
+        with self._lock:
+            Statements(self._conn).execute(
+                "INSERT INTO smtp_sent (message_id) VALUES (?) ON CONFLICT (message_id) DO NOTHING", (message_id,)
+            )
+
+
 @dataclass
 class SentJournal:
     """The Message-IDs an SMTP server accepted, one per line, appended and fsynced under a lock.
@@ -164,7 +191,7 @@ class SmtpSink:
     port: int
     security: str  # a key of SMTP_SECURITY
     from_address: str
-    journal: SentJournal
+    journal: SentJournal | SharedSentJournal
     timeout_s: float = 10.0
     name: str = "smtp"
 

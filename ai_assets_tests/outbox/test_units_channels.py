@@ -17,7 +17,7 @@ from ai_assets.load import smtp_sink as smtp_sink_module
 from ai_assets.load.contacts import one_line
 from ai_assets.load.ledger import DeliveryLedger
 from ai_assets.load.outbox import DeliveryPolicy, Routes, build_actions, deliver, delivery_table
-from ai_assets.load.smtp_sink import SentJournal, SmtpSink, message_id, reply_message
+from ai_assets.load.smtp_sink import SentJournal, SharedSentJournal, SmtpSink, message_id, reply_message
 from ai_assets.load.ticketing_sink import TicketingSink, ticket_request
 from ai_assets_tests.fakes.outbox_rows import DAY, outcomes
 from ai_assets_tests.fakes.smtp_server import SmtpServer
@@ -242,6 +242,23 @@ def test_the_journal_is_shared_by_processes_and_survives_a_torn_last_line(tmp_pa
         "<a@ai-assets.x>",
         "<b@ai-assets.x>",
     ]
+
+
+def test_with_the_state_url_the_journal_is_shared_by_machines(postgres, tmp_path, monkeypatch):
+    """What one machine's SMTP server accepted, another machine taking over its dead claim finds."""
+    from ai_assets.load.resources import OutboxResource
+
+    url = postgres.new_database()
+    first, second = SharedSentJournal(url), SharedSentJournal(url)
+    first.record("<a@ai-assets.x>")
+    second.record("<a@ai-assets.x>")  # recorded once
+    assert second.has("<a@ai-assets.x>") and not second.has("<b@ai-assets.x>")
+    # The outbox's e-mail channel takes it when the URL is set, and no journal file is written.
+    monkeypatch.setenv("AI_ASSETS_STATE_URL", url)
+    outbox = OutboxResource.from_env({"AI_ASSETS_SMTP_HOST": "127.0.0.1", "AI_ASSETS_SMTP_FROM": SENDER}, tmp_path)
+    journal = outbox.routes().by_type["send_reply"].journal
+    assert isinstance(journal, SharedSentJournal) and journal.has("<a@ai-assets.x>")
+    assert not list(tmp_path.rglob("smtp_journal.txt"))
 
 
 # --- the ticketing sink against a Zendesk-shaped API ----------------------------------------
