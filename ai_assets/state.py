@@ -51,11 +51,15 @@ def create_tables(conn, ddl: Sequence[str]) -> None:
     advisory lock; SQLite's write lock)."""
     statements = Statements(conn)
     statements.execute("BEGIN" if statements.postgres else "BEGIN IMMEDIATE")
-    if statements.postgres:
-        statements.execute("SELECT pg_advisory_xact_lock(hashtext('ai_assets.state'))")
-    for sql in ddl:
-        statements.execute(sql)
-    statements.execute("COMMIT")
+    try:
+        if statements.postgres:
+            statements.execute("SELECT pg_advisory_xact_lock(hashtext('ai_assets.state'))")
+        for sql in ddl:
+            statements.execute(sql)
+        statements.execute("COMMIT")
+    except BaseException:
+        statements.execute("ROLLBACK")
+        raise
 
 
 class Statements:

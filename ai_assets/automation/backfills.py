@@ -57,6 +57,8 @@ def _graphql(url: str, query: str, variables: dict) -> dict:
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:  # it answered, with an error: say what it said
+        raise ValueError(f"the webserver at {url} answered HTTP {error.code}: {error.read()[:500]!r}") from error
     except (urllib.error.URLError, OSError) as error:
         raise ValueError(
             f"no Dagster webserver answers at {url} ({error}): start `ai-assets dev` (its daemon runs the "

@@ -193,7 +193,9 @@ class ModelClient:
         self.model = endpoint.model
         self.max_retries = endpoint.max_retries
         self.url = endpoint.base_url or OPENAI_DEFAULT_URL
-        self.limiter = limits.rate_limiter(f"{self.url} {self.model}")
+        # The cluster's pool: per endpoint, model and limits (steps with other limits keep their own).
+        pool = f"c{limits.concurrency} rpm{limits.requests_per_minute} tpm{limits.tokens_per_minute}"
+        self.limiter = limits.rate_limiter(f"{self.url} {self.model} {pool}")
         self.budget = limits.budget()
         self.breaker = limits.breaker(self.url)
         self._probe = asyncio.Lock()  # held by the request probing the endpoint (see `_send`)
@@ -374,3 +376,4 @@ class ModelClient:
 
     async def close(self) -> None:
         await self._client.close()
+        await self.limiter.aclose()

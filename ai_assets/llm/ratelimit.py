@@ -123,16 +123,39 @@ class RateLimiter:
                 break
             await asyncio.sleep(wait)
         if self._shared is not None:  # then the cluster's permit (a database round trip, off the loop)
-            slot = await self._in_shared_thread(self._shared.acquire, estimated_tokens)
-            self._shared_slots.append(slot)
+            waiting = self._shared_threads.submit(self._shared.acquire, estimated_tokens)
+            try:
+                self._shared_slots.append(await asyncio.wrap_future(waiting))
+            except BaseException:
+                # Cancelled (a run stopped) or failed: a slot the thread still gets is given back, and
+                # so is this request's local slot.
+                waiting.add_done_callback(self._give_back)
+                await self._release_local()
+                raise
 
     async def release(self, refund_tokens: int = 0) -> None:
         self._tokens.refund(max(0, refund_tokens))
-        if self._shared is not None and self._shared_slots:
-            await self._in_shared_thread(self._shared.release, self._shared_slots.pop())
+        try:
+            if self._shared is not None and self._shared_slots:
+                await self._in_shared_thread(self._shared.release, self._shared_slots.pop())
+        finally:
+            await self._release_local()
+
+    async def _release_local(self) -> None:
         async with self._slots:
             self.in_flight -= 1
             self._slots.notify()  # one waiter per freed slot: waking all of them is quadratic
+
+    def _give_back(self, acquired) -> None:
+        if not acquired.cancelled() and acquired.exception() is None:
+            self._shared.release(acquired.result())
+
+    async def aclose(self) -> None:
+        """Stops waiting for the cluster's permits and closes the connection to them."""
+        if self._shared is not None:
+            self._shared.stop()
+            await asyncio.get_running_loop().run_in_executor(None, self._shared_threads.shutdown)
+            self._shared.close()
 
     async def _in_shared_thread(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self._shared_threads, function, *args)

@@ -10,8 +10,8 @@ need not agree. A slot is a lease: a worker killed mid-request gives it back whe
 
 from __future__ import annotations
 
+import random
 import threading
-import time
 import uuid
 
 from ai_assets.state import Statements, connect, create_tables
@@ -40,17 +40,27 @@ class SharedRateLimit:
         self._rpm, self._tpm = requests_per_minute, tokens_per_minute
         self._conn = connect(url)
         self._lock = threading.Lock()  # one connection, many calling threads: one transaction at a time
+        self._stopped = threading.Event()
         create_tables(self._conn, _TABLES)
 
     def acquire(self, estimated_tokens: int) -> str:
         """Blocks until a slot and the permits are this worker's; returns the slot to release."""
-        slot = uuid.uuid4().hex
-        while True:
+        slot, polls = uuid.uuid4().hex, 0
+        while not self._stopped.is_set():
             with self._lock:
                 wait = self._try(slot, estimated_tokens)
             if wait <= 0:
                 return slot
-            time.sleep(max(_POLL_S, min(wait, 1.0)))
+            # Waiting for a slot has no known end: back off, with jitter, so that many waiting
+            # workers do not take turns locking the bucket's row every few milliseconds.
+            polls += 1
+            backoff = min(1.0, _POLL_S * 1.5**polls)
+            self._stopped.wait(max(wait, backoff) * random.uniform(1.0, 1.5))
+        raise RuntimeError(f"stopped waiting for a permit of {self.name}")
+
+    def stop(self) -> None:
+        """Every waiting `acquire` gives up (the step is over)."""
+        self._stopped.set()
 
     def release(self, slot: str) -> None:
         with self._lock:
@@ -92,15 +102,16 @@ class SharedRateLimit:
             (1 - requests) * 60 / rpm if rpm and requests < 1 else 0.0,
             (needed_tokens - available_tokens) * 60 / tpm if tpm and available_tokens < needed_tokens else 0.0,
         ]
-        if max(waits) <= 0:
-            requests -= 1 if rpm else 0
-            available_tokens -= needed_tokens if tpm else 0
-            db.execute("INSERT INTO llm_slots VALUES (?, ?, ?)", (slot, self.name, now + SLOT_LEASE_S))
+        if max(waits) > 0:
+            return max(waits)  # nothing taken: the bucket refills from `updated` as it stands
+        requests -= 1 if rpm else 0
+        available_tokens -= needed_tokens if tpm else 0
+        db.execute("INSERT INTO llm_slots VALUES (?, ?, ?)", (slot, self.name, now + SLOT_LEASE_S))
         db.execute(
             "UPDATE llm_rate_buckets SET requests = ?, tokens = ?, updated = ? WHERE name = ?",
             (requests, available_tokens, now, self.name),
         )
-        return max(waits)
+        return 0.0
 
 
 def _refill(level: float, elapsed_s: float, per_minute: float) -> float:

@@ -87,6 +87,9 @@ class DeliveryLedger:
         self.owner, self._clock, self.location = owner or default_owner(), clock, location
         self._conn = connect(location)
         self._postgres = is_postgres_url(location)
+        if self._postgres and clock is time.time:
+            # Leases are compared across machines: by the database's clock, not each machine's own.
+            self._clock = self._database_clock
         if not self._postgres:
             self._conn.execute("PRAGMA busy_timeout = 60000")
             # A claim or a delivery that was committed must survive a power cut: no double send after it.
@@ -97,6 +100,9 @@ class DeliveryLedger:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 self._conn.execute("PRAGMA journal_mode = WAL")
         create_tables(self._conn, [_SCHEMA])
+
+    def _database_clock(self) -> float:
+        return Statements(self._conn).execute("SELECT extract(epoch from clock_timestamp())::float8").fetchone()[0]
 
     def close(self) -> None:
         self._conn.close()
@@ -199,6 +205,8 @@ class DeliveryLedger:
     def withdraw_unwanted(self, days: Sequence[date], wanted: Iterable[str]) -> None:
         """Failed actions of `days` that are no longer actions stop being retried."""
         days, wanted = [d.isoformat() for d in days], list(wanted)
+        if not days:
+            return
         with self._transaction() as conn:
             failed = conn.execute(
                 f"SELECT action_id FROM deliveries WHERE status = ? AND created_date IN ({marks(days)})",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import smtplib
 import ssl
@@ -33,7 +34,7 @@ from typing import BinaryIO
 
 from ai_assets.load.contacts import SUBJECT_CHARS, has_control_characters, header_text, is_email_address
 from ai_assets.load.outbox import Undeliverable, locked_file
-from ai_assets.secrets import from_environment
+from ai_assets.secrets import from_environment, scrub_secrets
 from ai_assets.state import Statements, connect, create_tables
 
 # Each security mode and its usual port: STARTTLS on submission, TLS from the first byte, plain.
@@ -109,6 +110,7 @@ def _refuse_if_read_back_differently(message: EmailMessage, customer: str) -> No
         )
 
 
+_log = logging.getLogger(__name__)
 _SENT_TABLE = "CREATE TABLE IF NOT EXISTS smtp_sent (message_id TEXT PRIMARY KEY, recorded_at TEXT)"
 
 
@@ -198,6 +200,15 @@ class SmtpSink:
     def already_has(self, action_id: str) -> bool:
         return self.journal.has(message_id(action_id, self.from_address))
 
+    def _journal(self, sent_id: str) -> None:
+        """Records a message the server accepted. It was sent: a journal that fails (its database
+        unreachable) must not make the step send it again, so the failure is only said; the ledger
+        still records the delivery, and only a run that dies right now could not tell."""
+        try:
+            self.journal.record(sent_id)
+        except Exception as error:  # noqa: BLE001 - any failure of the journal, after a send that happened
+            _log.warning(f"sent {sent_id}, but the SMTP journal did not record it: {scrub_secrets(str(error))}")
+
     def send(self, action: dict, timeout_s: float | None = None) -> None:
         message = reply_message(action, self.from_address)  # before connecting: a bad recipient sends nothing
         timeout = min(self.timeout_s, timeout_s) if timeout_s is not None else self.timeout_s
@@ -205,7 +216,7 @@ class SmtpSink:
         try:
             with self._session(timeout) as smtp:
                 smtp.send_message(message)  # returns after the server's 250 to DATA
-                self.journal.record(message["Message-ID"])
+                self._journal(message["Message-ID"])  # before QUIT, which may fail after the send
         except smtplib.SMTPAuthenticationError as error:
             raise RuntimeError(
                 f"{where} refused the login ({error.smtp_code}): check {SMTP_USER_VARIABLE} and "

@@ -5,17 +5,21 @@ are the database's."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
 
 import dagster as dg
+import psycopg2
+import pytest
 
 from ai_assets import state
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.llm.cache import ResponseCache
 from ai_assets.llm.limits import Limits
+from ai_assets.llm.ratelimit import RateLimiter
 from ai_assets.llm.shared_limit import SharedRateLimit
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.conftest import DAY_1, configure_env
@@ -110,3 +114,30 @@ def test_a_worker_waits_for_a_slot_another_worker_holds(postgres):
     second.release(taken[0])
     for limit in (first, second):
         limit.close()
+
+
+def test_a_request_cancelled_while_it_waits_for_a_shared_slot_leaves_none_taken(postgres):
+    """A run stopped while its requests wait for the cluster's slots: none of them ends up holding
+    one (for the slot's whole lease) and the local count goes back down."""
+    url = postgres.new_database()
+    holder = SharedRateLimit(url, "pool", 1, None, None)
+    held = holder.acquire(1)
+
+    async def stopped_run() -> int:
+        limiter = RateLimiter(1, shared=SharedRateLimit(url, "pool", 1, None, None))
+        waiting = asyncio.create_task(limiter.acquire(1))
+        await asyncio.sleep(0.3)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        holder.release(held)  # the slot frees up while the cancelled wait may still be polling
+        await asyncio.sleep(0.3)
+        await limiter.aclose()
+        return limiter.in_flight
+
+    assert asyncio.run(stopped_run()) == 0
+    with psycopg2.connect(url) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM llm_slots")
+        assert cursor.fetchone()[0] == 0
+    conn.close()
+    holder.close()
