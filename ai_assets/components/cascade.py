@@ -132,7 +132,18 @@ def plan_rows(
     else:
         vectors, row_stats = _embed(embeddings, rows, step.text_columns)
         answers = cascade.answers_at_thresholds(fitted.votes(vectors), fitted.thresholds, rows.height, step.fields)
-    examples = _few_shot_texts(step, label_vectors, labelled, vectors, answers, rows_are_labels)
+    examples = cascade.few_shot_texts(
+        step.few_shot,
+        label_vectors,
+        labelled,
+        vectors,
+        answers,
+        lambda example: _example_text(step, example),
+        fields=step.fields,
+        text_columns=step.text_columns,
+        max_chars=EXAMPLE_CHARS,
+        rows_are_labels=rows_are_labels,
+    )
     answered = {name: sum(name in a.answered for a in answers) for name in step.fields}
     metadata = {
         "cascade": step.describe(),
@@ -152,30 +163,6 @@ def plan_rows(
 def _embed(embeddings: EmbeddingResource, rows: pl.DataFrame, columns: Sequence[str]):
     vectors, stats, _ = embed_with(embeddings, query_texts(rows, columns, embeddings), "query")
     return vectors, stats
-
-
-def _few_shot_texts(
-    step: StepCascade, label_vectors, labels: pl.DataFrame, vectors, answers, rows_are_labels: bool
-) -> list[str]:
-    """The `{examples}` of each row that leaves a field to the LLM: its nearest labelled rows with their
-    right answers; "" for the rest."""
-    texts = [""] * len(answers)
-    wanted = [i for i, a in enumerate(answers) if a.to_llm]
-    if step.few_shot == 0 or not wanted:
-        return texts
-    shots = cascade.few_shot_examples(
-        label_vectors,
-        labels,
-        vectors[wanted],
-        step.few_shot,
-        max_chars=EXAMPLE_CHARS,
-        text_columns=step.text_columns,
-        fields=step.fields,
-        below_similarity=cascade.NEAR_DUPLICATE_SIMILARITY if rows_are_labels else None,
-    )
-    for row, examples in zip(wanted, shots):
-        texts[row] = "".join(_example_text(step, example) for example in examples)
-    return texts
 
 
 def _example_text(step: StepCascade, example: dict) -> str:

@@ -47,7 +47,9 @@ from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
     LLMRunConfig,
+    as_prompt_text,
     days_label,
+    keyed,
     llm_metadata,
     run_llm_step,
 )
@@ -432,7 +434,7 @@ def _step_asset(
         llm = step._llm_of(context, llm)
         with warehouse.get_connection() as conn:
             rows = read(conn, source, days)
-        rows = rows.with_columns(row_key=pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator="/"))
+        rows = keyed(rows, key)
         doubled = rows.filter(pl.col("row_key").is_duplicated())["row_key"].unique().sort()
         if doubled.len():
             raise dg.Failure(
@@ -441,9 +443,7 @@ def _step_asset(
                 allow_retries=False,
             )
         plan = step._plan(context, rows, StepResources(llm, embeddings, warehouse, task, model))
-        # The prompt's columns as text: a date or a number reads as it prints.
-        prompt_rows = plan.rows.with_columns(pl.col(c).cast(pl.Utf8) for c in task.input_columns)
-        result = run_llm_step(context, llm, config, task, prompt_rows, label)
+        result = run_llm_step(context, llm, config, task, as_prompt_text(plan.rows, task), label)
         keys = rows.select("row_key", *key)
         answered = plan.finish(result.outputs).join(keys, on="row_key")
         failed = result.failures.join(keys, on="row_key")

@@ -27,9 +27,9 @@ from ai_assets.quality.columns import count_column, text_column
 from ai_assets.quality.evals import shortfalls
 from ai_assets.quality.metrics import accuracy
 from ai_assets.transform.cascade import apply_proxy
-from ai_assets.transform.llm_step import run_llm_step
+from ai_assets.transform.llm_step import as_prompt_text, keyed, run_llm_step
 from ai_assets.warehouse.contract import Table
-from ai_assets.warehouse.tables import materializations, read
+from ai_assets.warehouse.tables import materializations, read, row_count
 
 
 class EvalOption(dg.Model, dg.Resolvable):
@@ -129,13 +129,11 @@ def evaluate(
         )
     key = list(cascade.labels.key)
     digest = _digest(labels.select(sorted(labels.columns)).sort(key).write_ndjson())
-    labels = labels.with_columns(row_key=pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator="/"))
+    labels = keyed(labels, key)
     planned = plan_rows(cascade, resources.embeddings, labels, labels, rows_are_labels=True)
     task = resources.task
-    prompt_rows = planned.rows.with_columns(pl.col(c).cast(pl.Utf8) for c in task.input_columns)
-    result = run_llm_step(
-        context, resources.llm, config, task, prompt_rows, f"{name} eval of {labels.height} labelled rows"
-    )
+    label = f"{name} eval of {labels.height} labelled rows"
+    result = run_llm_step(context, resources.llm, config, task, as_prompt_text(planned.rows, task), label)
     answers = apply_proxy(result.outputs, planned.lineage, cascade.fields)
     scored = labels.select("row_key", *cascade.fields).join(
         answers.select("row_key", *(pl.col(f).alias(f"answer_{f}") for f in cascade.fields)), on="row_key", how="left"
@@ -169,7 +167,7 @@ def evaluate(
         context.log.info(f"Evaluation {eval_id} of {name} is already recorded; {table.name} unchanged")
     scores = {f"accuracy_{f}": run[f"accuracy_{f}"] for f in cascade.fields if run[f"accuracy_{f}"] is not None}
     with resources.warehouse.get_connection() as conn:
-        total = read(conn, table).height
+        total = row_count(conn, table)
     metadata = {"eval_id": eval_id, "n": run["n"], **scores, "cascade": settings, "proxy_share": run["proxy_share"]}
     # The evaluation's id as the table's data version: the same evaluation recorded again changes nothing
     # downstream; a new one marks a step it gates stale.

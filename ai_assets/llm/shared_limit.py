@@ -42,6 +42,11 @@ class SharedRateLimit:
         self._lock = threading.Lock()  # one connection, many calling threads: one transaction at a time
         self._stopped = threading.Event()
         create_tables(self._conn, _TABLES)
+        rpm, tpm = requests_per_minute or 0.0, tokens_per_minute or 0.0
+        Statements(self._conn).execute(
+            f"INSERT INTO llm_rate_buckets VALUES (?, ?, ?, {_NOW}) ON CONFLICT (name) DO NOTHING",
+            (name, max(1.0, rpm / 60), max(1.0, tpm / 60)),
+        )
 
     def acquire(self, estimated_tokens: int) -> str:
         """Blocks until a slot and the permits are this worker's; returns the slot to release."""
@@ -83,10 +88,6 @@ class SharedRateLimit:
 
     def _take(self, db: Statements, slot: str, tokens: int) -> float:
         rpm, tpm = self._rpm or 0.0, self._tpm or 0.0
-        db.execute(
-            f"INSERT INTO llm_rate_buckets VALUES (?, ?, ?, {_NOW}) ON CONFLICT (name) DO NOTHING",
-            (self.name, max(1.0, rpm / 60), max(1.0, tpm / 60)),
-        )
         # The bucket's row lock serialises every worker's take, the slots' count included.
         requests, available_tokens, updated, now = db.execute(
             f"SELECT requests, tokens, updated, {_NOW} FROM llm_rate_buckets WHERE name = ? FOR UPDATE",

@@ -19,7 +19,7 @@ used here as examples or to calibrate: it would only measure itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -476,3 +476,38 @@ def few_shot_examples(
         [{**trimmed[i], "similarity": float(s)} for i, s in zip(row, sims) if np.isfinite(s)]
         for row, sims in zip(indices, similarity)
     ]
+
+
+def few_shot_texts(
+    n: int,
+    example_vectors: np.ndarray,
+    examples: pl.DataFrame,
+    query_vectors: np.ndarray,
+    answers: Sequence[ProxyAnswer],
+    example_text: Callable[[dict], str],
+    *,
+    fields: Sequence[str] = CASCADE_FIELDS,
+    text_columns: Sequence[str] = ("subject", "body"),
+    max_chars: int = 300,
+    rows_are_labels: bool = False,
+) -> list[str]:
+    """The examples block of each query's prompt: its `n` nearest labelled examples, each written by
+    `example_text`, for queries that leave one of `fields` to the LLM; "" for the rest (their prompt
+    is unchanged). With `rows_are_labels` (an evaluation) an example is never its own near-copy."""
+    texts = [""] * len(answers)
+    wanted = [i for i, a in enumerate(answers) if set(a.to_llm) & set(fields)]
+    if n == 0 or not wanted:
+        return texts
+    shots = few_shot_examples(
+        example_vectors,
+        examples,
+        query_vectors[wanted],
+        n,
+        max_chars=max_chars,
+        below_similarity=NEAR_DUPLICATE_SIMILARITY if rows_are_labels else None,
+        text_columns=text_columns,
+        fields=fields,
+    )
+    for row, nearest_examples in zip(wanted, shots):
+        texts[row] = "".join(example_text(example) for example in nearest_examples)
+    return texts

@@ -1,6 +1,7 @@
 """What every LLM step shares: its row key, its retry policy, and running a task with the
 resource's endpoint, cache and limits while logging progress to the run."""
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import dagster as dg
@@ -58,7 +59,17 @@ class LLMRunConfig(dg.Config):
 def with_row_key(tickets: pl.DataFrame) -> pl.DataFrame:
     """Adds `row_key`, `<created_date>/<ticket_id>`: a ticket id is unique within its day only, and
     one engine call may cover several days."""
-    return tickets.with_columns(row_key=pl.format("{}/{}", PARTITION_COLUMN, "ticket_id"))
+    return keyed(tickets, (PARTITION_COLUMN, "ticket_id"))
+
+
+def keyed(rows: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:
+    """Adds `row_key`, the `key` columns' values joined by "/": what the engine answers a row by."""
+    return rows.with_columns(row_key=pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator="/"))
+
+
+def as_prompt_text(rows: pl.DataFrame, task: LLMTask) -> pl.DataFrame:
+    """The task's input columns as text: a date or a number reads in the prompt as it prints."""
+    return rows.with_columns(pl.col(c).cast(pl.Utf8) for c in task.input_columns)
 
 
 def days_label(days: list) -> str:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ai_assets.components import LLMStep
 from ai_assets.definitions import build_definitions
 from ai_assets_tests.conftest import DAY_1, DAY_2, Pipeline
-from ai_assets_tests.declared import check_results, declare, materialise, with_project
+from ai_assets_tests.declared import check_results, declare, errors_said, materialise, with_project
 from ai_assets_tests.fakes.llm_server import Fault
 
 PROMPT = """[system]
@@ -190,14 +190,14 @@ def test_a_wrong_declaration_names_what_is_wrong(sandbox, change, message):
     _declare(sandbox.defs_folder_path / "order_risk", step, prompt)
     with pytest.raises(Exception) as raised, sandbox.build_all_defs():
         pass
-    assert message in "".join(str(e) for e in _chain(raised.value))
+    assert message in errors_said(raised.value)
 
 
 def test_an_unknown_prompt_placeholder_is_named(sandbox):
     _declare(sandbox.defs_folder_path / "order_risk", prompt=PROMPT.replace("{carrier}", "{shipper}"))
     with pytest.raises(Exception) as raised, sandbox.build_all_defs():
         pass
-    assert "prompt placeholder {shipper}" in "".join(str(e) for e in _chain(raised.value))
+    assert "prompt placeholder {shipper}" in errors_said(raised.value)
 
 
 def test_the_scaffolded_skeleton_loads_as_it_is(sandbox):
@@ -209,12 +209,6 @@ def test_the_scaffolded_skeleton_loads_as_it_is(sandbox):
         checks = {key.name for checks in declared.asset_checks for key in checks.check_keys}
     assert keys == {"my_step", "my_step_failures"}
     assert "every_raw_tickets_row_in_my_step_once" in checks
-
-
-def _chain(error: BaseException):
-    while error is not None:
-        yield error
-        error = error.__cause__ or error.__context__
 
 
 def test_the_settings_the_definitions_are_built_with_reach_the_declared_steps(pipeline: Pipeline):

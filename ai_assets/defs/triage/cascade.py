@@ -147,7 +147,16 @@ def plan_cascade(
     else:
         vectors, row_stats, _ = embed_with(embeddings, ticket_query_texts(rows, embeddings), "query")
         answers = fitted.answer(vectors, thresholds)
-    examples = _few_shot_texts(settings.few_shot, label_vectors, labels, vectors, answers, rows_are_labels)
+    examples = cascade.few_shot_texts(
+        settings.few_shot,
+        label_vectors,
+        labels,
+        vectors,
+        answers,
+        _example_text,
+        max_chars=EXAMPLE_CHARS,
+        rows_are_labels=rows_are_labels,
+    )
     lineage = cascade.lineage_frame(keys, answers)
     answered = {name: sum(name in a.answered for a in answers) for name in cascade.CASCADE_FIELDS}
     stats = {
@@ -162,34 +171,6 @@ def plan_cascade(
     return CascadePlan(
         rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)), lineage, fitted, thresholds, stats, audit
     )
-
-
-def _few_shot_texts(
-    n: int,
-    label_vectors: np.ndarray,
-    labels: pl.DataFrame,
-    vectors: np.ndarray,
-    answers: list[cascade.ProxyAnswer],
-    rows_are_labels: bool,
-) -> list[str]:
-    """The examples block of each row's prompt: its `n` nearest labelled tickets with their answers,
-    for rows that leave a proxied field to the LLM; "" for the rest (their prompt is unchanged)."""
-    texts = [""] * len(answers)
-    wanted = [i for i, a in enumerate(answers) if set(a.to_llm) & set(cascade.CASCADE_FIELDS)]
-    if n == 0 or not wanted:
-        return texts
-    shots = cascade.few_shot_examples(
-        label_vectors,
-        labels,
-        vectors[wanted],
-        n,
-        max_chars=EXAMPLE_CHARS,
-        # Evaluating on the labels: a ticket (and its near-copies) must not be its own example.
-        below_similarity=cascade.NEAR_DUPLICATE_SIMILARITY if rows_are_labels else None,
-    )
-    for row, examples in zip(wanted, shots):
-        texts[row] = "".join(_example_text(example) for example in examples)
-    return texts
 
 
 def _example_text(example: dict) -> str:
