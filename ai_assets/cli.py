@@ -101,16 +101,16 @@ def print_summary(settings: Settings) -> None:
     warehouse = settings.warehouse
     tables = warehouse.query(
         "select table_name, count(*) from information_schema.columns"
-        " where table_catalog = 'warehouse' and table_schema = 'main' group by table_name order by table_name"
+        " where table_catalog = 'lake' and table_schema = 'main' group by table_name order by table_name"
     )
-    print(f"\nWarehouse {settings.warehouse_path} (views over {settings.warehouse.storage_root}):")
+    print(f"\nWarehouse: {warehouse.lake.describe()}")
     for name, columns in tables.iter_rows():
         rows = warehouse.query(f'select count(*) from "{name}"').item()
         print(f"  {name:<28} {rows:>7} rows  {columns:>3} columns")
     print("\nQuery it read-only, for example:")
     for sql in EXAMPLE_QUERIES:
         print(f'  ai-assets query "{sql}"')
-    print(f"Or with any DuckDB client: duckdb -readonly {settings.warehouse_path}")
+    print(f'Or with any DuckDB client (it reads while runs write): duckdb -c "{warehouse.lake.attach_hint()}"')
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -190,6 +190,11 @@ def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _snapshot(value: str) -> int | str:
+    """A snapshot id, or a time as DuckDB reads a TIMESTAMPTZ (`2026-12-07 09:30:00+00`)."""
+    return int(value) if value.isdigit() else value
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     import shutil
 
@@ -197,7 +202,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     import polars as pl
 
     try:
-        result = load_settings().warehouse.query(args.sql)
+        result = load_settings().warehouse.query(args.sql, at=args.at)
     except duckdb.Error as error:  # a typo, a forbidden statement, a limit: the message, not a traceback
         print(f"Query failed: {error}", file=sys.stderr)
         return 2
@@ -243,6 +248,56 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ai_assets.cluster.celery import STEPS_QUEUE, broker_settings, worker_command
+
+    try:
+        broker_settings()
+    except RuntimeError as missing:
+        print(f"Worker not started: {missing}", file=sys.stderr)
+        return 2
+    load_settings()  # a bad setting fails here, not in the first step the worker takes
+    command = worker_command(args.queue or [STEPS_QUEUE], args.concurrency, args.name)
+    print(" ".join(command), flush=True)
+    os.execv(command[0], command)
+    return 0
+
+
+def cmd_cluster_up(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from ai_assets.cluster.local import DEFAULT_WORKERS, local_cluster
+    from ai_assets.sample_data.generator import generate_sample_data
+
+    root = Path(args.root)
+    with local_cluster(root, DEFAULT_WORKERS[: args.workers]) as cluster:
+        # Landing files are local to a machine: each gets the same sample week.
+        for name in [worker.name for worker in DEFAULT_WORKERS[: args.workers]] + ["orchestrator"]:
+            if not (cluster.data_dir(name) / "landing").exists():
+                generate_sample_data(cluster.data_dir(name), days=args.days, tickets_per_day=args.tickets_per_day)
+        exports = {**cluster.env, "AI_ASSETS_DATA_DIR": str(cluster.data_dir("orchestrator"))}
+        print(f"A cluster under {root.resolve()}: PostgreSQL (instance, state, lake catalog, Celery queue), an S3")
+        print(f"server ({cluster.env['AI_ASSETS_STORAGE_ENDPOINT_URL']}), and workers {', '.join(cluster.workers)}")
+        print(f"(logs: {root.resolve()}/worker-*.log). In another shell, run the pipeline on it:\n")
+        for name, value in exports.items():
+            print(f"export {name}='{value}'")
+        print("ai-assets dev   # or: dagster job execute -m ai_assets.definitions -j reference_data_job")
+        print("\nCtrl-C stops the workers and the servers and deletes the database.", flush=True)
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+        try:
+            while not stop and all(process.poll() is None for process in cluster.workers.values()):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        dead = [name for name, process in cluster.workers.items() if process.poll() is not None]
+        if dead:
+            print(f"Worker {', '.join(dead)} stopped: see its log under {root.resolve()}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def _day_count(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of days (0 or more)")
@@ -274,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="list the warehouse tables and row counts").set_defaults(run=cmd_summary)
     query = sub.add_parser("query", help="run a read-only SQL query on the warehouse")
     query.add_argument("sql")
+    query.add_argument(
+        "--at", type=_snapshot, help="the lake as it was: a snapshot id (ducklake_snapshots('lake')) or a time"
+    )
     query.add_argument("--limit", type=int, default=25, help="rows the table shows (default 25); csv and json get all")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="how to print the result")
     query.set_defaults(run=cmd_query)
@@ -288,6 +346,22 @@ def main(argv: list[str] | None = None) -> int:
         help="the webserver of `ai-assets dev` (default http://127.0.0.1:3000)",
     )
     backfill.set_defaults(run=cmd_backfill)
+    worker = sub.add_parser("worker", help="run steps sent to Celery (AI_ASSETS_EXECUTOR=celery) on this machine")
+    worker.add_argument(
+        "--queue", action="append", help="a queue to take steps from: dagster (default) or marts; repeat for both"
+    )
+    worker.add_argument("--concurrency", type=int, default=1, help="steps at once (default 1)")
+    worker.add_argument("--name", default="worker", help="the worker's name in the run logs (default worker)")
+    worker.set_defaults(run=cmd_worker)
+    cluster = sub.add_parser("cluster", help="a cluster on this machine: PostgreSQL, S3, Celery workers")
+    cluster_up = cluster.add_subparsers(dest="action", required=True).add_parser(
+        "up", help="start it in the foreground (Ctrl-C stops it) and print how to run the pipeline on it"
+    )
+    cluster_up.add_argument("--root", default="cluster", help="its folder (default ./cluster)")
+    cluster_up.add_argument("--workers", type=int, choices=(1, 2), default=2, help="workers (default 2)")
+    cluster_up.add_argument("--days", type=int, default=3, help="sample days landed on each machine (default 3)")
+    cluster_up.add_argument("--tickets-per-day", type=_tickets_per_day, default=30, help="(default 30)")
+    cluster_up.set_defaults(run=cmd_cluster_up)
     dev = sub.add_parser("dev", help="start the Dagster UI on 127.0.0.1 with DAGSTER_HOME under the data directory")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(run=cmd_dev)

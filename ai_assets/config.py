@@ -16,7 +16,6 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ai_assets.load.dbt import mart_names
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.vocabulary import LABEL_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource, uses_embedded_model
@@ -46,7 +45,9 @@ class ProjectSettings(BaseModel):
     partitions_start: str = setting("AI_ASSETS_PARTITIONS_START", "2026-11-01", "the first daily partition")
     backfill_days_per_run: int = setting("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5, "days a backfill run takes", ge=1)
     # in_process: one process per run, the cheapest on a small machine; multiprocess: steps in parallel.
-    executor: Literal["in_process", "multiprocess"] = setting("AI_ASSETS_EXECUTOR", "in_process", "how steps run")
+    executor: Literal["in_process", "multiprocess", "celery"] = setting(
+        "AI_ASSETS_EXECUTOR", "in_process", "how steps run"
+    )
     # Prompt files here replace the packaged ones of the same name (ai_assets/defs/<feature>/<name>.txt).
     prompts_dir: Path | None = setting("AI_ASSETS_PROMPTS_DIR", None, "a folder of prompts that replace ours")
     # One row per request by default: small local models answer batches badly.
@@ -151,10 +152,6 @@ class Settings:
         return self.project.landing_dir
 
     @property
-    def warehouse_path(self) -> Path:
-        return self.warehouse.catalog
-
-    @property
     def dagster_home(self) -> Path:
         return self.project.dagster_home
 
@@ -179,7 +176,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "embeddings": read(EmbeddingResource.from_env, data_dir),
         "tools": read(ToolsResource.from_env, data_dir),
         "outbox": read(OutboxResource.from_env, data_dir),
-        "warehouse": read(WarehouseResource.from_env, data_dir, mart_names()),
+        "warehouse": read(WarehouseResource.from_env, data_dir),
     }
     if problems:  # the chat and embedding resources share some variables: one line each
         raise SettingsError(list(dict.fromkeys(problems)))

@@ -20,6 +20,9 @@ SECRET_VARIABLES = (
     "AI_ASSETS_SMTP_PASSWORD",
     "AI_ASSETS_TICKETING_TOKEN",
     "AI_ASSETS_STATE_URL",
+    "PGPASSWORD",  # set for dbt's build from AI_ASSETS_STATE_URL's password
+    "AI_ASSETS_CELERY_BROKER_URL",
+    "AI_ASSETS_CELERY_BACKEND_URL",
 )
 # Where the state every machine shares lives (the delivery ledger): a URL that may hold a password.
 STATE_URL_VARIABLE = "AI_ASSETS_STATE_URL"

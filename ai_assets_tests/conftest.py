@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 from dagster.components.testing import create_defs_folder_sandbox
@@ -27,6 +26,7 @@ from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets.warehouse import registry
 from ai_assets.warehouse.catalog import prepare
 from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.migration import migrate_legacy
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
@@ -72,7 +72,7 @@ class Pipeline:
         return len(self.prompts(prompt))
 
     def sql(self, query: str) -> list[tuple]:
-        with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as conn:
+        with self.settings.warehouse.lake.connect(read_only=True) as conn:
             return conn.execute(query).fetchall()
 
     def count(self, table: str, where: str = "true") -> int:
@@ -84,13 +84,17 @@ class Pipeline:
 
 
 def local_warehouse(folder: Path, tables: Sequence[Table] = TABLES) -> WarehouseResource:
-    """A warehouse (catalog and Parquet root) in `folder`, with views for `tables`, outside Dagster."""
+    """A warehouse (a lake: catalog and Parquet files) in `folder`, with `tables`, outside Dagster;
+    an earlier version's warehouse.duckdb there converted."""
     warehouse = WarehouseResource(
-        catalog_path=str(folder / "warehouse.duckdb"),
-        storage_root=str(folder / "tables"),
+        catalog_path=str(folder / "lake.sqlite"),
+        storage_root=str(folder / "lake"),
         lock_dir=str(folder / "locks"),
+        legacy_path=str(folder / "warehouse.duckdb"),
     )
-    prepare(warehouse.catalog, warehouse.storage, tables)
+    prepare(warehouse.lake, tables)
+    if (folder / "warehouse.duckdb").exists():
+        migrate_legacy(folder / "warehouse.duckdb", warehouse.lake, tables)
     return warehouse
 
 

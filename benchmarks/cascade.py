@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
-import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ai_assets.config import load_settings  # noqa: E402
@@ -96,7 +95,7 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict
         if m.asset_key == dg.AssetKey("ticket_triage")
     ]
     meta = {k: v.value for k, v in materialization.metadata.items()}
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+    with settings.warehouse.lake.connect(read_only=True) as conn:
         answers = {
             row[0]: row[1:]
             for row in conn.execute(f"select ticket_id, {', '.join(FIELDS)} from ticket_triage").fetchall()

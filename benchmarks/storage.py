@@ -14,11 +14,12 @@ of what the data directory holds.
 
 query: --days days of `ticket_triage` (--rows-per-day rows each, synthetic but valid under the
 table's contract, no LLM) written through the warehouse's write one day per call, as the pipeline
-writes day by day (Parquet files and a catalog of views); and, as the baseline in the same run, the
+writes day by day (a DuckLake transaction per day); and, as the baseline in the same run, the
 same frames written as the single-file version did (a DuckDB table, each day's rows deleted and
 inserted in one transaction). Prints each write's seconds, days/s and rows/s and the size on disk.
 Then the queries below (QUERIES: the same text as before the storage change), each --repeats
-times on a fresh read-only connection, as an analyst opens the warehouse: median milliseconds to
+times on a fresh read-only connection, as an analyst opens the warehouse (for the lake: an
+in-memory session that loads the extensions and attaches the lake read-only): median milliseconds to
 open the connection, of the first run of the query on it (cold: DuckDB's buffers empty; the OS page
 cache is not dropped) and of a second run on the same connection (warm), for both, with the ratio.
 """
@@ -52,6 +53,7 @@ from ai_assets.quality.tables import TABLES  # noqa: E402
 from ai_assets.sample_data.generator import generate_sample_data  # noqa: E402
 from ai_assets.warehouse.catalog import prepare  # noqa: E402
 from ai_assets.warehouse.contract import allowed_values  # noqa: E402
+from ai_assets.warehouse.lake import Lake  # noqa: E402
 from ai_assets.warehouse.resource import WarehouseResource  # noqa: E402
 from ai_assets_tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 
@@ -243,13 +245,19 @@ def write_single_file(database: Path, days: list[date], frames: list[pl.DataFram
         return time.perf_counter() - started
 
 
-def time_queries(database: Path, repeats: int) -> dict[str, tuple[float, float, float, int]]:
+def time_queries(database: Path | Lake, repeats: int) -> dict[str, tuple[float, float, float, int]]:
     """Per query: median open, cold and warm milliseconds, and the rows it returned."""
+
+    def connect() -> duckdb.DuckDBPyConnection:
+        if isinstance(database, Lake):
+            return database.connect(read_only=True)
+        return duckdb.connect(str(database), read_only=True)
+
     timings = {}
     for name, sql in QUERIES.items():
         opens, colds, warms = [], [], []
         for _ in range(repeats):
-            open_ms, conn = timed_ms(lambda: duckdb.connect(str(database), read_only=True))
+            open_ms, conn = timed_ms(connect)
             try:
                 cold_ms, result = timed_ms(lambda: conn.execute(sql).fetchall())  # noqa: B023
                 warm_ms, _ = timed_ms(lambda: conn.execute(sql).fetchall())  # noqa: B023
@@ -272,11 +280,11 @@ def query(args: argparse.Namespace, data_dir: Path) -> None:
         print(f"note: the one-day queries' day {QUERY_DAY} is not among the days written: they find no rows")
 
     warehouse = WarehouseResource(
-        catalog_path=str(data_dir / "warehouse.duckdb"),
-        storage_root=str(data_dir / "tables"),
+        catalog_path=str(data_dir / "lake.sqlite"),
+        storage_root=str(data_dir / "lake"),
         lock_dir=str(data_dir / "locks"),
     )
-    prepare(warehouse.catalog, warehouse.storage, TABLES)
+    prepare(warehouse.lake, TABLES)
     started = time.perf_counter()
     for d, frame in zip(days, frames):
         warehouse.write({TICKET_TRIAGE: frame}, [d])
@@ -285,18 +293,18 @@ def query(args: argparse.Namespace, data_dir: Path) -> None:
     baseline_written = write_single_file(baseline_db, days, frames)
     rows = args.days * args.rows_per_day
     print(f"\n{'write':28} {'seconds':>8} {'days/s':>8} {'rows/s':>10}")
-    for label, seconds in (("parquet + views (now)", written), ("single DuckDB file (before)", baseline_written)):
+    for label, seconds in (("ducklake (now)", written), ("single DuckDB file (before)", baseline_written)):
         print(f"{label:28} {seconds:8.2f} {args.days / seconds:8.1f} {rows / seconds:10,.0f}")
     print(f"peak RSS {peak_rss_mb():.0f} MiB")
     print_sizes(data_dir)
 
-    with duckdb.connect(str(warehouse.catalog), read_only=True) as check:
+    with warehouse.lake.connect(read_only=True) as check:
         count = check.execute("SELECT count(*) FROM ticket_triage").fetchone()[0]
     if count != rows:
         raise SystemExit(f"ticket_triage holds {count} rows, expected {rows}")
 
-    now, before = time_queries(warehouse.catalog, args.repeats), time_queries(baseline_db, args.repeats)
-    print(f"\nmedian of {args.repeats}, ms: now (parquet + views) / before (single file) = ratio")
+    now, before = time_queries(warehouse.lake, args.repeats), time_queries(baseline_db, args.repeats)
+    print(f"\nmedian of {args.repeats}, ms: now (ducklake) / before (single file) = ratio")
     print(f"{'query':28} {'open':>22} {'cold':>22} {'warm':>22} {'rows':>6}")
     for name in QUERIES:
         cells = [f"{n:6.2f} /{b:6.2f} = {n / b:4.1f}x" for n, b in zip(now[name][:3], before[name][:3])]

@@ -118,7 +118,7 @@ def build_sensors(settings: ProjectSettings, warehouse: WarehouseResource) -> li
         decisions, _ = read_review_decisions(reviews_dir)
         decided = decisions.filter(pl.col("source_file").is_in(list(changed))).unique(["ticket_id", "created_date"])
         days: list[str] = []
-        if decided.height and warehouse.catalog.exists():
+        if decided.height and warehouse.lake.exists():
             params = {"ticket_ids": decided["ticket_id"].to_list(), "days": decided["created_date"].to_list()}
             named = warehouse.query(sql_file(__file__, "decided_days"), params)
             days = sorted(set(named["days"].explode().drop_nulls().to_list()))

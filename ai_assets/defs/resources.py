@@ -2,14 +2,16 @@
 
 import dagster as dg
 
+from ai_assets.cluster.celery import celery_executor
 from ai_assets.components.loading import current
 from ai_assets.load.dbt import dbt_resource
 from ai_assets.resources import DataDirResource
 
 # in_process (default): one process per run, the cheapest on a small machine (each step process
 # re-imports everything and starts its own embedded model). multiprocess: steps in parallel
-# processes; each writes its own files (warehouse/storage.py).
-EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+# processes. celery: steps on Celery workers, on any machine (cluster/celery.py).
+EXECUTORS = {"in_process": lambda: dg.in_process_executor, "multiprocess": lambda: dg.multiprocess_executor}
+EXECUTORS["celery"] = celery_executor
 
 
 @dg.definitions
@@ -25,5 +27,5 @@ def resources() -> dg.Definitions:
             "llm": settings.llm,
             "tools": settings.tools,
         },
-        executor=EXECUTORS[settings.project.executor],
+        executor=EXECUTORS[settings.project.executor](),
     )

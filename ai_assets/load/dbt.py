@@ -2,28 +2,30 @@
 
 Nothing here runs at import: `build_dbt_marts` (called when the definitions are built) parses
 the project when its manifest is missing or older than a model, and the asset writes the dbt
-profile just before it builds. dbt reads the tables through the catalog's views (attached
-read-only), builds in a DuckDB file of its own, and the asset then publishes each mart as a file
-in the storage, so no reader of the warehouse ever holds a lock dbt needs.
+profile just before it builds. dbt reads the tables from the lake and builds its views and marts
+into it: each model's swap is one transaction, so a reader sees a mart before or after a build,
+never without one.
 """
 
 import hashlib
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
-import duckdb
 import polars as pl
 import yaml
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ai_assets.cluster.celery import MARTS_QUEUE, QUEUE_TAG
 from ai_assets.quality.freshness import FRESHNESS_BY_ASSET
-from ai_assets.warehouse.catalog import CATALOG_ALIAS
 from ai_assets.warehouse.contract import column_type
+from ai_assets.warehouse.lake import ALIAS
 from ai_assets.warehouse.resource import WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -63,43 +65,86 @@ def prepared_project() -> DbtProject:
 
 
 def mart_names() -> list[str]:
-    """The models under models/marts: each is published as a file in the storage and a view in the catalog."""
+    """The models under models/marts: each a table in the lake."""
     return sorted(path.stem for path in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
 
 
-def dbt_database(warehouse: WarehouseResource) -> Path:
-    """dbt's own DuckDB file. Nobody else opens it: dbt needs it for writing for the whole build."""
-    return warehouse.catalog.parent / "dbt" / "dbt.duckdb"
+def _env(variable: str) -> str:
+    """A value dbt reads from the environment when it loads the profile: never written to the file."""
+    return "{{ env_var('" + variable + "') }}"
 
 
 def write_profile(profiles_dir: Path, warehouse: WarehouseResource) -> Path:
-    """A dbt profile (JSON is YAML) on dbt's own file, with the catalog attached read-only as
-    `warehouse` (the sources) and, for a URL root, the filesystem its views read from."""
-    profiles_dir.mkdir(parents=True, exist_ok=True)
+    """A dbt profile (JSON is YAML) on the lake: attached as `lake`, its extensions installed from
+    the wheels into a folder dbt loads them from, secrets by reference to the environment."""
+    lake = warehouse.lake
+    extensions = Path(warehouse.lock_dir).parent / "duckdb_extensions"
+    lake.install_extensions(extensions)
+    # On PostgreSQL the path leaves the password out: the build passes it as PGPASSWORD (`catalog_password`).
+    catalog = lake.attach_path()
     output: dict[str, Any] = {
         "type": "duckdb",
-        "path": str(dbt_database(warehouse)),
+        "path": ":memory:",
+        "database": ALIAS,
         "schema": "main",
         "threads": 1,
-        "attach": [{"path": str(warehouse.catalog), "alias": CATALOG_ALIAS, "read_only": True}],
+        # config_options, not settings: dbt installs the extensions before it applies settings.
+        "config_options": {
+            "extension_directory": str(extensions),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        },
+        "extensions": lake.extensions(),
+        "attach": [{"path": catalog, "alias": ALIAS, "options": {"data_path": lake.data_folder()}}],
     }
-    storage = warehouse.storage
-    if not storage.is_local:
-        output["filesystems"] = [{"fs": storage.protocol, **storage.fs_options}]
+    if lake.data_path.startswith("s3://"):
+        output["secrets"] = [_s3_secret(warehouse)]
     profile = {"ai_assets": {"target": "dev", "outputs": {"dev": output}}}
+    profiles_dir.mkdir(parents=True, exist_ok=True)
     (profiles_dir / "profiles.yml").write_text(json.dumps(profile, indent=2))
     return profiles_dir
 
 
-def publish_marts(warehouse: WarehouseResource, names: list[str]) -> dict[str, pl.DataFrame]:
-    """Copies the built marts out of dbt's file into the storage, in one commit, and republishes the
-    catalog so a mart built for the first time gets its view. Returns the marts published."""
-    with duckdb.connect(str(dbt_database(warehouse)), read_only=True) as conn:
-        built = {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        frames = {name: conn.execute(f"SELECT * FROM main.{name}").pl() for name in names if name in built}
-    warehouse.storage.commit({warehouse.storage.whole_file(name): frame for name, frame in frames.items()})
-    warehouse.prepare()
-    return frames
+@contextmanager
+def catalog_password(warehouse: WarehouseResource) -> Iterator[None]:
+    """PGPASSWORD for dbt's process while it builds, when the lake's catalog URL has a password:
+    PostgreSQL's client library reads it there, so no file or log of dbt's ever holds it."""
+    password = warehouse.lake.catalog_password()
+    if not password:
+        yield
+        return
+    before = os.environ.get("PGPASSWORD")
+    os.environ["PGPASSWORD"] = password
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = before
+
+
+def _s3_secret(warehouse: WarehouseResource) -> dict[str, str]:
+    secret = {"type": "s3", "key_id": _env("AWS_ACCESS_KEY_ID"), "secret": _env("AWS_SECRET_ACCESS_KEY")}
+    secret["region"] = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        secret["session_token"] = _env("AWS_SESSION_TOKEN")
+    if warehouse.storage_endpoint_url:
+        endpoint = urlsplit(warehouse.storage_endpoint_url)
+        secret.update(endpoint=endpoint.netloc, url_style="path", use_ssl=str(endpoint.scheme == "https").lower())
+    return secret
+
+
+def built_marts(warehouse: WarehouseResource, names: list[str]) -> dict[str, pl.DataFrame]:
+    """The marts of `names` the build left in the lake."""
+    with warehouse.get_connection() as conn:
+        built = {
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [ALIAS]
+            ).fetchall()
+        }
+        return {name: conn.execute(f"SELECT * FROM {name}").pl() for name in names if name in built}
 
 
 def column_descriptions(manifest_path: Path) -> dict[str, dict[str, str]]:
@@ -150,24 +195,29 @@ def build_dbt_marts() -> dg.AssetsDefinition:
     # One pool for every run's dbt build: builds rewrite the same marts in dbt's one file, so a second
     # one at the same time would only wait for it.
     @dbt_assets(
-        manifest=project.manifest_path, project=project, dagster_dbt_translator=MartsTranslator(), pool="dbt_build"
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=MartsTranslator(),
+        pool="dbt_build",
+        # On Celery workers, the builds take their own queue: one worker's machine holds dbt's artifacts.
+        op_tags={QUEUE_TAG: MARTS_QUEUE},
     )
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        """Builds and tests the staging views and marts (`dbt build`) in dbt's own file, then
-        publishes the marts as files beside the tables."""
-        profiles_dir = write_profile(warehouse.catalog.parent / "dbt_profile", warehouse)
-        dbt_database(warehouse).parent.mkdir(parents=True, exist_ok=True)
-        # dbt's file takes one writer: two builds (the pool aside, e.g. a `dbt build` by hand) queue here.
-        with warehouse.locked("dbt_build"):
-            # Held back until the marts are published, so each model's event carries its row count
-            # and columns: dbt keeps its file locked while it runs, so nothing reads a mart sooner.
-            # dbt's artifacts and logs beside its file, not in the repository's dbt_project/target.
-            target = dbt_database(warehouse).parent / "target"
-            build = dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context, target_path=target)
+        """Builds and tests the staging views and marts (`dbt build`) in the lake."""
+        work = Path(warehouse.lock_dir).parent / "dbt"
+        profiles_dir = write_profile(work / "profile", warehouse)
+        # The lake's lock: the pipeline's commits wait for the build (a SQLite catalog takes one
+        # writer at a time), and two builds (the pool aside, e.g. a `dbt build` by hand) queue here.
+        with warehouse.locked("lake"), catalog_password(warehouse):
+            # Held back until the build is over, so each model's event carries its row count and columns.
+            # dbt's artifacts and logs in the data directory, not in the repository's dbt_project/target.
+            build = dbt.cli(
+                ["build", "--profiles-dir", str(profiles_dir)], context=context, target_path=work / "target"
+            )
             events = list(build.stream())
-            published = publish_marts(warehouse, mart_names())
+        published = built_marts(warehouse, mart_names())
         rows = {name: frame.height for name, frame in published.items()}
-        context.log.info(f"Published the marts to {warehouse.storage_root}: {rows}")
+        context.log.info(f"Built the marts in the lake ({warehouse.lake.describe()}): {rows}")
         descriptions = column_descriptions(project.manifest_path)
         for event in events:
             if isinstance(event, dg.Output):

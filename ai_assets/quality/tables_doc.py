@@ -11,11 +11,11 @@ HEADER = """# Warehouse tables
 Generated from the table contracts (`ai_assets/defs/<feature>/tables.py`) by
 `python -m ai_assets.quality.tables_doc > docs/tables.md`; do not edit by hand.
 
-Every table is a view in `data/warehouse.duckdb`, schema `main`, over its Parquet files under
-the storage root (`data/tables/<table>/`). Daily tables are partitioned by `created_date` (the UTC
-day of the ticket's `created_at`), one file per day: materialising a day replaces exactly that
-day's rows. A ticket is identified by (`created_date`, `ticket_id`). A blocking table's
-contract check stops the rest of the run when it fails. The dbt marts are documented in
+Every table is a DuckLake table in the lake (catalog `data/lake.sqlite`, data under
+`data/lake/`), schema `main`. Daily tables are partitioned by `created_date` (the UTC day of the
+ticket's `created_at`): materialising a day replaces exactly that day's rows, in one transaction
+with the table's failures or quarantine sibling. A ticket is identified by (`created_date`,
+`ticket_id`). A blocking table's contract check stops the rest of the run when it fails. The dbt marts are documented in
 `dbt_project/models/`.
 """
 

@@ -1,9 +1,4 @@
-"""Advisory file locks (flock) for the few places that still need one.
-
-Writers of the warehouse need none: each run writes its own files and renames them into place.
-What remains is a read-merge-write (an upsert of a history table) and the preparation of the
-storage and catalog at the start of a step, which two processes must not do at once.
-"""
+"""Advisory file locks (flock): a local lake's commits, and read-then-write steps, on one machine."""
 
 from __future__ import annotations
 

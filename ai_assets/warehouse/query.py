@@ -4,29 +4,24 @@ Each query reads the tables and nothing else, and ends:
 - One read-only statement, as DuckDB's own parser sees it: a SELECT (WITH, VALUES, FROM-first,
   DESCRIBE, SHOW and SUMMARIZE parse as one) or an EXPLAIN of a SELECT. EXPLAIN ANALYZE runs what
   it explains, so `EXPLAIN ANALYZE COPY ... TO` is a COPY and is refused like one.
-- Files only under the storage root, and a private temporary folder. DuckDB lets a session read
-  the file of every database it attached and its spill folder, so both are in that private folder:
-  a copy of the catalog (views only, and cheaper than binding every view anew) and the spills.
-  External access is off and the configuration locked before the query runs.
+- The lake attached read-only, and files only under the storage root and the catalog (the spills
+  go to a private temporary folder). External access is off and the configuration locked before
+  the query runs.
 - A time limit and a row limit, each naming its setting when hit.
 """
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 
-from ai_assets.warehouse.catalog import open_catalog
-from ai_assets.warehouse.storage import Storage
-from ai_assets.warehouse.tables import retrying
+from ai_assets.warehouse.lake import Lake
 
 T = TypeVar("T")
 
@@ -79,31 +74,29 @@ def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: list | dict, max_r
 
 
 def query_read_only(
-    catalog: Path,
-    storage: Storage,
+    lake: Lake,
     sql: str,
     params: list | dict | None = None,
     *,
+    at: int | str | None = None,
     timeout_s: float,
     max_rows: int,
 ) -> pl.DataFrame:
-    """Run a user query on the catalog's views in a sandboxed session: it can change neither the
-    warehouse nor any other file, read no file outside the storage root, run no longer than
-    `timeout_s` nor return more than `max_rows` rows, and it never waits for, or holds off, a writer."""
+    """Run a user query on the lake (as it was at snapshot or time `at`, if given) in a sandboxed
+    session: it can change neither the lake nor any other file, read no file outside the lake, run
+    no longer than `timeout_s` nor return more than `max_rows` rows, and it never waits for, or
+    holds off, a writer."""
     check_read_only(sql)
-    if not catalog.exists():
+    if not lake.exists():
         raise duckdb.IOException(
-            f"no warehouse at {catalog} yet: materialise something first (ai-assets demo, or the UI)"
+            f"no lake at {lake.catalog} yet: materialise something first (ai-assets demo, or the UI)"
         )
-    with tempfile.TemporaryDirectory(prefix="ai-assets-query-") as private:
-        copy = Path(private) / catalog.name
-        shutil.copyfile(catalog, copy)  # a catalog renamed over meanwhile: the copy is the old or the new, whole
-        with open_catalog(copy, storage) as conn:
-            conn.execute("SET temp_directory = ?", [private])  # else `.tmp/` of the working directory is readable
-            conn.execute("SET allowed_directories = ?", [[storage.root + "/"]])
-            conn.execute("SET enable_external_access = false")
-            conn.execute("SET lock_configuration = true")
-            return _within(timeout_s, conn, lambda: retrying(lambda: _fetch(conn, sql, params or [], max_rows)))
+    with tempfile.TemporaryDirectory(prefix="ai-assets-query-") as private, lake.connect(read_only=True, at=at) as conn:
+        conn.execute("SET temp_directory = ?", [private])  # else `.tmp/` of the working directory is readable
+        conn.execute("SET allowed_directories = ?", [[lake.data_folder()]])
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET lock_configuration = true")
+        return _within(timeout_s, conn, lambda: _fetch(conn, sql, params or [], max_rows))
 
 
 def _within(timeout_s: float, conn: duckdb.DuckDBPyConnection, run: Callable[[], T]) -> T:

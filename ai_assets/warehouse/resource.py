@@ -1,37 +1,33 @@
-"""The warehouse as a Dagster resource: sessions on the catalog's views, and writes to the storage."""
+"""The warehouse as a Dagster resource: sessions on the lake, writes in one transaction, queries."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from ai_assets import state
 from ai_assets.settings import http_url, read_environment, setting, storage_url
 from ai_assets.warehouse import registry, tables
-from ai_assets.warehouse.catalog import open_catalog, prepare
+from ai_assets.warehouse.catalog import prepare
 from ai_assets.warehouse.contract import Table
+from ai_assets.warehouse.lake import Lake
+from ai_assets.warehouse.migration import migrate_legacy
 from ai_assets.warehouse.query import query_read_only
-from ai_assets.warehouse.storage import Storage
-
-
-@cache
-def _storage(root: str, options: tuple[tuple[str, str], ...]) -> Storage:
-    return Storage.at(root, dict(options))
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """`warehouse.duckdb` (views only, what users open) over Parquet files under `storage_root`."""
+    """The tables in DuckLake: a catalog (`lake.sqlite`, or PostgreSQL with AI_ASSETS_STATE_URL) and
+    Parquet files under `storage_root`."""
 
-    catalog_path: str
+    catalog_path: str  # the SQLite catalog (unused on PostgreSQL)
     storage_root: str = setting(
         "AI_ASSETS_STORAGE_ROOT", "", "where the tables' Parquet files live: a folder or s3://bucket/prefix"
     )
@@ -39,8 +35,8 @@ class WarehouseResource(dg.ConfigurableResource):
     storage_endpoint_url: str | None = setting(
         "AI_ASSETS_STORAGE_ENDPOINT_URL", None, "the S3-compatible endpoint of a URL root; unset: AWS's own"
     )
-    lock_dir: str  # local folder of the few file locks still needed (upserts, preparation)
-    marts: list[str] = Field(default_factory=list)  # dbt models published as files beside the tables
+    lock_dir: str  # local folder of the file locks (commits, upserts) when there is no AI_ASSETS_STATE_URL
+    legacy_path: str = ""  # an earlier version's warehouse.duckdb, converted into the lake on first use
     query_timeout_s: float = setting(
         "AI_ASSETS_QUERY_TIMEOUT_S", 60.0, "seconds a user's query (ai-assets query) may run", ge=0.1
     )
@@ -59,44 +55,42 @@ class WarehouseResource(dg.ConfigurableResource):
         return http_url(value)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], data_dir: Path, marts: Sequence[str] = ()) -> WarehouseResource:
+    def from_env(cls, environ: Mapping[str, str], data_dir: Path) -> WarehouseResource:
         return read_environment(
             cls,
             environ,
-            catalog_path=str(data_dir / "warehouse.duckdb"),
-            storage_root=str(data_dir / "tables"),
+            catalog_path=str(data_dir / "lake.sqlite"),
+            storage_root=str(data_dir / "lake"),
             lock_dir=str(data_dir / "locks"),
-            marts=list(marts),
+            legacy_path=str(data_dir / "warehouse.duckdb"),
         )
 
     @property
-    def storage_options(self) -> dict[str, str]:
-        return {"endpoint_url": self.storage_endpoint_url} if self.storage_endpoint_url else {}
-
-    @property
-    def catalog(self) -> Path:
-        return Path(self.catalog_path)
-
-    @property
-    def storage(self) -> Storage:
-        # One Storage (and one filesystem client) per root, however often a step asks.
-        return _storage(self.storage_root, tuple(sorted(self.storage_options.items())))
+    def lake(self) -> Lake:
+        return Lake(self.catalog_path, self.storage_root, self.lock_dir, self.storage_endpoint_url)
 
     def prepare(self) -> None:
-        """Finishes crashed commits, converts a legacy warehouse, keeps the catalog's views current."""
+        """Every contracted table in the lake as its contract says; an earlier version's warehouse
+        converted first."""
         from ai_assets.quality.tables import TABLES  # the contracts import the warehouse package
 
         packaged = {table.name for table in TABLES}
-        components = [table for table in registry.declared() if table.name not in packaged]
-        prepare(self.catalog, self.storage, [*TABLES, *components], self.marts)
+        contracts = [*TABLES, *(table for table in registry.declared() if table.name not in packaged)]
+        prepare(self.lake, contracts)
+        legacy = Path(self.legacy_path) if self.legacy_path else None
+        if legacy and legacy.exists():
+            with state.lock("migration", Path(self.lock_dir)):
+                if legacy.exists():  # not converted meanwhile by another process
+                    migrate_legacy(legacy, self.lake, contracts)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self.prepare()
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A session on the views; it holds no lock, so nothing waits for it."""
-        with open_catalog(self.catalog, self.storage) as conn:
+        """A session on the lake: it reads the snapshot current when each statement starts (in a
+        transaction, the one current at its start) and holds no lock."""
+        with self.lake.session() as conn:
             yield conn
 
     def write(
@@ -106,7 +100,7 @@ class WarehouseResource(dg.ConfigurableResource):
         metadata: Mapping[Table, Mapping[str, Any]] | None = None,
     ) -> list[dg.MaterializeResult]:
         """`tables.write_tables`, then the materialisations to yield."""
-        tables.write_tables(self.storage, frames, days)
+        tables.write_tables(self.lake, frames, days)
         return tables.materializations(frames, metadata)
 
     @contextmanager
@@ -116,11 +110,12 @@ class WarehouseResource(dg.ConfigurableResource):
         with state.lock(name, Path(self.lock_dir)):
             yield
 
-    def query(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:
-        """A user's query, read-only, sandboxed and limited (see `query.query_read_only`)."""
+    def query(self, sql: str, params: list | dict | None = None, at: int | str | None = None) -> pl.DataFrame:
+        """A user's query, read-only, sandboxed and limited (see `query.query_read_only`), on the
+        lake as it is or, with `at` (a snapshot id or a time), as it was then."""
         return query_read_only(
-            self.catalog, self.storage, sql, params, timeout_s=self.query_timeout_s, max_rows=self.query_max_rows
+            self.lake, sql, params, at=at, timeout_s=self.query_timeout_s, max_rows=self.query_max_rows
         )
 
     def upsert(self, frames: Mapping[Table, pl.DataFrame]) -> None:
-        tables.upsert(self.storage, frames, Path(self.lock_dir))
+        tables.upsert(self.lake, frames)

@@ -1,30 +1,24 @@
 """Reads and writes of contracted tables (user queries: see `query.py`).
 
 One write replaces the rows of some days (or the whole table) of every table it is given, in one
-commit of the storage (see `storage.py`): a table and its failure or quarantine sibling change
-together, a rerun never doubles rows, and a crash mid-write leaves the previous rows in place until
-the next run finishes the commit. Every frame is checked against its contract first, so nothing
-that breaks a table's rules is ever written. Reads go through the catalog's views.
+DuckLake transaction (see `lake.py`): a table and its failure or quarantine sibling change together,
+a rerun never doubles rows, and a crash mid-write leaves the previous snapshot as it was. Every frame
+is checked against its contract first, so nothing that breaks a table's rules is ever written.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import dagster as dg
 import duckdb
 import polars as pl
 
-from ai_assets import state
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
+from ai_assets.warehouse.lake import Lake
 from ai_assets.warehouse.metadata import markdown_preview
-from ai_assets.warehouse.storage import Storage, with_contract_columns
-
-T = TypeVar("T")
 
 
 def _validated(frames: Mapping[Table, pl.DataFrame]) -> dict[Table, pl.DataFrame]:
@@ -34,48 +28,83 @@ def _validated(frames: Mapping[Table, pl.DataFrame]) -> dict[Table, pl.DataFrame
     return conformed
 
 
-def write_tables(storage: Storage, frames: Mapping[Table, pl.DataFrame], days: Sequence[date] | None = None) -> None:
+def _lake_rows(frame: pl.DataFrame):
+    """The frame as Arrow, fixed-size arrays (an embedding) as lists: DuckLake has no ARRAY type."""
+    arrays = [pl.col(n).cast(pl.List(d.inner)) for n, d in frame.schema.items() if isinstance(d, pl.Array)]
+    return (frame.with_columns(arrays) if arrays else frame).to_arrow()
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -> None:
+    if frame.is_empty():
+        return
+    conn.register("incoming_rows", _lake_rows(frame))
+    try:
+        conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM incoming_rows")
+    finally:
+        conn.unregister("incoming_rows")
+
+
+def _recreate(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -> None:
+    """The table replaced whole, its columns' types the frame's (an embedding's element type)."""
+    conn.register("incoming_rows", _lake_rows(frame))
+    try:
+        conn.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT * FROM incoming_rows")
+    finally:
+        conn.unregister("incoming_rows")
+
+
+def write_tables(lake: Lake, frames: Mapping[Table, pl.DataFrame], days: Sequence[date] | None = None) -> None:
     """Validates every frame against its contract, then replaces `days` of the partitioned tables
-    (all rows of the others) by the frames, all in one commit. A day without rows gets an empty
-    file, so a rerun that finds nothing left for a day clears it."""
-    files: dict[str, pl.DataFrame] = {}
-    for table, frame in _validated(frames).items():
+    (all rows of the others) by the frames, all in one transaction. A day without rows is emptied,
+    so a rerun that finds nothing left for a day clears it."""
+    conformed = _validated(frames)
+    for table, frame in conformed.items():
         if not table.partitioned:
-            files[storage.whole_file(table.name)] = frame
             continue
         if days is None:
             raise ValueError(f"{table.name} is partitioned: say which days the write replaces")
-        by_day = frame.partition_by(PARTITION_COLUMN, as_dict=True, include_key=True)
-        stray = sorted(str(day) for (day,) in by_day.keys() - {(day,) for day in days})
+        stray = sorted({str(day) for day in frame[PARTITION_COLUMN].unique().to_list()} - {str(day) for day in days})
         if stray:
             raise ValueError(
                 f"{table.name}: rows of {', '.join(stray)} fall outside the days written ({days[0]}..{days[-1]})"
             )
-        for day in days:
-            files[storage.day_file(table, day)] = by_day.get((day,), frame.clear())
-    storage.commit(files)
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> None:
+        for table, frame in conformed.items():
+            if table.recreated_on_write:
+                _recreate(conn, table, frame)
+                continue
+            if table.partitioned:
+                conn.execute(f"DELETE FROM {table.name} WHERE {PARTITION_COLUMN} = ANY(?::DATE[])", [list(days)])
+            else:
+                conn.execute(f"DELETE FROM {table.name}")
+            _insert(conn, table, frame)
+
+    lake.commit(replace)
 
 
-def upsert(storage: Storage, frames: Mapping[Table, pl.DataFrame], lock_dir: Path) -> None:
+def upsert(lake: Lake, frames: Mapping[Table, pl.DataFrame]) -> None:
     """Validates every frame against its contract, then replaces the rows with the frames' keys by
     the frames' rows and keeps every other row (a table with a history, appended to), all tables in
-    one commit. Each table's read-merge-write holds its lock, so two runs never lose each other's rows."""
+    one transaction."""
     conformed = _validated(frames)
     for table in conformed:
         if table.recreated_on_write or table.partitioned or not table.key:
             raise ValueError(f"{table.name}: an upsert needs a keyed, single-file table")
-    with state.lock("upsert", lock_dir):
-        files = {}
+
+    def merge(conn: duckdb.DuckDBPyConnection) -> None:
         for table, incoming in conformed.items():
-            existing = storage.read_whole(table.name)
-            if existing is None or existing.is_empty():
-                files[storage.whole_file(table.name)] = incoming
+            if incoming.is_empty():
                 continue
-            kept = with_contract_columns(table, existing).join(
-                incoming, on=list(table.key), how="anti", nulls_equal=True
-            )
-            files[storage.whole_file(table.name)] = pl.concat([kept, incoming], how="vertical_relaxed")
-        storage.commit(files)
+            conn.register("incoming_keys", incoming.select(table.key).to_arrow())
+            try:
+                same_key = " AND ".join(f'{table.name}."{c}" IS NOT DISTINCT FROM k."{c}"' for c in table.key)
+                conn.execute(f"DELETE FROM {table.name} WHERE EXISTS (SELECT 1 FROM incoming_keys k WHERE {same_key})")
+            finally:
+                conn.unregister("incoming_keys")
+            _insert(conn, table, incoming)
+
+    lake.commit(merge)
 
 
 def materializations(
@@ -100,31 +129,14 @@ def materializations(
     return results
 
 
-# Errors a reader gets when its query overlaps the replacement of a file it reads: the rename is
-# atomic, but DuckDB opens a file more than once per query. A retry reads the new file whole.
-_TRANSIENT = (duckdb.IOException, duckdb.InvalidInputException, FileNotFoundError)
-
-
-def retrying(run: Callable[[], T], attempts: int = 4) -> T:
-    for attempt in range(attempts):
-        try:
-            return run()
-        except _TRANSIENT:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * 2**attempt)
-    raise AssertionError("unreachable")
-
-
 def read(conn: duckdb.DuckDBPyConnection, table: Table, days: Sequence[date] | None = None) -> pl.DataFrame:
     """A table's rows (of `days`, for a partitioned one), in the contract's column order."""
     if days is None:
-        frame = retrying(lambda: conn.execute(f"SELECT * FROM {table.name}").pl())
+        frame = conn.execute(f"SELECT * FROM {table.name}").pl()
     else:
-        query = f"SELECT * FROM {table.name} WHERE list_contains(?, {PARTITION_COLUMN})"
-        frame = retrying(lambda: conn.execute(query, [list(days)]).pl())
+        frame = conn.execute(f"SELECT * FROM {table.name} WHERE {PARTITION_COLUMN} = ANY(?::DATE[])", [list(days)]).pl()
     return frame.select([c for c in table.column_names if c in frame.columns])
 
 
 def row_count(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
-    return retrying(lambda: conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0])
+    return conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]

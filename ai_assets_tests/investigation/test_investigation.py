@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import polars as pl
 
 from ai_assets.config import load_settings
@@ -23,7 +22,7 @@ def _rebuild(pipeline: Pipeline, monkeypatch, **env: str) -> None:
 
 
 def _frame(pipeline: Pipeline, query: str) -> pl.DataFrame:
-    with duckdb.connect(str(pipeline.settings.warehouse_path), read_only=True) as conn:
+    with pipeline.settings.warehouse.lake.connect(read_only=True) as conn:
         return conn.execute(query).pl()
 
 

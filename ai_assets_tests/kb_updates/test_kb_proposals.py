@@ -8,7 +8,6 @@ import json
 import re
 
 import dagster as dg
-import duckdb
 
 from ai_assets.defs.kb_updates.proposals import MAX_TICKETS
 from ai_assets.llm.task import PromptTemplate
@@ -81,7 +80,7 @@ def _day_with_reviewed_replies(pipeline: Pipeline, *categories: str) -> None:
 
 
 def _proposal(pipeline: Pipeline, category: str) -> dict:
-    with duckdb.connect(str(pipeline.settings.warehouse_path), read_only=True) as conn:
+    with pipeline.settings.warehouse.lake.connect(read_only=True) as conn:
         return conn.execute("select * from kb_article_proposals where category = ?", [category]).pl().to_dicts()[0]
 
 

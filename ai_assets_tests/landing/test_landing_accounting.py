@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from ai_assets.config import Settings
@@ -220,7 +219,7 @@ def test_raw_tickets_quarantines_poison_and_unread_files_logs_them_and_never_dou
         for _ in range(2):  # a rerun replaces the day: nothing doubles
             result = _materialize(settings, instance)
             assert result.success
-            with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+            with settings.warehouse.lake.connect(read_only=True) as conn:
                 tickets = conn.execute("select ticket_id from raw_tickets").fetchall()
                 quarantine = conn.execute(
                     "select created_date, source_file, source_line from raw_tickets_quarantine order by all"

@@ -8,7 +8,6 @@ import json
 import shutil
 
 import dagster as dg
-import duckdb
 
 from ai_assets.config import Settings
 from ai_assets.defs.landing.assets import build_orders_asset, build_raw_tickets_asset
@@ -56,7 +55,7 @@ def _extract(settings: Settings, day: str = DAY_1, tags: dict | None = None) -> 
 
 
 def _counts(settings: Settings) -> dict[str, int]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+    with settings.warehouse.lake.connect(read_only=True) as conn:
         return {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("raw_tickets", "orders")}
 
 
@@ -88,7 +87,8 @@ def test_a_day_whose_landing_folders_are_gone_fails_and_keeps_its_rows(tmp_path,
     assert _extract(settings).success and _counts(settings) == {"raw_tickets": 3, "orders": 1}
 
 
-def test_a_second_data_directory_on_the_same_storage_root_cannot_empty_a_day(tmp_path, monkeypatch):
+def test_a_second_machine_on_the_same_lake_cannot_empty_a_day(tmp_path, monkeypatch, postgres):
+    monkeypatch.setenv("AI_ASSETS_STATE_URL", postgres.new_database())  # the lake's catalog, shared
     first = configure_env(monkeypatch, tmp_path / "first", None)
     _land(first)
     assert _extract(first).success

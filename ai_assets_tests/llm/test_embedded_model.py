@@ -56,9 +56,7 @@ def test_pipeline_runs_on_the_embedded_model(tmp_path, monkeypatch):
         result = defs.resolve_job_def("daily_tickets_job").execute_in_process(instance=instance, partition_key=DAY_1)
     assert result.success
 
-    import duckdb
-
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+    with settings.warehouse.lake.connect(read_only=True) as conn:
         triaged = conn.execute("select ticket_id, category, model, prompt_version from ticket_triage").fetchall()
         failed = conn.execute("select ticket_id, reason from ticket_triage_failures").fetchall()
         drafted = conn.execute("select count(*) from reply_rounds where reply is not null").fetchone()[0]

@@ -30,6 +30,7 @@ from ai_assets_tests.fakes.llm_server import FakeLLMServer
 def test_a_second_machine_asks_nothing_the_first_already_answered(tmp_path, monkeypatch, postgres):
     url = postgres.new_database()
     calls, embedded, rows = {}, {}, {}
+    monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", str(tmp_path / "bucket"))  # the lake's files, shared
     with FakeLLMServer() as server:
         for machine in ("first", "second"):
             settings = configure_env(monkeypatch, tmp_path / machine, server)

@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
@@ -116,7 +115,7 @@ def _write_outbox(settings: Settings, actions: pl.DataFrame) -> None:
 
 
 def _deliveries(settings: Settings) -> pl.DataFrame:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+    with settings.warehouse.lake.connect(read_only=True) as conn:
         return conn.execute("SELECT * FROM outbox_deliveries ORDER BY action_id").pl()
 
 

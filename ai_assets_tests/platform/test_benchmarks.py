@@ -24,7 +24,7 @@ QUICK_RUNS = [
     (["cascade.py"], ["LLM alone ", "cascade, defaults ", "cascade, defaults: LLM calls saved"]),
     (["storage.py", "day"], ["daily_tickets_job          SUCCESS", "daily_tickets_job rerun    SUCCESS"]),
     (["outage.py"], ["healthy (baseline)     SUCCESS", "wrong key (401)        FAILURE"]),
-    (["storage.py", "query"], ["parquet + views (now)", "single DuckDB file (before)", "one day, every column"]),
+    (["storage.py", "query"], ["ducklake (now)", "single DuckDB file (before)", "one day, every column"]),
     (["outbox_delivery.py", "race"], ["duplicate deliveries per round:", "rounds with duplicates:"]),
     (["retrieval_quality.py"], ["baseline bag-of-words            hit@1", "fake / baseline: hit@3"]),
     (["outbox_delivery.py", "hung"], ["hung: 10 actions to a webhook that never answers", "s per action due"]),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import dagster as dg
-import duckdb
 
 from ai_assets.automation.instance import ensure_dagster_home
 from ai_assets.cli import main as ai_assets_cli
@@ -99,7 +98,7 @@ def test_ten_day_backfill_through_the_daemon_groups_days_and_runs_in_parallel(tm
     assert len(runs) > len(ranges)
     assert server.rendezvous_reached, "the two groups' runs never had LLM calls in flight at once (ran serially?)"
 
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+    with settings.warehouse.lake.connect(read_only=True) as conn:
         raw = dict(conn.execute("select created_date::varchar, count(*) from raw_tickets group by 1").fetchall())
         outcomes = dict(
             conn.execute(

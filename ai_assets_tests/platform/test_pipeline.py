@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
@@ -86,7 +85,7 @@ def test_full_graph_for_one_partition(pipeline: Pipeline):
     # Every table has exactly the columns of its contract, in its order.
     for table in TABLES:
         query = "select column_name from information_schema.columns where table_name = ? order by ordinal_position"
-        with duckdb.connect(str(pipeline.settings.warehouse_path), read_only=True) as conn:
+        with pipeline.settings.warehouse.lake.connect(read_only=True) as conn:
             columns = [name for (name,) in conn.execute(query, [table.name]).fetchall()]
         assert columns == table.column_names, table.name
 

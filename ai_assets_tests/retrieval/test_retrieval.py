@@ -63,7 +63,7 @@ def test_embedded_e5_finds_the_labelled_article_for_golden_tickets(tmp_path):
 
 
 def _context(pipeline: Pipeline, day: str) -> list[dict]:
-    with duckdb.connect(str(pipeline.settings.warehouse_path), read_only=True) as conn:
+    with pipeline.settings.warehouse.lake.connect(read_only=True) as conn:
         return (
             conn.execute(f"select * from ticket_context where created_date = '{day}' order by ticket_id")
             .pl()

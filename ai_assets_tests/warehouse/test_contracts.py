@@ -10,17 +10,16 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pandera.polars as pa
 import polars as pl
 import pytest
 import yaml
-from fsspec.implementations.local import LocalFileSystem
 
 from ai_assets.config import SettingsError, load_settings
 from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.quality.tables import TABLES, TABLES_BY_NAME
 from ai_assets.quality.tables_doc import render
+from ai_assets.warehouse import tables
 from ai_assets.warehouse.contract import Table
 from ai_assets_tests.conftest import local_warehouse, read_table
 
@@ -72,23 +71,27 @@ def test_a_column_without_a_note_is_refused():
         Table("t", "One row per t.", columns, key=("a",), notes={"a": "the a", "c": "  "})
 
 
-def _comments(catalog: Path) -> tuple[dict, dict]:
-    with duckdb.connect(str(catalog), read_only=True) as conn:
-        views = dict(conn.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
-        columns = conn.execute("SELECT table_name, column_name, comment FROM duckdb_columns() WHERE NOT internal")
-        return views, {(table, column): comment for table, column, comment in columns.fetchall()}
+def _comments(warehouse) -> tuple[dict, dict]:
+    with warehouse.lake.connect(read_only=True) as conn:
+        tables = dict(
+            conn.execute("SELECT table_name, comment FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()
+        )
+        columns = conn.execute(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = 'lake'"
+        )
+        return tables, {(table, column): comment for table, column, comment in columns.fetchall()}
 
 
-def test_the_warehouse_views_carry_the_descriptions_as_comments(tmp_path):
+def test_the_lake_tables_carry_the_descriptions_as_comments(tmp_path):
     warehouse = local_warehouse(tmp_path)
-    views, columns = _comments(warehouse.catalog)
-    assert views == {table.name: table.description for table in TABLES}
+    tables, columns = _comments(warehouse)
+    assert tables == {table.name: table.description for table in TABLES}
     assert columns == {(t.name, c): t.column_note(c) for t in TABLES for c in t.columns}
 
-    # A reworded note alone is published: the catalog's fingerprint covers the comments.
+    # A reworded note alone is published at the next start.
     reworded = dataclasses.replace(TICKET_TRIAGE, notes={**TICKET_TRIAGE.notes, "summary": "what they'd like"})
     warehouse = local_warehouse(tmp_path, [reworded if t is TICKET_TRIAGE else t for t in TABLES])
-    assert _comments(warehouse.catalog)[1]["ticket_triage", "summary"] == "what they'd like"
+    assert _comments(warehouse)[1]["ticket_triage", "summary"] == "what they'd like"
 
 
 def _triage_row(ticket_id: str, day: date, category: str = "billing") -> dict:
@@ -156,62 +159,38 @@ def test_write_replaces_the_days_of_every_table_in_one_commit(tmp_path):
     with pytest.raises(ValueError, match="outside the days written"):
         warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-4", day_2))}, [day_1])
     assert read_table(warehouse, TICKET_TRIAGE, [day_1])["category"].to_list() == ["shipping"]
-    # No temporary or journal file is left behind, and a reader's glob sees only the days' files.
-    leftovers = [p for p in (tmp_path / "tables").rglob("*") if p.is_file() and p.suffix != ".parquet"]
-    assert leftovers == []
 
 
-def test_a_write_that_fails_before_its_renames_changes_no_table(tmp_path, monkeypatch):
+def _snapshots(warehouse) -> int:
+    return warehouse.query("select count(*) from ducklake_snapshots('lake')").item()
+
+
+def test_a_write_of_two_tables_is_one_snapshot_or_none(tmp_path, monkeypatch):
     day = date(2026, 11, 1)
     warehouse = local_warehouse(tmp_path)
     warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-1", day))}, [day])
-    written = []
+    before = _snapshots(warehouse)
+    inserted = []
 
-    def write_then_fail(frame, target, *args, **kwargs):
-        if written:
-            raise OSError("disk full")
-        written.append(target)
-        return original(frame, target, *args, **kwargs)
+    def insert_then_fail(conn, table, frame):
+        if inserted:
+            raise OSError("disk full")  # the second table's rows never reach the lake
+        inserted.append(table)
+        return original(conn, table, frame)
 
-    original = pl.DataFrame.write_parquet
-    monkeypatch.setattr(pl.DataFrame, "write_parquet", write_then_fail)
+    original = tables._insert
+    monkeypatch.setattr(tables, "_insert", insert_then_fail)
     with pytest.raises(OSError, match="disk full"):
         warehouse.write({TICKET_TRIAGE: _triage(), TICKET_TRIAGE_FAILURES: _failures(day)}, [day])
     monkeypatch.undo()
-    assert read_table(warehouse, TICKET_TRIAGE, [day]).height == 1
+    assert inserted and _snapshots(warehouse) == before
+    assert read_table(warehouse, TICKET_TRIAGE, [day]).height == 1  # as it was: the day was not emptied
     assert read_table(warehouse, TICKET_TRIAGE_FAILURES, [day]).is_empty()
-    assert [p for p in (tmp_path / "tables").rglob("*.tmp")] == []
 
-
-def test_a_crash_between_two_renames_is_finished_by_the_next_run(tmp_path, monkeypatch):
-    day = date(2026, 11, 1)
-    warehouse = local_warehouse(tmp_path)
-    warehouse.write({TICKET_TRIAGE: _triage(_triage_row("T-1", day))}, [day])
-    moves = []
-
-    def crash_after_one_rename(fs, source, target, **kwargs):
-        if moves:
-            raise KeyboardInterrupt("killed")  # the process dies between the table and its sibling
-        if target.endswith(".parquet"):
-            moves.append(target)
-        return original(fs, source, target, **kwargs)
-
-    original = LocalFileSystem.mv
-    monkeypatch.setattr(LocalFileSystem, "mv", crash_after_one_rename)
-    with pytest.raises(KeyboardInterrupt):
-        warehouse.write({TICKET_TRIAGE: _triage(), TICKET_TRIAGE_FAILURES: _failures(day)}, [day])
-    monkeypatch.undo()
-    torn = (
-        read_table(warehouse, TICKET_TRIAGE, [day]).height,
-        read_table(warehouse, TICKET_TRIAGE_FAILURES, [day]).height,
-    )
-    assert torn in ((0, 0), (1, 1))  # one of the two renamed: the ticket is in neither table, or in both
-    assert list((tmp_path / "tables" / "_journal").glob("*.json"))
-
-    warehouse.prepare()  # what the next run's first step does
-    assert read_table(warehouse, TICKET_TRIAGE, [day]).height == 0
+    warehouse.write({TICKET_TRIAGE: _triage(), TICKET_TRIAGE_FAILURES: _failures(day)}, [day])
+    assert _snapshots(warehouse) == before + 1  # both tables in one snapshot
+    assert read_table(warehouse, TICKET_TRIAGE, [day]).is_empty()
     assert read_table(warehouse, TICKET_TRIAGE_FAILURES, [day])["ticket_id"].to_list() == ["T-1"]
-    assert not list((tmp_path / "tables" / "_journal").glob("*"))
 
 
 def test_importing_the_definitions_writes_nothing_and_changes_no_environment(tmp_path):
@@ -251,10 +230,11 @@ def test_no_module_reads_the_environment_at_import():
     }
     assert offenders == {}
     readers = [p.relative_to(REPO) for p in PACKAGE.rglob("*.py") if "os.environ" in p.read_text()]
-    # settings.py reads the environment; the LLM client reads the key (never into a setting) and the
-    # scrubber the secrets it removes from error texts; the CLI and the instance helper export
-    # DAGSTER_HOME for the processes they start; dbt's parsed project goes to the user's cache
-    # (XDG_CACHE_HOME, read when the definitions are built).
+    # settings.py reads the environment; the LLM client reads the key, the lake the store's
+    # credentials and the Celery worker its broker's URL (never into a setting), and the scrubber the
+    # secrets it removes from error texts; the CLI, the instance helper and the local cluster set the
+    # environment of the processes they start; dbt's parsed project goes to the user's cache
+    # (XDG_CACHE_HOME, read when the definitions are built) and its build gets the catalog's password.
     assert {str(p) for p in readers} <= {
         "ai_assets/load/dbt.py",
         "ai_assets/settings.py",
@@ -262,6 +242,9 @@ def test_no_module_reads_the_environment_at_import():
         "ai_assets/secrets.py",
         "ai_assets/automation/instance.py",
         "ai_assets/cli.py",
+        "ai_assets/warehouse/lake.py",
+        "ai_assets/cluster/celery.py",
+        "ai_assets/cluster/local.py",
     }
 
 

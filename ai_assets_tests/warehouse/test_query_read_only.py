@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import duckdb
 import pandera.polars as pa
@@ -26,7 +27,7 @@ def warehouse(tmp_path):
 
 
 def test_queries_run_while_another_client_holds_the_warehouse_open(warehouse):
-    with duckdb.connect(warehouse.catalog_path, read_only=True) as analyst:  # a notebook left open
+    with warehouse.lake.connect(read_only=True) as analyst:  # a notebook left open
         assert warehouse.query("select sum(n) from numbers").item() == 3
         warehouse.write({NUMBERS: pl.DataFrame({"n": [5]})})  # a writer does not wait for either
         assert analyst.execute("select sum(n) from numbers").fetchone()[0] == 5  # its next query sees it
@@ -37,30 +38,34 @@ def test_queries_run_while_another_client_holds_the_warehouse_open(warehouse):
     [
         "create table more as select 1",
         "copy numbers to '{tmp}/out.csv'",
-        "copy numbers to '{root}/numbers/data.parquet'",
+        "copy numbers to '{root}/main/numbers/data.parquet'",
         "attach '{tmp}/other.duckdb' as other",
         "select * from read_csv('/etc/passwd')",
         "select * from read_csv('{root}/../../etc/passwd')",
         "set enable_external_access = true",
         "select 1; delete from numbers",
         # EXPLAIN ANALYZE runs what it explains: this replaced a day of ticket_triage with one row.
-        "explain analyze copy (select 42 as n) to '{root}/numbers/data.parquet' (format parquet)",
-        "explain (analyze) copy (select 42 as n) to '{root}/numbers/data.parquet' (format parquet)",
+        "explain analyze copy (select 42 as n) to '{root}/main/numbers/data.parquet' (format parquet)",
+        "explain (analyze) copy (select 42 as n) to '{root}/main/numbers/data.parquet' (format parquet)",
         "explain copy numbers to '{tmp}/out.csv'",
-        # The catalog beside the storage root: DuckDB lets a session read the file of a database it attached.
-        "select size from read_blob('{catalog}')",
-        "select * from read_blob('{root}/../warehouse.duckdb')",
-        "select * from read_blob('{root}//../warehouse.duckdb')",
-        "select * from read_text('{root}/' || '/..' || '/warehouse.duckdb.views.json')",
+        # Paths that climb out of the root (DuckDB lets a session read the catalog it attached, which
+        # holds what the session may query anyway: the lake's metadata and its small inlined writes).
+        "select * from read_text('{root}/' || '/..' || '/locks/lake.lock')",
+        "select * from read_blob('{root}/../lake.sqlite-wal/../locks/lake.lock')",
+        "call ducklake_expire_snapshots('lake', older_than => now())",
+        "detach lake",
         "select * from glob('{tmp}/*')",
     ],
 )
 def test_a_query_can_change_no_file_and_read_nothing_outside_the_warehouse(warehouse, tmp_path, sql):
-    before = (tmp_path / "tables" / "numbers" / "data.parquet").read_bytes()
+    files = sorted((tmp_path / "lake").rglob("*"))
+    snapshots = warehouse.query("select count(*) from ducklake_snapshots('lake')").item()
     with pytest.raises(duckdb.Error):
         warehouse.query(sql.format(tmp=tmp_path, root=warehouse.storage_root, catalog=warehouse.catalog_path))
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()
-    assert (tmp_path / "tables" / "numbers" / "data.parquet").read_bytes() == before
+    assert sorted((tmp_path / "lake").rglob("*")) == files
+    assert warehouse.query("select count(*) from ducklake_snapshots('lake')").item() == snapshots
+    assert warehouse.query("select sum(n) from numbers").item() == 3
 
 
 @pytest.mark.parametrize(
@@ -73,7 +78,7 @@ def test_a_query_can_change_no_file_and_read_nothing_outside_the_warehouse(wareh
         "summarize numbers",
         "explain select * from numbers",
         "explain analyze select * from numbers",
-        "select * from read_parquet('{root}/numbers/*.parquet')",
+        "select * from ducklake_snapshots('lake')",
     ],
 )
 def test_every_read_only_statement_runs(warehouse, sql):
@@ -126,4 +131,18 @@ def test_the_cli_prints_a_failed_query_without_a_traceback(warehouse, tmp_path, 
 def test_a_query_before_the_first_run_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path))
     assert main(["query", "select 1"]) == 2
-    assert "no warehouse at" in capsys.readouterr().err
+    assert "no lake at" in capsys.readouterr().err
+
+
+def test_a_query_at_a_snapshot_or_a_time_reads_the_lake_as_it_was(warehouse, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(tmp_path))
+    first = warehouse.query("select max(snapshot_id) from ducklake_snapshots('lake')").item()
+    time.sleep(0.01)
+    written = warehouse.query("select now()::varchar").item()
+    warehouse.write({NUMBERS: pl.DataFrame({"n": [10, 20]})})
+    assert warehouse.query("select sum(n) from numbers").item() == 30
+    assert warehouse.query("select sum(n) from numbers", at=first).item() == 3
+    assert warehouse.query("select sum(n) from numbers", at=written).item() == 3
+    assert warehouse.query("select max(snapshot_id) from ducklake_snapshots('lake')").item() == first + 1
+    assert main(["query", "--at", str(first), "select sum(n) as total from numbers"]) == 0
+    assert " 3 " in capsys.readouterr().out

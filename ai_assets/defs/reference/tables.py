@@ -180,8 +180,8 @@ TICKET_LABELS_QUARANTINE = file_quarantine(
 
 KB_EMBEDDINGS = Table(
     "kb_embeddings",
-    "One row per knowledge-base chunk with its embedding (a fixed-size FLOAT array); a chunk whose text did not "
-    "change is never embedded again.",
+    "One row per knowledge-base chunk with its embedding (a FLOAT list of the model's width); a chunk whose text "
+    "did not change is never embedded again.",
     {
         "chunk_id": text_column(),
         "article_id": text_column(),

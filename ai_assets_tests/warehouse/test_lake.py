@@ -1,11 +1,17 @@
-"""Readers never block writers: a read-only session stays open while days are written, by the
-pipeline and by parallel processes, and sees each new day on its next query."""
+"""The tables in DuckLake: readers never block writers (a read-only session stays open while days
+are written, by the pipeline and by parallel processes, and sees each new day on its next query), a
+table and its sibling change in one snapshot whatever kills the writer, past snapshots answer
+queries, and an earlier version's warehouse is converted without losing a row."""
 
 from __future__ import annotations
 
+import os
+import random
 import re
+import signal
 import subprocess
 import sys
+import time
 from datetime import date
 
 import boto3
@@ -18,13 +24,11 @@ import pytest
 from ai_assets.automation.instance import ensure_dagster_home
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
-from ai_assets.quality.tables import TABLES
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets.transform.llm_step import LLM_POOL
-from ai_assets.warehouse.catalog import prepare
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.migration import backup_path
-from ai_assets.warehouse.storage import SCHEMA_PARTITION
+from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env, local_warehouse, read_table
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
 from ai_assets_tests.fakes.loopback import free_port
@@ -44,30 +48,37 @@ from datetime import date
 from pathlib import Path
 import polars as pl
 from ai_assets_tests.conftest import local_warehouse
-from ai_assets_tests.warehouse.test_storage import WRITES
+from ai_assets_tests.warehouse.test_lake import WRITES
 warehouse = local_warehouse(Path(sys.argv[1]), [WRITES])
 day = date(2026, 11, int(sys.argv[2]))
 for i in range(15):
     warehouse.write({WRITES: pl.DataFrame({"created_date": [day] * 50, "round": [i] * 50})}, [day])
 """
 
-# The DuckDB CLI's way in: another process opens the file read-only and keeps it open, answering
-# one query per line of stdin.
+# An analyst's DuckDB session in another process: the lake attached read-only with the statement
+# `ai-assets demo` prints (ducklake and sqlite loaded from the wheels: no network here), kept open,
+# answering one query per line of stdin.
 _ANALYST = """
 import sys
 import duckdb
-conn = duckdb.connect(sys.argv[1], read_only=True)
+from ai_assets.warehouse.lake import extension_file
+conn = duckdb.connect()
+for name in ("ducklake", "sqlite_scanner"):
+    conn.execute(f"LOAD '{extension_file(name)}'")
+for statement in sys.argv[1].split("; ")[2:]:
+    conn.execute(statement)
 for line in sys.stdin:
     print(conn.execute(line).fetchall(), flush=True)
 """
 
 
 class Analyst:
-    """A separate process holding the warehouse open read-only, as a DuckDB CLI session does."""
+    """A separate process holding the lake open read-only, as a DuckDB CLI session does."""
 
-    def __init__(self, catalog: str):
+    def __init__(self, warehouse):
+        attach = warehouse.lake.attach_hint()
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _ANALYST, catalog], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", _ANALYST, attach], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
 
     def ask(self, sql: str) -> str:
@@ -82,7 +93,7 @@ class Analyst:
 
 def test_parallel_writer_processes_write_their_days_while_a_reader_holds_the_warehouse(tmp_path):
     warehouse = local_warehouse(tmp_path, [WRITES])
-    analyst = Analyst(warehouse.catalog_path)
+    analyst = Analyst(warehouse)
     try:
         assert analyst.ask("select count(*) from writes") == "[(0,)]"
         writers = [
@@ -98,15 +109,14 @@ def test_parallel_writer_processes_write_their_days_while_a_reader_holds_the_war
         assert seen == str([(n + 1, 50, 14) for n in range(4)])
     finally:
         analyst.close()
-    assert not (tmp_path / "locks").exists()  # no writer took a lock
 
 
 def test_a_day_materialises_while_analysts_hold_the_warehouse_open(pipeline):
     pipeline.run("reference_data_job")
     pipeline.run("daily_tickets_job", DAY_1)
-    catalog = str(pipeline.settings.warehouse_path)
-    in_process = duckdb.connect(catalog, read_only=True)  # a notebook in the same process as the run
-    analyst = Analyst(catalog)  # the DuckDB CLI in another
+    lake = pipeline.settings.warehouse.lake
+    in_process = lake.connect(read_only=True)  # a notebook in the same process as the run
+    analyst = Analyst(pipeline.settings.warehouse)  # the DuckDB CLI in another
     try:
         day_1 = pipeline.count("raw_tickets")
         assert in_process.execute("select count(*) from raw_tickets").fetchone()[0] == day_1
@@ -118,22 +128,17 @@ def test_a_day_materialises_while_analysts_hold_the_warehouse_open(pipeline):
         both = in_process.execute("select count(*), count(distinct created_date) from raw_tickets").fetchone()
         assert both[0] > day_1 and both[1] == 2
         assert analyst.ask("select count(distinct created_date) from ticket_triage") == "[(2,)]"
-        # A mart built for the first time after the session opened is there after a reopen (in one
-        # process DuckDB shares an open file between its connections: close them all first).
-        in_process.close()
-        with duckdb.connect(catalog, read_only=True) as reopened:
-            assert reopened.execute("select count(distinct created_date) from ticket_kpis_daily").fetchone()[0] == 2
+        # A mart built after the sessions opened: there on their next query.
+        assert in_process.execute("select count(distinct created_date) from ticket_kpis_daily").fetchone()[0] == 2
+        assert analyst.ask("select count(distinct created_date) from ticket_kpis_daily") == "[(2,)]"
     finally:
         in_process.close()
         analyst.close()
 
 
-def test_a_warehouse_of_an_earlier_version_is_converted_without_losing_a_row(tmp_path):
-    from ai_assets.defs.landing.tables import RAW_TICKETS
-    from ai_assets.defs.reference.tables import CUSTOMERS_QUARANTINE
-
-    catalog = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(catalog)) as conn:  # what the single-file version left: tables, old columns
+def _single_file_warehouse(folder) -> None:
+    """What the single-file version left: tables inside warehouse.duckdb, with old columns."""
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as conn:
         conn.execute(
             "create table raw_tickets as select 'T-' || range as ticket_id, date '2026-11-01' + (range % 3)::int"
             " as created_date, 'help' as body from range(7)"
@@ -142,22 +147,163 @@ def test_a_warehouse_of_an_earlier_version_is_converted_without_losing_a_row(tmp
         conn.execute("insert into customers_quarantine values (2, 'C-1', 'bad tier')")
         conn.execute("create table ticket_kpis_daily as select 1 as n")  # a mart: rebuilt by dbt, not copied
 
+
+def _parquet_warehouse(folder) -> None:
+    """What the Parquet version left: a day per file under tables/, and warehouse.duckdb of views."""
+    tables = folder / "tables"
+    for day in range(3):
+        part = tables / "raw_tickets" / f"created_date=2026-11-0{day + 1}"
+        part.mkdir(parents=True)
+        pl.DataFrame({"ticket_id": [f"T-{n}" for n in range(7) if n % 3 == day], "body": "help"}).write_parquet(
+            part / "part.parquet"
+        )
+    (tables / "customers_quarantine").mkdir(parents=True)
+    pl.DataFrame({"source_line": [2], "customer_id": ["C-1"], "reason": ["bad tier"]}).write_parquet(
+        tables / "customers_quarantine" / "data.parquet"
+    )
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as conn:
+        conn.execute(
+            f"create view raw_tickets as select * from read_parquet('{tables}/raw_tickets/*/*.parquet',"
+            " hive_partitioning=true, hive_types={'created_date': DATE})"
+        )
+        conn.execute(f"create view customers_quarantine as select * from '{tables}/customers_quarantine/data.parquet'")
+    (folder / "warehouse.duckdb.views.json").write_text("{}")
+
+
+@pytest.mark.parametrize("earlier", [_single_file_warehouse, _parquet_warehouse])
+def test_a_warehouse_of_an_earlier_version_is_converted_without_losing_a_row(tmp_path, earlier):
+    from ai_assets.defs.landing.tables import RAW_TICKETS
+    from ai_assets.defs.reference.tables import CUSTOMERS_QUARANTINE
+
+    earlier(tmp_path)
     warehouse = local_warehouse(tmp_path)
 
-    assert backup_path(catalog).exists()
+    assert backup_path(tmp_path / "warehouse.duckdb").exists() and not (tmp_path / "warehouse.duckdb").exists()
     tickets = read_table(warehouse, RAW_TICKETS).sort("ticket_id")
     assert tickets["ticket_id"].to_list() == [f"T-{n}" for n in range(7)]
     assert tickets["created_date"].value_counts().height == 3 and tickets["channel"].null_count() == 7
     quarantine = read_table(warehouse, CUSTOMERS_QUARANTINE)
     assert quarantine.select("source_line", "customer_id", "source_file").rows() == [(2, "C-1", None)]
-    assert sorted(p.name for p in (tmp_path / "tables" / "raw_tickets").iterdir()) == [
-        "created_date=2026-11-01",
-        "created_date=2026-11-02",
-        "created_date=2026-11-03",
-        "created_date=__HIVE_DEFAULT_PARTITION__",
-    ]
-    prepare(warehouse.catalog, warehouse.storage, TABLES)  # a second start converts nothing twice
+    warehouse.prepare()  # a second start converts nothing twice
     assert read_table(warehouse, RAW_TICKETS).height == 7
+
+
+WRITES_FAILURES = Table(
+    "writes_failures",
+    "One row per write's failure (the sibling).",
+    WRITES.columns,
+    key=(),
+    partitioned=True,
+    notes=WRITES.notes,
+)
+
+# Writes a table and its sibling together, round after round, until killed.
+_PAIR_WRITER = """
+import sys
+from datetime import date
+from pathlib import Path
+import polars as pl
+from ai_assets_tests.conftest import local_warehouse
+from ai_assets_tests.warehouse.test_lake import WRITES, WRITES_FAILURES
+warehouse = local_warehouse(Path(sys.argv[1]), [WRITES, WRITES_FAILURES])
+day = date(2026, 11, 1)
+for i in range(10_000):
+    rows = pl.DataFrame({"created_date": [day] * 200, "round": [i] * 200})
+    warehouse.write({WRITES: rows, WRITES_FAILURES: rows.head(100 + i % 100)}, [day])
+    print(i, flush=True)
+"""
+
+
+def test_a_writer_killed_at_any_point_never_leaves_a_table_and_its_sibling_out_of_step(tmp_path):
+    randomly = random.Random(7)
+    rounds_seen = []
+    for attempt in range(20):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", _PAIR_WRITER, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert writer.stdout.readline(), writer.communicate()[1]  # its first round is in: kill it any time now
+        time.sleep(randomly.uniform(0, 0.4))
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+        warehouse = local_warehouse(tmp_path, [WRITES, WRITES_FAILURES])
+        with warehouse.get_connection() as conn:
+            table = conn.execute("select count(*), min(round), max(round) from writes").fetchone()
+            sibling = conn.execute("select count(*), min(round), max(round) from writes_failures").fetchone()
+        round_ = table[1]
+        assert table == (200, round_, round_), f"attempt {attempt}: {table}"
+        assert sibling == (100 + round_ % 100, round_, round_), f"attempt {attempt}: {table} but {sibling}"
+        rounds_seen.append(round_)
+    assert len(set(rounds_seen)) > 5  # killed at many different points
+
+
+# A "machine": its own local folder (no catalog file, no locks there), the data files in a shared root.
+_MACHINE_WRITER = """
+import sys
+from datetime import date
+from pathlib import Path
+import polars as pl
+from ai_assets.warehouse.catalog import prepare
+from ai_assets.warehouse.resource import WarehouseResource
+from ai_assets_tests.warehouse.test_lake import WRITES, WRITES_FAILURES
+local, shared, first_day = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+warehouse = WarehouseResource(catalog_path=str(local / "lake.sqlite"), storage_root=shared, lock_dir=str(local))
+prepare(warehouse.lake, [WRITES, WRITES_FAILURES])
+for i in range(10):
+    day = date(2026, 11, first_day + i % 2)
+    rows = pl.DataFrame({"created_date": [day] * 30, "round": [i] * 30})
+    warehouse.write({WRITES: rows, WRITES_FAILURES: rows.head(10)}, [day])
+"""
+
+
+def test_machines_share_the_lake_through_its_catalog_in_postgresql(tmp_path, monkeypatch, postgres):
+    url = postgres.new_database().replace("postgres:@", "postgres:catalog-password@")  # the server trusts
+    monkeypatch.setenv("AI_ASSETS_STATE_URL", url)
+    shared = str(tmp_path / "shared")  # the bucket both machines write to
+    machines = [
+        subprocess.Popen(
+            [sys.executable, "-c", _MACHINE_WRITER, str(tmp_path / name), shared, str(first_day)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, first_day in (("one", 1), ("two", 3))
+    ]
+    errors = [machine.communicate(timeout=300)[1] for machine in machines]
+    assert [machine.returncode for machine in machines] == [0, 0], errors
+    readers = [
+        WarehouseResource(
+            catalog_path=str(tmp_path / name / "lake.sqlite"), storage_root=shared, lock_dir=str(tmp_path)
+        )
+        for name in ("one", "two")
+    ]
+    days = [
+        warehouse.query(
+            "select day(created_date) as day, count(*) as n, max(round) as r from writes group by 1 order by 1"
+        )
+        for warehouse in readers
+    ]
+    assert days[0].rows() == [(1, 30, 8), (2, 30, 9), (3, 30, 8), (4, 30, 9)] and days[0].equals(days[1])
+    assert not list(tmp_path.rglob("lake.sqlite"))  # no local catalog anywhere
+    # The catalog's password is in neither a session's attached paths nor its settings.
+    seen = readers[0].query("select path from duckdb_databases() union all select value from duckdb_settings()")
+    assert "catalog-password" not in str(seen.rows())
+
+
+def test_the_pipeline_and_dbt_build_on_a_catalog_in_postgresql(tmp_path, monkeypatch, llm_server, postgres):
+    monkeypatch.setenv("AI_ASSETS_STATE_URL", postgres.new_database().replace("postgres:@", "postgres:pg-password@"))
+    settings = configure_env(monkeypatch, tmp_path / "data", llm_server)
+    generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20)
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        for job, partition in (("reference_data_job", None), ("daily_tickets_job", DAY_1), ("marts_job", None)):
+            assert defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition).success
+    warehouse = settings.warehouse
+    assert warehouse.query("select count(*) from ticket_kpis_daily").item() > 0
+    assert warehouse.query("select count(distinct created_date) from raw_tickets").item() == 1
+    assert not (settings.data_dir / "lake.sqlite").exists()
+    written = [
+        p.read_text(errors="replace") for p in settings.data_dir.rglob("*") if p.is_file() and p.stat().st_size < 10**7
+    ]
+    assert not [text for text in written if "pg-password" in text]  # dbt's profile and logs included
 
 
 def test_a_contract_that_gains_a_column_shows_it_null_in_days_written_before(tmp_path):
@@ -228,11 +374,9 @@ def test_a_remote_root_holds_the_days_and_the_marts_and_answers_queries(tmp_path
         assert rerun.success
 
     s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="warehouse/ticket_triage/")["Contents"]]
-    assert sorted(keys) == [
-        f"warehouse/ticket_triage/created_date={day}/part.parquet" for day in (DAY_1, DAY_2, SCHEMA_PARTITION)
-    ]
-    assert not (settings.data_dir / "tables").exists()  # nothing of the tables on local disk
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="warehouse/main/")["Contents"]]
+    assert {key.split("/")[2] for key in keys} >= {"raw_tickets", "ticket_triage"}  # small writes: in the catalog
+    assert not (settings.data_dir / "lake").exists()  # nothing of the tables on local disk
     warehouse = settings.warehouse
     raw = warehouse.query("select created_date::varchar as day, count(*) as n from raw_tickets group by 1 order by 1")
     outcomes = warehouse.query(
@@ -277,7 +421,7 @@ def test_three_days_in_parallel_processes_overlap_and_keep_every_ticket(tmp_path
             build_definitions(load_settings()).resolve_job_def("reference_data_job").execute_in_process(
                 instance=instance
             )
-        analyst = Analyst(str(settings.warehouse_path))  # open the whole time
+        analyst = Analyst(settings.warehouse)  # open the whole time
         try:
             runs = [
                 subprocess.Popen([sys.executable, "-c", _DAY_RUN, day], stdout=subprocess.PIPE, text=True)
@@ -307,5 +451,5 @@ def test_three_days_in_parallel_processes_overlap_and_keep_every_ticket(tmp_path
     # The three runs were in flight at the same time (the rendezvous was met inside each run): none
     # queued behind another's writes.
     assert max(start for start, _ in windows) < min(end for _, end in windows)
-    # No storage lock anywhere (the llm_provider pool may hold a step back: that is the LLM's limit, by design).
-    assert not [m for m in messages if re.search(r"lock on file|conflicting lock|warehouse\.duckdb\.lock", m, re.I)]
+    # No storage error anywhere (the llm_provider pool may hold a step back: that is the LLM's limit, by design).
+    assert not [m for m in messages if re.search(r"lock on file|conflicting lock|database is locked|conflict", m, re.I)]

@@ -1,0 +1,259 @@
+"""The warehouse's tables in DuckLake: a catalog database and Parquet files under the storage root.
+
+The catalog is a SQLite file under the data directory (the one local database several processes
+write and read at once: a DuckDB file takes one writer process), or PostgreSQL when
+AI_ASSETS_STATE_URL points at one, so every machine shares it. The data are Parquet files under
+the storage root, a folder or `s3://bucket/prefix`. DuckLake's transactions give what a data team
+expects of an open table format: a write of several tables (a table and its failures sibling) is
+one snapshot or nothing, a reader sees whole snapshots only, and every past snapshot stays
+queryable (`ai-assets query --at`).
+
+Extensions are loaded from the files the `duckdb-extension-*` wheels install, never downloaded.
+Commits take the lake's lock (a file lock; an advisory lock on PostgreSQL): DuckLake retries
+conflicting commits itself only on some catalogs, and a SQLite catalog answers "database is
+locked" to a second writer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import duckdb
+
+from ai_assets import state
+from ai_assets.secrets import STATE_URL_VARIABLE, from_environment, scrub_secrets
+
+ALIAS = "lake"
+T = TypeVar("T")
+# Errors a commit or a catalog read gets when another process holds the catalog for a moment, or
+# committed a conflicting change first (or, on a new PostgreSQL catalog, created DuckLake's tables
+# first): the transaction, or the attach, is tried again.
+_TRANSIENT = (
+    "database is locked",
+    "Transaction conflict",
+    "Failed to flush changes",
+    "could not serialize",
+    "duplicate key value violates unique constraint",
+)
+
+
+def extension_file(name: str) -> str:
+    """The extension as the `duckdb-extension-<name>` wheel installs it, for this DuckDB."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"the DuckDB extension {name} is not installed: pip install 'duckdb-extension-{name.replace('_', '-')}"
+            f"=={duckdb.__version__}' (the project's dependencies pull it in)"
+        )
+    path = Path(spec.submodule_search_locations[0]) / "extensions" / f"v{duckdb.__version__}"
+    return str(path / f"{name}.duckdb_extension")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Where the lake is. `catalog` is the SQLite file's path; on PostgreSQL the URL is read from
+    the environment at each connection, so it is never held in a setting or shown."""
+
+    catalog: str
+    data_path: str
+    lock_dir: str
+    endpoint_url: str | None = None  # of an S3-compatible store; unset: AWS's own
+
+    @property
+    def catalog_url(self) -> str:
+        return from_environment(STATE_URL_VARIABLE)
+
+    @property
+    def on_postgres(self) -> bool:
+        return state.is_postgres_url(self.catalog_url)
+
+    def describe(self) -> str:
+        where = f"PostgreSQL ({STATE_URL_VARIABLE})" if self.on_postgres else self.catalog
+        return f"DuckLake, catalog {where}, data {self.data_path}"
+
+    def catalog_password(self) -> str:
+        password = urlsplit(self.catalog_url).password if self.on_postgres else None
+        return unquote(password) if password else ""
+
+    def exists(self) -> bool:
+        return self.on_postgres or Path(self.catalog).exists()
+
+    def attach_path(self) -> str:
+        """What ATTACH takes: on PostgreSQL the URL without its password, which goes to a secret
+        instead (a session lists attached paths in `duckdb_databases()`, never a secret's values)."""
+        if self.on_postgres:
+            return f"ducklake:postgres:{_without_password(self.catalog_url)}"
+        return f"ducklake:sqlite:{self.catalog}"
+
+    def attach_hint(self) -> str:
+        """The SQL an analyst runs in any DuckDB client to read the lake (the URL by its variable's name)."""
+        catalog = "postgres:' || getenv('AI_ASSETS_STATE_URL') || '" if self.on_postgres else f"sqlite:{self.catalog}"
+        kind = "postgres" if self.on_postgres else "sqlite"
+        return (
+            f"INSTALL ducklake; INSTALL {kind}; ATTACH 'ducklake:{catalog}' AS {ALIAS} "
+            f"(DATA_PATH {_literal(self.data_folder())}, READ_ONLY); USE {ALIAS};"
+        )
+
+    def data_folder(self) -> str:
+        return self.data_path.rstrip("/") + "/"
+
+    def connect(self, *, read_only: bool = False, at: int | str | None = None) -> duckdb.DuckDBPyConnection:
+        """A new in-memory DuckDB session with the lake attached as `lake` and in use. `at` (a
+        snapshot id, or a time DuckDB reads as a TIMESTAMPTZ) attaches the lake as it was then."""
+        conn = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        try:
+            for name in self.extensions():
+                conn.execute(f"LOAD {_literal(extension_file(name))}")
+            if not self.data_path.startswith("s3://"):
+                Path(self.data_path).mkdir(parents=True, exist_ok=True)
+            else:
+                conn.execute(self._s3_secret())
+            if self.catalog_password():
+                conn.execute(f"CREATE TEMPORARY SECRET (TYPE postgres, PASSWORD {_literal(self.catalog_password())})")
+            if not self.on_postgres:
+                _use_wal(Path(self.catalog))
+            options = [f"DATA_PATH {_literal(self.data_folder())}"]
+            if read_only:
+                options.append("READ_ONLY")
+            if isinstance(at, int):
+                options.append(f"SNAPSHOT_VERSION {at}")
+            elif at is not None:
+                options.append(f"SNAPSHOT_TIME {_literal(str(at))}")
+            statement = f"ATTACH {_literal(self.attach_path())} AS {ALIAS} ({', '.join(options)})"
+            _transiently(lambda: conn.execute(statement))
+            conn.execute(f"USE {ALIAS}")
+        except duckdb.Error as error:
+            conn.close()
+            hint = ""
+            if "does not match existing data path" in str(error):
+                hint = (
+                    f". Every machine sharing {STATE_URL_VARIABLE} (the lake's catalog) must set the same "
+                    "AI_ASSETS_STORAGE_ROOT (the lake's files), e.g. s3://bucket/prefix"
+                )
+            raise type(error)(f"cannot open the lake ({self.describe()}): {scrub_secrets(str(error))}{hint}") from None
+        return conn
+
+    def install_extensions(self, directory: Path) -> None:
+        """Installs the lake's extensions from the wheels into `directory`, for a client that loads
+        them by name (dbt): with that directory set, its INSTALL finds them and downloads nothing."""
+        config = {"extension_directory": str(directory), "autoinstall_known_extensions": False}
+        with duckdb.connect(config=config) as conn:
+            installed = {
+                name
+                for (name,) in conn.execute("SELECT extension_name FROM duckdb_extensions() WHERE installed").fetchall()
+            }
+            for name in self.extensions():
+                if name not in installed:
+                    conn.execute(f"INSTALL {_literal(extension_file(name))}")
+
+    def extensions(self) -> list[str]:
+        names = ["ducklake", "postgres_scanner" if self.on_postgres else "sqlite_scanner"]
+        return [*names, "httpfs"] if self.data_path.startswith("s3://") else names
+
+    def _s3_secret(self) -> str:
+        """The store's credentials, from the standard AWS variables, as a secret of this session only."""
+        options = {
+            "TYPE": "s3",
+            "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+            "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+            "SESSION_TOKEN": os.environ.get("AWS_SESSION_TOKEN", ""),
+            "REGION": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        }
+        if self.endpoint_url:
+            endpoint = urlsplit(self.endpoint_url)
+            options.update(ENDPOINT=endpoint.netloc, URL_STYLE="path", USE_SSL=str(endpoint.scheme == "https"))
+        body = ", ".join(f"{key} {_literal(value)}" for key, value in options.items() if value)
+        return f"CREATE TEMPORARY SECRET lake_store ({body})"
+
+    @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A session on the lake, cheap: a cursor of this process's own attached lake."""
+        cursor = _shared(self).cursor()
+        try:
+            cursor.execute(f"USE {ALIAS}")
+            yield cursor
+        finally:
+            cursor.close()
+
+    def commit(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`work(session)` in one transaction, holding the lake's lock: all its changes are one
+        snapshot, or (an error, a crash) none. Tried again when the catalog was busy."""
+
+        def attempt() -> T:
+            with state.lock("lake", Path(self.lock_dir)), self.session() as conn:
+                conn.execute("BEGIN")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                return result
+
+        return _transiently(attempt)
+
+
+def _without_password(url: str) -> str:
+    """The URL as libpq's `key=value` words, its password left out (DuckDB's PostgreSQL secret adds
+    it, and with a secret the connection string must be in that form)."""
+    parts = urlsplit(url)
+    words = {"host": parts.hostname, "port": parts.port, "dbname": parts.path.lstrip("/"), "user": parts.username}
+    words.update((key, values[-1]) for key, values in parse_qs(parts.query).items())
+    return " ".join(f"{key}={unquote(str(value))}" for key, value in words.items() if value)
+
+
+def _transiently(run: Callable[[], T], attempts: int = 6) -> T:
+    for attempt in range(attempts):
+        try:
+            return run()
+        except duckdb.Error as error:
+            if attempt == attempts - 1 or not any(text in str(error) for text in _TRANSIENT):
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _use_wal(catalog: Path) -> None:
+    """A new SQLite catalog in WAL mode (it stays so): readers then never wait for a writer."""
+    if catalog.exists():
+        return
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    conn = state.connect(catalog)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+_SHARED: dict[tuple[Lake, str], duckdb.DuckDBPyConnection] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """One attached lake per process and catalog, whose cursors are the sessions."""
+    key = (lake, lake.catalog_url)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = lake.connect()
+        return _SHARED[key]
+
+
+def close_sessions() -> None:
+    """Detaches every lake this process opened (tests that delete their data directory)."""
+    with _SHARED_LOCK:
+        for conn in _SHARED.values():
+            conn.close()
+        _SHARED.clear()
