@@ -272,13 +272,16 @@ def cmd_cluster_up(args: argparse.Namespace) -> int:
 
     root = Path(args.root)
     with local_cluster(root, DEFAULT_WORKERS[: args.workers]) as cluster:
-        # Landing files are local to a machine: each gets the same sample week.
-        for name in [worker.name for worker in DEFAULT_WORKERS[: args.workers]] + ["orchestrator"]:
-            if not (cluster.data_dir(name) / "landing").exists():
-                generate_sample_data(cluster.data_dir(name), days=args.days, tickets_per_day=args.tickets_per_day)
+        sample = root / "sample"  # landed in the bucket, where every machine reads it
+        if not (sample / "landing").exists():
+            generate_sample_data(sample, days=args.days, tickets_per_day=args.tickets_per_day)
+        landed = cluster.land(sample / "landing")
         exports = {**cluster.env, "AI_ASSETS_DATA_DIR": str(cluster.data_dir("orchestrator"))}
         print(f"A cluster under {root.resolve()}: PostgreSQL (instance, state, lake catalog, Celery queue), an S3")
-        print(f"server ({cluster.env['AI_ASSETS_STORAGE_ENDPOINT_URL']}), and workers {', '.join(cluster.workers)}")
+        print(
+            f"server ({cluster.env['AI_ASSETS_STORAGE_ENDPOINT_URL']}: the lake, and {landed} sample landing files in"
+        )
+        print(f"{cluster.env['AI_ASSETS_LANDING_URL']}), and workers {', '.join(cluster.workers)}")
         print(f"(logs: {root.resolve()}/worker-*.log). In another shell, run the pipeline on it:\n")
         for name, value in exports.items():
             print(f"export {name}='{value}'")
@@ -291,6 +294,9 @@ def cmd_cluster_up(args: argparse.Namespace) -> int:
                 time.sleep(1)
         except KeyboardInterrupt:
             pass
+        # Shutting down: a second Ctrl-C must not leave workers or the database behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         dead = [name for name, process in cluster.workers.items() if process.poll() is not None]
         if dead:
             print(f"Worker {', '.join(dead)} stopped: see its log under {root.resolve()}", file=sys.stderr)

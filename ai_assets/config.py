@@ -16,10 +16,11 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ai_assets.extract.remote_landing import Landing
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.vocabulary import LABEL_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource, uses_embedded_model
-from ai_assets.settings import SettingsError, embedded_given, environment, read_environment, setting
+from ai_assets.settings import SettingsError, embedded_given, environment, read_environment, setting, storage_url
 from ai_assets.warehouse.resource import WarehouseResource
 
 # Accuracy a triage must reach on the labelled tickets, per field: what a good hosted model reaches
@@ -44,6 +45,9 @@ class ProjectSettings(BaseModel):
     # `ai-assets` (demo, dev, backfill) sets it to the first day landed when unset (cli.partitions_from_the_data).
     partitions_start: str = setting("AI_ASSETS_PARTITIONS_START", "2026-11-01", "the first daily partition")
     backfill_days_per_run: int = setting("AI_ASSETS_BACKFILL_DAYS_PER_RUN", 5, "days a backfill run takes", ge=1)
+    landing_url: str | None = setting(
+        "AI_ASSETS_LANDING_URL", None, "landing folders in a bucket (s3://bucket/prefix); unset: <data dir>/landing"
+    )
     # in_process: one process per run, the cheapest on a small machine; multiprocess: steps in parallel.
     executor: Literal["in_process", "multiprocess", "celery"] = setting(
         "AI_ASSETS_EXECUTOR", "in_process", "how steps run"
@@ -81,6 +85,15 @@ class ProjectSettings(BaseModel):
     label_max_suspect_share: float = setting(
         "AI_ASSETS_LABEL_MAX_SUSPECT_SHARE", 0.1, "share of suspect labels above which the proxy stops", ge=0, le=1
     )
+
+    @field_validator("landing_url")
+    @classmethod
+    def check_landing_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if "://" not in value:
+            raise ValueError("is a bucket URL (s3://bucket/prefix); local landing files go under the data directory")
+        return storage_url(value)
 
     @field_validator("data_dir", "dagster_home_set", "prompts_dir")
     @classmethod
@@ -124,6 +137,10 @@ class ProjectSettings(BaseModel):
     @property
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
+
+    def landing(self, endpoint_url: str | None) -> Landing:
+        """The landing folders: local, or a mirror of AI_ASSETS_LANDING_URL (on `endpoint_url`'s store)."""
+        return Landing(self.landing_dir, self.landing_url, endpoint_url)
 
     @property
     def dagster_home(self) -> Path:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 import dagster as dg
 from pydantic import PrivateAttr, field_validator
 
+from ai_assets.extract.remote_landing import mirror
 from ai_assets.llm.cache import EmbeddingCache, ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
@@ -33,13 +34,25 @@ def uses_embedded_model(environ: Mapping[str, str]) -> bool:
 
 
 class DataDirResource(dg.ConfigurableResource):
-    """Where landing files live (`<data_dir>/landing/...`)."""
+    """Where landing files live (`<data_dir>/landing/...`): written there, or mirrored there from
+    `landing_url` at the start of each step (extract/remote_landing.py)."""
 
     data_dir: str
+    landing_url: str | None = None
+    endpoint_url: str | None = None
 
     @property
     def landing_dir(self) -> Path:
         return Path(self.data_dir) / "landing"
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.landing_url:
+            mirrored = mirror(self.landing_url, self.landing_dir, self.endpoint_url)
+            if context.log:
+                context.log.info(
+                    f"Landing files from {self.landing_url}: {mirrored.files} files, {mirrored.downloaded} downloaded, "
+                    f"{mirrored.removed} gone from the bucket removed"
+                )
 
 
 class _ModelResource(dg.ConfigurableResource):

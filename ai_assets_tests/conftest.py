@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import boto3
 import dagster as dg
 import polars as pl
 import pytest
@@ -30,6 +31,7 @@ from ai_assets.warehouse.migration import migrate_legacy
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
+from ai_assets_tests.fakes.loopback import free_port
 from ai_assets_tests.processes import MARK, marked_processes, wait_until_gone
 
 SESSION = uuid.uuid4().hex[:12]  # this pytest session, in the MARK of every process its tests start
@@ -115,6 +117,26 @@ def cache(tmp_path):
 def llm_server():
     with FakeLLMServer(model_name="fake-model") as server:
         yield server
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A real S3-compatible server (moto) on loopback, with one bucket, and credentials for it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="lake")
+    yield endpoint
+    server.stop()
 
 
 @pytest.fixture(scope="session")

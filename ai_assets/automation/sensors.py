@@ -11,6 +11,7 @@ import polars as pl
 
 from ai_assets.config import ProjectSettings
 from ai_assets.extract.landing import SkippedFile, scan_folder
+from ai_assets.extract.remote_landing import Landing
 from ai_assets.extract.reviews import read_review_decisions, review_files
 from ai_assets.warehouse.partitions import Daily
 from ai_assets.warehouse.resource import WarehouseResource
@@ -66,8 +67,12 @@ def labels_fingerprint(landing_dir: Path) -> str | None:
     return _fingerprint(sorted(files))
 
 
-def build_sensors(settings: ProjectSettings, warehouse: WarehouseResource) -> list[dg.SensorDefinition]:
-    """The landing-files, reviews, labels and run-failure sensors, watching the settings' data directory."""
+def build_sensors(
+    settings: ProjectSettings, warehouse: WarehouseResource, landing: Landing | None = None
+) -> list[dg.SensorDefinition]:
+    """The landing-files, reviews, labels and run-failure sensors, watching the landing folders
+    (`landing`, which a bucket may fill; by default the settings' data directory)."""
+    landing = landing or Landing(settings.landing_dir)
 
     @dg.sensor(
         job_name="daily_tickets_job",
@@ -77,7 +82,7 @@ def build_sensors(settings: ProjectSettings, warehouse: WarehouseResource) -> li
         "(the files it reads and the ones it does not, which the run quarantines); warns about every file not read.",
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext):
-        tickets_dir = settings.landing_dir / "tickets"
+        tickets_dir = landing.refreshed() / "tickets"
         seen = json.loads(context.cursor) if context.cursor else {}
         current = landing_entries(tickets_dir)
         daily_partitions = Daily.from_settings(settings).partitions_def
@@ -109,7 +114,7 @@ def build_sensors(settings: ProjectSettings, warehouse: WarehouseResource) -> li
         "in landing/reviews/.",
     )
     def reviews_sensor(context: dg.SensorEvaluationContext):
-        reviews_dir = settings.landing_dir / "reviews"
+        reviews_dir = landing.refreshed() / "reviews"
         seen = json.loads(context.cursor) if context.cursor else {}
         current = _file_fingerprints(review_files(reviews_dir))
         changed = {name for name, fingerprint in current.items() if seen.get(name) != fingerprint}
@@ -143,7 +148,7 @@ def build_sensors(settings: ProjectSettings, warehouse: WarehouseResource) -> li
         "reloaded (the triage cascade learns from them from the next day on) and the triage re-evaluated.",
     )
     def labels_sensor(context: dg.SensorEvaluationContext):
-        fingerprint = labels_fingerprint(settings.landing_dir)
+        fingerprint = labels_fingerprint(landing.refreshed())
         if fingerprint is None or fingerprint == context.cursor:
             return
         context.update_cursor(fingerprint)
@@ -172,7 +177,7 @@ def build_sensors(settings: ProjectSettings, warehouse: WarehouseResource) -> li
     return [landing_files_sensor, reviews_sensor, labels_sensor, run_failures_sensor]
 
 
-def build_kb_reviews_sensor(landing_dir: Path) -> dg.SensorDefinition:
+def build_kb_reviews_sensor(landing: Landing) -> dg.SensorDefinition:
     @dg.sensor(
         job_name="kb_updates_job",
         minimum_interval_seconds=30,
@@ -181,7 +186,7 @@ def build_kb_reviews_sensor(landing_dir: Path) -> dg.SensorDefinition:
         "and approved article proposals published into landing/kb/.",
     )
     def kb_reviews_sensor(context: dg.SensorEvaluationContext):
-        folder = scan_folder(landing_dir / "kb_reviews")
+        folder = scan_folder(landing.refreshed() / "kb_reviews")
         # Files not read count too: the run quarantines each of them, with the reason.
         fingerprint = _fingerprint(folder.files + [s.path for s in folder.skipped])
         if fingerprint is None or fingerprint == context.cursor:

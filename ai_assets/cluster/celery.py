@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import dagster as dg
 
@@ -58,6 +59,23 @@ def worker_command(queues: list[str], concurrency: int, name: str) -> list[str]:
         "--prefetch-multiplier=1",
         "--loglevel=INFO",
     ]
+
+
+def declare_queues(broker_url: str, attempts: int = 5) -> None:
+    """Creates the queues' rows (kombu's SQLAlchemy transport inserts one on a queue's first use:
+    two workers starting at once collide on it, and the loser dies with "duplicate key value")."""
+    from kombu import Connection
+
+    for attempt in range(attempts):
+        try:
+            with Connection(broker_url) as connection:
+                for queue in (STEPS_QUEUE, MARTS_QUEUE):
+                    connection.default_channel.queue_declare(queue)
+            return
+        except Exception:  # noqa: BLE001 - the other worker's insert won: its row is there now
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def broker_settings() -> dict[str, str]:

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,14 @@ class LocalCluster:
     def machine_env(self, name: str) -> dict[str, str]:
         return {**os.environ, **self.env, "AI_ASSETS_DATA_DIR": str(self.data_dir(name))}
 
+    def land(self, landing: Path) -> int:
+        """Uploads the files of a local landing folder to the cluster's (AI_ASSETS_LANDING_URL)."""
+        client = _client(self.env["AI_ASSETS_STORAGE_ENDPOINT_URL"], self.env)
+        files = [path for path in sorted(landing.rglob("*")) if path.is_file()]
+        for path in files:
+            client.upload_file(str(path), BUCKET, f"landing/{path.relative_to(landing).as_posix()}")
+        return len(files)
+
     def start_worker(self, worker: Worker, log: Path | None = None) -> subprocess.Popen:
         self.data_dir(worker.name).mkdir(parents=True, exist_ok=True)
         out = open(log or self.root / f"worker-{worker.name}.log", "ab")  # noqa: SIM115 - the process holds it
@@ -61,7 +70,18 @@ class LocalCluster:
             start_new_session=True,  # stopped as a group: Celery's pool processes with it
         )
         self.workers[worker.name] = process
+        self._wait_ready(worker.name, process, log or self.root / f"worker-{worker.name}.log")
         return process
+
+    def _wait_ready(self, name: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while f"{name}@" not in log.read_text(errors="replace") or " ready." not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker {name} did not start (exit code {process.poll()}): see {log}")
+            time.sleep(0.2)
+
+    def dead_workers(self) -> list[str]:
+        return [name for name, process in self.workers.items() if process.poll() is not None]
 
     def stop_workers(self, timeout_s: float = 60) -> None:
         """A warm shutdown (SIGTERM: a step in flight finishes), then SIGKILL for what is left."""
@@ -135,6 +155,7 @@ def local_cluster(root: Path, workers: Sequence[Worker] = ()) -> Iterator[LocalC
             "DAGSTER_HOME": str(dagster_home),
             "AI_ASSETS_STATE_URL": urls["state"],
             "AI_ASSETS_STORAGE_ROOT": f"s3://{BUCKET}/tables",
+            "AI_ASSETS_LANDING_URL": f"s3://{BUCKET}/landing",
             "AI_ASSETS_STORAGE_ENDPOINT_URL": endpoint,
             "AI_ASSETS_EXECUTOR": "celery",
             BROKER_VARIABLE: f"sqla+postgresql+psycopg2://{broker}",
@@ -147,17 +168,20 @@ def local_cluster(root: Path, workers: Sequence[Worker] = ()) -> Iterator[LocalC
         yield cluster
 
 
-def _create_bucket(endpoint: str, credentials: dict[str, str]) -> None:
+def _client(endpoint: str, credentials: dict[str, str]):
     import boto3
 
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name=credentials["AWS_REGION"],
         aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
     )
-    client.create_bucket(Bucket=BUCKET)
+
+
+def _create_bucket(endpoint: str, credentials: dict[str, str]) -> None:
+    _client(endpoint, credentials).create_bucket(Bucket=BUCKET)
 
 
 DEFAULT_WORKERS = (Worker("worker-1", (STEPS_QUEUE, MARTS_QUEUE)), Worker("worker-2"))

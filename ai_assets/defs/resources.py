@@ -19,7 +19,11 @@ def resources() -> dg.Definitions:
     settings = current().settings
     return dg.Definitions(
         resources={
-            "landing": DataDirResource(data_dir=str(settings.project.data_dir)),
+            "landing": DataDirResource(
+                data_dir=str(settings.project.data_dir),
+                landing_url=settings.project.landing_url,
+                endpoint_url=settings.warehouse.storage_endpoint_url,
+            ),
             "warehouse": settings.warehouse,
             "dbt": dbt_resource(),
             "embeddings": settings.embeddings,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ai_assets.extract.remote_landing import Landing
 from ai_assets.warehouse.contract import OWNER
 
 
@@ -74,7 +75,7 @@ def landing_folders(graph: dg.AssetGraph) -> dict[str, str]:
     return folders
 
 
-def build_landing_observer(landing_dir: Path) -> dg.SensorDefinition:
+def build_landing_observer(landing: Landing) -> dg.SensorDefinition:
     """Observes every landing asset of the code location it is loaded in (see `landing_folders`)."""
 
     @dg.sensor(
@@ -86,6 +87,7 @@ def build_landing_observer(landing_dir: Path) -> dg.SensorDefinition:
     )
     def landing_observer_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen = json.loads(context.cursor) if context.cursor else {}
+        landing_dir = landing.refreshed()
         observations = []
         for name, folder in landing_folders(context.repository_def.asset_graph).items():
             version, files, size = folder_fingerprint(landing_dir / folder)

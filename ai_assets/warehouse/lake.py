@@ -99,8 +99,8 @@ class Lake:
         return f"ducklake:sqlite:{self.catalog}"
 
     def attach_hint(self) -> str:
-        """The SQL an analyst runs in any DuckDB client to read the lake (the URL by its variable's name)."""
-        catalog = "postgres:' || getenv('AI_ASSETS_STATE_URL') || '" if self.on_postgres else f"sqlite:{self.catalog}"
+        """The SQL an analyst runs in any DuckDB client to read the lake (a PostgreSQL URL by its variable's name)."""
+        catalog = f"postgres:<{STATE_URL_VARIABLE}>" if self.on_postgres else f"sqlite:{self.catalog}"
         kind = "postgres" if self.on_postgres else "sqlite"
         return (
             f"INSTALL ducklake; INSTALL {kind}; ATTACH 'ducklake:{catalog}' AS {ALIAS} "

@@ -40,7 +40,9 @@ def _land(settings: Settings, day: str = DAY_1) -> None:
     (orders / "orders.jsonl").write_text(json.dumps(order) + "\n")
 
 
-def _extract(settings: Settings, day: str = DAY_1, tags: dict | None = None) -> dg.ExecuteInProcessResult:
+def _extract(
+    settings: Settings, day: str = DAY_1, tags: dict | None = None, landing: DataDirResource | None = None
+) -> dg.ExecuteInProcessResult:
     daily = Daily.from_settings(settings.project)
     return dg.materialize(
         [build_raw_tickets_asset(daily), build_orders_asset(daily)],
@@ -48,7 +50,7 @@ def _extract(settings: Settings, day: str = DAY_1, tags: dict | None = None) -> 
         tags=tags,
         raise_on_error=False,
         resources={
-            "landing": DataDirResource(data_dir=str(settings.data_dir)),
+            "landing": landing or DataDirResource(data_dir=str(settings.data_dir)),
             "warehouse": settings.warehouse,
         },
     )

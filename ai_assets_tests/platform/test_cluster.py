@@ -1,6 +1,6 @@
 """The pipeline on a cluster of "machines": two Celery workers with local data directories of their
 own, sharing only PostgreSQL (the instance, the state, the lake's catalog, the queue) and an S3
-server (the lake's files), all started from packages (`ai_assets.cluster.local`, what `ai-assets
+server (the lake's files, the landing files), all started from packages (`ai_assets.cluster.local`, what `ai-assets
 cluster up` starts). Runs are started as a user would, with `dagster job execute`."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ai_assets.cluster.celery import MARTS_QUEUE, STEPS_QUEUE
@@ -25,16 +26,29 @@ TABLES = ("raw_tickets", "ticket_triage", "ticket_triage_failures", "reply_draft
 def _run(
     cluster: LocalCluster, machine: str, job: str, day: str | None = None, **env: str
 ) -> subprocess.CompletedProcess:
+    """`dagster job execute` on `machine`; fails at once if a worker dies (its steps would wait forever)."""
     tags = json.dumps({"dagster/partition": day} if day else {})
     command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "ai_assets.definitions", "-j", job]
-    return subprocess.run(
+    cluster.data_dir(machine).mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
         [*command, "--tags", tags],
         env={**cluster.machine_env(machine), **env},
         cwd=cluster.data_dir(machine),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=900,
     )
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            out, err = process.communicate(timeout=2)
+            return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            if cluster.dead_workers() or time.monotonic() > deadline:
+                process.kill()
+                out, err = process.communicate()
+                dead = cluster.dead_workers()
+                raise AssertionError(f"{job} {day}: dead workers {dead} or timed out: {err[-2000:]}") from None
 
 
 def _succeeded(result: subprocess.CompletedProcess) -> bool:
@@ -71,9 +85,12 @@ def test_two_workers_backfill_three_days_and_rerun_one_on_both_at_once(tmp_path)
             AI_ASSETS_PARTITIONS_START=DAYS[0],
             AI_ASSETS_OUTBOX_WEBHOOK_URL=hook.url,
         )
-        for machine in ("machine-a", "machine-b", "orchestrator", "machine-c"):
-            generate_sample_data(cluster.data_dir(machine), days=3, tickets_per_day=10, golden_size=20)
-        shutil.rmtree(cluster.data_dir("machine-c") / "landing" / "tickets" / DAYS[2])  # it never saw day 3
+        # The landing files in the bucket: no machine has any of its own (each mirrors the bucket)...
+        generate_sample_data(tmp_path / "sample", days=3, tickets_per_day=10, golden_size=20)
+        assert cluster.land(tmp_path / "sample" / "landing") > 0
+        # ... but machine C, which reads a local folder that never saw day 3.
+        shutil.copytree(tmp_path / "sample", cluster.data_dir("machine-c"))
+        shutil.rmtree(cluster.data_dir("machine-c") / "landing" / "tickets" / DAYS[2])
         for worker in WORKERS:
             cluster.start_worker(worker)
 
@@ -103,7 +120,14 @@ def test_two_workers_backfill_three_days_and_rerun_one_on_both_at_once(tmp_path)
 
         # A machine without day 3's landing files fails that day loudly and loses no shared row.
         before = _counts(cluster, "machine-a")
-        lost = _run(cluster, "machine-c", "daily_tickets_job", DAYS[2], AI_ASSETS_EXECUTOR="in_process")
+        lost = _run(
+            cluster,
+            "machine-c",
+            "daily_tickets_job",
+            DAYS[2],
+            AI_ASSETS_EXECUTOR="in_process",
+            AI_ASSETS_LANDING_URL="",
+        )
         assert lost.returncode != 0 and "raw_tickets not extracted" in lost.stdout + lost.stderr
         # Every table reads the same from both machines, and as before.
         assert _counts(cluster, "machine-b") == _counts(cluster, "machine-a") == before

@@ -31,7 +31,6 @@ from ai_assets.warehouse.migration import backup_path
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env, local_warehouse, read_table
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
-from ai_assets_tests.fakes.loopback import free_port
 
 WRITES = Table(
     "writes",
@@ -332,26 +331,6 @@ def test_the_storage_lives_where_the_setting_says(tmp_path, monkeypatch):
         assert "unknown storage protocol 'nosuch'" in str(error)
     else:
         raise AssertionError("an unknown protocol was accepted")
-
-
-@pytest.fixture
-def s3_server(monkeypatch):
-    """A real S3-compatible server (moto) on loopback, with one bucket, and credentials for it."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="lake")
-    yield endpoint
-    server.stop()
 
 
 def test_a_remote_root_holds_the_days_and_the_marts_and_answers_queries(tmp_path, monkeypatch, llm_server, s3_server):

@@ -15,6 +15,7 @@ def automation() -> dg.Definitions:
     settings = current().settings
     project = settings.project
     by_name = {job.name: job for job in JOBS}
+    landing = project.landing(settings.warehouse.storage_endpoint_url)
     retries = build_outbox_retry_schedule(
         by_name["outbox_retry_job"], settings.outbox.days_to_retry, Daily.from_settings(project).partitions_def
     )
@@ -22,8 +23,8 @@ def automation() -> dg.Definitions:
         jobs=JOBS,
         schedules=[build_daily_tickets_schedule(by_name["daily_tickets_job"]), retries],
         sensors=[
-            *build_sensors(project, settings.warehouse),
-            build_kb_reviews_sensor(project.landing_dir),
-            build_landing_observer(project.landing_dir),
+            *build_sensors(project, settings.warehouse, landing),
+            build_kb_reviews_sensor(landing),
+            build_landing_observer(landing),
         ],
     )

@@ -1,0 +1,84 @@
+"""Landing folders in object storage (`AI_ASSETS_LANDING_URL=s3://bucket/landing`), so any machine
+can extract any day: each machine keeps `<data dir>/landing/` as a mirror of that prefix, brought up
+to date before a step or a sensor reads it (new and changed files downloaded, files gone from the
+store removed), and everything downstream reads local files as before.
+
+A file is compared by its ETag, kept in `landing/.mirror.json`; a download lands under a temporary
+name and is renamed into place, so a reader never sees half a file. Mirrors on one machine take
+turns (a file lock).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from ai_assets.warehouse.locking import file_lock
+
+MANIFEST = ".mirror.json"
+
+
+class Mirrored(NamedTuple):
+    downloaded: int
+    removed: int
+    files: int
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where a machine reads landing files: `local`, a mirror of `url` when one is set."""
+
+    local: Path
+    url: str | None = None
+    endpoint_url: str | None = None
+
+    def refreshed(self) -> Path:
+        """The local folder, brought up to date with the bucket first (when there is one)."""
+        if self.url:
+            mirror(self.url, self.local, self.endpoint_url)
+        return self.local
+
+
+def _filesystem(endpoint_url: str | None):
+    import s3fs
+
+    # Listings uncached: a file another machine landed a moment ago must be seen.
+    options = {"endpoint_url": endpoint_url} if endpoint_url else {}
+    return s3fs.S3FileSystem(use_listings_cache=False, skip_instance_cache=True, client_kwargs=options)
+
+
+def mirror(url: str, local: Path, endpoint_url: str | None = None) -> Mirrored:
+    """Makes the files under `local` those under `url` (credentials: the AWS_* variables)."""
+    fs = _filesystem(endpoint_url)
+    prefix = url.removeprefix("s3://").rstrip("/")
+    remote = {
+        path.removeprefix(prefix + "/"): str(info.get("ETag") or info.get("size"))
+        for path, info in fs.find(prefix, detail=True).items()
+        if info.get("type") != "directory"
+    }
+    local.mkdir(parents=True, exist_ok=True)
+    with file_lock(local / ".mirror.lock"):
+        manifest_path = local / MANIFEST
+        held = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        downloaded = removed = 0
+        for relative, tag in sorted(remote.items()):
+            target = local / relative
+            if held.get(relative) == tag and target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            fs.get_file(f"{prefix}/{relative}", str(partial))
+            os.replace(partial, target)
+            held[relative] = tag
+            downloaded += 1
+        for relative in sorted(set(held) - set(remote)):
+            (local / relative).unlink(missing_ok=True)
+            del held[relative]
+            removed += 1
+        partial = manifest_path.with_suffix(".partial")
+        partial.write_text(json.dumps(held, indent=0, sort_keys=True))
+        os.replace(partial, manifest_path)
+    return Mirrored(downloaded, removed, len(remote))
