@@ -21,6 +21,8 @@ SECRET_VARIABLES = (
     "AI_ASSETS_TICKETING_TOKEN",
     "AI_ASSETS_STATE_URL",
     "PGPASSWORD",  # set for dbt's build from AI_ASSETS_STATE_URL's password
+    "AWS_SECRET_ACCESS_KEY",  # the lake's and the landing bucket's store
+    "AWS_SESSION_TOKEN",
     "AI_ASSETS_CELERY_BROKER_URL",
     "AI_ASSETS_CELERY_BACKEND_URL",
 )

@@ -42,6 +42,11 @@ class Landing:
         return self.local
 
 
+def _inside(local: Path, relative: str) -> bool:
+    """False for a key that would land outside the folder (`../`): such a file is not mirrored."""
+    return (local / relative).resolve().is_relative_to(local.resolve())
+
+
 def _filesystem(endpoint_url: str | None):
     import s3fs
 
@@ -54,13 +59,17 @@ def mirror(url: str, local: Path, endpoint_url: str | None = None) -> Mirrored:
     """Makes the files under `local` those under `url` (credentials: the AWS_* variables)."""
     fs = _filesystem(endpoint_url)
     prefix = url.removeprefix("s3://").rstrip("/")
-    remote = {
-        path.removeprefix(prefix + "/"): str(info.get("ETag") or info.get("size"))
-        for path, info in fs.find(prefix, detail=True).items()
-        if info.get("type") != "directory"
-    }
     local.mkdir(parents=True, exist_ok=True)
+    # Half-downloaded files beside the folder, not in it: no scan of landing/ ever sees one.
+    downloads = local.with_name(f".{local.name}-downloads")
+    downloads.mkdir(exist_ok=True)
     with file_lock(local / ".mirror.lock"):
+        # Listed under the lock: a listing older than another mirror's would undo its downloads.
+        remote = {
+            path.removeprefix(prefix + "/"): str(info.get("ETag") or info.get("size"))
+            for path, info in fs.find(prefix, detail=True).items()
+            if info.get("type") != "directory" and _inside(local, path.removeprefix(prefix + "/"))
+        }
         manifest_path = local / MANIFEST
         held = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
         downloaded = removed = 0
@@ -69,9 +78,12 @@ def mirror(url: str, local: Path, endpoint_url: str | None = None) -> Mirrored:
             if held.get(relative) == tag and target.exists():
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{target.name}.partial")
-            fs.get_file(f"{prefix}/{relative}", str(partial))
-            os.replace(partial, target)
+            partial = downloads / f"{abs(hash(relative))}.partial"
+            try:
+                fs.get_file(f"{prefix}/{relative}", str(partial))
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
             held[relative] = tag
             downloaded += 1
         for relative in sorted(set(held) - set(remote)):

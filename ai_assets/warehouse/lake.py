@@ -85,7 +85,11 @@ class Lake:
         return f"DuckLake, catalog {where}, data {self.data_path}"
 
     def catalog_password(self) -> str:
-        password = urlsplit(self.catalog_url).password if self.on_postgres else None
+        """The catalog URL's password, from `user:password@` or `?password=`."""
+        if not self.on_postgres:
+            return ""
+        parts = urlsplit(self.catalog_url)
+        password = parts.password or parse_qs(parts.query).get("password", [""])[-1]
         return unquote(password) if password else ""
 
     def exists(self) -> bool:
@@ -197,10 +201,12 @@ class Lake:
                 conn.execute("BEGIN")
                 try:
                     result = work(conn)
-                    conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
+                # A COMMIT that fails ends the transaction itself: its error (a conflict, a busy
+                # catalog) is what the retry looks at, not a ROLLBACK's "no transaction is active".
+                conn.execute("COMMIT")
                 return result
 
         return _transiently(attempt)
@@ -211,8 +217,12 @@ def _without_password(url: str) -> str:
     it, and with a secret the connection string must be in that form)."""
     parts = urlsplit(url)
     words = {"host": parts.hostname, "port": parts.port, "dbname": parts.path.lstrip("/"), "user": parts.username}
-    words.update((key, values[-1]) for key, values in parse_qs(parts.query).items())
-    return " ".join(f"{key}={unquote(str(value))}" for key, value in words.items() if value)
+    words.update((key, values[-1]) for key, values in parse_qs(parts.query).items() if key != "password")
+    return " ".join(f"{key}={_libpq_value(unquote(str(value)))}" for key, value in words.items() if value)
+
+
+def _libpq_value(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _transiently(run: Callable[[], T], attempts: int = 6) -> T:

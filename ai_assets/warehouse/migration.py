@@ -37,7 +37,7 @@ def _with_contract_columns(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
 
 def _legacy_rows(legacy: Path, lake: Lake, tables: Sequence[Table]) -> dict[Table, pl.DataFrame]:
     with lake.connect(read_only=True) as conn:  # its views may read s3://: the lake's session can
-        conn.execute(f"ATTACH '{legacy}' AS legacy (READ_ONLY)")
+        conn.execute("ATTACH " + "'" + str(legacy).replace("'", "''") + "' AS legacy (READ_ONLY)")
         present = {
             name
             for (name,) in conn.execute(
@@ -54,10 +54,15 @@ def _legacy_rows(legacy: Path, lake: Lake, tables: Sequence[Table]) -> dict[Tabl
 def migrate_legacy(legacy: Path, lake: Lake, tables: Sequence[Table]) -> dict[str, int]:
     """Copies the tables of an earlier version's warehouse into the lake; returns rows per table."""
     frames = _legacy_rows(legacy, lake, tables)
+    skipped: list[str] = []
 
     def copy(conn: duckdb.DuckDBPyConnection) -> None:
         for table, frame in frames.items():
-            conn.execute(f"DELETE FROM {table.name}")
+            # A lake that already holds rows (another machine sharing it converted its own old
+            # warehouse, then wrote new days) is never replaced by this machine's older copy.
+            if conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]:
+                skipped.append(table.name)
+                continue
             if frame.height:
                 conn.register("legacy_rows", frame.to_arrow())
                 conn.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM legacy_rows")
@@ -66,7 +71,9 @@ def migrate_legacy(legacy: Path, lake: Lake, tables: Sequence[Table]) -> dict[st
     lake.commit(copy)
     os.replace(legacy, backup_path(legacy))
     legacy.with_name(legacy.name + ".views.json").unlink(missing_ok=True)
-    moved = {table.name: frame.height for table, frame in frames.items()}
+    moved = {table.name: frame.height for table, frame in frames.items() if table.name not in skipped}
+    if skipped:
+        log.warning("Not copied, the lake already holds their rows: %s", ", ".join(skipped))
     log.warning(
         "Converted the warehouse of an earlier version into the lake (%s): %s. The old file is kept as %s; "
         "Parquet files it read, if any, are no longer used",

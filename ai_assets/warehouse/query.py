@@ -41,8 +41,19 @@ def _explained(query: str) -> str:
     return ""
 
 
+# The catalog's own database (on PostgreSQL, the state's: the delivery ledger, the caches) and the
+# functions that scan a database directly: a query reads the lake's tables, not what is beneath them.
+_BENEATH_THE_LAKE = ("__ducklake_metadata", "sqlite_", "postgres_")
+
+
 def check_read_only(sql: str) -> None:
-    """Raises unless `sql` is a single SELECT, or an EXPLAIN [ANALYZE] of one."""
+    """Raises unless `sql` is a single SELECT, or an EXPLAIN [ANALYZE] of one, of the lake's tables."""
+    names = {sql[position:].split(None, 1)[0].strip('"(').lower() for position, _ in duckdb.tokenize(sql)}
+    beneath = sorted(name for name in names if name.startswith(_BENEATH_THE_LAKE))
+    if beneath:
+        raise duckdb.PermissionException(
+            f"queries read the lake's tables, not its catalog's database: {', '.join(beneath)} is not allowed"
+        )
     statements = duckdb.extract_statements(sql)
     if len(statements) != 1:
         raise duckdb.PermissionException(f"one statement per query, not {len(statements)}: run them one at a time")

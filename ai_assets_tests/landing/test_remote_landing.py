@@ -33,7 +33,10 @@ def test_the_local_folder_follows_the_bucket(tmp_path, s3_server):
     assert mirror(URL, local, s3_server) == (1, 1, 1)
     assert (local / "tickets" / "2026-11-01" / "a.jsonl").read_text() == '{"n": 2}\n'
     assert not (local / "kb" / "a.md").exists()
-    assert not list(local.rglob("*.partial"))
+    assert not list(tmp_path.rglob("*.partial"))
+    s3.put_object(Bucket="lake", Key="landing/../escape.txt", Body=b"x")  # a key that climbs out
+    mirror(URL, local, s3_server)
+    assert not (tmp_path / "escape.txt").exists()
 
 
 def test_a_machine_without_landing_files_extracts_a_day_landed_in_the_bucket(tmp_path, monkeypatch, s3_server):

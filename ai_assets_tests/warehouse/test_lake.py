@@ -24,10 +24,11 @@ import pytest
 from ai_assets.automation.instance import ensure_dagster_home
 from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
+from ai_assets.quality.tables import TABLES
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets.transform.llm_step import LLM_POOL
 from ai_assets.warehouse.contract import Table
-from ai_assets.warehouse.migration import backup_path
+from ai_assets.warehouse.migration import backup_path, migrate_legacy
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets_tests.conftest import DAY_1, DAY_2, configure_env, local_warehouse, read_table
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
@@ -303,6 +304,31 @@ def test_the_pipeline_and_dbt_build_on_a_catalog_in_postgresql(tmp_path, monkeyp
         p.read_text(errors="replace") for p in settings.data_dir.rglob("*") if p.is_file() and p.stat().st_size < 10**7
     ]
     assert not [text for text in written if "pg-password" in text]  # dbt's profile and logs included
+
+
+def test_a_second_machine_never_copies_its_old_warehouse_over_a_lake_with_rows(tmp_path):
+    from ai_assets.defs.landing.tables import RAW_TICKETS
+
+    for machine in ("first", "second"):
+        (tmp_path / machine).mkdir()
+        _single_file_warehouse(tmp_path / machine)
+    first = local_warehouse(tmp_path / "first")  # the same old rows, on another machine
+    with duckdb.connect(str(tmp_path / "second" / "warehouse.duckdb")) as conn:
+        conn.execute("delete from raw_tickets where ticket_id = 'T-0'")
+    lake = first.lake
+    migrate_legacy(tmp_path / "second" / "warehouse.duckdb", lake, TABLES)  # a shared catalog: the same lake
+    assert read_table(first, RAW_TICKETS).height == 7  # the first machine's rows, not the second's six
+    assert backup_path(tmp_path / "second" / "warehouse.duckdb").exists()
+
+
+def test_a_catalog_password_is_kept_out_of_the_attached_path(monkeypatch):
+    from ai_assets.warehouse.lake import Lake
+
+    monkeypatch.setenv("AI_ASSETS_STATE_URL", "postgresql://ops@/lake?host=/run/my pg&password=s3cr'et")
+    lake = Lake("unused", "/tmp/x", "/tmp/x")
+    assert lake.catalog_password() == "s3cr'et"
+    assert "s3cr" not in lake.attach_path()
+    assert lake.attach_path() == "ducklake:postgres:host='/run/my pg' dbname='lake' user='ops'"
 
 
 def test_a_contract_that_gains_a_column_shows_it_null_in_days_written_before(tmp_path):

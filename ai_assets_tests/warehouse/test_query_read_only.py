@@ -53,6 +53,11 @@ def test_queries_run_while_another_client_holds_the_warehouse_open(warehouse):
         "select * from read_text('{root}/' || '/..' || '/locks/lake.lock')",
         "select * from read_blob('{root}/../lake.sqlite-wal/../locks/lake.lock')",
         "call ducklake_expire_snapshots('lake', older_than => now())",
+        # Beneath the lake: its catalog's own database (on PostgreSQL, the shared state's) and scans of it.
+        "select * from __ducklake_metadata_lake.ducklake_snapshot",
+        'select * from "__ducklake_metadata_lake".main.ducklake_table',
+        "select * from sqlite_scan('{catalog}', 'ducklake_snapshot')",
+        "select * from postgres_query('x', 'select 1')",
         "detach lake",
         "select * from glob('{tmp}/*')",
     ],
