@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import dagster as dg
 import polars as pl
@@ -125,14 +124,11 @@ def catalog_password(warehouse: WarehouseResource) -> Iterator[None]:
 
 
 def _s3_secret(warehouse: WarehouseResource) -> dict[str, str]:
+    """The lake session's S3 secret, its credentials by reference to the environment."""
     secret = {"type": "s3", "key_id": _env("AWS_ACCESS_KEY_ID"), "secret": _env("AWS_SECRET_ACCESS_KEY")}
-    secret["region"] = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     if os.environ.get("AWS_SESSION_TOKEN"):
         secret["session_token"] = _env("AWS_SESSION_TOKEN")
-    if warehouse.storage_endpoint_url:
-        endpoint = urlsplit(warehouse.storage_endpoint_url)
-        secret.update(endpoint=endpoint.netloc, url_style="path", use_ssl=str(endpoint.scheme == "https").lower())
-    return secret
+    return {**secret, **warehouse.lake.store_options()}
 
 
 def built_marts(warehouse: WarehouseResource, names: list[str]) -> dict[str, pl.DataFrame]:

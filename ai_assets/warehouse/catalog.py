@@ -12,11 +12,7 @@ from collections.abc import Sequence
 import duckdb
 
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
-from ai_assets.warehouse.lake import ALIAS, Lake
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+from ai_assets.warehouse.lake import ALIAS, Lake, sql_literal
 
 
 def _current(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, str | None], dict[tuple[str, str], str | None]]:
@@ -34,10 +30,10 @@ def _changes(table: Table, tables: dict, columns: dict) -> list[str]:
     """The statements that bring the table to its contract (besides creating it)."""
     statements = []
     if tables.get(table.name) != table.description:
-        statements.append(f"COMMENT ON TABLE {table.name} IS {_literal(table.description)}")
+        statements.append(f"COMMENT ON TABLE {table.name} IS {sql_literal(table.description)}")
     for name in table.columns:
         if columns.get((table.name, name), "") != table.column_note(name):
-            statements.append(f'COMMENT ON COLUMN {table.name}."{name}" IS {_literal(table.column_note(name))}')
+            statements.append(f'COMMENT ON COLUMN {table.name}."{name}" IS {sql_literal(table.column_note(name))}')
     return statements
 
 

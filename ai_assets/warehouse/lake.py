@@ -58,7 +58,8 @@ def extension_file(name: str) -> str:
     return str(path / f"{name}.duckdb_extension")
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """`text` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -108,7 +109,7 @@ class Lake:
         kind = "postgres" if self.on_postgres else "sqlite"
         return (
             f"INSTALL ducklake; INSTALL {kind}; ATTACH 'ducklake:{catalog}' AS {ALIAS} "
-            f"(DATA_PATH {_literal(self.data_folder())}, READ_ONLY); USE {ALIAS};"
+            f"(DATA_PATH {sql_literal(self.data_folder())}, READ_ONLY); USE {ALIAS};"
         )
 
     def data_folder(self) -> str:
@@ -120,23 +121,23 @@ class Lake:
         conn = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
         try:
             for name in self.extensions():
-                conn.execute(f"LOAD {_literal(extension_file(name))}")
+                conn.execute(f"LOAD {sql_literal(extension_file(name))}")
             if not self.data_path.startswith("s3://"):
                 Path(self.data_path).mkdir(parents=True, exist_ok=True)
             else:
                 conn.execute(self._s3_secret())
-            if self.catalog_password():
-                conn.execute(f"CREATE TEMPORARY SECRET (TYPE postgres, PASSWORD {_literal(self.catalog_password())})")
+            if password := self.catalog_password():
+                conn.execute(f"CREATE TEMPORARY SECRET (TYPE postgres, PASSWORD {sql_literal(password)})")
             if not self.on_postgres:
                 _use_wal(Path(self.catalog))
-            options = [f"DATA_PATH {_literal(self.data_folder())}"]
+            options = [f"DATA_PATH {sql_literal(self.data_folder())}"]
             if read_only:
                 options.append("READ_ONLY")
             if isinstance(at, int):
                 options.append(f"SNAPSHOT_VERSION {at}")
             elif at is not None:
-                options.append(f"SNAPSHOT_TIME {_literal(str(at))}")
-            statement = f"ATTACH {_literal(self.attach_path())} AS {ALIAS} ({', '.join(options)})"
+                options.append(f"SNAPSHOT_TIME {sql_literal(str(at))}")
+            statement = f"ATTACH {sql_literal(self.attach_path())} AS {ALIAS} ({', '.join(options)})"
             _transiently(lambda: conn.execute(statement))
             conn.execute(f"USE {ALIAS}")
         except duckdb.Error as error:
@@ -161,25 +162,29 @@ class Lake:
             }
             for name in self.extensions():
                 if name not in installed:
-                    conn.execute(f"INSTALL {_literal(extension_file(name))}")
+                    conn.execute(f"INSTALL {sql_literal(extension_file(name))}")
 
     def extensions(self) -> list[str]:
         names = ["ducklake", "postgres_scanner" if self.on_postgres else "sqlite_scanner"]
         return [*names, "httpfs"] if self.data_path.startswith("s3://") else names
 
-    def _s3_secret(self) -> str:
-        """The store's credentials, from the standard AWS variables, as a secret of this session only."""
-        options = {
-            "TYPE": "s3",
-            "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-            "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            "SESSION_TOKEN": os.environ.get("AWS_SESSION_TOKEN", ""),
-            "REGION": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        }
+    def store_options(self) -> dict[str, str]:
+        """Where the S3 store is, as DuckDB's S3 secret takes it (this session's, and dbt's profile's)."""
+        options = {"region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
         if self.endpoint_url:
             endpoint = urlsplit(self.endpoint_url)
-            options.update(ENDPOINT=endpoint.netloc, URL_STYLE="path", USE_SSL=str(endpoint.scheme == "https"))
-        body = ", ".join(f"{key} {_literal(value)}" for key, value in options.items() if value)
+            options.update(endpoint=endpoint.netloc, url_style="path", use_ssl=str(endpoint.scheme == "https").lower())
+        return options
+
+    def _s3_secret(self) -> str:
+        """The store's credentials, from the standard AWS variables, as a secret of this session only."""
+        credentials = {
+            "key_id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+            "secret": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+            "session_token": os.environ.get("AWS_SESSION_TOKEN", ""),
+        }
+        options = {"type": "s3", **credentials, **self.store_options()}
+        body = ", ".join(f"{key} {sql_literal(value)}" for key, value in options.items() if value)
         return f"CREATE TEMPORARY SECRET lake_store ({body})"
 
     @contextmanager

@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from ai_assets.warehouse.contract import Table
-from ai_assets.warehouse.lake import Lake
+from ai_assets.warehouse.lake import Lake, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _with_contract_columns(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
 
 def _legacy_rows(legacy: Path, lake: Lake, tables: Sequence[Table]) -> dict[Table, pl.DataFrame]:
     with lake.connect(read_only=True) as conn:  # its views may read s3://: the lake's session can
-        conn.execute("ATTACH " + "'" + str(legacy).replace("'", "''") + "' AS legacy (READ_ONLY)")
+        conn.execute(f"ATTACH {sql_literal(str(legacy))} AS legacy (READ_ONLY)")
         present = {
             name
             for (name,) in conn.execute(
