@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ai_assets.cluster.celery import MARTS_QUEUE, STEPS_QUEUE
-from ai_assets.cluster.local import LocalCluster, Worker, local_cluster
+from ai_assets.cluster.local import COMPUTE_LOGS_PREFIX, LocalCluster, Worker, local_cluster
 from ai_assets.sample_data.generator import generate_sample_data
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
 from ai_assets_tests.fakes.webhook_receiver import WebhookReceiver
@@ -108,9 +108,13 @@ def test_two_workers_backfill_three_days_and_rerun_one_on_both_at_once(tmp_path)
         marts = _run(cluster, "orchestrator", "marts_job")
         assert _succeeded(marts), marts.stderr[-3000:]
 
-        # Both machines ran steps.
+        # Both machines ran steps, and their steps' stdout/stderr are in the bucket (the UI's source).
         for worker in WORKERS:
             assert "Task execute_plan" in (cluster.root / f"worker-{worker.name}.log").read_text()
+        # (Keys: compute_logs/storage/<run id>/compute_logs/<log key>.err|.out.)
+        step_logs = [key for key in cluster.keys(COMPUTE_LOGS_PREFIX) if key.endswith(".err")]
+        assert len({key.split("/")[2] for key in step_logs}) == 7, step_logs  # every run: 1 + 3 + 2 + marts
+        assert any("ticket_triage" in cluster.read(key) for key in step_logs)
         # No action delivered twice (the receiver's count), none more after the reruns.
         assert hook.duplicates() == {} and len(hook.accepted) == deliveries
         # No LLM call repeated for an input answered before: the reruns, on both machines at once,
