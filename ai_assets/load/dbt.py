@@ -24,7 +24,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from ai_assets.cluster.celery import MARTS_QUEUE, QUEUE_TAG
 from ai_assets.quality.freshness import FRESHNESS_BY_ASSET
 from ai_assets.warehouse.contract import column_type
-from ai_assets.warehouse.lake import ALIAS
+from ai_assets.warehouse.lake import ALIAS, store_credentials
 from ai_assets.warehouse.resource import WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -79,7 +79,7 @@ def write_profile(profiles_dir: Path, warehouse: WarehouseResource) -> Path:
     lake = warehouse.lake
     extensions = Path(warehouse.lock_dir).parent / "duckdb_extensions"
     lake.install_extensions(extensions)
-    # On PostgreSQL the path leaves the password out: the build passes it as PGPASSWORD (`catalog_password`).
+    # On PostgreSQL the path leaves the password out: the build passes it as PGPASSWORD (`build_environment`).
     catalog = lake.attach_path()
     output: dict[str, Any] = {
         "type": "duckdb",
@@ -105,30 +105,46 @@ def write_profile(profiles_dir: Path, warehouse: WarehouseResource) -> Path:
 
 
 @contextmanager
-def catalog_password(warehouse: WarehouseResource) -> Iterator[None]:
-    """PGPASSWORD for dbt's process while it builds, when the lake's catalog URL has a password:
-    PostgreSQL's client library reads it there, so no file or log of dbt's ever holds it."""
-    password = warehouse.lake.catalog_password()
-    if not password:
-        yield
-        return
-    before = os.environ.get("PGPASSWORD")
-    os.environ["PGPASSWORD"] = password
+def build_environment(warehouse: WarehouseResource) -> Iterator[None]:
+    """dbt's process's secrets while it builds, in its environment only, so no file or log of dbt's
+    ever holds them: PGPASSWORD when the lake's catalog URL has a password (PostgreSQL's client
+    library reads it there), and the S3 store's credentials when boto's chain found them elsewhere
+    than in the AWS_* variables (a profile, a role)."""
+    added = {}
+    if password := warehouse.lake.catalog_password():
+        added["PGPASSWORD"] = password
+    if warehouse.lake.data_path.startswith("s3://"):
+        added.update({variable: value for variable, value in _store_variables().items() if value})
+    before = {variable: os.environ.get(variable) for variable in added}
+    os.environ.update(added)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("PGPASSWORD", None)
-        else:
-            os.environ["PGPASSWORD"] = before
+        for variable, value in before.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+
+
+def _store_variables() -> dict[str, str]:
+    credentials = store_credentials()
+    return {variable: credentials.get(key, "") for key, variable in _STORE_VARIABLES.items()}
+
+
+# The S3 secret's credential fields, and the variables dbt's profile reads them from.
+_STORE_VARIABLES = {
+    "key_id": "AWS_ACCESS_KEY_ID",
+    "secret": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+}
 
 
 def _s3_secret(warehouse: WarehouseResource) -> dict[str, str]:
-    """The lake session's S3 secret, its credentials by reference to the environment."""
-    secret = {"type": "s3", "key_id": _env("AWS_ACCESS_KEY_ID"), "secret": _env("AWS_SECRET_ACCESS_KEY")}
-    if os.environ.get("AWS_SESSION_TOKEN"):
-        secret["session_token"] = _env("AWS_SESSION_TOKEN")
-    return {**secret, **warehouse.lake.store_options()}
+    """The lake session's S3 secret, its credentials by reference to the environment (`build_environment`)."""
+    found = _store_variables()
+    secret = {key: _env(variable) for key, variable in _STORE_VARIABLES.items() if found[variable]}
+    return {"type": "s3", **secret, **warehouse.lake.store_options()}
 
 
 def built_marts(warehouse: WarehouseResource, names: list[str]) -> dict[str, pl.DataFrame]:
@@ -204,7 +220,7 @@ def build_dbt_marts() -> dg.AssetsDefinition:
         profiles_dir = write_profile(work / "profile", warehouse)
         # The lake's lock: the pipeline's commits wait for the build (a SQLite catalog takes one
         # writer at a time), and two builds (the pool aside, e.g. a `dbt build` by hand) queue here.
-        with warehouse.locked("lake"), catalog_password(warehouse):
+        with warehouse.locked("lake"), build_environment(warehouse):
             # Held back until the build is over, so each model's event carries its row count and columns.
             # dbt's artifacts and logs in the data directory, not in the repository's dbt_project/target.
             build = dbt.cli(

@@ -177,20 +177,18 @@ class Lake:
         return options
 
     def _s3_secret(self) -> str:
-        """The store's credentials, from the standard AWS variables, as a secret of this session only."""
-        credentials = {
-            "key_id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-            "secret": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            "session_token": os.environ.get("AWS_SESSION_TOKEN", ""),
-        }
-        options = {"type": "s3", **credentials, **self.store_options()}
+        """The store's credentials (boto's chain, `store_credentials`), as a secret of this session only."""
+        options = {"type": "s3", **store_credentials(), **self.store_options()}
         body = ", ".join(f"{key} {sql_literal(value)}" for key, value in options.items() if value)
-        return f"CREATE TEMPORARY SECRET lake_store ({body})"
+        return f"CREATE OR REPLACE TEMPORARY SECRET lake_store ({body})"
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A session on the lake, cheap: a cursor of this process's own attached lake."""
-        cursor = _shared(self).cursor()
+        shared = _shared(self)
+        if self.data_path.startswith("s3://"):
+            _renew_store_secret(self, shared)
+        cursor = shared.cursor()
         try:
             cursor.execute(f"USE {ALIAS}")
             yield cursor
@@ -255,6 +253,45 @@ def _use_wal(catalog: Path) -> None:
 
 _SHARED: dict[tuple[Lake, str], duckdb.DuckDBPyConnection] = {}
 _SHARED_LOCK = threading.Lock()
+_STORE_SECRETS: dict[int, str] = {}  # the S3 secret each shared session holds
+# Where boto's chain looks first; resolved once per process for each of their values (the chain's
+# last links ask the instance's metadata service over the network).
+_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+)
+_CREDENTIALS: dict[tuple[str | None, ...], object] = {}
+_CREDENTIALS_LOCK = threading.Lock()
+
+
+def store_credentials() -> dict[str, str]:
+    """The S3 store's credentials as boto finds them: the AWS_* variables, else AWS_PROFILE's
+    shared files, web identity, the container's or the instance's role. Temporary ones are renewed
+    by botocore when they near their expiry; none found means anonymous access."""
+    import botocore.session
+
+    variables = tuple(os.environ.get(name) for name in _CREDENTIAL_VARIABLES)
+    with _CREDENTIALS_LOCK:
+        if variables not in _CREDENTIALS:
+            _CREDENTIALS[variables] = botocore.session.get_session().get_credentials()
+        credentials = _CREDENTIALS[variables]
+    if credentials is None:
+        return {}
+    frozen = credentials.get_frozen_credentials()
+    return {"key_id": frozen.access_key, "secret": frozen.secret_key, "session_token": frozen.token or ""}
+
+
+def _renew_store_secret(lake: Lake, conn: duckdb.DuckDBPyConnection) -> None:
+    """Replaces the shared session's S3 secret when the credentials changed (a role's renewal)."""
+    statement = lake._s3_secret()
+    with _SHARED_LOCK:
+        if _STORE_SECRETS.get(id(conn)) != statement:
+            conn.execute(statement)
+            _STORE_SECRETS[id(conn)] = statement
 
 
 def _shared(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -272,3 +309,4 @@ def close_sessions() -> None:
         for conn in _SHARED.values():
             conn.close()
         _SHARED.clear()
+        _STORE_SECRETS.clear()

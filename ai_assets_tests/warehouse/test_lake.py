@@ -458,3 +458,42 @@ def test_three_days_in_parallel_processes_overlap_and_keep_every_ticket(tmp_path
     assert max(start for start, _ in windows) < min(end for _, end in windows)
     # No storage error anywhere (the llm_provider pool may hold a step back: that is the LLM's limit, by design).
     assert not [m for m in messages if re.search(r"lock on file|conflicting lock|database is locked|conflict", m, re.I)]
+
+
+def test_a_remote_root_takes_its_credentials_from_an_aws_profile(tmp_path, monkeypatch, llm_server, s3_server):
+    """No AWS_* keys: boto's chain finds the profile's, the lake and dbt's build sign with them
+    (the S3 server enforces IAM here), and neither file nor table of the data directory holds them."""
+    from moto.core.authorization import enable_iam_authentication
+
+    iam = boto3.client("iam", endpoint_url=s3_server, region_name="us-east-1")
+    iam.create_user(UserName="pipeline")
+    policy = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
+    iam.put_user_policy(UserName="pipeline", PolicyName="lake", PolicyDocument=policy)
+    key = iam.create_access_key(UserName="pipeline")["AccessKey"]
+    credentials = tmp_path / "aws_credentials"
+    credentials.write_text(
+        f"[pipeline]\naws_access_key_id = {key['AccessKeyId']}\naws_secret_access_key = {key['SecretAccessKey']}\n"
+        "[stranger]\naws_access_key_id = AKIASTRANGER00000000\naws_secret_access_key = not-a-key\n"
+    )
+    configure_env(monkeypatch, tmp_path / "data", llm_server)
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", "s3://lake/warehouse")
+    monkeypatch.setenv("AI_ASSETS_STORAGE_ENDPOINT_URL", s3_server)
+    settings = load_settings()
+    generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20)
+    defs = build_definitions(settings)
+    with enable_iam_authentication():
+        monkeypatch.setenv("AWS_PROFILE", "stranger")  # a key the store does not know: refused
+        with pytest.raises(Exception, match="403|Forbidden|Access Denied|InvalidAccessKeyId"):
+            settings.warehouse.lake.connect().execute("COPY (SELECT 1 AS x) TO 's3://lake/probe.parquet'")
+        monkeypatch.setenv("AWS_PROFILE", "pipeline")
+        with dg.DagsterInstance.ephemeral() as instance:
+            for job, partition in (("reference_data_job", None), ("daily_tickets_job", DAY_1), ("marts_job", None)):
+                result = defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition)
+                assert result.success, job
+        assert settings.warehouse.query("select count(distinct created_date) from ticket_kpis_daily").item() == 1
+    for path in settings.data_dir.rglob("*"):
+        if path.is_file():
+            assert key["SecretAccessKey"].encode() not in path.read_bytes(), path
