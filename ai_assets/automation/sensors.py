@@ -123,7 +123,10 @@ def build_sensors(
         decisions, _ = read_review_decisions(reviews_dir)
         decided = decisions.filter(pl.col("source_file").is_in(list(changed))).unique(["ticket_id", "created_date"])
         days: list[str] = []
-        if decided.height and warehouse.lake.exists():
+        if decided.height and not warehouse.lake.has_table("raw_tickets"):
+            context.log.warning(f"{decided.height} reviewed tickets, but no ticket extracted yet: they wait for one")
+            return  # the cursor stays: they are read again at the next tick
+        if decided.height:
             params = {"ticket_ids": decided["ticket_id"].to_list(), "days": decided["created_date"].to_list()}
             named = warehouse.query(sql_file(__file__, "decided_days"), params)
             days = sorted(set(named["days"].explode().drop_nulls().to_list()))

@@ -96,6 +96,14 @@ class Lake:
     def exists(self) -> bool:
         return self.on_postgres or Path(self.catalog).exists()
 
+    def has_table(self, name: str) -> bool:
+        """Whether the lake holds table `name` yet (a local catalog is not created for asking)."""
+        if not self.exists():
+            return False
+        with self.session() as conn:
+            query = "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?"
+            return conn.execute(query, [ALIAS, name]).fetchone()[0] > 0
+
     def attach_path(self) -> str:
         """What ATTACH takes: on PostgreSQL the URL without its password, which goes to a secret
         instead (a session lists attached paths in `duckdb_databases()`, never a secret's values)."""

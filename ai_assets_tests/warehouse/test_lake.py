@@ -5,6 +5,7 @@ queries, and an earlier version's warehouse is converted without losing a row.""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -292,10 +293,24 @@ def test_the_pipeline_and_dbt_build_on_a_catalog_in_postgresql(tmp_path, monkeyp
     monkeypatch.setenv("AI_ASSETS_STATE_URL", postgres.new_database().replace("postgres:@", "postgres:pg-password@"))
     settings = configure_env(monkeypatch, tmp_path / "data", llm_server)
     generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20)
+    # A reviewer's decision before any run: the sensor waits for the ticket (a fresh catalog has no table).
+    tickets = settings.landing_dir / "tickets" / DAY_1 / "tickets-a.jsonl"
+    ticket_id = next(
+        t["ticket_id"]
+        for t in map(json.loads, tickets.read_text().splitlines())
+        if t.get("subject") and str(t["ticket_id"]).startswith("T-")
+    )
+    (settings.landing_dir / "reviews").mkdir()
+    (settings.landing_dir / "reviews" / "early.jsonl").write_text(
+        json.dumps({"ticket_id": ticket_id, "decision": "reject", "reviewer": "ana"})
+    )
     defs = build_definitions(settings)
+    reviews_sensor = defs.resolve_sensor_def("reviews_sensor")
+    assert list(reviews_sensor(dg.build_sensor_context()) or []) == []
     with dg.DagsterInstance.ephemeral() as instance:
         for job, partition in (("reference_data_job", None), ("daily_tickets_job", DAY_1), ("marts_job", None)):
             assert defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition).success
+    assert [r.partition_key for r in reviews_sensor(dg.build_sensor_context()) or []] == [DAY_1]  # now it runs
     warehouse = settings.warehouse
     assert warehouse.query("select count(*) from ticket_kpis_daily").item() > 0
     assert warehouse.query("select count(distinct created_date) from raw_tickets").item() == 1
