@@ -37,6 +37,12 @@ def _changes(table: Table, tables: dict, columns: dict) -> list[str]:
     return statements
 
 
+def comment(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Gives a table its contract's comments again (a table replaced whole loses them)."""
+    for statement in _changes(table, {}, {}):
+        conn.execute(statement)
+
+
 def _is_current(table: Table, tables: dict, columns: dict) -> bool:
     return (
         table.name in tables

@@ -16,6 +16,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from ai_assets.warehouse import catalog
 from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
 from ai_assets.warehouse.lake import Lake
 from ai_assets.warehouse.metadata import markdown_preview
@@ -49,6 +50,7 @@ def _recreate(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame
     conn.register("incoming_rows", _lake_rows(frame))
     try:
         conn.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT * FROM incoming_rows")
+        catalog.comment(conn, table)  # in the same transaction: no reader sees it without them
     finally:
         conn.unregister("incoming_rows")
 

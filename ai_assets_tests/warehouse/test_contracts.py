@@ -93,6 +93,15 @@ def test_the_lake_tables_carry_the_descriptions_as_comments(tmp_path):
     warehouse = local_warehouse(tmp_path, [reworded if t is TICKET_TRIAGE else t for t in TABLES])
     assert _comments(warehouse)[1]["ticket_triage", "summary"] == "what they'd like"
 
+    # A table replaced whole on each write keeps them (the new table gets them in the same commit).
+    quarantine = TABLES_BY_NAME["customers_quarantine"]
+    assert quarantine.recreated_on_write
+    row = {"source_file": "customers.csv", "source_line": 3, "customer_id": "C-1", "reason": "no email"}
+    warehouse.write({quarantine: pl.DataFrame([row])})
+    tables, columns = _comments(warehouse)
+    assert tables["customers_quarantine"] == quarantine.description
+    assert columns["customers_quarantine", "reason"] == quarantine.column_note("reason")
+
 
 def _triage_row(ticket_id: str, day: date, category: str = "billing") -> dict:
     return {
