@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 import dagster as dg
 from pydantic import PrivateAttr, field_validator
 
-from ai_assets.extract.remote_landing import mirror
+from ai_assets.extract.remote_landing import Landing, mirror
 from ai_assets.llm.cache import EmbeddingCache, ResponseCache
 from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
@@ -44,6 +44,10 @@ class DataDirResource(dg.ConfigurableResource):
     @property
     def landing_dir(self) -> Path:
         return Path(self.data_dir) / "landing"
+
+    @property
+    def landing(self) -> Landing:
+        return Landing(self.landing_dir, self.landing_url, self.endpoint_url)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if self.landing_url:

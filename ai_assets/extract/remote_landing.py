@@ -41,6 +41,11 @@ class Landing:
             mirror(self.url, self.local, self.endpoint_url)
         return self.local
 
+    def publish(self, relative: str) -> None:
+        """A file written into the folder by the pipeline, put in the bucket too (when there is one)."""
+        if self.url:
+            upload(self.url, self.local, relative, self.endpoint_url)
+
 
 def _inside(local: Path, relative: str) -> bool:
     """False for a key that would land outside the folder (`../`): such a file is not mirrored."""
@@ -90,7 +95,28 @@ def mirror(url: str, local: Path, endpoint_url: str | None = None) -> Mirrored:
             (local / relative).unlink(missing_ok=True)
             del held[relative]
             removed += 1
-        partial = manifest_path.with_suffix(".partial")
-        partial.write_text(json.dumps(held, indent=0, sort_keys=True))
-        os.replace(partial, manifest_path)
+        _write_manifest(manifest_path, held)
     return Mirrored(downloaded, removed, len(remote))
+
+
+def upload(url: str, local: Path, relative: str, endpoint_url: str | None = None) -> None:
+    """Puts a file the pipeline wrote into its mirror (`local/relative`) in the bucket, so that
+    every machine's mirror gets it, and records it as mirrored (so it is not fetched back). A file
+    the mirror already holds is in the bucket: nothing to do."""
+    fs = _filesystem(endpoint_url)
+    key = f"{url.removeprefix('s3://').rstrip('/')}/{relative}"
+    with file_lock(local / ".mirror.lock"):
+        manifest_path = local / MANIFEST
+        held = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        if relative in held:
+            return
+        fs.put_file(str(local / relative), key)
+        info = fs.info(key)
+        held[relative] = str(info.get("ETag") or info.get("size"))
+        _write_manifest(manifest_path, held)
+
+
+def _write_manifest(path: Path, held: dict[str, str]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(held, indent=0, sort_keys=True))
+    os.replace(partial, path)

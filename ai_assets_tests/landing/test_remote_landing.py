@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import boto3
 
-from ai_assets.extract.remote_landing import mirror
+from ai_assets.extract.remote_landing import Landing, mirror
 from ai_assets.resources import DataDirResource
 from ai_assets_tests.conftest import configure_env
 from ai_assets_tests.landing.test_landing_days import _counts, _extract, _land
@@ -37,6 +37,25 @@ def test_the_local_folder_follows_the_bucket(tmp_path, s3_server):
     s3.put_object(Bucket="lake", Key="landing/../escape.txt", Body=b"x")  # a key that climbs out
     mirror(URL, local, s3_server)
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_file_the_pipeline_publishes_reaches_every_machine(tmp_path, s3_server):
+    """An approved knowledge-base article (kb_publications) written into one machine's mirror."""
+    url = "s3://lake/published-landing"  # its own prefix: moto's buckets outlive a test
+    one = Landing(tmp_path / "one" / "landing", url, s3_server)
+    other = Landing(tmp_path / "other" / "landing", url, s3_server)
+    one.refreshed()
+    (one.local / "kb").mkdir()
+    (one.local / "kb" / "kb-new.md").write_text("---\ntitle: New\n---\nBody.\n")
+    one.publish("kb/kb-new.md")
+    one.publish("kb/kb-new.md")  # published before: nothing to do
+    assert (other.refreshed() / "kb" / "kb-new.md").read_text() == "---\ntitle: New\n---\nBody.\n"
+    assert mirror(url, one.local, s3_server) == (0, 0, 1)  # the publisher neither fetches it back nor drops it
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").delete_object(
+        Bucket="lake", Key="published-landing/kb/kb-new.md"
+    )
+    assert mirror(url, one.local, s3_server) == (0, 1, 0)  # removed from the bucket by hand: gone everywhere
+    assert not (one.local / "kb" / "kb-new.md").exists()
 
 
 def test_a_machine_without_landing_files_extracts_a_day_landed_in_the_bucket(tmp_path, monkeypatch, s3_server):

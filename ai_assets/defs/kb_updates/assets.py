@@ -118,6 +118,8 @@ def kb_publications(context: dg.AssetExecutionContext, landing: DataDirResource,
     with warehouse.get_connection() as conn:
         proposals = read(conn, KB_ARTICLE_PROPOSALS)
     publications = publish_approved(proposals, Path(landing.data_dir), landing.landing_dir / "kb")
+    for article in publications.filter(pl.col("status") == "published")["source_file"]:
+        landing.landing.publish(article)  # with AI_ASSETS_LANDING_URL: in the bucket, for every machine
     refused = publications.filter(pl.col("status") == "refused")
     written = publications.filter(pl.col("published_now"))
     before = publications.height - written.height - refused.height
