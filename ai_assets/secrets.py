@@ -26,6 +26,10 @@ SECRET_VARIABLES = (
     "AI_ASSETS_CELERY_BROKER_URL",
     "AI_ASSETS_CELERY_BACKEND_URL",
 )
+# Secret values found elsewhere than in those variables (the S3 store's credentials from a profile or
+# a role): scrubbed the same way.
+_FOUND_SECRETS: set[str] = set()
+
 # Where the state every machine shares lives (the delivery ledger): a URL that may hold a password.
 STATE_URL_VARIABLE = "AI_ASSETS_STATE_URL"
 SCRUBBED = "[secret removed]"
@@ -49,11 +53,15 @@ def scrub_secrets(text: str | None, environ: Mapping[str, str] | None = None) ->
     if not text:
         return text
     env = os.environ if environ is None else environ
-    for name in SECRET_VARIABLES:
-        value = env.get(name) or ""
+    for value in [*(env.get(name) or "" for name in SECRET_VARIABLES), *_FOUND_SECRETS]:
         if len(value) >= 6:  # shorter values would replace ordinary words
             text = text.replace(value, SCRUBBED)
     return _KEY_SHAPES.sub(SCRUBBED, " " + text)[1:]
+
+
+def add_secret_values(*values: str | None) -> None:
+    """Secrets the pipeline found elsewhere than in SECRET_VARIABLES, to scrub like theirs."""
+    _FOUND_SECRETS.update(value for value in values if value)
 
 
 def from_environment(variable: str, default: str = "") -> str:

@@ -3,7 +3,7 @@ decisions for the days of the tickets they decide); failed runs are recorded."""
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +16,9 @@ from ai_assets.extract.reviews import read_review_decisions, review_files
 from ai_assets.warehouse.partitions import Daily
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file
+
+# How long a reviewer's decision waits for its ticket to be extracted before the sensor gives it up.
+PENDING_AGE = timedelta(days=7)
 
 
 def _stat(path: Path) -> tuple[str, int, int] | None:
@@ -115,33 +118,57 @@ def build_sensors(
     )
     def reviews_sensor(context: dg.SensorEvaluationContext):
         reviews_dir = landing.refreshed() / "reviews"
-        seen = json.loads(context.cursor) if context.cursor else {}
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        seen, pending = cursor.get("files", cursor), cursor.get("pending", [])  # (an older cursor: files only)
         current = _file_fingerprints(review_files(reviews_dir))
         changed = {name for name, fingerprint in current.items() if seen.get(name) != fingerprint}
-        if not changed:
+        if not changed and not pending:
             return
         decisions, _ = read_review_decisions(reviews_dir)
         decided = decisions.filter(pl.col("source_file").is_in(list(changed))).unique(["ticket_id", "created_date"])
-        days: list[str] = []
-        if decided.height and not warehouse.lake.has_table("raw_tickets"):
-            context.log.warning(f"{decided.height} reviewed tickets, but no ticket extracted yet: they wait for one")
-            return  # the cursor stays: they are read again at the next tick
-        if decided.height:
-            params = {"ticket_ids": decided["ticket_id"].to_list(), "days": decided["created_date"].to_list()}
-            named = warehouse.query(sql_file(__file__, "decided_days"), params)
-            days = sorted(set(named["days"].explode().drop_nulls().to_list()))
-            unknown = named.filter(pl.col("days").list.len() == 0).height
-            if unknown:
-                context.log.warning(
-                    f"{unknown} reviewed tickets name no single ticket of raw_tickets (an unknown id, or an id on"
-                    " several days decided without its created_date); they decide nothing (see review_decisions)"
-                )
-        batch = hashlib.sha256(json.dumps(sorted((n, current[n]) for n in changed)).encode()).hexdigest()[:16]
+        asked = decided.select("ticket_id", pl.col("created_date").cast(pl.Utf8)).rows()
+        asked = sorted(set(asked) | {tuple(p[:2]) for p in pending}, key=str)
+        days, unmatched = _decided_days(asked) if asked else ([], [])
+        # A decision whose ticket is not extracted yet waits for it (a review may land before its
+        # day's run), up to PENDING_AGE; logged when it starts waiting and when it is given up.
+        since = {tuple(p[:2]): p[2] for p in pending}
+        now = datetime.now(UTC)
+        waiting, expired = [], 0
+        for pair in unmatched:
+            first_seen = since.get(pair, now.isoformat())
+            if now - datetime.fromisoformat(first_seen) > PENDING_AGE:
+                expired += 1
+            else:
+                waiting.append([*pair, first_seen])
+        new = sum(pair not in since for pair in unmatched)
+        if new:
+            context.log.warning(
+                f"{new} reviewed tickets name no single ticket of raw_tickets yet (not extracted, an unknown id, or an"
+                f" id on several days decided without its created_date); they wait up to {PENDING_AGE.days} days"
+            )
+        if expired:
+            context.log.warning(
+                f"{expired} reviewed tickets named no ticket of raw_tickets for {PENDING_AGE.days} days: given up"
+                " (see review_decisions)"
+            )
+        # The run key: these files and tickets (a decision that waited starts its own run when it matches).
+        batch_of = [sorted((n, current[n]) for n in changed), asked]
+        batch = hashlib.sha256(json.dumps(batch_of, default=str).encode()).hexdigest()[:16]
         for day in days:
             yield dg.RunRequest(
                 partition_key=day, run_key=f"reviews:{day}:{batch}", tags={"ai_assets/trigger": "reviews"}
             )
-        context.update_cursor(json.dumps(current, sort_keys=True))
+        context.update_cursor(json.dumps({"files": current, "pending": waiting}, sort_keys=True))
+
+    def _decided_days(asked: list[tuple[str, str | None]]) -> tuple[list[str], list[tuple[str, str | None]]]:
+        """(the days of raw_tickets the decided (ticket_id, created_date) pairs name, the pairs that name none)."""
+        if not warehouse.lake.has_table("raw_tickets"):
+            return [], asked
+        params = {"ticket_ids": [t for t, _ in asked], "days": [d for _, d in asked]}
+        named = warehouse.query(sql_file(__file__, "decided_days"), params)
+        days = sorted(set(named["days"].explode().drop_nulls().to_list()))
+        unmatched = named.filter(pl.col("days").list.len() == 0)
+        return days, unmatched.select("ticket_id", pl.col("created_date").cast(pl.Utf8)).rows()
 
     @dg.sensor(
         job_name="eval_job",

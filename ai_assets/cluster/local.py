@@ -53,21 +53,22 @@ class LocalCluster:
 
     def land(self, landing: Path) -> int:
         """Uploads the files of a local landing folder to the cluster's (AI_ASSETS_LANDING_URL)."""
-        client = _client(self.env["AI_ASSETS_STORAGE_ENDPOINT_URL"], self.env)
+        client = self._client()
         files = [path for path in sorted(landing.rglob("*")) if path.is_file()]
         for path in files:
             client.upload_file(str(path), BUCKET, f"landing/{path.relative_to(landing).as_posix()}")
         return len(files)
 
+    def _client(self):
+        return _client(self.env["AI_ASSETS_STORAGE_ENDPOINT_URL"], self.env)
+
     def keys(self, prefix: str) -> list[str]:
         """The keys of the bucket under `prefix` (what the machines wrote there)."""
-        client = _client(self.env["AI_ASSETS_STORAGE_ENDPOINT_URL"], self.env)
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def read(self, key: str) -> str:
-        client = _client(self.env["AI_ASSETS_STORAGE_ENDPOINT_URL"], self.env)
-        return client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode(errors="replace")
+        return self._client().get_object(Bucket=BUCKET, Key=key)["Body"].read().decode(errors="replace")
 
     def start_worker(self, worker: Worker, log: Path | None = None) -> subprocess.Popen:
         self.data_dir(worker.name).mkdir(parents=True, exist_ok=True)
@@ -127,16 +128,18 @@ def _databases(server_uri: str, names: Sequence[str]) -> dict[str, str]:
     return {name: f"postgresql://postgres@/{name}?host={host}" for name in names}
 
 
-def _dagster_yaml(dagster_url: str, endpoint: str) -> str:
+def _dagster_yaml(dagster_url: str, endpoint: str, staging: Path) -> str:
     """The shipped instance settings, with run, event and schedule storage in PostgreSQL and the
     steps' logs (stdout, stderr) in the bucket, where the UI reads them whichever machine ran the
-    step (dagster-aws's S3ComputeLogManager; credentials from the AWS_* variables)."""
+    step (dagster-aws's S3ComputeLogManager; credentials by boto's chain), uploaded every 10 s while
+    a step runs, staged under the cluster's folder."""
     shipped = DAGSTER_YAML.replace(HEADER, "# Written by ai-assets cluster up", 1)
     return (
         f"{shipped}storage:\n  postgres:\n    postgres_url: {dagster_url}\n"
         "compute_logs:\n  module: dagster_aws.s3.compute_log_manager\n  class: S3ComputeLogManager\n"
         f"  config:\n    bucket: {BUCKET}\n    prefix: {COMPUTE_LOGS_PREFIX}\n    endpoint_url: {endpoint}\n"
-        "    region: us-east-1\n    use_ssl: false\n"
+        f"    region: us-east-1\n    use_ssl: {str(endpoint.startswith('https')).lower()}\n"
+        f"    upload_interval: 10\n    local_dir: {staging}\n"
     )
 
 
@@ -161,7 +164,7 @@ def local_cluster(root: Path, workers: Sequence[Worker] = ()) -> Iterator[LocalC
         _create_bucket(endpoint, credentials)
         dagster_home = root / "dagster_home"
         dagster_home.mkdir(exist_ok=True)
-        (dagster_home / "dagster.yaml").write_text(_dagster_yaml(urls["dagster"], endpoint))
+        (dagster_home / "dagster.yaml").write_text(_dagster_yaml(urls["dagster"], endpoint, root / "compute_logs"))
         broker = urls["broker"].removeprefix("postgresql://")
         env = {
             **credentials,

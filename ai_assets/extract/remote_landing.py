@@ -61,9 +61,9 @@ def _filesystem(endpoint_url: str | None):
 
 
 def mirror(url: str, local: Path, endpoint_url: str | None = None) -> Mirrored:
-    """Makes the files under `local` those under `url` (credentials: the AWS_* variables)."""
+    """Makes the files under `local` those under `url` (credentials by boto's chain, as for the lake)."""
     fs = _filesystem(endpoint_url)
-    prefix = url.removeprefix("s3://").rstrip("/")
+    prefix = _prefix(url)
     local.mkdir(parents=True, exist_ok=True)
     # Half-downloaded files beside the folder, not in it: no scan of landing/ ever sees one.
     downloads = local.with_name(f".{local.name}-downloads")
@@ -76,7 +76,7 @@ def mirror(url: str, local: Path, endpoint_url: str | None = None) -> Mirrored:
             if info.get("type") != "directory" and _inside(local, path.removeprefix(prefix + "/"))
         }
         manifest_path = local / MANIFEST
-        held = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        held = _read_manifest(manifest_path)
         downloaded = removed = 0
         for relative, tag in sorted(remote.items()):
             target = local / relative
@@ -104,16 +104,26 @@ def upload(url: str, local: Path, relative: str, endpoint_url: str | None = None
     every machine's mirror gets it, and records it as mirrored (so it is not fetched back). A file
     the mirror already holds is in the bucket: nothing to do."""
     fs = _filesystem(endpoint_url)
-    key = f"{url.removeprefix('s3://').rstrip('/')}/{relative}"
+    key = f"{_prefix(url)}/{relative}"
     with file_lock(local / ".mirror.lock"):
         manifest_path = local / MANIFEST
-        held = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        held = _read_manifest(manifest_path)
         if relative in held:
             return
+        if fs.exists(key):  # landed by someone since this machine's last mirror: never overwritten
+            raise FileExistsError(f"{key} is already in the bucket; not overwritten")
         fs.put_file(str(local / relative), key)
         info = fs.info(key)
         held[relative] = str(info.get("ETag") or info.get("size"))
         _write_manifest(manifest_path, held)
+
+
+def _prefix(url: str) -> str:
+    return url.removeprefix("s3://").rstrip("/")
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _write_manifest(path: Path, held: dict[str, str]) -> None:

@@ -24,7 +24,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from ai_assets.cluster.celery import MARTS_QUEUE, QUEUE_TAG
 from ai_assets.quality.freshness import FRESHNESS_BY_ASSET
 from ai_assets.warehouse.contract import column_type
-from ai_assets.warehouse.lake import ALIAS, store_credentials
+from ai_assets.warehouse.lake import ALIAS, STORE_VARIABLES, store_credentials, table_names
 from ai_assets.warehouse.resource import WarehouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -96,7 +96,7 @@ def write_profile(profiles_dir: Path, warehouse: WarehouseResource) -> Path:
         "extensions": lake.extensions(),
         "attach": [{"path": catalog, "alias": ALIAS, "options": {"data_path": lake.data_folder()}}],
     }
-    if lake.data_path.startswith("s3://"):
+    if lake.on_s3:
         output["secrets"] = [_s3_secret(warehouse)]
     profile = {"ai_assets": {"target": "dev", "outputs": {"dev": output}}}
     profiles_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def build_environment(warehouse: WarehouseResource) -> Iterator[None]:
     added = {}
     if password := warehouse.lake.catalog_password():
         added["PGPASSWORD"] = password
-    if warehouse.lake.data_path.startswith("s3://"):
+    if warehouse.lake.on_s3:
         added.update({variable: value for variable, value in _store_variables().items() if value})
     before = {variable: os.environ.get(variable) for variable in added}
     os.environ.update(added)
@@ -129,33 +129,20 @@ def build_environment(warehouse: WarehouseResource) -> Iterator[None]:
 
 def _store_variables() -> dict[str, str]:
     credentials = store_credentials()
-    return {variable: credentials.get(key, "") for key, variable in _STORE_VARIABLES.items()}
-
-
-# The S3 secret's credential fields, and the variables dbt's profile reads them from.
-_STORE_VARIABLES = {
-    "key_id": "AWS_ACCESS_KEY_ID",
-    "secret": "AWS_SECRET_ACCESS_KEY",
-    "session_token": "AWS_SESSION_TOKEN",
-}
+    return {variable: credentials.get(key, "") for key, variable in STORE_VARIABLES.items()}
 
 
 def _s3_secret(warehouse: WarehouseResource) -> dict[str, str]:
     """The lake session's S3 secret, its credentials by reference to the environment (`build_environment`)."""
     found = _store_variables()
-    secret = {key: _env(variable) for key, variable in _STORE_VARIABLES.items() if found[variable]}
+    secret = {key: _env(variable) for key, variable in STORE_VARIABLES.items() if found[variable]}
     return {"type": "s3", **secret, **warehouse.lake.store_options()}
 
 
 def built_marts(warehouse: WarehouseResource, names: list[str]) -> dict[str, pl.DataFrame]:
     """The marts of `names` the build left in the lake."""
     with warehouse.get_connection() as conn:
-        built = {
-            name
-            for (name,) in conn.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [ALIAS]
-            ).fetchall()
-        }
+        built = table_names(conn)
         return {name: conn.execute(f"SELECT * FROM {name}").pl() for name in names if name in built}
 
 
@@ -220,12 +207,14 @@ def build_dbt_marts() -> dg.AssetsDefinition:
         profiles_dir = write_profile(work / "profile", warehouse)
         # The lake's lock: the pipeline's commits wait for the build (a SQLite catalog takes one
         # writer at a time), and two builds (the pool aside, e.g. a `dbt build` by hand) queue here.
-        with warehouse.locked("lake"), build_environment(warehouse):
+        with warehouse.locked("lake"):
+            # The secrets are in the environment only while dagster-dbt copies it for dbt's process.
+            with build_environment(warehouse):
+                # dbt's artifacts and logs in the data directory, not in the repository's dbt_project/target.
+                build = dbt.cli(
+                    ["build", "--profiles-dir", str(profiles_dir)], context=context, target_path=work / "target"
+                )
             # Held back until the build is over, so each model's event carries its row count and columns.
-            # dbt's artifacts and logs in the data directory, not in the repository's dbt_project/target.
-            build = dbt.cli(
-                ["build", "--profiles-dir", str(profiles_dir)], context=context, target_path=work / "target"
-            )
             events = list(build.stream())
         published = built_marts(warehouse, mart_names())
         rows = {name: frame.height for name, frame in published.items()}

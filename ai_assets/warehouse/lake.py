@@ -16,6 +16,7 @@ locked" to a second writer.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -30,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import duckdb
 
 from ai_assets import state
-from ai_assets.secrets import STATE_URL_VARIABLE, from_environment, scrub_secrets
+from ai_assets.secrets import STATE_URL_VARIABLE, add_secret_values, from_environment, scrub_secrets
 
 ALIAS = "lake"
 T = TypeVar("T")
@@ -56,6 +57,13 @@ def extension_file(name: str) -> str:
         )
     path = Path(spec.submodule_search_locations[0]) / "extensions" / f"v{duckdb.__version__}"
     return str(path / f"{name}.duckdb_extension")
+
+
+def table_names(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """The lake's tables (and views), as a session on it sees them."""
+    query = "SELECT table_name FROM duckdb_tables() WHERE database_name = ?"
+    views = "SELECT view_name FROM duckdb_views() WHERE database_name = ?"
+    return {name for (name,) in conn.execute(f"{query} UNION ALL {views}", [ALIAS, ALIAS]).fetchall()}
 
 
 def sql_literal(text: str) -> str:
@@ -97,12 +105,21 @@ class Lake:
         return self.on_postgres or Path(self.catalog).exists()
 
     def has_table(self, name: str) -> bool:
-        """Whether the lake holds table `name` yet (a local catalog is not created for asking)."""
+        """Whether the lake holds table `name` yet, asked read-only: no catalog is created for asking
+        (on PostgreSQL that would fix the lake's data path to this machine's storage root)."""
         if not self.exists():
             return False
-        with self.session() as conn:
-            query = "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?"
-            return conn.execute(query, [ALIAS, name]).fetchone()[0] > 0
+        try:
+            with self.connect(read_only=True) as conn:
+                return name in table_names(conn)
+        except duckdb.Error as error:
+            if "creating a new DuckLake is explicitly disabled" in str(error):
+                return False  # a PostgreSQL catalog nobody has written yet
+            raise
+
+    @property
+    def on_s3(self) -> bool:
+        return self.data_path.startswith("s3://")
 
     def attach_path(self) -> str:
         """What ATTACH takes: on PostgreSQL the URL without its password, which goes to a secret
@@ -130,7 +147,7 @@ class Lake:
         try:
             for name in self.extensions():
                 conn.execute(f"LOAD {sql_literal(extension_file(name))}")
-            if not self.data_path.startswith("s3://"):
+            if not self.on_s3:
                 Path(self.data_path).mkdir(parents=True, exist_ok=True)
             else:
                 conn.execute(self._s3_secret())
@@ -174,11 +191,11 @@ class Lake:
 
     def extensions(self) -> list[str]:
         names = ["ducklake", "postgres_scanner" if self.on_postgres else "sqlite_scanner"]
-        return [*names, "httpfs"] if self.data_path.startswith("s3://") else names
+        return [*names, "httpfs"] if self.on_s3 else names
 
     def store_options(self) -> dict[str, str]:
         """Where the S3 store is, as DuckDB's S3 secret takes it (this session's, and dbt's profile's)."""
-        options = {"region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
+        options = {"region": store_region()}
         if self.endpoint_url:
             endpoint = urlsplit(self.endpoint_url)
             options.update(endpoint=endpoint.netloc, url_style="path", use_ssl=str(endpoint.scheme == "https").lower())
@@ -194,7 +211,7 @@ class Lake:
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A session on the lake, cheap: a cursor of this process's own attached lake."""
         shared = _shared(self)
-        if self.data_path.startswith("s3://"):
+        if self.on_s3:
             _renew_store_secret(self, shared)
         cursor = shared.cursor()
         try:
@@ -262,15 +279,24 @@ def _use_wal(catalog: Path) -> None:
 _SHARED: dict[tuple[Lake, str], duckdb.DuckDBPyConnection] = {}
 _SHARED_LOCK = threading.Lock()
 _STORE_SECRETS: dict[int, str] = {}  # the S3 secret each shared session holds
-# Where boto's chain looks first; resolved once per process for each of their values (the chain's
-# last links ask the instance's metadata service over the network).
+# The S3 secret's credential fields, and the variables that hold them (and dbt's profile reads).
+STORE_VARIABLES = {
+    "key_id": "AWS_ACCESS_KEY_ID",
+    "secret": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+}
+# Where boto's chain looks; resolved once per process for each of their values (the chain's last
+# links ask the instance's metadata service over the network).
 _CREDENTIAL_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
+    *STORE_VARIABLES.values(),
     "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_CONFIG_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
 _CREDENTIALS: dict[tuple[str | None, ...], object] = {}
 _CREDENTIALS_LOCK = threading.Lock()
@@ -279,18 +305,34 @@ _CREDENTIALS_LOCK = threading.Lock()
 def store_credentials() -> dict[str, str]:
     """The S3 store's credentials as boto finds them: the AWS_* variables, else AWS_PROFILE's
     shared files, web identity, the container's or the instance's role. Temporary ones are renewed
-    by botocore when they near their expiry; none found means anonymous access."""
+    by botocore shortly before they expire, and a session takes the renewed ones when it starts;
+    none found means anonymous access (asked again next time: a metadata service may be slow to answer)."""
     import botocore.session
 
     variables = tuple(os.environ.get(name) for name in _CREDENTIAL_VARIABLES)
     with _CREDENTIALS_LOCK:
-        if variables not in _CREDENTIALS:
-            _CREDENTIALS[variables] = botocore.session.get_session().get_credentials()
-        credentials = _CREDENTIALS[variables]
-    if credentials is None:
-        return {}
+        credentials = _CREDENTIALS.get(variables)
+        if credentials is None:
+            credentials = botocore.session.get_session().get_credentials()
+            if credentials is None:
+                return {}
+            _CREDENTIALS[variables] = credentials
     frozen = credentials.get_frozen_credentials()
+    add_secret_values(frozen.secret_key, frozen.token)  # scrubbed from errors like the variables' values
     return {"key_id": frozen.access_key, "secret": frozen.secret_key, "session_token": frozen.token or ""}
+
+
+def store_region() -> str:
+    """AWS_REGION, else AWS_DEFAULT_REGION or the profile's region (boto's configuration), else us-east-1."""
+    names = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE")
+    return _region(tuple(os.environ.get(name) for name in names))
+
+
+@functools.cache
+def _region(variables: tuple[str | None, ...]) -> str:
+    import botocore.session
+
+    return variables[0] or botocore.session.get_session().get_config_variable("region") or "us-east-1"
 
 
 def _renew_store_secret(lake: Lake, conn: duckdb.DuckDBPyConnection) -> None:

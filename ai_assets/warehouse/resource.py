@@ -31,7 +31,7 @@ class WarehouseResource(dg.ConfigurableResource):
     storage_root: str = setting(
         "AI_ASSETS_STORAGE_ROOT", "", "where the tables' Parquet files live: a folder or s3://bucket/prefix"
     )
-    # Credentials come from the environment only (AWS_* variables), never a setting.
+    # Credentials come from the environment only (boto's chain: AWS_* variables, a profile, a role), never a setting.
     storage_endpoint_url: str | None = setting(
         "AI_ASSETS_STORAGE_ENDPOINT_URL", None, "the S3-compatible endpoint of a URL root; unset: AWS's own"
     )

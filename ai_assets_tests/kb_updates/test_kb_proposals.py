@@ -148,6 +148,10 @@ def test_an_approved_proposal_is_published_embedded_alone_and_closes_its_gap(pip
     print(f"shipping (avg_top_score, poorly_covered_share): before {before}, after {after}")
     assert after[0] > before[0] and after[1] < before[1]
 
+    article.unlink()  # removed by hand (or, with a landing bucket, from the bucket): never published again
+    pipeline.run("kb_updates_job")
+    assert not article.exists() and _proposal(pipeline, "shipping")["status"] == "published"
+
 
 def test_rejected_or_rule_breaking_proposals_never_publish(pipeline: Pipeline):
     def phishing_in_shipping(body: dict, answer: dict) -> dict:

@@ -5,6 +5,7 @@ a day whose files left the bucket is refused like a local one. A real S3 server 
 from __future__ import annotations
 
 import boto3
+import pytest
 
 from ai_assets.extract.remote_landing import Landing, mirror
 from ai_assets.resources import DataDirResource
@@ -48,7 +49,18 @@ def test_a_file_the_pipeline_publishes_reaches_every_machine(tmp_path, s3_server
     (one.local / "kb").mkdir()
     (one.local / "kb" / "kb-new.md").write_text("---\ntitle: New\n---\nBody.\n")
     one.publish("kb/kb-new.md")
-    one.publish("kb/kb-new.md")  # published before: nothing to do
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    (one.local / "kb" / "kb-new.md").write_text("changed here after publishing\n")
+    one.publish("kb/kb-new.md")  # published before: nothing sent again (the bucket's copy is the article)
+    assert s3.get_object(Bucket="lake", Key="published-landing/kb/kb-new.md")["Body"].read().startswith(b"---")
+    (one.local / "kb" / "kb-new.md").write_text("---\ntitle: New\n---\nBody.\n")
+    # A file someone put in the bucket since this machine's last mirror is never overwritten.
+    s3.put_object(Bucket="lake", Key="published-landing/kb/theirs.md", Body=b"# Theirs\n")
+    (one.local / "kb" / "theirs.md").write_text("# Ours\n")
+    with pytest.raises(FileExistsError, match="already in the bucket"):
+        one.publish("kb/theirs.md")
+    s3.delete_object(Bucket="lake", Key="published-landing/kb/theirs.md")
+    (one.local / "kb" / "theirs.md").unlink()
     assert (other.refreshed() / "kb" / "kb-new.md").read_text() == "---\ntitle: New\n---\nBody.\n"
     assert mirror(url, one.local, s3_server) == (0, 0, 1)  # the publisher neither fetches it back nor drops it
     boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").delete_object(

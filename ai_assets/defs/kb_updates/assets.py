@@ -26,6 +26,7 @@ from ai_assets.llm.task import LLMTask
 from ai_assets.load.kb_publishing import publish_approved
 from ai_assets.quality.article_files import article_files
 from ai_assets.resources import DataDirResource, LLMResource
+from ai_assets.secrets import scrub_secrets
 from ai_assets.transform.llm_step import LLM_POOL, LLM_STEP_RETRY_POLICY, LLMRunConfig, llm_metadata, run_llm_step
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.resource import WarehouseResource
@@ -112,14 +113,26 @@ kb_review_decisions = folder_table_asset(
 )
 
 
+def _upload_published(landing: DataDirResource, publications: pl.DataFrame, context) -> list[str]:
+    """Puts each published article in the landing bucket (when there is one); the problems, per article."""
+    problems = []
+    for article in publications.filter(pl.col("status") == "published")["source_file"]:
+        if not (landing.landing_dir / article).exists():
+            context.log.warning(f"{article}: not in landing/ under that name (renamed by hand?); not uploaded")
+            continue
+        try:
+            landing.landing.publish(article)
+        except Exception as error:  # noqa: BLE001 - each article's own failure, reported together
+            problems.append(f"{article}: {scrub_secrets(str(error))}")
+    return problems
+
+
 @dg.multi_asset(specs=[KB_PUBLICATIONS.spec(deps=[KB_ARTICLE_PROPOSALS.name])], group_name="kb_updates")
 def kb_publications(context: dg.AssetExecutionContext, landing: DataDirResource, warehouse: WarehouseResource):
     """Publishes each approved proposal's draft into landing/kb/ (once; never over another article)."""
     with warehouse.get_connection() as conn:
         proposals = read(conn, KB_ARTICLE_PROPOSALS)
     publications = publish_approved(proposals, Path(landing.data_dir), landing.landing_dir / "kb")
-    for article in publications.filter(pl.col("status") == "published")["source_file"]:
-        landing.landing.publish(article)  # with AI_ASSETS_LANDING_URL: in the bucket, for every machine
     refused = publications.filter(pl.col("status") == "refused")
     written = publications.filter(pl.col("published_now"))
     before = publications.height - written.height - refused.height
@@ -130,10 +143,14 @@ def kb_publications(context: dg.AssetExecutionContext, landing: DataDirResource,
         context.log.info("Materialise reference_data_job to embed them (only their chunks are new).")
     meta = {"published_now": written.height, "refused": refused.height, "by_status": counts_by(publications, "status")}
     yield from warehouse.write({KB_PUBLICATIONS: publications}, metadata={KB_PUBLICATIONS: meta})
+    # With AI_ASSETS_LANDING_URL, the articles go to the bucket too, for every machine (after the
+    # table: a failed upload leaves the record of what was published, and the next run retries it).
+    unsent = _upload_published(landing, publications, context)
+    problems = [f"Published locally but not put in {landing.landing_url}: {'; '.join(unsent)}"] if unsent else []
     if refused.height:
         # Recorded above first: the table says which and why; the run fails so that someone looks.
-        raise dg.Failure(
-            description="Refused to publish: "
-            + "; ".join(f"{p}: {r}" for p, r in refused.select("proposal_id", "reason").rows()),
-            metadata=meta,
+        problems.append(
+            "Refused to publish: " + "; ".join(f"{p}: {r}" for p, r in refused.select("proposal_id", "reason").rows())
         )
+    if problems:
+        raise dg.Failure(description=". ".join(problems), metadata=meta)

@@ -231,8 +231,11 @@ def settle(current: pl.DataFrame, previous: pl.DataFrame, decisions: pl.DataFram
     )
     decided = pl.format("by {} at {}", "reviewer", pl.col("decided_at").dt.strftime("%Y-%m-%d %H:%M"))
     broken = pl.format("breaks {}", pl.col("problems").list.join("; "))
+    # Published stays published: an article removed from landing/kb by hand (or from the bucket) is
+    # not published again behind anyone's back.
+    was_published = previous.filter(pl.col("status") == "published")["proposal_id"].to_list()
     status = (
-        pl.when(pl.col("proposal_id").is_in(list(published)))
+        pl.when(pl.col("proposal_id").is_in([*published, *was_published]))
         .then(pl.lit("published"))
         .when(pl.col("status").is_in(_NOT_DRAFTED))
         .then(pl.col("status"))
