@@ -21,6 +21,7 @@ from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.vocabulary import LABEL_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource, uses_embedded_model
 from ai_assets.settings import SettingsError, embedded_given, environment, read_environment, setting, storage_url
+from ai_assets.transform.language import DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE
 from ai_assets.warehouse.resource import WarehouseResource
 
 # Accuracy a triage must reach on the labelled tickets, per field: what a good hosted model reaches
@@ -80,6 +81,15 @@ class ProjectSettings(BaseModel):
     )
     cascade_few_shot: int = setting(
         "AI_ASSETS_CASCADE_FEW_SHOT", 3, "nearest labelled tickets shown to the LLM as examples", ge=0, le=10
+    )
+    # With the cascade on, a language-identification model answers `language` where it is sure
+    # (transform/language.py); the defaults are the sample's languages and a threshold chosen on its
+    # short fragments (benchmarks/language_id.py).
+    triage_languages: str = setting(
+        "AI_ASSETS_TRIAGE_LANGUAGES", ",".join(DEFAULT_LANGUAGES), "ISO 639-1 codes tickets come in, comma-separated"
+    )
+    language_min_confidence: float = setting(
+        "AI_ASSETS_LANGUAGE_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE, "below it the LLM answers language", ge=0, le=1
     )
     # 0.1: a clean sample golden set has 0.04 suspect on e5, 19 of 120 labels flipped 0.19.
     label_max_suspect_share: float = setting(

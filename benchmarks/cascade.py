@@ -96,12 +96,20 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict
     ]
     meta = {k: v.value for k, v in materialization.metadata.items()}
     with settings.warehouse.lake.connect(read_only=True) as conn:
-        answers = {
-            row[0]: row[1:]
-            for row in conn.execute(f"select ticket_id, {', '.join(FIELDS)} from ticket_triage").fetchall()
-        }
+        rows = conn.execute(f"select ticket_id, {', '.join(FIELDS)}, proxy_fields from ticket_triage").fetchall()
+    answers = {row[0]: row[1:5] for row in rows}
+    answered_without_llm = {row[0]: set(row[5]) for row in rows}
     accuracy = {
         field: float(np.mean([answers.get(t["ticket_id"], (None,) * 4)[i] == t["labels"][field] for t in heldout]))
+        for i, field in enumerate(FIELDS)
+    }
+    # The cascade's own answers (the proxy's, the language identifier's), scored alone.
+    own = {
+        field: [
+            answers[t["ticket_id"]][i] == t["labels"][field]
+            for t in heldout
+            if field in answered_without_llm.get(t["ticket_id"], ())
+        ]
         for i, field in enumerate(FIELDS)
     }
     return {
@@ -113,6 +121,7 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict
         "completion_tokens": meta["completion_tokens"],
         "wall_s": wall,
         "cascade": meta.get("cascade"),
+        "own": {field: (float(np.mean(hits)), len(hits)) for field, hits in own.items() if hits},
     }
 
 
@@ -132,6 +141,8 @@ def print_variants(rows: list[dict]) -> None:
             1, base["prompt_tokens"] + base["completion_tokens"]
         )
         print(f"{r['name']}: LLM calls saved {saved:.0%}; tokens x{tokens:.2f} of the LLM alone")
+        own = ", ".join(f"{field} {score:.2f} of {n}" for field, (score, n) in r["own"].items())
+        print(f"  answered without the LLM (accuracy of those answers on the held-out tickets): {own or 'none'}")
 
 
 def print_grid() -> None:

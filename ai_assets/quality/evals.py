@@ -46,7 +46,8 @@ def eval_predictions(
     value and agreement per field, and who answered (`proxy_fields` from the cascade: the proxy; the
     rest: the LLM). A failed ticket has null predictions, counts as wrong, and says why."""
     lineage = ("model", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "cache_hit", "proxy_fields")
-    proxied = pl.col("proxy_fields").list.len()
+    # The proxy's fields only (`language` may be the language identifier's).
+    proxied = pl.col("proxy_fields").list.set_intersection(list(PROXIED_FIELDS)).list.len()
     answered = outputs.select(
         "row_key",
         *(pl.col(f).alias(f"predicted_{f}") for f in LABEL_FIELDS),
@@ -89,9 +90,13 @@ def eval_run(
     digest: str,
     llm_accuracy: Mapping[str, float],
     proxy_accuracy: Mapping[str, float],
+    proxy_calibration: Mapping[str, Mapping] | None = None,
 ) -> pl.DataFrame:
     """The one `eval_runs` row of an evaluation's predictions (at least one); `llm_accuracy` and
-    `proxy_accuracy` are each one's own accuracy per proxied field (before the cascade combines them)."""
+    `proxy_accuracy` are each one's own accuracy per proxied field (before the cascade combines them);
+    `proxy_calibration` the proxy's threshold per field and the lower bound it guarantees
+    (`FieldCalibration.to_dict`)."""
+    calibration = proxy_calibration or {}
     n = predictions.height
     reviewed = predictions.filter(pl.col("source") == "review")
     imported = predictions.filter(pl.col("source") == "file")
@@ -111,6 +116,11 @@ def eval_run(
         },
         **{f"llm_accuracy_{field}": llm_accuracy.get(field) for field in PROXIED_FIELDS},
         **{f"proxy_accuracy_{field}": proxy_accuracy.get(field) for field in PROXIED_FIELDS},
+        **{
+            f"proxy_{name}_{field}": calibration.get(field, {}).get(name)
+            for field in PROXIED_FIELDS
+            for name in ("threshold", "accuracy_bound")
+        },
         "n_reviewed": reviewed.height,
         # Apart: imported labels may be poisoned along with the proxy fitted on them, and then agree with it.
         **{
@@ -120,7 +130,8 @@ def eval_run(
         },
         "coverage": predictions["answered_by"].is_not_null().mean(),
         # Of the (ticket, proxied field) answers, the share the proxy gave.
-        "proxy_share": predictions["proxy_fields"].list.len().sum() / (n * len(PROXIED_FIELDS)),
+        "proxy_share": predictions["proxy_fields"].list.set_intersection(list(PROXIED_FIELDS)).list.len().sum()
+        / (n * len(PROXIED_FIELDS)),
         "cost_per_1k_usd": predictions["cost_usd"].sum() / n * 1000,
         "latency_p50_ms": called.quantile(0.5, "linear") if called.len() else None,
         "latency_p95_ms": called.quantile(0.95, "linear") if called.len() else None,

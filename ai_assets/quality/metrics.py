@@ -7,6 +7,9 @@ model failed on that ticket) counts as wrong: a miss of its expected class, neve
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
+import numpy as np
 import polars as pl
 
 FAILED = "(failed)"  # the confusion matrix's column for tickets with no prediction
@@ -23,6 +26,19 @@ def accuracy(expected: pl.Series, predicted: pl.Series) -> float | None:
     if pairs.is_empty():
         return None
     return pairs.select((pl.col("expected") == pl.col("predicted")).fill_null(False).mean()).item()
+
+
+def accuracy_lower_bound(right, n, confidence: float = 0.95):
+    """The one-sided lower confidence bound of an accuracy of `right` out of `n` (the Wilson score
+    interval's): the true accuracy is at least this with probability `confidence`. Element-wise on
+    arrays; 0 where n is 0."""
+    z = NormalDist().inv_cdf(confidence)
+    right, n = np.asarray(right, np.float64), np.asarray(n, np.float64)
+    safe = np.maximum(n, 1.0)
+    p = right / safe
+    centre = p + z * z / (2 * safe)
+    spread = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe))
+    return np.where(n > 0, (centre - spread) / (1 + z * z / safe), 0.0)
 
 
 def macro_f1(expected: pl.Series, predicted: pl.Series) -> float | None:

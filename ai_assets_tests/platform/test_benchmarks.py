@@ -21,7 +21,10 @@ QUICK_RUNS = [
         ["llm_engine.py"],
         ["(a) naive sequential openai loop", "(d) cached rerun, 1000 rows", "(c) / (b) rows/s:", "(d) at 1000 rows:"],
     ),
-    (["cascade.py"], ["LLM alone ", "cascade, defaults ", "cascade, defaults: LLM calls saved"]),
+    (
+        ["cascade.py"],
+        ["LLM alone ", "cascade, defaults ", "cascade, defaults: LLM calls saved", "answered without the LLM"],
+    ),
     (["storage.py", "day"], ["daily_tickets_job          SUCCESS", "daily_tickets_job rerun    SUCCESS"]),
     (["outage.py"], ["healthy (baseline)     SUCCESS", "wrong key (401)        FAILURE"]),
     (["storage.py", "query"], ["ducklake (now)", "single DuckDB file (before)", "one day, every column"]),
@@ -31,6 +34,7 @@ QUICK_RUNS = [
     (["grounding.py"], ["labelled sentences: 59", "threshold used below:", "hostile replies still auto-sent:"]),
     (["triage_quality.py"], ["category    64", "language    64", "model fake-model: 64 rows"]),
     (["shared_rate_limit.py"], ["1 worker ", "2 workers, shared limit ", "2 workers, own limits "]),
+    (["language_id.py"], ["threshold whose 95% lower bound", "held-out (hand-written), whole"]),
 ]
 IDS = [" ".join(script) for script, _ in QUICK_RUNS]
 

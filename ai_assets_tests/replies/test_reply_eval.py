@@ -13,6 +13,7 @@ from ai_assets.config import load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.quality.reply_evals import retrieval_scores
 from ai_assets_tests.conftest import DAY_1, Pipeline
+from ai_assets_tests.triage.test_evals import CASCADE
 
 
 def test_hit_at_k_and_mrr_by_hand():
@@ -86,7 +87,7 @@ def test_the_leaderboard_puts_evaluated_versions_side_by_side(pipeline: Pipeline
             "select cascade, accuracy_category, accuracy_urgency, accuracy_sentiment, accuracy_language from eval_runs"
         )
     }
-    assert len(board) == 2 and {c for _, c, _, _ in board} == set(runs) == {"linear target=0.9 few_shot=3", "none"}
+    assert len(board) == 2 and {c for _, c, _, _ in board} == set(runs) == {CASCADE, "none"}
     for _, cascade, mean, n in board:
         assert mean == pytest.approx(runs[cascade], abs=1e-4) and n == off.count("ticket_labels")
     assert [rank for rank, *_ in board] == sorted(rank for rank, *_ in board) and board[0][0] == 1

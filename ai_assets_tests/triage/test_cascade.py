@@ -65,25 +65,42 @@ def test_the_lowest_threshold_that_meets_the_target_on_enough_rows():
     confidence = [1.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
     correct = [True, True, True, True, True, False, False, True]
     # Answered at 0.7: 5/5; at 0.6: 5/6 (0.83); at 0.4: 6/8 (0.75).
-    assert cascade.choose_threshold(confidence, correct, 0.8, min_answered=1) == 0.6
-    assert cascade.choose_threshold(confidence, correct, 0.9, min_answered=1) == 0.7
-    assert cascade.choose_threshold(confidence, correct, 0.75, min_answered=1) == 0.4
+    assert cascade.choose_threshold(confidence, correct, 0.8, min_answered=1, guarantee=None) == 0.6
+    assert cascade.choose_threshold(confidence, correct, 0.9, min_answered=1, guarantee=None) == 0.7
+    assert cascade.choose_threshold(confidence, correct, 0.75, min_answered=1, guarantee=None) == 0.4
     # Too few answered rows to trust: 0.7 answers 5, so with 6 required only 0.6 or lower counts.
-    assert cascade.choose_threshold(confidence, correct, 0.8, min_answered=6) == 0.6
-    assert cascade.choose_threshold(confidence, correct, 0.9, min_answered=6) is None
+    assert cascade.choose_threshold(confidence, correct, 0.8, min_answered=6, guarantee=None) == 0.6
+    assert cascade.choose_threshold(confidence, correct, 0.9, min_answered=6, guarantee=None) is None
 
 
 def test_a_threshold_answers_all_rows_with_that_confidence():
     # Four rows at 0.5, two right: a threshold of 0.5 answers all four, never only the two right ones.
     confidence = [0.9, 0.5, 0.5, 0.5, 0.5]
-    assert cascade.choose_threshold(confidence, [True, True, True, False, False], 0.9, min_answered=1) == 0.9
-    assert cascade.choose_threshold(confidence, [True, False, False, True, True], 0.9, min_answered=1) == 0.9
+    assert (
+        cascade.choose_threshold(confidence, [True, True, True, False, False], 0.9, min_answered=1, guarantee=None)
+        == 0.9
+    )
+    assert (
+        cascade.choose_threshold(confidence, [True, False, False, True, True], 0.9, min_answered=1, guarantee=None)
+        == 0.9
+    )
 
 
 def test_no_threshold_when_the_target_is_out_of_reach():
-    assert cascade.choose_threshold([0.9, 0.8, 0.7], [False, True, False], 0.9, min_answered=1) is None
+    assert cascade.choose_threshold([0.9, 0.8, 0.7], [False, True, False], 0.9, min_answered=1, guarantee=None) is None
     assert cascade.choose_threshold([], [], 0.9, min_answered=1) is None
-    assert cascade.choose_threshold([1.0] * 5, [True] * 5, 0.9, min_answered=20) is None
+    assert cascade.choose_threshold([1.0] * 5, [True] * 5, 0.9, min_answered=20, guarantee=None) is None
+
+
+def test_the_guarantee_takes_a_threshold_only_on_enough_evidence():
+    # 5 of 5 right is accuracy 1.0, but consistent with a true 0.65 (95% lower bound): not enough
+    # for 0.9; 60 of 60 is (bound 0.957).
+    assert cascade.choose_threshold([0.9] * 5, [True] * 5, 0.9, min_answered=1) is None
+    assert cascade.choose_threshold([0.9] * 60, [True] * 60, 0.9, min_answered=1) == 0.9
+    confidence = [0.9] * 60 + [0.5] * 40
+    correct = [True] * 60 + [True] * 34 + [False] * 6  # 0.94 right at 0.5: above 0.9, its bound is not
+    assert cascade.choose_threshold(confidence, correct, 0.9, guarantee=None) == 0.5
+    assert cascade.choose_threshold(confidence, correct, 0.9) == 0.9
 
 
 def test_the_threshold_chosen_on_one_half_meets_its_target_on_the_other():
@@ -117,17 +134,19 @@ def test_calibration_held_out_meets_its_target_on_a_split(proxy, spread):
         vectors, labels = clusters(seed, 600, spread=spread)
         fitted = cascade.fit_cascade(vectors[:300], {"category": labels[:300]}, proxy, target_accuracy=0.9)
         c = fitted.calibration["category"]
-        assert c.threshold is not None and c.accuracy >= 0.9 and c.answered >= cascade.DEFAULT_MIN_ANSWERED
         assert c.top_vote_accuracy < 0.9  # so the threshold has work to do
+        if c.threshold is None:
+            continue  # the guarantee cannot be met on this split: the proxy answers nothing
+        assert c.accuracy_bound >= 0.9 and c.answered >= cascade.DEFAULT_MIN_ANSWERED
         answers = fitted.answer(vectors[300:])
         right = [a.answered["category"][0] == t for a, t in zip(answers, labels[300:]) if "category" in a.answered]
-        assert len(right) >= 100
+        assert len(right) >= 50
         accuracies.append(np.mean(right))
-    # On average the other half meets the target (0.90 over these ten splits). One split can fall
-    # short: the threshold is the lowest of many that passed on 300 rows, and ~250 answered rows
-    # carry a binomial spread of about 0.02 on their own (the worst split here: 0.845).
-    assert np.mean(accuracies) >= 0.9 - 0.01
-    assert min(accuracies) >= 0.9 - 0.06
+    # The other half meets the target on average with a margin (0.93 over these splits; 0.90 before
+    # the guarantee), and the worst split stays within binomial noise of it (0.878; 0.845 before).
+    assert len(accuracies) >= 9
+    assert np.mean(accuracies) >= 0.92
+    assert min(accuracies) >= 0.9 - 0.03
 
 
 def test_with_no_labelled_examples_the_cascade_is_off_and_answers_nothing():

@@ -361,6 +361,7 @@ def test_eval_settings_are_validated():
 # --- the cascade ------------------------------------------------------------------------------
 
 PROXIED = ["category", "sentiment", "urgency"]  # sorted, as list_sort gives them
+CASCADE = "linear target=0.9 few_shot=3 language=py3langid>=0.42[en,de,fr,es,it,nl,ja]"
 
 
 def _land_labels(pipeline: Pipeline) -> None:
@@ -373,8 +374,11 @@ def test_the_cascade_answers_what_it_is_sure_of_and_shows_the_llm_examples_for_t
     _land_labels(pipeline)  # the sample golden set
     result = _triage_day(pipeline)
     assert result.success
-    proxied = [fields for (fields,) in pipeline.sql("select list_sort(proxy_fields) from ticket_triage")]
-    assert all(set(fields) <= set(PROXIED) for fields in proxied)
+    answered = [fields for (fields,) in pipeline.sql("select list_sort(proxy_fields) from ticket_triage")]
+    assert all(set(fields) <= {*PROXIED, "language"} for fields in answered)
+    # Language by the identifier: every sample ticket is in a language it is sure of.
+    assert all("language" in fields for fields in answered)
+    proxied = [[f for f in fields if f in PROXIED] for fields in answered]
     assert sum(map(len, proxied)) > 0  # the proxy was sure of some answers
     prompts = pipeline.prompts("ticket_triage")
     # Still one call a ticket: language, summary, order id and product are the LLM's.
@@ -385,7 +389,7 @@ def test_the_cascade_answers_what_it_is_sure_of_and_shows_the_llm_examples_for_t
     assert all(p.count("<<<EXAMPLE") == 3 and "Its correct triage: category: " in p for p in with_examples)
     metadata = _metadata(result, "ticket_triage", "ticket_triage")
     assert metadata["proxy_share"] == pytest.approx(sum(map(len, proxied)) / (3 * len(proxied)))
-    assert metadata["cascade"] == "linear target=0.9 few_shot=3"
+    assert metadata["cascade"] == CASCADE and metadata["language_identified"] == len(answered)
 
     calls = pipeline.server.call_count
     assert _triage_day(pipeline).success
@@ -394,7 +398,7 @@ def test_the_cascade_answers_what_it_is_sure_of_and_shows_the_llm_examples_for_t
 
 def test_with_the_cascade_off_or_without_labels_every_field_is_the_llms(pipeline: Pipeline, monkeypatch):
     assert _triage_day(pipeline).success  # ticket_labels not landed yet: nothing to learn from
-    assert pipeline.count("ticket_triage", "len(proxy_fields) > 0") == 0
+    assert pipeline.count("ticket_triage", "proxy_fields <> ['language']") == 0  # the identifier's only
     assert not any("<<<EXAMPLE" in p for p in pipeline.prompts("ticket_triage"))
 
     _land_labels(pipeline)
@@ -412,7 +416,7 @@ def test_a_reviewer_correction_changes_a_later_proxy_answer(pipeline: Pipeline, 
     ticket_id, category, proxied = sure.sql(
         "select ticket_id, category, list_sort(proxy_fields) from ticket_triage order by ticket_id limit 1"
     )[0]
-    assert proxied == PROXIED
+    assert proxied == [*PROXIED[:1], "language", *PROXIED[1:]]
     corrected = "feedback" if category != "feedback" else "billing"
     reviews = sure.settings.landing_dir / "reviews"
     reviews.mkdir(parents=True, exist_ok=True)
@@ -429,7 +433,7 @@ def test_a_reviewer_correction_changes_a_later_proxy_answer(pipeline: Pipeline, 
     ]
     assert _triage_day(sure).success
     assert sure.sql(f"select category, list_sort(proxy_fields) from ticket_triage where ticket_id = '{ticket_id}'") == [
-        (corrected, PROXIED)
+        (corrected, [*PROXIED[:1], "language", *PROXIED[1:]])
     ]
 
 
@@ -444,7 +448,7 @@ def test_the_eval_scores_the_cascade_and_the_triage_follows_its_verdict(pipeline
         "llm_accuracy_urgency, proxy_accuracy_urgency, llm_accuracy_sentiment, proxy_accuracy_sentiment from eval_runs"
     )
     cascade, share, category, *llm_and_proxy = row
-    assert cascade == "linear target=0.9 few_shot=3"
+    assert cascade == CASCADE
     for llm, proxy in zip(llm_and_proxy[::2], llm_and_proxy[1::2]):
         assert proxy > llm  # WRONG_ANSWER is right only where a label happens to be feedback, critical or positive
     assert share == 1.0 and category == llm_and_proxy[1] > 0.5
@@ -453,7 +457,7 @@ def test_the_eval_scores_the_cascade_and_the_triage_follows_its_verdict(pipeline
 
     asked = len(pipeline.prompts("ticket_triage"))
     assert _triage_day(pipeline).success
-    assert pipeline.count("ticket_triage", f"list_sort(proxy_fields) <> {PROXIED}") == 0
+    assert pipeline.count("ticket_triage", f"list_sort(proxy_fields) <> {sorted([*PROXIED, 'language'])}") == 0
     assert not any(
         "<<<EXAMPLE" in p for p in pipeline.prompts("ticket_triage")[asked:]
     )  # nothing left to the LLM to show

@@ -97,6 +97,11 @@ EVAL_RUNS = Table(
             for who in ("llm", "proxy")
             for field in PROXIED_FIELDS
         },
+        **{
+            f"proxy_{name}_{field}": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True)
+            for field in PROXIED_FIELDS
+            for name in ("threshold", "accuracy_bound")
+        },
         # Imported labels (landing/labels) can be poisoned with the proxy that learns from them;
         # reviewer-confirmed ones are scored apart (issue 23).
         "n_reviewed": pa.Column(pl.Int64, pa.Check.ge(0), nullable=True),
@@ -148,6 +153,16 @@ EVAL_RUNS = Table(
         **{
             f"proxy_accuracy_{field}": "the proxy's top answer's accuracy on every labelled ticket, each held out; "
             "null: cascade off"
+            for field in PROXIED_FIELDS
+        },
+        **{
+            f"proxy_threshold_{field}": "the confidence from which the proxy answers: the lowest at which the 95% "
+            "lower bound of its held-out accuracy reaches the target; null: none does (or cascade off)"
+            for field in PROXIED_FIELDS
+        },
+        **{
+            f"proxy_accuracy_bound_{field}": "that 95% lower confidence bound of the proxy's accuracy at its "
+            "threshold, on the labelled tickets held out; null: it answers none"
             for field in PROXIED_FIELDS
         },
         "proxy_share": "share of the (ticket, category/urgency/sentiment) answers the cascade's proxy gave",

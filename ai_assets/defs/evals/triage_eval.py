@@ -96,15 +96,16 @@ def build_triage_eval(
         # As ticket_triage will once this evaluation is recorded: a field where the LLM was no better
         # than the proxy is the proxy's on every row.
         by_llm = llm_accuracy(result.outputs, labels)
-        lineage, by_proxy = held_out.lineage, {}
+        lineage, by_proxy, calibration = held_out.lineage, {}, {}
         if held_out.fitted is not None:
             lineage = held_out.answers_at(thresholds_against_llm(held_out.fitted.calibration, by_llm))
             by_proxy = {f: c.top_vote_accuracy for f, c in held_out.fitted.calibration.items()}
+            calibration = {f: c.to_dict() for f, c in held_out.fitted.calibration.items()}
         outputs = apply_proxy(result.outputs, lineage)
         digest, settings = labels_hash(labels), cascade.describe()
         run_id = eval_id(model, task.prompt_version, settings, digest)
         predictions = eval_predictions(labels, outputs, result.failures, run_id, task.prompt_version)
-        run = eval_run(predictions, run_id, model, task.prompt_version, settings, digest, by_llm, by_proxy)
+        run = eval_run(predictions, run_id, model, task.prompt_version, settings, digest, by_llm, by_proxy, calibration)
         with warehouse.get_connection() as conn:
             recorded = read(conn, EVAL_RUNS).filter(pl.col("eval_id") == run_id)
             # Recorded once; again only if this run answered tickets that failed before (its latencies

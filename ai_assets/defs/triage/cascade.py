@@ -21,6 +21,7 @@ from ai_assets.quality import label_trust
 from ai_assets.quality.metrics import accuracy
 from ai_assets.resources import EmbeddingResource
 from ai_assets.transform import cascade
+from ai_assets.transform.language import LanguageIdentifier
 
 EXAMPLE_CHARS = 300  # of an example's subject and of its body: the gist, not the thread
 
@@ -35,6 +36,8 @@ class CascadeSettings:
     max_suspect_share: float = 1.0
     # The labels' judge: `{category: description}` from the triage prompt (empty: nothing is judged).
     category_descriptions: dict[str, str] = field(default_factory=dict)
+    # Answers `language` before the LLM (transform/language.py).
+    languages: LanguageIdentifier = field(default_factory=LanguageIdentifier)
 
     @classmethod
     def from_settings(cls, settings: ProjectSettings) -> CascadeSettings:
@@ -45,6 +48,10 @@ class CascadeSettings:
             settings.cascade_few_shot,
             settings.label_max_suspect_share,
             label_trust.category_descriptions(PromptTemplate.load("ticket_triage", settings.prompts_dir).system),
+            LanguageIdentifier(
+                tuple(code.strip() for code in settings.triage_languages.split(",") if code.strip()),
+                settings.language_min_confidence,
+            ),
         )
 
     def describe(self) -> str:
@@ -52,7 +59,8 @@ class CascadeSettings:
         and of an evaluation's id."""
         if not self.enabled:
             return "none"
-        return f"{self.proxy} target={self.target_accuracy:g} few_shot={self.few_shot}"
+        proxy = f"{self.proxy} target={self.target_accuracy:g} few_shot={self.few_shot}"
+        return f"{proxy} language={self.languages.describe()}"
 
     def code_version(self, prompt_version: str, model: str) -> str:
         """The code version of the triage and of its evaluation: prompt, schema and parameters, model and
@@ -70,13 +78,31 @@ class CascadePlan:
     thresholds: dict[str, float | None]
     stats: dict
     audit: label_trust.LabelAudit | None = None
+    languages: list[tuple[str, float] | None] = field(default_factory=list)  # the identifier's, per row
 
     def answers_at(self, thresholds: Mapping[str, float | None]) -> pl.DataFrame:
         """The lineage for the labelled rows at other thresholds (triage_eval, once it knows how the
         LLM did), never for a field whose labels the audit distrusts: only for a plan made with
         `rows_are_labels`."""
         answers = self.fitted.answer_examples(self.audit.withhold(thresholds) if self.audit else thresholds)
-        return cascade.lineage_frame(self.rows["row_key"].to_list(), answers)
+        return cascade.lineage_frame(self.rows["row_key"].to_list(), with_languages(answers, self.languages))
+
+
+def with_languages(
+    answers: list[cascade.ProxyAnswer], languages: list[tuple[str, float] | None]
+) -> list[cascade.ProxyAnswer]:
+    """The proxy's answers with `language` the identifier's where it is sure (the LLM's elsewhere)."""
+    return [
+        cascade.ProxyAnswer({**a.answered, "language": found}, tuple(f for f in a.to_llm if f != "language"))
+        if found
+        else a
+        for a, found in zip(answers, languages or [None] * len(answers))
+    ]
+
+
+def identify_languages(settings: CascadeSettings, rows: pl.DataFrame) -> list[tuple[str, float] | None]:
+    texts = [f"{subject or ''}\n{body or ''}" for subject, body in rows.select("subject", "body").iter_rows()]
+    return settings.languages.identify(texts)
 
 
 def _label_lists(labels: pl.DataFrame) -> dict[str, list[str | None]]:
@@ -125,14 +151,16 @@ def plan_cascade(
     distrusts (`audit_labels`) is never the proxy's: its labels would teach it the wrong answer."""
     keys = rows["row_key"].to_list()
     if not settings.enabled or labels.is_empty() or rows.is_empty():
-        off = cascade.no_answers(rows.height)
+        languages = identify_languages(settings, rows) if settings.enabled else []
+        off = with_languages(cascade.no_answers(rows.height), languages)
         reason = "off (AI_ASSETS_CASCADE)" if not settings.enabled else "no labelled tickets"
         return CascadePlan(
             rows.with_columns(examples=pl.lit("")),
             cascade.lineage_frame(keys, off),
             None,
             {},
-            {"cascade": reason if rows.height else "no rows"},
+            {"cascade": reason if rows.height else "no rows", **_language_stats(languages)},
+            languages=languages,
         )
     label_vectors, label_stats, _ = embed_with(embeddings, ticket_query_texts(labels, embeddings), "query")
     fitted = cascade.fit_cascade(label_vectors, _label_lists(labels), settings.proxy, settings.target_accuracy)
@@ -157,7 +185,8 @@ def plan_cascade(
         max_chars=EXAMPLE_CHARS,
         rows_are_labels=rows_are_labels,
     )
-    lineage = cascade.lineage_frame(keys, answers)
+    languages = identify_languages(settings, rows)
+    lineage = cascade.lineage_frame(keys, with_languages(answers, languages))
     answered = {name: sum(name in a.answered for a in answers) for name in cascade.CASCADE_FIELDS}
     stats = {
         "cascade": settings.describe(),
@@ -167,10 +196,21 @@ def plan_cascade(
         "embedding_calls": label_stats.calls + (0 if rows_are_labels else row_stats.calls),
         "label_audit": audit.describe(),
         "proxy_withheld": ", ".join(audit.distrusted),
+        **_language_stats(languages),
     }
     return CascadePlan(
-        rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)), lineage, fitted, thresholds, stats, audit
+        rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)),
+        lineage,
+        fitted,
+        thresholds,
+        stats,
+        audit,
+        languages,
     )
+
+
+def _language_stats(languages: list[tuple[str, float] | None]) -> dict:
+    return {"language_identified": sum(found is not None for found in languages)} if languages else {}
 
 
 def _example_text(example: dict) -> str:

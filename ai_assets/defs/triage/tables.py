@@ -49,11 +49,12 @@ TICKET_TRIAGE = Table(
         "category": "what the ticket is about; the proxy's answer when in proxy_fields",
         "urgency": "how soon it needs an answer; the proxy's answer when in proxy_fields",
         "sentiment": "the customer's mood; the proxy's answer when in proxy_fields",
-        "language": "ISO 639-1 code of the ticket's language",
+        "language": "ISO 639-1 code of the ticket's language; the language identifier's when in proxy_fields",
         "summary": "one short English sentence: what the customer needs",
         "order_id": "the order number the ticket mentions; null: none",
         "product": "the product the ticket mentions; null: none",
-        "proxy_fields": "the fields the cascade's proxy answered (empty: the LLM answered every field)",
+        "proxy_fields": "the fields the cascade answered without the LLM: category, urgency, sentiment by its proxy, "
+        "language by its language identifier (empty: the LLM answered every field)",
         "confidence": "the LLM's confidence in its category",
     },
 )
