@@ -21,7 +21,7 @@ from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.vocabulary import LABEL_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource, uses_embedded_model
 from ai_assets.settings import SettingsError, embedded_given, environment, read_environment, setting, storage_url
-from ai_assets.transform.language import DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE
+from ai_assets.transform.language import DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE, language_codes
 from ai_assets.warehouse.resource import WarehouseResource
 
 # Accuracy a triage must reach on the labelled tickets, per field: what a good hosted model reaches
@@ -95,6 +95,11 @@ class ProjectSettings(BaseModel):
     label_max_suspect_share: float = setting(
         "AI_ASSETS_LABEL_MAX_SUSPECT_SHARE", 0.1, "share of suspect labels above which the proxy stops", ge=0, le=1
     )
+
+    @field_validator("triage_languages")
+    @classmethod
+    def check_languages(cls, value: str) -> str:
+        return ",".join(language_codes(value))
 
     @field_validator("landing_url")
     @classmethod

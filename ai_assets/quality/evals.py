@@ -39,6 +39,12 @@ def eval_id(model: str, prompt_version: str, cascade: str, labels_digest: str) -
     return _digest(json.dumps([TASK, model, prompt_version, cascade, labels_digest]))
 
 
+def _proxied_count() -> pl.Expr:
+    """Per row, how many of the proxy's fields it answered (`language` in proxy_fields is the
+    language identifier's)."""
+    return pl.col("proxy_fields").list.set_intersection(list(PROXIED_FIELDS)).list.len()
+
+
 def eval_predictions(
     labels: pl.DataFrame, outputs: pl.DataFrame, failures: pl.DataFrame, run_id: str, prompt_version: str
 ) -> pl.DataFrame:
@@ -46,8 +52,7 @@ def eval_predictions(
     value and agreement per field, and who answered (`proxy_fields` from the cascade: the proxy; the
     rest: the LLM). A failed ticket has null predictions, counts as wrong, and says why."""
     lineage = ("model", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "cache_hit", "proxy_fields")
-    # The proxy's fields only (`language` may be the language identifier's).
-    proxied = pl.col("proxy_fields").list.set_intersection(list(PROXIED_FIELDS)).list.len()
+    proxied = _proxied_count()
     answered = outputs.select(
         "row_key",
         *(pl.col(f).alias(f"predicted_{f}") for f in LABEL_FIELDS),
@@ -114,7 +119,7 @@ def eval_run(
             for field in LABEL_FIELDS
             for name, metric in ((f"accuracy_{field}", accuracy), (f"macro_f1_{field}", macro_f1))
         },
-        **{f"llm_accuracy_{field}": llm_accuracy.get(field) for field in PROXIED_FIELDS},
+        **{f"llm_accuracy_{field}": llm_accuracy.get(field) for field in (*PROXIED_FIELDS, "language")},
         **{f"proxy_accuracy_{field}": proxy_accuracy.get(field) for field in PROXIED_FIELDS},
         **{
             f"proxy_{name}_{field}": calibration.get(field, {}).get(name)
@@ -130,8 +135,7 @@ def eval_run(
         },
         "coverage": predictions["answered_by"].is_not_null().mean(),
         # Of the (ticket, proxied field) answers, the share the proxy gave.
-        "proxy_share": predictions["proxy_fields"].list.set_intersection(list(PROXIED_FIELDS)).list.len().sum()
-        / (n * len(PROXIED_FIELDS)),
+        "proxy_share": predictions.select(_proxied_count().sum()).item() / (n * len(PROXIED_FIELDS)),
         "cost_per_1k_usd": predictions["cost_usd"].sum() / n * 1000,
         "latency_p50_ms": called.quantile(0.5, "linear") if called.len() else None,
         "latency_p95_ms": called.quantile(0.95, "linear") if called.len() else None,

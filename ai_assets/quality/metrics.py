@@ -38,7 +38,8 @@ def accuracy_lower_bound(right, n, confidence: float = 0.95):
     p = right / safe
     centre = p + z * z / (2 * safe)
     spread = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe))
-    return np.where(n > 0, (centre - spread) / (1 + z * z / safe), 0.0)
+    # Clipped: with no answer right the formula gives -1e-17, not 0, for some n.
+    return np.clip(np.where(n > 0, (centre - spread) / (1 + z * z / safe), 0.0), 0.0, 1.0)
 
 
 def macro_f1(expected: pl.Series, predicted: pl.Series) -> float | None:

@@ -308,23 +308,30 @@ def calibrate(
     votes = held_out_votes(np.asarray(example_vectors, np.float32), example_labels, proxy, **options)
     calibration = {}
     for name, labels in example_labels.items():
-        labelled = np.array([label is not None for label in labels], bool)
-        predicted = votes[name].labels
-        correct = np.array([p is not None and p == t for p, t in zip(predicted, labels)], bool)[labelled]
-        confidence = votes[name].confidence[labelled]
+        confidence, correct = _scored(votes[name], labels)
         threshold = choose_threshold(confidence, correct, target_accuracy, min_answered=min_answered)
-        answered = confidence >= threshold if threshold is not None else np.zeros(len(correct), bool)
-        calibration[name] = FieldCalibration(
-            threshold=threshold,
-            rows=int(labelled.sum()),
-            answered=int(answered.sum()),
-            accuracy=float(correct[answered].mean()) if answered.any() else None,
-            top_vote_accuracy=float(correct.mean()) if len(correct) else 0.0,
-            accuracy_bound=float(accuracy_lower_bound(correct[answered].sum(), answered.sum()))
-            if answered.any()
-            else None,
-        )
+        calibration[name] = field_calibration(confidence, correct, threshold)
     return calibration, votes
+
+
+def _scored(votes: FieldVotes, labels: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out votes' confidence and rightness on the rows labelled with the field."""
+    labelled = np.array([label is not None for label in labels], bool)
+    correct = np.array([p is not None and p == t for p, t in zip(votes.labels, labels)], bool)[labelled]
+    return votes.confidence[labelled], correct
+
+
+def field_calibration(confidence: np.ndarray, correct: np.ndarray, threshold: float | None) -> FieldCalibration:
+    """What answering from `threshold` gives on these held-out rows."""
+    answered = confidence >= threshold if threshold is not None else np.zeros(len(correct), bool)
+    return FieldCalibration(
+        threshold=threshold,
+        rows=len(correct),
+        answered=int(answered.sum()),
+        accuracy=float(correct[answered].mean()) if answered.any() else None,
+        top_vote_accuracy=float(correct.mean()) if len(correct) else 0.0,
+        accuracy_bound=float(accuracy_lower_bound(correct[answered].sum(), answered.sum())) if answered.any() else None,
+    )
 
 
 # --- answering ------------------------------------------------------------------------------
@@ -366,6 +373,14 @@ class Cascade:
         given (`thresholds_against_llm`)."""
         chosen = self.thresholds if thresholds is None else thresholds
         return answers_at_thresholds(self.votes(query_vectors), chosen, len(query_vectors))
+
+    def calibration_at(self, thresholds: Mapping[str, float | None]) -> dict[str, FieldCalibration]:
+        """The held-out figures at the thresholds a triage applies (after the evaluation's verdict
+        and the label audit), rather than at the calibrated ones."""
+        return {
+            name: field_calibration(*_scored(self.held_out[name], self.example_labels[name]), thresholds.get(name))
+            for name in self.calibration
+        }
 
     def answer_examples(self, thresholds: Mapping[str, float | None] | None = None) -> list[ProxyAnswer]:
         """What the proxy answers for its own labelled examples, each held out (as calibrated): an

@@ -15,6 +15,7 @@ import pytest
 from ai_assets.config import EVAL_TARGETS, SettingsError, load_settings
 from ai_assets.definitions import build_definitions
 from ai_assets.llm.task import packaged_prompt
+from ai_assets.transform.language import LanguageIdentifier
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.fakes.llm_server import Fault
 
@@ -361,7 +362,7 @@ def test_eval_settings_are_validated():
 # --- the cascade ------------------------------------------------------------------------------
 
 PROXIED = ["category", "sentiment", "urgency"]  # sorted, as list_sort gives them
-CASCADE = "linear target=0.9 few_shot=3 language=py3langid>=0.42[en,de,fr,es,it,nl,ja]"
+CASCADE = f"linear target=0.9 few_shot=3 language={LanguageIdentifier().describe()}"
 
 
 def _land_labels(pipeline: Pipeline) -> None:
@@ -396,7 +397,7 @@ def test_the_cascade_answers_what_it_is_sure_of_and_shows_the_llm_examples_for_t
     assert pipeline.server.call_count == calls  # a rerun: every answer and vector from the caches
 
 
-def test_with_the_cascade_off_or_without_labels_every_field_is_the_llms(pipeline: Pipeline, monkeypatch):
+def test_without_labels_only_language_is_answered_and_with_the_cascade_off_nothing_is(pipeline: Pipeline, monkeypatch):
     assert _triage_day(pipeline).success  # ticket_labels not landed yet: nothing to learn from
     assert pipeline.count("ticket_triage", "proxy_fields <> ['language']") == 0  # the identifier's only
     assert not any("<<<EXAMPLE" in p for p in pipeline.prompts("ticket_triage"))
@@ -452,6 +453,12 @@ def test_the_eval_scores_the_cascade_and_the_triage_follows_its_verdict(pipeline
     for llm, proxy in zip(llm_and_proxy[::2], llm_and_proxy[1::2]):
         assert proxy > llm  # WRONG_ANSWER is right only where a label happens to be feedback, critical or positive
     assert share == 1.0 and category == llm_and_proxy[1] > 0.5
+    # What the triage applies is recorded: from 0 (the proxy answers every row), with the bound there.
+    (applied,) = pipeline.sql(
+        "select proxy_threshold_category, proxy_threshold_urgency, proxy_threshold_sentiment,"
+        " proxy_accuracy_bound_category, llm_accuracy_language from eval_runs"
+    )
+    assert applied[:3] == (0.0, 0.0, 0.0) and 0 < applied[3] < category and applied[4] is not None
     assert pipeline.count("eval_predictions", "answered_by <> 'proxy'") == 0
     assert _eval_metadata(result)["proxy_share"] == 1.0
 

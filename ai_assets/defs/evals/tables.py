@@ -68,7 +68,7 @@ EVAL_PREDICTIONS = Table(
         "model": "the model that answered, or failed to",
         "error": "`<error_type>: <reason>` when the triage failed; null: answered",
         "answered_by": "llm, proxy (every proxied field) or both; null: the triage failed (error says why)",
-        "proxy_fields": "the fields the cascade's proxy answered",
+        "proxy_fields": "the fields answered without the LLM: by the cascade's proxy, language by its identifier",
         "cost_usd": "of the answer, cached or not",
         "latency_ms": "0 when answered from the cache",
     },
@@ -102,6 +102,7 @@ EVAL_RUNS = Table(
             for field in PROXIED_FIELDS
             for name in ("threshold", "accuracy_bound")
         },
+        "llm_accuracy_language": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True),
         # Imported labels (landing/labels) can be poisoned with the proxy that learns from them;
         # reviewer-confirmed ones are scored apart (issue 23).
         "n_reviewed": pa.Column(pl.Int64, pa.Check.ge(0), nullable=True),
@@ -156,15 +157,19 @@ EVAL_RUNS = Table(
             for field in PROXIED_FIELDS
         },
         **{
-            f"proxy_threshold_{field}": "the confidence from which the proxy answers: the lowest at which the 95% "
-            "lower bound of its held-out accuracy reaches the target; null: none does (or cascade off)"
+            f"proxy_threshold_{field}": "the confidence from which the proxy answers, as the triage applies it: the "
+            "lowest at which the 95% lower bound of its held-out accuracy reaches the target, or 0 where this "
+            "evaluation found the LLM no better; null: none reaches it, the labels are distrusted, or cascade off"
             for field in PROXIED_FIELDS
         },
         **{
-            f"proxy_accuracy_bound_{field}": "that 95% lower confidence bound of the proxy's accuracy at its "
-            "threshold, on the labelled tickets held out; null: it answers none"
+            f"proxy_accuracy_bound_{field}": "the 95% lower confidence bound of the proxy's accuracy on the labelled "
+            "tickets it answers (held out) at that threshold; optimistic, the threshold being chosen on the same "
+            "tickets; null: it answers none"
             for field in PROXIED_FIELDS
         },
+        "llm_accuracy_language": "the LLM's own language answers' accuracy, before the language identifier's "
+        "replace them; null: no ticket labelled with a language",
         "proxy_share": "share of the (ticket, category/urgency/sentiment) answers the cascade's proxy gave",
         "n_reviewed": "labels from a reviewer's correction (source review); null: recorded before this column",
         "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",

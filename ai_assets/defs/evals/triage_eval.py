@@ -98,9 +98,13 @@ def build_triage_eval(
         by_llm = llm_accuracy(result.outputs, labels)
         lineage, by_proxy, calibration = held_out.lineage, {}, {}
         if held_out.fitted is not None:
-            lineage = held_out.answers_at(thresholds_against_llm(held_out.fitted.calibration, by_llm))
+            thresholds = thresholds_against_llm(held_out.fitted.calibration, by_llm)
+            lineage = held_out.answers_at(thresholds)
             by_proxy = {f: c.top_vote_accuracy for f, c in held_out.fitted.calibration.items()}
-            calibration = {f: c.to_dict() for f, c in held_out.fitted.calibration.items()}
+            # At the thresholds the triage applies (0 where the LLM did no better, none where the labels
+            # are distrusted), not only at the calibrated ones.
+            applied = held_out.fitted.calibration_at(held_out.applied(thresholds))
+            calibration = {f: c.to_dict() for f, c in applied.items()}
         outputs = apply_proxy(result.outputs, lineage)
         digest, settings = labels_hash(labels), cascade.describe()
         run_id = eval_id(model, task.prompt_version, settings, digest)

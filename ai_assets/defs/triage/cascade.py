@@ -48,10 +48,7 @@ class CascadeSettings:
             settings.cascade_few_shot,
             settings.label_max_suspect_share,
             label_trust.category_descriptions(PromptTemplate.load("ticket_triage", settings.prompts_dir).system),
-            LanguageIdentifier(
-                tuple(code.strip() for code in settings.triage_languages.split(",") if code.strip()),
-                settings.language_min_confidence,
-            ),
+            LanguageIdentifier(tuple(settings.triage_languages.split(",")), settings.language_min_confidence),
         )
 
     def describe(self) -> str:
@@ -84,8 +81,12 @@ class CascadePlan:
         """The lineage for the labelled rows at other thresholds (triage_eval, once it knows how the
         LLM did), never for a field whose labels the audit distrusts: only for a plan made with
         `rows_are_labels`."""
-        answers = self.fitted.answer_examples(self.audit.withhold(thresholds) if self.audit else thresholds)
+        answers = self.fitted.answer_examples(self.applied(thresholds))
         return cascade.lineage_frame(self.rows["row_key"].to_list(), with_languages(answers, self.languages))
+
+    def applied(self, thresholds: Mapping[str, float | None]) -> dict[str, float | None]:
+        """`thresholds` as the triage applies them: none for a field whose labels the audit distrusts."""
+        return dict(self.audit.withhold(thresholds) if self.audit else thresholds)
 
 
 def with_languages(
@@ -96,7 +97,7 @@ def with_languages(
         cascade.ProxyAnswer({**a.answered, "language": found}, tuple(f for f in a.to_llm if f != "language"))
         if found
         else a
-        for a, found in zip(answers, languages or [None] * len(answers))
+        for a, found in zip(answers, languages or [None] * len(answers), strict=True)
     ]
 
 
@@ -222,10 +223,10 @@ def _example_text(example: dict) -> str:
 
 
 def llm_accuracy(outputs: pl.DataFrame, labels: pl.DataFrame) -> dict[str, float]:
-    """The LLM's own accuracy per proxied field on the labelled rows it answered (before the proxy's
-    answers replace any), over the rows labelled with the field."""
-    joined = labels.select("row_key", *cascade.CASCADE_FIELDS).join(
-        outputs.select("row_key", *(pl.col(n).alias(f"llm_{n}") for n in cascade.CASCADE_FIELDS)), on="row_key"
+    """The LLM's own accuracy per triage field on the labelled rows it answered (before the proxy's or
+    the language identifier's answers replace any), over the rows labelled with the field."""
+    joined = labels.select("row_key", *cascade.FIELDS).join(
+        outputs.select("row_key", *(pl.col(n).alias(f"llm_{n}") for n in cascade.FIELDS)), on="row_key"
     )
-    scores = {name: accuracy(joined[name], joined[f"llm_{name}"]) for name in cascade.CASCADE_FIELDS}
+    scores = {name: accuracy(joined[name], joined[f"llm_{name}"]) for name in cascade.FIELDS}
     return {name: score for name, score in scores.items() if score is not None}
