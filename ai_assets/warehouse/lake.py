@@ -44,6 +44,10 @@ _TRANSIENT = (
     "Failed to flush changes",
     "could not serialize",
     "duplicate key value violates unique constraint",
+    # Two processes attaching a new PostgreSQL catalog at once: one's CREATE TABLE of DuckLake's
+    # own tables finds the other's ('relation "ducklake_metadata" already exists'); attached again,
+    # it finds the catalog made.
+    "Failed to initialize DuckLake",
 )
 
 
