@@ -64,12 +64,21 @@ class LanguageIdentifier:
         return answers
 
 
+def primary_subtag(code: str) -> str:
+    """`EN`, `en-US` or `en_us` as `en`."""
+    return code.strip().lower().replace("_", "-").split("-")[0]
+
+
+def is_language_code(code: str) -> bool:
+    return 2 <= len(code) <= 3 and code.isalpha()
+
+
 def language_codes(setting: str) -> tuple[str, ...]:
     """`de, EN,en-US` as ("de", "en"): lower case, primary subtags, each once, sorted."""
-    codes = {code.strip().lower().replace("_", "-").split("-")[0] for code in setting.split(",") if code.strip()}
+    codes = {primary_subtag(code) for code in setting.split(",") if code.strip()}
     if not codes:
         raise ValueError("names no language: give ISO 639-1 codes, e.g. en,de,fr")
-    if bad := sorted(code for code in codes if not (2 <= len(code) <= 3 and code.isalpha())):
+    if bad := sorted(code for code in codes if not is_language_code(code)):
         raise ValueError(f"{bad} are not ISO 639-1 codes (e.g. en, de, pt)")
     return tuple(sorted(codes))
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.vocabulary import CATEGORIES, SENTIMENTS, URGENCIES
+from ai_assets.transform.language import is_language_code, primary_subtag
 
 # Literal[tuple] spells out the tuple's values: one vocabulary for prompts, schemas and tables.
 Category = Literal[CATEGORIES]
@@ -40,8 +41,8 @@ class TicketTriage(BaseModel):
     def primary_language_subtag(cls, value: object) -> object:
         # Models often answer "en-US" or "EN"; the table stores the primary ISO 639-1 subtag.
         if isinstance(value, str):
-            value = value.strip().lower().replace("_", "-").split("-")[0]
-            if not (2 <= len(value) <= 3 and value.isalpha()):
+            value = primary_subtag(value)
+            if not is_language_code(value):
                 raise ValueError("expected an ISO 639-1 language code such as 'en'")
         return value
 
