@@ -62,6 +62,10 @@ class ProjectSettings(BaseModel):
     reply_max_refinements: int = setting(
         "AI_ASSETS_REPLY_MAX_REFINEMENTS", 2, "critique-and-refine rounds of a reply (0 embedded)", ge=0
     )
+    # auto: templates on the embedded model, whose drafts never pass the reply checks; the loop elsewhere.
+    reply_drafting: Literal["auto", "llm", "template"] = setting(
+        "AI_ASSETS_REPLY_DRAFTING", "auto", "who writes replies: the LLM loop (llm), a KB template (template), auto"
+    )
     review_min_confidence: float = setting(
         "AI_ASSETS_REVIEW_MIN_CONFIDENCE", 0.6, "triage confidence below which a ticket goes to review", ge=0, le=1
     )
@@ -148,6 +152,11 @@ class ProjectSettings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ProjectSettings:
         return read_environment(cls, environ, **embedded_given(cls, uses_embedded_model(environ)))
+
+    def reply_templates(self, llm: LLMResource) -> bool:
+        """Whether replies are built from knowledge-base templates (defs/replies/templates.py): the
+        embedded 135M model drafts none that passes the checks, so `auto` gives it the templates."""
+        return self.reply_drafting == "template" or (self.reply_drafting == "auto" and llm.use_embedded_model)
 
     @property
     def landing_dir(self) -> Path:

@@ -242,6 +242,16 @@ class EmbeddingResource(_ModelResource):
         le=1,
         allow_inf_nan=False,
     )
+    # 0: the category guard alone (defs/replies/templates.py), chosen for e5 on the golden set by
+    # benchmarks/template_replies.py: a minimum added nothing the category had not.
+    template_min_score: float = setting(
+        "AI_ASSETS_TEMPLATE_MIN_SCORE",
+        0.0,
+        "cosine a ticket's top chunk needs for a template reply to quote it",
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+    )
 
     @field_validator("base_url")
     @classmethod

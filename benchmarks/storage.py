@@ -201,9 +201,6 @@ def triage_frame(day_: date, rows: int, rng: np.random.Generator) -> pl.DataFram
             "urgency": pick("urgency"),
             "sentiment": pick("sentiment"),
             "language": [("en", "en", "en", "de", "fr", "es")[i] for i in rng.integers(0, 6, rows)],
-            "summary": [
-                f"Customer reports an issue with order {n} and asks for help within {n % 9 + 1} days" for n in numbers
-            ],
             "order_id": [f"ORD-{n}" if has else None for n, has in zip(numbers, has_order)],
             "product": [products[i] for i in rng.integers(0, len(products), rows)],
             "confidence": rng.random(rows).round(3),

@@ -29,8 +29,8 @@ JOBS = [
     dg.define_asset_job(
         "reference_data_job",
         selection=REFERENCE_ASSETS,
-        description="Reload the CRM export, the knowledge base and the labelled tickets, and embed the chunks "
-        "that changed.",
+        description="Reload the CRM export, the product catalog, the knowledge base and the labelled tickets, and "
+        "embed the chunks that changed.",
     ),
     dg.define_asset_job(
         "reviews_job",

@@ -19,7 +19,7 @@ the output schema and the model, so an edit marks it unsynced and an unchanged r
 
 import importlib
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +37,13 @@ from ai_assets.components.loading import current
 from ai_assets.components.scaffold import LLMStepScaffolder
 from ai_assets.components.step_eval import EvalOption, evals_table, evaluate, gate
 from ai_assets.llm.cost import Pricing
+from ai_assets.llm.engine import lineage_without_call, output_schema
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.columns import ANSWER_COLUMNS, FAILURE_COLUMNS, answer_notes, failure_notes
 from ai_assets.quality.tables import TABLES
 from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.cascade import apply_proxy
+from ai_assets.transform.cascade import apply_proxy, fully_answered
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -60,7 +61,10 @@ from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.tables import read
 
 _RESERVED = {"row_key", PARTITION_COLUMN, "examples", "proxy_fields", *ANSWER_COLUMNS, *FAILURE_COLUMNS}
-_PROXY_FIELDS_NOTE = "the fields the cascade's proxy answered (empty: the LLM answered every field)"
+_PROXY_FIELDS_NOTE = (
+    "the fields the cascade's proxy answered (empty: the LLM answered every field; all: no LLM call, model 'cascade')"
+)
+ANSWERED_WITHOUT_LLM = "cascade"  # the `model` of a row no model was asked about
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,15 @@ class StepResources:
 
 @dataclass(frozen=True)
 class StepPlan:
-    """The rows the LLM is asked about; `finish` turns its answers (keyed by row_key) into the output
+    """The day's rows, keyed by row_key, and of them the keys `answered` without the LLM (the cascade
+    answered every field): the LLM is asked about the rest. `finish` turns the answers (the LLM's,
+    and for the `answered` rows only their lineage, model ANSWERED_WITHOUT_LLM) into the output
     table's rows, `metadata` those rows into the materialisation's metadata."""
 
     rows: pl.DataFrame
     finish: Callable[[pl.DataFrame], pl.DataFrame] = lambda answers: answers
     metadata: Callable[[pl.DataFrame], dict] = lambda rows: {}
+    answered: Sequence[str] = ()
 
 
 class ModelPrices(dg.Model, dg.Resolvable):
@@ -220,10 +227,12 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             raise dg.Failure(problem, allow_retries=False)
         planned = plan_rows(cascade, step.embeddings, labels, rows)
         context.log.info(f"{self._label(partition_days(context))}: {planned.metadata}")
+        fields = output_schema(step.task.output_model)
         return StepPlan(
             planned.rows,
             finish=lambda answers: apply_proxy(answers, planned.lineage, cascade.fields),
             metadata=lambda answered: planned.metadata,
+            answered=fully_answered(planned.lineage, list(fields)) if set(fields) <= set(cascade.fields) else (),
         )
 
     def _evals_of(self) -> Table:
@@ -443,15 +452,24 @@ def _step_asset(
                 allow_retries=False,
             )
         plan = step._plan(context, rows, StepResources(llm, embeddings, warehouse, task, model))
-        result = run_llm_step(context, llm, config, task, as_prompt_text(plan.rows, task), label)
+        asked = as_prompt_text(plan.rows, task)
+        without_llm = asked.filter(pl.col("row_key").is_in(list(plan.answered)))
+        if without_llm.height:
+            context.log.info(f"{label}: {without_llm.height} of {asked.height} rows answered without an LLM call")
+        result = run_llm_step(context, llm, config, task, asked.filter(~pl.col("row_key").is_in(plan.answered)), label)
+        no_call = lineage_without_call(
+            task, without_llm, "row_key", llm.max_input_chars, llm.redact_pii, ANSWERED_WITHOUT_LLM
+        )
         keys = rows.select("row_key", *key)
-        answered = plan.finish(result.outputs).join(keys, on="row_key")
+        answers = pl.concat([result.outputs, no_call], how="diagonal_relaxed")
+        answered = plan.finish(answers).join(keys, on="row_key")
         failed = result.failures.join(keys, on="row_key")
         context.log.info(f"{label}: answered {answered.height}, failed {failed.height}; {result.metrics.to_dict()}")
         stats = {
             "model": model,
             "prompt_version": task.prompt_version,
             **llm_metadata(context, result.metrics, llm),
+            "rows_without_llm": without_llm.height,
             **plan.metadata(answered),
         }
         yield from warehouse.write({output: answered, failures: failed}, days, {output: stats})

@@ -43,6 +43,7 @@ LANDING_SOURCES = (
         "landing_tickets", "tickets", "Ticket files, one folder per UTC day: tickets/YYYY-MM-DD/*.jsonl|csv.", True
     ),
     LandingSource("landing_crm", "crm", "The CRM export: crm/customers.csv.", True),
+    LandingSource("landing_catalog", "catalog", "The product catalog: catalog/products.csv.", False),
     LandingSource("landing_orders", "orders", "The order system's daily export: orders/YYYY-MM-DD/*.jsonl|csv.", True),
     LandingSource("landing_kb", "kb", "Knowledge-base articles: kb/*.md with front matter.", False),
     LandingSource("landing_reviews", "reviews", "Reviewers' decisions: reviews/*.jsonl|csv.", True),

@@ -301,6 +301,26 @@ def _prepare(task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars:
     )
 
 
+def lineage_without_call(
+    task: LLMTask, rows: pl.DataFrame, id_column: str, max_input_chars: int, redact_pii: bool, answered_by: str
+) -> pl.DataFrame:
+    """The lineage of rows answered without asking the model (e.g. by a cascade's proxy): what the
+    engine would have recorded for a call (the same input hash and truncation flag), with the model
+    `answered_by`, no tokens, no cost, no latency."""
+    return _prepare(task, rows, id_column, max_input_chars, redact_pii).select(
+        id_column,
+        model=pl.lit(answered_by),
+        prompt_version=pl.lit(task.prompt_version),
+        input_hash="input_hash",
+        prompt_tokens=pl.lit(0, pl.Int64),
+        completion_tokens=pl.lit(0, pl.Int64),
+        cost_usd=pl.lit(0.0),
+        cache_hit=pl.lit(False),
+        latency_ms=pl.lit(0.0),
+        input_truncated="input_truncated",
+    )
+
+
 def _answer_frame(task: LLMTask, cached: dict[str, CachedResponse], answered: dict[str, _Answer]) -> pl.DataFrame:
     """One row per answered key: the output fields, model, tokens, latency, and whether it was cached."""
     fields = output_schema(task.output_model)

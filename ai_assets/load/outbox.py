@@ -47,7 +47,8 @@ from ai_assets.secrets import scrub_secrets
 
 
 def build_actions(routed: pl.DataFrame) -> pl.DataFrame:
-    """One row per action: send the reply of every approved ticket, escalate every critical one."""
+    """One row per action: send the reply of every approved ticket, escalate every critical one
+    (`routed`: ticket_outcomes with each ticket's `summary`, null where none was written)."""
     replies = routed.filter(pl.col("status").is_in(SENDABLE_STATUSES) & pl.col("final_reply").is_not_null()).select(
         "ticket_id",
         "created_date",

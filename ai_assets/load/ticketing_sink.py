@@ -9,7 +9,7 @@ that died between creating the ticket and recording it asks the system first
 not the search index that lags behind), and creates nothing when the ticket is there.
 
 The requester is the customer as the CRM has them (structured columns only); the escalation text
-is an internal note (`public: false`), so the customer is never sent the triage's summary.
+is an internal note (`public: false`), so the customer is never sent the LLM's summary.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def ticket_request(action: dict) -> dict:
             f"Escalated by ai_assets: support ticket {payload['ticket_id']} of customer {payload['customer_id']}"
             f" is {action.get('urgency') or 'critical'}.",
             "",
-            f"Summary (by the triage model, unverified): {payload.get('summary') or '-'}",
+            f"Summary (by an LLM, unverified): {payload.get('summary') or '-'}",
             f"Review reasons: {reasons}",
             f"Action id: {action['action_id']}",
         ]

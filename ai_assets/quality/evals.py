@@ -45,6 +45,11 @@ def _proxied_count() -> pl.Expr:
     return pl.col("proxy_fields").list.set_intersection(list(PROXIED_FIELDS)).list.len()
 
 
+def _answered_whole() -> pl.Expr:
+    """Per row, whether the cascade answered every triage field: ticket_triage asks the LLM nothing."""
+    return pl.col("proxy_fields").list.set_intersection(list(LABEL_FIELDS)).list.len() == len(LABEL_FIELDS)
+
+
 def eval_predictions(
     labels: pl.DataFrame, outputs: pl.DataFrame, failures: pl.DataFrame, run_id: str, prompt_version: str
 ) -> pl.DataFrame:
@@ -136,6 +141,7 @@ def eval_run(
         "coverage": predictions["answered_by"].is_not_null().mean(),
         # Of the (ticket, proxied field) answers, the share the proxy gave.
         "proxy_share": predictions.select(_proxied_count().sum()).item() / (n * len(PROXIED_FIELDS)),
+        "llm_call_share": predictions.select(_answered_whole().not_().mean()).item(),
         "cost_per_1k_usd": predictions["cost_usd"].sum() / n * 1000,
         "latency_p50_ms": called.quantile(0.5, "linear") if called.len() else None,
         "latency_p95_ms": called.quantile(0.95, "linear") if called.len() else None,

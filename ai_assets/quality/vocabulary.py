@@ -27,7 +27,7 @@ INVESTIGATION_MODES = ("native", "plan")
 
 LLM_ERROR_TYPES = ("provider_error", "invalid_output", "budget_exceeded")
 REPLY_OUTCOMES = ("approved", "needs_human")
-REPLY_STEPS = ("draft", "refine")
+REPLY_STEPS = ("draft", "refine", "template")  # template: a knowledge-base template reply, no LLM
 VERDICTS = ("pass", "fail", "error")
 ROUTES = ("auto", "review")
 ROUTE_STATUSES = ("auto_approved", "pending_review", "human_approved", "human_edited", "rejected")

@@ -63,6 +63,7 @@ LEGACY_FILE = "tickets-c-legacy.jsonl"
 LEGACY_ENCODING = "cp1252"
 TICKET_COLUMNS = ("ticket_id", "customer_id", "created_at", "channel", "subject", "body")
 CUSTOMER_COLUMNS = ("customer_id", "name", "email", "tier", "region", "signup_date")
+PRODUCT_COLUMNS = ("product_name", "price", "connected")
 
 CUSTOMER_COUNT = 320
 HUGE_BODY_CHARS = 50_000
@@ -213,7 +214,8 @@ def generate_sample_data(
     golden_size: int = 120,
     reviews_per_day: int = 0,
 ) -> SampleSummary:
-    """Write landing data, the KB, the CRM export and the eval answer keys under `data_dir`; with
+    """Write landing data, the KB, the CRM export, the product catalog and the eval answer keys under
+    `data_dir`; with
     `reviews_per_day`, product reviews too (the demo's second domain, sample_data/reviews.py)."""
     if days < 1 or tickets_per_day < 10 or golden_size < 0:
         # Fewer than 10 tickets leaves too few ordinary JSONL records to duplicate.
@@ -228,6 +230,7 @@ def generate_sample_data(
 
     landing = data_dir / "landing"
     _write(landing / "crm" / "customers.csv", _customers_csv(customers).encode("utf-8"))
+    _write(landing / "catalog" / "products.csv", _products_csv().encode("utf-8"))
     for article in KB_ARTICLES:
         _write(landing / "kb" / f"{article.article_id}.md", _kb_markdown(article).encode("utf-8"))
     for d in built:
@@ -594,6 +597,15 @@ def _customers_csv(customers: list[Customer]) -> str:
     writer.writerow(CUSTOMER_COLUMNS)
     for c in customers:
         writer.writerow((c.customer_id, c.name, c.email, c.tier, c.region, c.signup_date.isoformat()))
+    return buffer.getvalue()
+
+
+def _products_csv() -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(PRODUCT_COLUMNS)
+    for p in PRODUCTS:
+        writer.writerow((p.name, f"{p.price:.2f}", "true" if p.connected else "false"))
     return buffer.getvalue()
 
 

@@ -464,6 +464,14 @@ def lineage_frame(
     return pl.DataFrame(columns, schema=schema).select(list(columns))
 
 
+def fully_answered(lineage: pl.DataFrame, fields: Sequence[str] = FIELDS) -> list[str]:
+    """The row keys of `lineage` (`lineage_frame`) whose every field of `fields` the cascade answered:
+    rows that need no LLM call."""
+    return lineage.filter(pl.col("proxy_fields").list.set_intersection(list(fields)).list.len() == len(fields))[
+        "row_key"
+    ].to_list()
+
+
 def apply_proxy(answers: pl.DataFrame, lineage: pl.DataFrame, fields: Sequence[str] = FIELDS) -> pl.DataFrame:
     """The LLM's answers (keyed by row_key) with each of `fields` the proxy answered replaced by the
     proxy's label (`lineage_frame`), and `proxy_fields`: which fields those are."""

@@ -165,6 +165,8 @@ def column_type(dtype: pl.DataType, untyped: bool = False) -> str:
         return "STRUCT(" + ", ".join(f"{f.name} {column_type(f.dtype)}" for f in dtype.fields) + ")"
     if isinstance(dtype, pl.Datetime):
         return "TIMESTAMP"
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision},{dtype.scale})"
     return _SQL_TYPES.get(dtype.base_type(), str(dtype))
 
 

@@ -20,3 +20,8 @@ def declare(table: Table) -> Table:
 
 def declared() -> list[Table]:
     return list(_DECLARED.values())
+
+
+def find(name: str) -> Table | None:
+    """The declared table `name` (for a packaged asset that reads a component's table), or None."""
+    return _DECLARED.get(name)

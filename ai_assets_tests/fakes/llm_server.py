@@ -814,6 +814,14 @@ class FakeLLMServer:
             raise RuntimeError("FakeLLMServer is not running")
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
+    def environ(self) -> dict[str, str]:
+        """The settings that point a pipeline at this server (a benchmark's environment)."""
+        return {
+            "OPENAI_BASE_URL": self.base_url,
+            "OPENAI_API_KEY": "sk-bench-0000",
+            "AI_ASSETS_CHAT_MODEL": self.model_name,
+        }
+
     # ---- faults and stats -----------------------------------------------------------
 
     def inject(self, *faults: Fault) -> None:

@@ -12,7 +12,8 @@ DAY = date(2026, 11, 1)
 
 
 def outcomes(*rows: dict) -> pl.DataFrame:
-    """`ticket_outcomes` rows of DAY: an auto-approved shipping reply, with each row's overrides."""
+    """`ticket_outcomes` rows of DAY with their summaries (ticket_summaries), as the outbox reads them: an
+    auto-approved shipping reply, with each row's overrides."""
     defaults = {
         "created_date": DAY,
         "customer_id": "C-1",
@@ -25,7 +26,9 @@ def outcomes(*rows: dict) -> pl.DataFrame:
         "final_reply": "Your parcel ships today.",
         "reviewer": None,
     }
-    return pl.DataFrame([{**defaults, **row} for row in rows], schema=TICKET_OUTCOMES.polars_schema)
+    return pl.DataFrame(
+        [{**defaults, **row} for row in rows], schema={**TICKET_OUTCOMES.polars_schema, "summary": pl.Utf8}
+    )
 
 
 def day_actions(n: int) -> pl.DataFrame:

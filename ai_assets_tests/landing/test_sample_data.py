@@ -13,7 +13,7 @@ from pathlib import Path
 from ai_assets.quality.vocabulary import CATEGORIES, CHANNELS, SENTIMENTS, URGENCIES
 from ai_assets.sample_data import BAD_KINDS, HOSTILE_KINDS, generate_sample_data
 from ai_assets.sample_data.__main__ import main
-from ai_assets.sample_data.catalog import HOSTILE_SCENARIOS, KB_ARTICLES, SCENARIOS
+from ai_assets.sample_data.catalog import HOSTILE_SCENARIOS, KB_ARTICLES, PRODUCTS, SCENARIOS
 
 FIELDS = ("ticket_id", "customer_id", "created_at", "channel", "subject", "body")
 LABEL_KEYS = {"category", "urgency", "sentiment", "language", "order_id", "product", "kb_article_id"}
@@ -98,6 +98,10 @@ def test_default_volumes(tmp_path):
     assert list(customers[0]) == ["customer_id", "name", "email", "tier", "region", "signup_date"]
     assert len({c["customer_id"] for c in customers}) == len(customers)
     assert {c["tier"] for c in customers} == {"free", "pro", "enterprise"}
+    products = _csv_rows(tmp_path / "landing/catalog/products.csv")
+    assert [(p["product_name"], float(p["price"]), p["connected"] == "true") for p in products] == [
+        (p.name, p.price, p.connected) for p in PRODUCTS
+    ]
 
     articles = sorted((tmp_path / "landing/kb").glob("*.md"))
     assert len(articles) == summary.kb_articles >= 20

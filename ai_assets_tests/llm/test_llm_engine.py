@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ai_assets.llm.cost import Pricing
-from ai_assets.llm.engine import Limits
+from ai_assets.llm.engine import LINEAGE_SCHEMA, Limits, lineage_without_call
 from ai_assets_tests.engine_cases import TRIAGE_TASK, run_engine, ticket_rows
 from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
 
@@ -15,7 +15,7 @@ def test_every_row_comes_back_once_with_lineage(cache):
         result = run_engine(server, cache, ticket_rows(12), limits=Limits(concurrency=4))
     assert result.outputs.height == 12 and result.failures.height == 0
     row = result.outputs.row(0, named=True)
-    assert row["category"] == "billing" and row["order_id"] == "ORD-1234"
+    assert row["category"] == "billing" and row["language"] == "en"
     assert row["prompt_version"] == TRIAGE_TASK.prompt_version and row["model"] == "fake-model"
     assert row["prompt_tokens"] > 0 and not row["cache_hit"]
     assert result.metrics.to_dict()["llm_calls"] == 12
@@ -121,3 +121,27 @@ def test_row_costs_and_the_run_cost_come_from_one_formula(cache):
     # The same method prices a column: a polars expression in, an expression out.
     frame = pl.DataFrame({"p": [1000, 0], "c": [500, 2000]})
     assert frame.select(pricing.cost_usd(pl.col("p"), pl.col("c")))["p"].to_list() == [0.0075, 0.02]
+
+
+def test_a_row_answered_without_a_call_has_the_lineage_a_call_would_have_had(cache):
+    rows = ticket_rows(3)
+    with FakeLLMServer() as server:
+        called = run_engine(server, cache, rows)
+    skipped = lineage_without_call(TRIAGE_TASK, rows, "ticket_id", 4000, False, "cascade")
+    assert skipped.columns == ["ticket_id", *LINEAGE_SCHEMA]
+    # The same question hashes the same: a row answered by the cascade today and by the LLM tomorrow is one input.
+    assert skipped["input_hash"].to_list() == called.outputs.sort("ticket_id")["input_hash"].to_list()
+    assert skipped.select(pl.all().exclude("ticket_id", "input_hash").unique().len()).row(0) == (1,) * 8
+    assert skipped.row(0, named=True) | {"input_hash": None} == {
+        "ticket_id": "T-000", "model": "cascade", "prompt_version": TRIAGE_TASK.prompt_version, "input_hash": None,
+        "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cache_hit": False, "latency_ms": 0.0,
+        "input_truncated": False,
+    }  # fmt: skip
+
+
+def test_no_rows_no_call(cache):
+    with FakeLLMServer() as server:
+        result = run_engine(server, cache, ticket_rows(2).head(0))
+        assert server.call_count == 0
+    assert result.outputs.height == 0 and result.failures.height == 0
+    assert {"category", *LINEAGE_SCHEMA} <= set(result.outputs.columns)

@@ -158,6 +158,28 @@ def test_the_proxy_answers_the_tone_it_is_sure_of_and_the_llm_the_rest(pipeline:
     assert pipeline.server.call_count == calls and all(check_results(rerun).values())
 
 
+def test_a_row_whose_every_field_the_proxy_answers_costs_no_call(pipeline: Pipeline, sandbox):
+    truth = _land(pipeline)
+    tone_only = {"type": STEP["type"], "attributes": {**STEP["attributes"], "fields": [TONE]}}
+    _declare_all(sandbox, tone_only)
+    with sandbox.build_all_defs() as declared:
+        defs = with_project(pipeline, declared)
+        for table in ("shop_reviews", "shop_review_labels"):
+            materialise(pipeline, defs, DAY_1, [table, f"{table}_quarantine"])
+        result = materialise(pipeline, defs, DAY_1, STEP_ASSETS)
+
+    assert all(check_results(result).values()), check_results(result)
+    proxied = pipeline.count("shop_review_tone", "proxy_fields = ['tone']")
+    assert proxied >= 6 and pipeline.count("shop_review_tone") == len(truth)
+    # Only the rows the proxy was unsure of were asked; the others say no model answered them.
+    prompts = [m["content"] for body in pipeline.server.requests for m in body["messages"] if m["role"] == "user"]
+    assert len(prompts) == len(truth) - proxied
+    no_call = "model = 'cascade' and prompt_tokens = 0 and cost_usd = 0 and not cache_hit and input_hash <> ''"
+    assert pipeline.count("shop_review_tone", no_call) == proxied
+    metadata = result.asset_materializations_for_node("shop_review_tone")[0].metadata
+    assert metadata["rows_without_llm"].value == proxied
+
+
 @pytest.mark.parametrize(
     ("cascade", "message"),
     [

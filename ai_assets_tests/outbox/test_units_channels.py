@@ -273,7 +273,7 @@ def test_an_escalation_is_a_zendesk_ticket_with_the_action_as_external_id_and_in
     assert ticket["external_id"] == action["action_id"] and ticket["priority"] == "urgent"
     assert ticket["subject"] == "Escalation: Where is my parcel?" and ticket["tags"] == ["ai_assets", "escalation"]
     assert ticket["requester"] == {"name": "Ada Lovelace", "email": "ada@example.com"}
-    assert ticket["comment"]["public"] is False  # the customer is never sent the triage's summary
+    assert ticket["comment"]["public"] is False  # the customer is never sent the LLM's summary
     assert "T-9" in ticket["comment"]["body"] and "critical urgency" in ticket["comment"]["body"]
     assert ticket_request(action | {"urgency": "high"})["ticket"]["priority"] == "high"
     assert "requester" not in ticket_request(action | {"customer_email": None})["ticket"]

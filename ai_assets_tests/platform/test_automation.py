@@ -185,6 +185,7 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
     for source, children in {
         "landing_tickets": ("raw_tickets", "raw_tickets_quarantine"),
         "landing_crm": ("customers", "customers_quarantine"),
+        "landing_catalog": ("products", "products_quarantine"),
         "landing_orders": ("orders", "orders_quarantine"),
         "landing_kb": ("kb_articles", "kb_articles_quarantine"),
         "landing_reviews": ("review_decisions", "review_decisions_quarantine"),
@@ -207,6 +208,7 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
     assert set(observed) == {
         "landing_tickets",
         "landing_crm",
+        "landing_catalog",
         "landing_orders",
         "landing_kb",
         "landing_reviews",
@@ -215,6 +217,7 @@ def test_landing_folders_are_sources_in_the_graph_observed_when_their_files_chan
         "landing_product_reviews",  # declared: ai_assets/defs/reviews/product_reviews/defs.yaml
     }
     assert observed["landing_crm"].metadata["files"].value == 1
+    assert observed["landing_catalog"].metadata["files"].value == 1
     unchanged = observe(first.cursor)
     assert unchanged.asset_events == []
     (pipeline.settings.landing_dir / "kb" / "new-article.md").write_text("---\ntitle: New\n---\nbody\n")

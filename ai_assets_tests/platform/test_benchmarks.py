@@ -35,6 +35,15 @@ QUICK_RUNS = [
     (["triage_quality.py"], ["category    64", "language    64", "model fake-model: 64 rows"]),
     (["shared_rate_limit.py"], ["1 worker ", "2 workers, shared limit ", "2 workers, own limits "]),
     (["language_id.py"], ["threshold whose 95% lower bound", "held-out (hand-written), whole"]),
+    (
+        ["template_replies.py"],
+        [
+            "generated golden set (120 tickets)",
+            "hand-written held-out set (64 tickets)",
+            "drafting   replies",
+            "template  ",
+        ],
+    ),
 ]
 IDS = [" ".join(script) for script, _ in QUICK_RUNS]
 

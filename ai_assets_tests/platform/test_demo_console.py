@@ -42,7 +42,15 @@ def test_the_demo_says_each_warning_once_per_run_and_gives_every_step_its_line(p
     # The run's LLM calls and tokens, summed once per step (a step's metrics are on each table it
     # writes): every request the fake server got during the day's run.
     # review_sentiment: the reviews step declared in ai_assets/defs/reviews/ (no reviews landed here: 0 calls).
-    llm_steps = {"ticket_triage", "ticket_context", "ticket_investigations", "reply_drafts", "review_sentiment"}
+    # ticket_summaries: declared in ai_assets/defs/summaries/, one call per ticket in the review queue.
+    llm_steps = {
+        "ticket_triage",
+        "ticket_context",
+        "ticket_investigations",
+        "reply_drafts",
+        "review_sentiment",
+        "ticket_summaries",
+    }
     assert set(counted.llm_by_step) == llm_steps
     assert sum(step["llm_calls"] for step in counted.llm_by_step.values()) == day_requests
     assert counted.llm_summary().startswith(f"; LLM {day_requests:,} calls, ")

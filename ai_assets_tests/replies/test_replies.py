@@ -127,6 +127,15 @@ def test_routing_reasons_and_escalations_follow_triage(llm_answers_every_field, 
     critical = pipeline.sql("select ticket_id from ticket_triage where urgency = 'critical' order by 1")
     assert critical, "the sample day has critical tickets"
     assert pipeline.sql("select ticket_id from outbox where action_type = 'escalate' order by 1") == critical
+    # A summary for each ticket a person reads (the review queue) and no other; an escalation carries it.
+    queue, raw = pipeline.count("review_queue"), pipeline.count("raw_tickets")
+    summarised = [b for b in pipeline.server.requests if b["messages"][0]["content"].startswith("You summarise")]
+    assert 0 < queue < raw and len(summarised) == queue == pipeline.count("ticket_summaries")
+    escalated = pipeline.sql(
+        "select o.payload ->> 'summary', s.summary from outbox o left join ticket_summaries s using (ticket_id)"
+        " where o.action_type = 'escalate'"
+    )
+    assert len(escalated) == len(critical) and all(carried and carried == written for carried, written in escalated)
     assert pipeline.sql(
         "select distinct priority from review_queue where list_contains(reasons, 'critical urgency')"
     ) == [(1,)]

@@ -238,3 +238,14 @@ def test_a_target_of_zero_answers_every_row_however_unsure():
     assert cascade.choose_threshold([0.9, 0.2], [False, False], 0.0) == 0.0
     fitted = cascade.fit_cascade(EXAMPLES, LABELS, "linear", 0.0)
     assert all("category" in a.answered for a in fitted.answer(unit(45, 46, 200)))
+
+
+def test_a_row_is_answered_whole_only_when_every_field_is_the_cascades():
+    answers = [
+        cascade.ProxyAnswer({f: ("x", 1.0) for f in cascade.FIELDS}),
+        cascade.ProxyAnswer({f: ("x", 1.0) for f in cascade.FIELDS[:3]}, ("language",)),
+        cascade.ProxyAnswer(),
+    ]
+    lineage = cascade.lineage_frame(["a", "b", "c"], answers)
+    assert cascade.fully_answered(lineage) == ["a"]
+    assert cascade.fully_answered(lineage, cascade.FIELDS[:3]) == ["a", "b"]

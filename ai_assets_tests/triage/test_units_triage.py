@@ -5,8 +5,7 @@ from pydantic import ValidationError
 
 from ai_assets.defs.triage.tasks import TicketTriage
 
-ANSWER = {"category": "billing", "urgency": "low", "sentiment": "neutral", "language": "en", "summary": "Refund",
-          "order_id": None, "product": None, "confidence": 0.9}  # fmt: skip
+ANSWER = {"category": "billing", "urgency": "low", "sentiment": "neutral", "language": "en", "confidence": 0.9}
 
 
 @pytest.mark.parametrize(("said", "stored"), [(0.85, 0.85), (85, 0.85), (1, 1.0), (100, 1.0), (0, 0.0)])

@@ -89,9 +89,9 @@ def test_the_lake_tables_carry_the_descriptions_as_comments(tmp_path):
     assert columns == {(t.name, c): t.column_note(c) for t in TABLES for c in t.columns}
 
     # A reworded note alone is published at the next start.
-    reworded = dataclasses.replace(TICKET_TRIAGE, notes={**TICKET_TRIAGE.notes, "summary": "what they'd like"})
+    reworded = dataclasses.replace(TICKET_TRIAGE, notes={**TICKET_TRIAGE.notes, "product": "what they bought"})
     warehouse = local_warehouse(tmp_path, [reworded if t is TICKET_TRIAGE else t for t in TABLES])
-    assert _comments(warehouse)[1]["ticket_triage", "summary"] == "what they'd like"
+    assert _comments(warehouse)[1]["ticket_triage", "product"] == "what they bought"
 
     # A table replaced whole on each write keeps them (the new table gets them in the same commit).
     quarantine = TABLES_BY_NAME["customers_quarantine"]
@@ -111,7 +111,6 @@ def _triage_row(ticket_id: str, day: date, category: str = "billing") -> dict:
         "urgency": "low",
         "sentiment": "neutral",
         "language": "en",
-        "summary": "s",
         "order_id": None,
         "product": None,
         "confidence": 0.9,

@@ -113,6 +113,7 @@ EVAL_RUNS = Table(
         },
         "coverage": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
         "proxy_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+        "llm_call_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True),
         "cost_per_1k_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
         "latency_p50_ms": pa.Column(pl.Float64, nullable=True),
         "latency_p95_ms": pa.Column(pl.Float64, nullable=True),
@@ -171,6 +172,9 @@ EVAL_RUNS = Table(
         "llm_accuracy_language": "the LLM's own language answers' accuracy, before the language identifier's "
         "replace them; null: no ticket labelled with a language",
         "proxy_share": "share of the (ticket, category/urgency/sentiment) answers the cascade's proxy gave",
+        "llm_call_share": "share of the tickets ticket_triage would ask the LLM about (the rest the cascade answers "
+        "whole: category, urgency, sentiment and language); the evaluation itself asks about every one, to measure "
+        "the LLM; null: recorded before this column",
         "n_reviewed": "labels from a reviewer's correction (source review); null: recorded before this column",
         "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",
         **dict.fromkeys(

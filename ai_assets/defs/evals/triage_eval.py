@@ -140,6 +140,7 @@ def build_triage_eval(
             "coverage": summary["coverage"],
             "cascade": settings,
             "proxy_share": summary["proxy_share"],
+            "llm_call_share": summary["llm_call_share"],
             **{
                 f"{who}_accuracy_{f}": summary[f"{who}_accuracy_{f}"]
                 for who in ("llm", "proxy")

@@ -18,7 +18,9 @@ from ai_assets.load.contacts import with_contacts
 from ai_assets.load.outbox import DeliveryReport, build_actions, deliver, delivery_table
 from ai_assets.load.resources import OutboxResource
 from ai_assets.load.routing import route_tickets
+from ai_assets.quality.columns import TICKET_KEY
 from ai_assets.secrets import scrub_secrets
+from ai_assets.warehouse import registry
 from ai_assets.warehouse.metadata import counts_by, markdown_preview
 from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
@@ -29,6 +31,7 @@ review_decisions = folder_table_asset(
 )
 
 
+SUMMARIES = "ticket_summaries"  # declared in defs/summaries: written for the review queue, escalations included
 _ROUTING_DEPS = ["reply_drafts", "ticket_triage", "ticket_context", "review_decisions"]
 
 
@@ -62,13 +65,24 @@ def build_routing(min_confidence: float, daily: Daily) -> dg.AssetsDefinition:
 
 def build_outbox(daily: Daily) -> dg.AssetsDefinition:
     @dg.multi_asset(
-        name="outbox", specs=[OUTBOX.spec(deps=["ticket_outcomes"])], group_name="outbox", **daily.asset_args()
+        name="outbox",
+        specs=[OUTBOX.spec(deps=["ticket_outcomes", SUMMARIES])],
+        group_name="outbox",
+        **daily.asset_args(),
     )
     def outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        """Builds the day's actions from the ticket outcomes (never from ticket or LLM text)."""
+        """Builds the day's actions from the ticket outcomes (their types never from ticket or LLM text),
+        an escalation carrying the ticket's summary (ticket_summaries) for whoever picks it up."""
         days = partition_days(context)
         with warehouse.get_connection() as conn:
-            actions = build_actions(read(conn, TICKET_OUTCOMES, days))
+            routed = read(conn, TICKET_OUTCOMES, days)
+            summaries = registry.find(SUMMARIES)
+            if summaries:
+                written = read(conn, summaries, days).select(*TICKET_KEY, "summary")
+                routed = routed.join(written, on=list(TICKET_KEY), how="left")
+            else:  # its defs folder removed: escalations carry none
+                routed = routed.with_columns(summary=pl.lit(None, pl.Utf8))
+            actions = build_actions(routed)
             context.log.info(f"{actions.height} actions: {counts_by(actions, 'action_type')}")
             meta = {OUTBOX: {"by_action_type": counts_by(actions, "action_type")}}
             yield from warehouse.write({OUTBOX: actions}, days, meta)

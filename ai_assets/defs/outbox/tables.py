@@ -100,6 +100,7 @@ REVIEW_QUEUE = Table(
         "urgency": text_column(nullable=True),
         "customer_tier": text_column(nullable=True),
         "subject": text_column(nullable=True),
+        "body": text_column(nullable=True),
         "draft_reply": text_column(nullable=True),
         "status": one_of(ROUTE_STATUSES[1:]),
         "decision": text_column(nullable=True),
@@ -139,7 +140,6 @@ TICKET_OUTCOMES = Table(
         "customer_id": text_column(),
         "category": text_column(nullable=True),
         "urgency": text_column(nullable=True),
-        "summary": text_column(nullable=True),
         "reasons": pa.Column(pl.List(pl.Utf8)),
         "route": one_of(ROUTES),
         "status": one_of(ROUTE_STATUSES),
@@ -154,7 +154,6 @@ TICKET_OUTCOMES = Table(
         **TICKET_NOTES,
         "category": NULL_WITHOUT_TRIAGE,
         "urgency": NULL_WITHOUT_TRIAGE,
-        "summary": NULL_WITHOUT_TRIAGE,
         "reasons": "why it needs a human (see review_queue); empty: auto-approved",
         "route": "auto: the loop's reply goes out unread; review: a human decides",
         "status": "where it stands; auto_approved, human_approved and human_edited are sent",
@@ -183,7 +182,8 @@ OUTBOX = Table(
         **TICKET_NOTES,
         "action_id": "idempotency key: a hash of action type, ticket id and day",
         "action_type": "send_reply: an approved reply; escalate: a critical ticket",
-        "payload": "JSON: customer_id and ticket_id, with the reply (send_reply) or the summary and reasons (escalate)",
+        "payload": "JSON: customer_id and ticket_id, with the reply (send_reply) or the summary (ticket_summaries; "
+        "null: none written) and reasons (escalate)",
     },
 )
 

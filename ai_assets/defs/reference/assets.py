@@ -1,5 +1,5 @@
 """The reference data rebuilt whole from their landing folders: customers (the CRM export), the
-knowledge base and its chunks, and the labelled tickets."""
+product catalog, the knowledge base and its chunks, and the labelled tickets."""
 
 import dagster as dg
 import polars as pl
@@ -12,9 +12,12 @@ from ai_assets.defs.reference.tables import (
     KB_ARTICLES,
     KB_ARTICLES_QUARANTINE,
     KB_CHUNKS,
+    PRODUCTS,
+    PRODUCTS_QUARANTINE,
     TICKET_LABELS,
     TICKET_LABELS_QUARANTINE,
 )
+from ai_assets.extract.catalog import read_products
 from ai_assets.extract.chunking import chunk_articles
 from ai_assets.extract.crm import read_customers
 from ai_assets.extract.folder_assets import folder_table_asset
@@ -33,6 +36,11 @@ KB_CHUNK_MAX_CHARS = 800
 
 customers = folder_table_asset(
     CUSTOMERS, CUSTOMERS_QUARANTINE, read_customers, "crm/customers.csv", "landing_crm", "reference"
+)
+
+
+products = folder_table_asset(
+    PRODUCTS, PRODUCTS_QUARANTINE, read_products, "catalog/products.csv", "landing_catalog", "reference"
 )
 
 

@@ -1,6 +1,6 @@
-"""Reference data: customers, the knowledge base (articles, chunks, embeddings) and the labelled tickets.
-The assets that need no setting are module-level in assets.py, where Dagster finds them; here the
-embeddings, whose code version names the embedding model."""
+"""Reference data: customers, the product catalog, the knowledge base (articles, chunks, embeddings)
+and the labelled tickets. The assets that need no setting are module-level in assets.py, where
+Dagster finds them; here the embeddings, whose code version names the embedding model."""
 
 import dagster as dg
 

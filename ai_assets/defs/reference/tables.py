@@ -1,5 +1,5 @@
-"""The contracts of the reference data: customers, the knowledge base (articles, chunks, embeddings)
-and the labelled tickets."""
+"""The contracts of the reference data: customers, the product catalog, the knowledge base (articles,
+chunks, embeddings) and the labelled tickets."""
 
 from __future__ import annotations
 
@@ -49,6 +49,32 @@ CUSTOMERS_QUARANTINE = file_quarantine(
     "customer_id",
     # Replaced whole, schema included: a warehouse from before source_file gets it on the next write.
     recreated_on_write=True,
+)
+
+
+PRODUCTS = Table(
+    "products",
+    "One row per product of the catalog (its price, whether it pairs with the app), from landing/catalog/products.csv.",
+    {
+        "product_name": text_column(checks=not_blank()),
+        # Money: exact to the cent, never a binary float.
+        "price": pa.Column(pl.Decimal(10, 2), pa.Check.ge(0), nullable=True),
+        "connected": pa.Column(pl.Boolean, nullable=True),
+    },
+    key=("product_name",),
+    preview=("product_name", "price", "connected"),
+    notes={
+        "product_name": "the product's name as tickets mention it, trimmed; unique in any letter case",
+        "price": "the list price; null: not given",
+        "connected": "pairs with the app (so it can come up in technical tickets); null: not given",
+    },
+)
+
+
+PRODUCTS_QUARANTINE = file_quarantine(
+    "products_quarantine",
+    "One row per rejected row of landing/catalog/products.csv, and per other file in landing/catalog, with the reason.",
+    "product_name",
 )
 
 

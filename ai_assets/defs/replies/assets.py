@@ -1,4 +1,5 @@
-"""Reply assets: a grounded reply per ticket from the bounded draft -> critique -> refine loop."""
+"""Reply assets: a grounded reply per ticket from the bounded draft -> critique -> refine loop, or
+from a knowledge-base template on a model too small to draft."""
 
 import dagster as dg
 import duckdb
@@ -6,11 +7,12 @@ import polars as pl
 
 from ai_assets.defs.investigation.tables import TICKET_INVESTIGATIONS
 from ai_assets.defs.landing.tables import RAW_TICKETS
-from ai_assets.defs.reference.tables import KB_CHUNKS
+from ai_assets.defs.reference.tables import CUSTOMERS, KB_CHUNKS
 from ai_assets.defs.replies.grounding import grounding_problems
 from ai_assets.defs.replies.loop import loop_version, reply_tables, run_reply_loop
 from ai_assets.defs.replies.tables import REPLY_DRAFTS, REPLY_ROUNDS
 from ai_assets.defs.replies.tasks import states_order_status
+from ai_assets.defs.replies.templates import run_template_replies, template_version
 from ai_assets.defs.retrieval.assets import embed_with
 from ai_assets.defs.retrieval.tables import TICKET_CONTEXT
 from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
@@ -30,7 +32,15 @@ from ai_assets.warehouse.partitions import Daily, partition_days
 from ai_assets.warehouse.resource import WarehouseResource
 from ai_assets.warehouse.sql import sql_file
 
-_READS = (RAW_TICKETS, TICKET_TRIAGE, TICKET_TRIAGE_FAILURES, TICKET_CONTEXT, TICKET_INVESTIGATIONS, KB_CHUNKS)
+_READS = (
+    RAW_TICKETS,
+    TICKET_TRIAGE,
+    TICKET_TRIAGE_FAILURES,
+    TICKET_CONTEXT,
+    TICKET_INVESTIGATIONS,
+    KB_CHUNKS,
+    CUSTOMERS,
+)
 
 
 def read_reply_inputs(conn: duckdb.DuckDBPyConnection, days: list) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -47,16 +57,25 @@ def build_reply_drafts(
     daily: Daily,
     embed_model: str,
     min_support: float | None,
+    templates: bool = False,
+    template_min_score: float = 0.0,
 ) -> dg.AssetsDefinition:
-    """`min_support`: the grounding threshold for `embed_model` (None: none, every reply to review)."""
-    version = loop_version(tasks, model, max_refinements, grounding=f"{embed_model}@{min_support}")
+    """`min_support`: the grounding threshold for `embed_model` (None: none, every reply to review);
+    `templates`: replies from knowledge-base templates instead of the LLM loop (templates.py), which
+    quote a top chunk of the ticket's category scoring at least `template_min_score`."""
+    grounding = f"{embed_model}@{min_support}"
+    version = (
+        template_version(grounding, template_min_score)
+        if templates
+        else loop_version(tasks, model, max_refinements, grounding)
+    )
     deps = [table.name for table in _READS if table is not RAW_TICKETS]
 
     @dg.multi_asset(
         name="reply_drafts",
         specs=[REPLY_DRAFTS.spec(deps=deps), REPLY_ROUNDS.spec(deps=deps)],
         group_name="replies",
-        # The three prompts, the model and the bound: a change to any marks the replies unsynced.
+        # The three prompts, the model and the bound (or the templates): a change to any marks the replies unsynced.
         code_version=version,
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
@@ -71,11 +90,15 @@ def build_reply_drafts(
     ):
         """Drafts a reply grounded in each triaged ticket's context, has a critic check it, refines
         what fails (at most AI_ASSETS_REPLY_MAX_REFINEMENTS times); only a reply whose every
-        sentence its cited excerpts support is approved; untriaged tickets go to a human."""
+        sentence its cited excerpts support is approved; untriaged tickets go to a human. With
+        AI_ASSETS_REPLY_DRAFTING=template (auto: on the embedded model) the reply quotes the top
+        chunk in fixed phrases instead, when it is about the ticket's category, through the same
+        rule and grounding checks."""
         days = partition_days(context)
         with warehouse.get_connection() as conn:
             tickets, untriaged = read_reply_inputs(conn, days)
-        context.log.info(f"Reply loop for {tickets.height} triaged tickets ({untriaged.height} untriaged go to review)")
+        how = "Template replies" if templates else "Reply loop"
+        context.log.info(f"{how} for {tickets.height} triaged tickets ({untriaged.height} untriaged go to review)")
 
         step_metrics: list[StepMetrics] = []  # of every draft, critique and refine call
 
@@ -91,7 +114,10 @@ def build_reply_drafts(
         def ground(drafts: pl.DataFrame) -> pl.Series:
             return grounding_problems(drafts, embed, min_support, embeddings.model)
 
-        loop = run_reply_loop(tickets, tasks, run_step, max_refinements, ground)
+        if templates:
+            loop = run_template_replies(tickets, ground, version, template_min_score)
+        else:
+            loop = run_reply_loop(tickets, tasks, run_step, max_refinements, ground)
         drafts, rounds = reply_tables(tickets, untriaged, loop, version)
         refinements = rounds.filter(pl.col("step") == "refine").height
         with_status = drafts.join(
@@ -105,6 +131,7 @@ def build_reply_drafts(
         stats = {
             REPLY_DRAFTS: {
                 "by_outcome": counts_by(drafts, "outcome"),
+                "drafting": "template" if templates else "llm",
                 # Of the replies to tickets whose order the investigation found: how many state its real status.
                 "replies_with_order_status": with_status.height,
                 "replies_stating_real_order_status": stated,

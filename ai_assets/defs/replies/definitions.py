@@ -19,5 +19,7 @@ def replies() -> dg.Definitions:
         Daily.from_settings(project),
         embeddings.model,
         embeddings.grounding_threshold(),
+        templates=project.reply_templates(settings.llm),
+        template_min_score=embeddings.template_min_score,
     )
     return dg.Definitions(assets=[drafts])

@@ -12,7 +12,8 @@ rendered for the ticket from the tools' structured answers ("- Order ORD-1 is de
 "- Earlier tickets of this customer: 2 (...)"), one a line; the help-centre search line, which
 quotes the model's query, is left out. A sentence is supported when
 - it is a formulaic sentence (greeting, thanks, apology, closing, "a colleague will follow up"),
-  compared whole after normalising case and punctuation; or
+  compared whole after normalising case and punctuation (a greeting may carry the customer's name
+  from the CRM, when the caller gives it); or
 - every word of it is in `SAFE_REQUEST_WORDS`, a closed vocabulary that can only ask for an order
   number, a photo, a date and the like; or
 - its embedding is at least `min_support` (cosine) from a sentence of the cited excerpts of the same
@@ -84,7 +85,21 @@ FORMULAIC = frozenset(
         "beste klant", "dank u wel", "bedankt voor uw bericht", "bedankt voor je bericht",
         "excuses voor het ongemak", "een collega neemt contact met u op", "met vriendelijke groet",
         "vriendelijke groeten", "het supportteam",
+        # ja
+        "こんにちは", "お問い合わせいただきありがとうございます", "よろしくお願いいたします", "サポートチーム",
+        # what a template reply (templates.py) says before the excerpt it quotes, in each language
+        "from our help centre", "aus unserem hilfe-center auf englisch", "de notre centre d'aide en anglais",
+        "de nuestro centro de ayuda en inglés", "dal nostro centro assistenza in inglese",
+        "uit ons helpcentrum in het engels", "ヘルプセンターより 英語",
     }
+)  # fmt: skip
+
+# A greeting with the customer's name from the CRM (never from the ticket): "{name}" is replaced by
+# the normalised name, and the whole sentence compared ("Hello Anna Weber," with Anna Weber the
+# customer; "Hello Anna, send your password" is no greeting).
+NAMED_GREETINGS = (
+    "hello {name}", "hi {name}", "dear {name}", "hallo {name}", "guten tag {name}", "bonjour {name}",
+    "hola {name}", "buongiorno {name}", "gentile {name}", "beste {name}", "{name}様", "{name} 様",
 )  # fmt: skip
 
 # A closed vocabulary in which a sentence can ask for an order number, a photo of the item or its
@@ -172,10 +187,16 @@ def _addresses(text: str) -> set[str]:
     return {a.rstrip(".,:;!?").lower() for a in _ADDRESS.findall(text)}
 
 
-def _free(sentence: str) -> bool:
-    """Formulaic, or said in the safe request vocabulary alone, with nothing but words: no number,
-    address or link can ride along ("Please send the photo to +49 151 2345678", "... to help@order.it")."""
-    if _normal(sentence) in FORMULAIC:
+def _greets(sentence: str, name: str | None) -> bool:
+    """A greeting with the customer's name, and nothing else."""
+    return bool(name) and _normal(sentence) in {_normal(g.format(name=name)) for g in NAMED_GREETINGS}
+
+
+def _free(sentence: str, name: str | None = None) -> bool:
+    """Formulaic (a greeting may name the customer `name`), or said in the safe request vocabulary
+    alone, with nothing but words: no number, address or link can ride along ("Please send the photo
+    to +49 151 2345678", "... to help@order.it")."""
+    if _normal(sentence) in FORMULAIC or _greets(sentence, name):
         return True
     return not _NOT_PLAIN.search(sentence) and _words(sentence) <= SAFE_REQUEST_WORDS
 
@@ -189,14 +210,16 @@ def _quote(sentence: str) -> str:
     return f'"{sentence[:77]}..."' if len(sentence) > 80 else f'"{sentence}"'
 
 
-def judge_reply(reply: str, cited: str, vectors: dict[str, np.ndarray], min_support: float) -> list[str]:
+def judge_reply(
+    reply: str, cited: str, vectors: dict[str, np.ndarray], min_support: float, name: str | None = None
+) -> list[str]:
     """The problems of one reply against its cited excerpts' text (empty: it may be sent);
-    `vectors` holds a unit vector for every sentence of both."""
+    `vectors` holds a unit vector for every sentence of both; `name`: the customer's, from the CRM."""
     support = sentences(cited)
     cited_numbers, cited_addresses = _numbers(cited), _addresses(cited)
     problems = []
     for sentence in sentences(reply):
-        if _free(sentence):
+        if _free(sentence, name):
             continue
         same_polarity = [s for s in support if _negated(s) == _negated(sentence)]
         scores = [float(vectors[sentence] @ vectors[s]) for s in same_polarity]
@@ -226,7 +249,8 @@ def tool_facts(facts: str | None) -> str:
 
 
 def grounding_problems(drafts: pl.DataFrame, embed: Embed, min_support: float | None, model: str) -> pl.Series:
-    """Per draft (columns `reply`, `cited_chunk_ids`, `knowledge`, and `facts` when investigated), why
+    """Per draft (columns `reply`, `cited_chunk_ids`, `knowledge`, `facts` when investigated and
+    `customer_name` when the CRM's name may greet the customer), why
     it may not be sent without a human; an empty list when every sentence is supported. Fails closed:
     with no threshold for `model`, or when `embed` fails, every draft gets the reason."""
     if drafts.height == 0:
@@ -248,5 +272,6 @@ def grounding_problems(drafts: pl.DataFrame, embed: Embed, min_support: float | 
         vectors = dict(zip(texts, _unit(embed(texts)))) if texts else {}
     except Exception as error:  # noqa: BLE001 -- any failure to score must send the replies to a human
         return everyone(f"not grounded: the sentences could not be embedded ({type(error).__name__}: {error})")
-    judged = [judge_reply(reply, text, vectors, min_support) for reply, text in zip(replies, cited)]
+    names = drafts["customer_name"].to_list() if "customer_name" in drafts.columns else [None] * drafts.height
+    judged = [judge_reply(reply, text, vectors, min_support, name) for reply, text, name in zip(replies, cited, names)]
     return pl.Series("grounding", judged, pl.List(pl.Utf8))

@@ -139,22 +139,22 @@ def run_reply_loop(
         )
         step, task = "refine", refine_task
 
-    all_rounds = (
-        pl.concat(
-            [
-                r.select(
-                    [
-                        pl.col(c).cast(t) if c in r.columns else pl.lit(None, t).alias(c)
-                        for c, t in ROUND_COLUMNS.items()
-                    ]
-                )
-                for r in rounds
-            ]
-        )
-        if rounds
-        else pl.DataFrame(schema=ROUND_COLUMNS)
-    )
+    all_rounds = as_rounds(rounds)
     return LoopResult(all_rounds, _outcomes(tickets, all_rounds, max_refinements))
+
+
+def as_rounds(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """`frames` of round rows as one frame of ROUND_COLUMNS; a column a frame lacks is null."""
+    if not frames:
+        return pl.DataFrame(schema=ROUND_COLUMNS)
+    return pl.concat(
+        [
+            r.select(
+                [pl.col(c).cast(t) if c in r.columns else pl.lit(None, t).alias(c) for c, t in ROUND_COLUMNS.items()]
+            )
+            for r in frames
+        ]
+    )
 
 
 def _outcomes(tickets: pl.DataFrame, rounds: pl.DataFrame, max_refinements: int) -> pl.DataFrame:

@@ -10,7 +10,7 @@ from ai_assets.quality.vocabulary import REPLY_OUTCOMES, REPLY_STEPS, VERDICTS
 from ai_assets.warehouse.contract import Table
 
 _REPLY_LINEAGE = {
-    "model": text_column(nullable=True),  # null: no LLM call (the ticket went straight to a human)
+    "model": text_column(nullable=True),  # null: no LLM call (a template reply, or straight to a human)
     "draft_prompt_version": text_column(nullable=True),
     "critique_prompt_version": text_column(nullable=True),
     "prompt_tokens": count_column(),
@@ -21,8 +21,9 @@ _REPLY_LINEAGE = {
 
 
 _REPLY_LINEAGE_NOTES = {
-    "model": "null: no LLM call (the ticket went straight to a human)",
-    "draft_prompt_version": "`<prompt>@<hash>` of the prompt that wrote the draft; null: none written",
+    "model": "null: no LLM call (a template reply, or the ticket went straight to a human)",
+    "draft_prompt_version": "`<prompt>@<hash>` of the prompt that wrote the draft, `reply_template@<hash>` of a "
+    "template reply; null: none written",
     "critique_prompt_version": "`<prompt>@<hash>` of the critique prompt; null: no critique made",
     "prompt_tokens": "tokens of the draft and critique prompts, as the provider counted them",
     "completion_tokens": "tokens of their answers, as the provider counted them",
@@ -33,8 +34,9 @@ _REPLY_LINEAGE_NOTES = {
 
 REPLY_DRAFTS = Table(
     "reply_drafts",
-    "One row per ticket: the reply the loop settled on, its cited chunks, the rounds it took, and the outcome: "
-    "approved (critic and rule checks passed) or needs_human with the reason.",
+    "One row per ticket: the reply the loop settled on (or the knowledge-base template reply, "
+    "AI_ASSETS_REPLY_DRAFTING), its cited chunks, the rounds it took, and the outcome: approved (every check "
+    "passed) or needs_human with the reason.",
     {
         "ticket_id": text_column(),
         "created_date": date_column(),
@@ -58,11 +60,14 @@ REPLY_DRAFTS = Table(
         **_REPLY_LINEAGE_NOTES,
         "reply": "null when no draft was written",
         "cited_chunk_ids": "the knowledge-base chunks the reply cites",
-        "rounds": "rounds of the loop it took; 0: none (the triage failed)",
+        "rounds": "rounds of the loop it took (1 for a template reply); 0: none (the triage failed, or a "
+        "template reply had no excerpt to quote)",
         "outcome": "approved: it may be sent unread; needs_human: see reason",
         "reason": "why a human must look; null when approved",
-        "prompt_version": "`reply_loop@<hash>` of the three prompts, the model and the bound",
-        "draft_prompt_version": "`<prompt>@<hash>` of the draft prompt; null: no draft written",
+        "prompt_version": "`reply_loop@<hash>` of the three prompts, the model and the bound; "
+        "`reply_template@<hash>` of the templates for a template reply",
+        "draft_prompt_version": "`<prompt>@<hash>` of the draft prompt, `reply_template@<hash>` of a template "
+        "reply; null: no draft written",
         "prompt_tokens": "tokens of the prompts over all its rounds, as the provider counted them",
         "completion_tokens": "tokens of the answers over all its rounds, as the provider counted them",
         "cost_usd": "the cost of all its rounds' calls at the model's prices (AI_ASSETS_PRICE_*)",
@@ -97,15 +102,17 @@ REPLY_ROUNDS = Table(
         **TICKET_NOTES,
         **_REPLY_LINEAGE_NOTES,
         "round": "1: the first draft; then one per refinement",
-        "step": "draft in round 1, refine after",
+        "step": "draft in round 1, refine after; template: a knowledge-base template reply, its only round (no "
+        "critique: grounded, policy_ok and tone_ok null)",
         "reply": "the round's draft; null: the step failed",
         "cited_chunk_ids": "the chunks the draft cites; null: the step failed",
         "grounded": "the critic's word: every claim is supported by the cited excerpts; null: no critique",
         "policy_ok": "the critic's word: it promises nothing the excerpts do not allow; null: no critique",
         "tone_ok": "the critic's word: polite, calm and on the customer's question; null: no critique",
-        "problems": "what the critic, the reply rules (REPLY_RULES) and the grounding check found; null: no critique",
+        "problems": "what the critic (none for a template reply), the reply rules (REPLY_RULES) and the grounding "
+        "check found; null: no check ran (the step failed)",
         "verdict": "pass: every check passed; fail: refined next round, or sent to a human; error: a step failed",
         "error": "why the step failed (verdict error)",
-        "model": "the model asked",
+        "model": "the model asked; null: none (a template reply)",
     },
 )

@@ -16,7 +16,6 @@ HISTORY_FIELDS = {
     "subject": pl.Utf8,
     "category": pl.Utf8,
     "urgency": pl.Utf8,
-    "summary": pl.Utf8,
 }
 
 
@@ -53,7 +52,7 @@ TICKET_CONTEXT = Table(
         "top_score": "the best score; null: no chunk retrieved",
         "previous_ticket_count": "the customer's tickets created before this one",
         "history": "up to 5 earlier tickets of the customer, newest first: ticket_id, created_at, subject, "
-        "category, urgency, summary",
+        "category, urgency",
         "embed_model": "the embedding model of the ticket's and the chunks' vectors",
     },
 )

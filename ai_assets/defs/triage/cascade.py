@@ -84,6 +84,15 @@ class CascadePlan:
         answers = self.fitted.answer_examples(self.applied(thresholds))
         return cascade.lineage_frame(self.rows["row_key"].to_list(), with_languages(answers, self.languages))
 
+    def category_accuracy(self) -> float:
+        """The proxy's held-out accuracy on category at the threshold it answers at: the confidence of a
+        ticket the cascade answered whole (no LLM said how sure it was). Its vote margin would not do:
+        a half-sure vote is right more often than half the time, and would send the ticket to review.
+        0 without evidence (no held-out answer at that threshold): such a ticket goes to review."""
+        if self.fitted is None or self.thresholds.get("category") is None:
+            return 0.0
+        return self.fitted.calibration_at(self.thresholds)["category"].accuracy or 0.0
+
     def applied(self, thresholds: Mapping[str, float | None]) -> dict[str, float | None]:
         """`thresholds` as the triage applies them: none for a field whose labels the audit distrusts."""
         return dict(self.audit.withhold(thresholds) if self.audit else thresholds)

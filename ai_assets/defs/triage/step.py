@@ -15,12 +15,13 @@ from pydantic import PrivateAttr
 from ai_assets.components.llm_step import LLMStep, StepPlan, StepResources
 from ai_assets.components.loading import current
 from ai_assets.defs.evals.tables import EVAL_RUNS
-from ai_assets.defs.reference.tables import TICKET_LABELS
+from ai_assets.defs.reference.tables import PRODUCTS, TICKET_LABELS
 from ai_assets.defs.triage.cascade import CascadeSettings, plan_cascade
 from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.defs.triage.tasks import triage_task
 from ai_assets.quality.evals import latest_eval, llm_accuracy_of, plan_version, triage_gate
-from ai_assets.transform.cascade import apply_proxy
+from ai_assets.transform import entities
+from ai_assets.transform.cascade import apply_proxy, fully_answered
 from ai_assets.transform.llm_step import days_label
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import partition_days
@@ -28,8 +29,9 @@ from ai_assets.warehouse.tables import read
 
 
 class TriageStep(LLMStep):
-    """ticket_triage: each ticket's category, urgency, sentiment and language, by the cascade's proxy
-    where it is sure and the LLM for the rest, with the project's triage settings."""
+    """ticket_triage: each ticket's category, urgency, sentiment and language, by the cascade where it
+    is sure and the LLM for the rest (a ticket the cascade answered whole costs no call), its order id
+    and product by rules, with the project's triage settings."""
 
     _cascade: CascadeSettings | None = PrivateAttr(default=None)
     _eval_targets: dict[str, float] | None = PrivateAttr(default=None)
@@ -53,7 +55,7 @@ class TriageStep(LLMStep):
         return []  # defs/checks.py checks every packaged table, these two included
 
     def _upstream(self, source):
-        return [TICKET_LABELS.name, EVAL_RUNS.name]
+        return [TICKET_LABELS.name, EVAL_RUNS.name, PRODUCTS.name]
 
     def _code_version(self, task, model):
         return self._cascade.code_version(task.prompt_version, model)
@@ -73,14 +75,30 @@ class TriageStep(LLMStep):
                     raise dg.Failure(problem, allow_retries=False)
             labels = read(conn, TICKET_LABELS)
             evaluated = latest_eval(conn, step.model, version, cascade.describe())
+            catalog = read(conn, PRODUCTS)["product_name"].to_list()
         plan = plan_cascade(cascade, step.embeddings, labels, rows, llm_accuracy=llm_accuracy_of(evaluated))
         eval_id = evaluated["eval_id"] if evaluated else "none"
         context.log.info(
             f"{label}: cascade {plan.stats}; thresholds {plan.thresholds}; evaluation {eval_id} "
             f"(eval_runs {plan_version(evaluated)})"
         )
+        mentioned = entities.mentions(rows, catalog)
+
+        def finish(answers: pl.DataFrame) -> pl.DataFrame:
+            triaged = apply_proxy(answers, plan.lineage)
+            return triaged.with_columns(
+                confidence=pl.col("confidence").fill_null(pl.lit(plan.category_accuracy(), pl.Float64))
+            ).join(mentioned, on="row_key", how="left")
+
         return StepPlan(
             plan.rows,
-            finish=lambda answers: apply_proxy(answers, plan.lineage),
-            metadata=lambda triaged: {"eval_id": eval_id, **plan.stats, "by_category": counts_by(triaged, "category")},
+            finish=finish,
+            metadata=lambda triaged: {
+                "eval_id": eval_id,
+                **plan.stats,
+                "order_ids_found": triaged["order_id"].count(),
+                "products_found": triaged["product"].count(),
+                "by_category": counts_by(triaged, "category"),
+            },
+            answered=fully_answered(plan.lineage),
         )

@@ -21,8 +21,9 @@ from ai_assets.warehouse.contract import Table
 
 TICKET_TRIAGE = Table(
     "ticket_triage",
-    "One row per ticket the LLM triaged: category, urgency, sentiment, language, summary, order id and product "
-    "when mentioned, confidence, plus lineage (model, prompt_version, input_hash, tokens, cost_usd, cache_hit).",
+    "One row per triaged ticket: category, urgency, sentiment and language (by the cascade where it is sure, the "
+    "LLM for the rest), the order id and product it mentions (by rules), confidence, plus lineage (model, "
+    "prompt_version, input_hash, tokens, cost_usd, cache_hit).",
     {
         "ticket_id": text_column(),
         "created_date": date_column(),
@@ -30,7 +31,6 @@ TICKET_TRIAGE = Table(
         "urgency": one_of(URGENCIES),
         "sentiment": one_of(SENTIMENTS),
         "language": text_column(),
-        "summary": text_column(),
         "order_id": text_column(nullable=True),
         "product": text_column(nullable=True),
         "confidence": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
@@ -42,7 +42,7 @@ TICKET_TRIAGE = Table(
     partitioned=True,
     blocking=True,
     llm=True,
-    preview=("ticket_id", "category", "urgency", "sentiment", "proxy_fields", "summary"),
+    preview=("ticket_id", "category", "urgency", "sentiment", "proxy_fields", "order_id"),
     notes={
         **TICKET_NOTES,
         **answer_notes("ticket"),
@@ -50,12 +50,13 @@ TICKET_TRIAGE = Table(
         "urgency": "how soon it needs an answer; the proxy's answer when in proxy_fields",
         "sentiment": "the customer's mood; the proxy's answer when in proxy_fields",
         "language": "ISO 639-1 code of the ticket's language; the language identifier's when in proxy_fields",
-        "summary": "one short English sentence: what the customer needs",
-        "order_id": "the order number the ticket mentions; null: none",
-        "product": "the product the ticket mentions; null: none",
+        "order_id": "the first order number (ORD-<digits>) the ticket's text mentions; null: none",
+        "product": "the longest product name of the catalog (products) the ticket's text contains; null: none",
         "proxy_fields": "the fields the cascade answered without the LLM: category, urgency, sentiment by its proxy, "
-        "language by its language identifier (empty: the LLM answered every field)",
-        "confidence": "the LLM's confidence in its category",
+        "language by its language identifier (empty: the LLM answered every field; all four: no LLM call, "
+        "model 'cascade')",
+        "confidence": "the LLM's confidence in its category; without an LLM call, the proxy's held-out accuracy on "
+        "category at its threshold",
     },
 )
 

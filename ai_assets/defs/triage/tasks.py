@@ -15,15 +15,13 @@ from ai_assets.transform.language import is_language_code, primary_subtag
 Category = Literal[CATEGORIES]
 Urgency = Literal[URGENCIES]
 Sentiment = Literal[SENTIMENTS]
-# Length limits are in the JSON schema too: grammar-constrained local models then stop early
-# instead of spending their slow tokens on rambling strings.
-SUMMARY_MAX_CHARS = 120
-FIELD_MAX_CHARS = 64
 
 
 class TicketTriage(BaseModel):
-    """One triaged ticket. Every field is required (nullable where "when mentioned"), so the
-    schema is also valid for providers' strict structured-output mode."""
+    """One triaged ticket: what only reading it can tell. Every field is required, so the schema is
+    also valid for providers' strict structured-output mode. What the text says outright (order id,
+    product) is read by rules (transform/entities.py); the summary is written only for the tickets a
+    person reads (defs/summaries)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -31,9 +29,6 @@ class TicketTriage(BaseModel):
     urgency: Urgency
     sentiment: Sentiment
     language: str = Field(max_length=8, description="ISO 639-1 code, e.g. en")
-    summary: str = Field(max_length=SUMMARY_MAX_CHARS, description="One short sentence")
-    order_id: str | None = Field(max_length=FIELD_MAX_CHARS)
-    product: str | None = Field(max_length=FIELD_MAX_CHARS)
     confidence: float = Field(ge=0.0, le=1.0)
 
     @field_validator("language", mode="before")
@@ -55,20 +50,6 @@ class TicketTriage(BaseModel):
             return value / 100
         return value
 
-    @field_validator("summary", mode="before")
-    @classmethod
-    def one_line(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = " ".join(value.split())[:SUMMARY_MAX_CHARS]
-            if not value:
-                raise ValueError("summary is empty")
-        return value
-
-    @field_validator("order_id", "product", mode="before")
-    @classmethod
-    def blank_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
 
 def triage_task(prompts_dir: Path | None = None, batch_size: int = 1) -> LLMTask:
     return LLMTask(
@@ -78,6 +59,6 @@ def triage_task(prompts_dir: Path | None = None, batch_size: int = 1) -> LLMTask
         # `examples`: the nearest labelled tickets (the cascade), or "" (defs/triage/cascade.py).
         input_columns=("examples", "channel", "subject", "body"),
         temperature=0.0,
-        max_tokens=300,
+        max_tokens=120,
         batch_size=batch_size,
     )

@@ -37,7 +37,7 @@ SELECT
     t.urgency,
     t.sentiment,
     t.confidence,
-    t.summary,
+    r.body,
     c.customer_tier,
     d.reply AS draft_reply,
     list_filter(

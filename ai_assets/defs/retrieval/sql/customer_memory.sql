@@ -15,8 +15,7 @@ earlier AS (
             'created_at': p.created_at,
             'subject': p.subject,
             'category': t.category,
-            'urgency': t.urgency,
-            'summary': t.summary
+            'urgency': t.urgency
         } AS previous
     FROM days_tickets AS d
     JOIN raw_tickets AS p ON p.customer_id = d.customer_id AND p.created_at < d.created_at
