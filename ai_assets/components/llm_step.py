@@ -453,10 +453,11 @@ def _step_asset(
             )
         plan = step._plan(context, rows, StepResources(llm, embeddings, warehouse, task, model))
         asked = as_prompt_text(plan.rows, task)
-        without_llm = asked.filter(pl.col("row_key").is_in(list(plan.answered)))
+        skipped = pl.col("row_key").is_in(list(plan.answered))
+        without_llm = asked.filter(skipped)
         if without_llm.height:
             context.log.info(f"{label}: {without_llm.height} of {asked.height} rows answered without an LLM call")
-        result = run_llm_step(context, llm, config, task, asked.filter(~pl.col("row_key").is_in(plan.answered)), label)
+        result = run_llm_step(context, llm, config, task, asked.filter(~skipped), label, without_llm.height)
         no_call = lineage_without_call(
             task, without_llm, "row_key", llm.max_input_chars, llm.redact_pii, ANSWERED_WITHOUT_LLM
         )

@@ -66,16 +66,18 @@ class StepMetrics:
             return not self.stopped_for_good
         return self.failure_reasons.get("provider_error", 0) > self.failure_reasons.get("invalid_output", 0)
 
-    def why_failed(self, max_failure_share: float) -> str | None:
+    def why_failed(self, max_failure_share: float, answered_without_call: int = 0) -> str | None:
         """Why the step must fail rather than succeed, or None: the breaker stopped it, or more than
-        `max_failure_share` of its rows failed. Rows over budget don't count: the budget is a
-        deliberate stop, and those rows are asked again by the next run."""
+        `max_failure_share` of its rows failed (its rows: those asked, and the `answered_without_call`
+        by a cascade, which cannot fail). Rows over budget don't count: the budget is a deliberate
+        stop, and those rows are asked again by the next run."""
         if self.stopped:
             return f"stopped sending: {self.stopped}"
         failed = self.failures - self.failure_reasons.get("budget_exceeded", 0)
-        if self.rows and failed / self.rows > max_failure_share:
+        rows = self.rows + answered_without_call
+        if rows and failed / rows > max_failure_share:
             return (
-                f"{failed} of {self.rows} rows failed ({self.failure_reasons}), more than "
+                f"{failed} of {rows} rows failed ({self.failure_reasons}), more than "
                 f"AI_ASSETS_LLM_MAX_FAILURE_SHARE={max_failure_share:g}; see the failures table for each reason"
             )
         return None

@@ -45,11 +45,6 @@ def _proxied_count() -> pl.Expr:
     return pl.col("proxy_fields").list.set_intersection(list(PROXIED_FIELDS)).list.len()
 
 
-def _answered_whole() -> pl.Expr:
-    """Per row, whether the cascade answered every triage field: ticket_triage asks the LLM nothing."""
-    return pl.col("proxy_fields").list.set_intersection(list(LABEL_FIELDS)).list.len() == len(LABEL_FIELDS)
-
-
 def eval_predictions(
     labels: pl.DataFrame, outputs: pl.DataFrame, failures: pl.DataFrame, run_id: str, prompt_version: str
 ) -> pl.DataFrame:
@@ -101,11 +96,13 @@ def eval_run(
     llm_accuracy: Mapping[str, float],
     proxy_accuracy: Mapping[str, float],
     proxy_calibration: Mapping[str, Mapping] | None = None,
+    llm_call_share: float | None = None,
 ) -> pl.DataFrame:
     """The one `eval_runs` row of an evaluation's predictions (at least one); `llm_accuracy` and
     `proxy_accuracy` are each one's own accuracy per proxied field (before the cascade combines them);
     `proxy_calibration` the proxy's threshold per field and the lower bound it guarantees
-    (`FieldCalibration.to_dict`)."""
+    (`FieldCalibration.to_dict`); `llm_call_share` the share of the labelled tickets the triage would
+    still send to the LLM (the rest the cascade answers whole)."""
     calibration = proxy_calibration or {}
     n = predictions.height
     reviewed = predictions.filter(pl.col("source") == "review")
@@ -141,7 +138,7 @@ def eval_run(
         "coverage": predictions["answered_by"].is_not_null().mean(),
         # Of the (ticket, proxied field) answers, the share the proxy gave.
         "proxy_share": predictions.select(_proxied_count().sum()).item() / (n * len(PROXIED_FIELDS)),
-        "llm_call_share": predictions.select(_answered_whole().not_().mean()).item(),
+        "llm_call_share": llm_call_share,
         "cost_per_1k_usd": predictions["cost_usd"].sum() / n * 1000,
         "latency_p50_ms": called.quantile(0.5, "linear") if called.len() else None,
         "latency_p95_ms": called.quantile(0.95, "linear") if called.len() else None,

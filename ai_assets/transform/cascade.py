@@ -334,6 +334,21 @@ def field_calibration(confidence: np.ndarray, correct: np.ndarray, threshold: fl
     )
 
 
+def accuracy_from(
+    confidence: np.ndarray, correct: np.ndarray, at: np.ndarray, min_rows: int = DEFAULT_MIN_ANSWERED
+) -> np.ndarray:
+    """For each confidence of `at`, the held-out accuracy of the answers at least that confident, over
+    at least the `min_rows` most confident ones (a vote surer than any held-out one is judged on
+    enough evidence, not on one or two)."""
+    if not len(correct):
+        return np.zeros(len(at))
+    order = np.argsort(-confidence, kind="stable")
+    right_so_far = np.cumsum(correct[order])
+    count = np.searchsorted(-confidence[order], -np.asarray(at, float), side="right")
+    count = np.clip(count, min(min_rows, len(correct)), len(correct))
+    return right_so_far[count - 1] / count
+
+
 # --- answering ------------------------------------------------------------------------------
 
 
@@ -381,6 +396,10 @@ class Cascade:
             name: field_calibration(*_scored(self.held_out[name], self.example_labels[name]), thresholds.get(name))
             for name in self.calibration
         }
+
+    def held_out_accuracy_from(self, name: str, confidences: np.ndarray) -> np.ndarray:
+        """`accuracy_from` the held-out answers of field `name`: what a vote of each confidence is worth."""
+        return accuracy_from(*_scored(self.held_out[name], self.example_labels[name]), confidences)
 
     def answer_examples(self, thresholds: Mapping[str, float | None] | None = None) -> list[ProxyAnswer]:
         """What the proxy answers for its own labelled examples, each held out (as calibrated): an

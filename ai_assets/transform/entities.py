@@ -4,17 +4,21 @@ its pattern, the product by the catalog's names.
 Lookarounds rather than word boundaries: in "ご注文番号はORD-12345です" the id has word characters
 on both sides. The first id mentioned is the ticket's; ids are upper-cased (customers write
 "ord-12345"). A product is the longest catalog name the text contains, ignoring case and spacing;
-a misspelt or shortened name is not guessed at (null: the rule found none).
+a misspelt or shortened name is not guessed at, nor a name inside a longer word (null: none found).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import polars as pl
 
-ORDER_ID = re.compile(r"(?<![A-Za-z0-9])ORD-\d{4,10}(?!\d)", re.IGNORECASE)
+ORDER_ID = re.compile(r"(?<![A-Za-z0-9])ORD-[0-9]{4,10}(?![0-9])", re.IGNORECASE)  # ASCII digits only
+# Bump when the rules change how they read a text: part of the triage's code version, so its days go stale.
+RULES_VERSION = "entities@" + hashlib.sha256(f"{ORDER_ID.pattern};longest-whole-name-v2".encode()).hexdigest()[:8]
 
 
 def order_id(text: str | None) -> str | None:
@@ -26,11 +30,18 @@ def _squeezed(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+@lru_cache(maxsize=8)
+def _name_patterns(catalog: tuple[str, ...]) -> list[tuple[str, re.Pattern]]:
+    """Each catalog name, longest first, with the pattern that finds it as a whole name (not "Go" in
+    "Good"; ASCII boundaries, so a name right beside Japanese text is still found)."""
+    names = sorted((name for name in catalog if _squeezed(name)), key=len, reverse=True)
+    return [(name, re.compile(rf"(?<![a-z0-9]){re.escape(_squeezed(name))}(?![a-z0-9])")) for name in names]
+
+
 def product(text: str | None, catalog: Sequence[str]) -> str | None:
     """The longest catalog name in `text` (case and runs of whitespace ignored), as the catalog spells it."""
     squeezed = _squeezed(text or "")
-    named = [name for name in catalog if _squeezed(name) and _squeezed(name) in squeezed]
-    return max(named, key=len) if named else None
+    return next((name for name, pattern in _name_patterns(tuple(catalog)) if pattern.search(squeezed)), None)
 
 
 def mentions(tickets: pl.DataFrame, catalog: Sequence[str]) -> pl.DataFrame:

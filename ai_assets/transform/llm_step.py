@@ -96,11 +96,13 @@ def run_llm_step(
     task: LLMTask,
     rows: pl.DataFrame,
     label: str,
+    answered_without_call: int = 0,
 ) -> TaskResult:
     """Runs `task` over `rows` (keyed by `row_key`) with the resource's endpoint, cache and limits
     (with the run's budget, `config`),
     logging progress lines to the run. Fails the step (dg.Failure) when its circuit breaker stopped
-    it or more than the allowed share of rows failed: an outage is never a successful day."""
+    it or more than the allowed share of its rows failed (`rows` and the `answered_without_call` by a
+    cascade): an outage is never a successful day."""
     endpoint = llm.endpoint()
     context.log.info(f"{label}: {rows.height} rows, model {endpoint.model}, {task.prompt_version}")
 
@@ -123,17 +125,24 @@ def run_llm_step(
         )
     finally:
         cache.close()
-    _fail_loud(context, result, label, llm.max_failure_share)
+    _fail_loud(context, result, label, llm.max_failure_share, answered_without_call)
     return result
 
 
-def _fail_loud(context: dg.AssetExecutionContext, result: TaskResult, label: str, max_failure_share: float) -> None:
+def _fail_loud(
+    context: dg.AssetExecutionContext,
+    result: TaskResult,
+    label: str,
+    max_failure_share: float,
+    answered_without_call: int = 0,
+) -> None:
     metrics = result.metrics
     if not metrics.failures:
         return
-    problem = metrics.why_failed(max_failure_share)
+    problem = metrics.why_failed(max_failure_share, answered_without_call)
     if problem is None:
-        context.log.warning(f"{label}: {metrics.failures} of {metrics.rows} rows failed: {metrics.failure_reasons}")
+        rows = metrics.rows + answered_without_call
+        context.log.warning(f"{label}: {metrics.failures} of {rows} rows failed: {metrics.failure_reasons}")
         return
     raise dg.Failure(
         description=(

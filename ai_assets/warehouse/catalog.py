@@ -15,15 +15,18 @@ from ai_assets.warehouse.contract import PARTITION_COLUMN, Table
 from ai_assets.warehouse.lake import ALIAS, Lake, sql_literal
 
 
-def _current(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, str | None], dict[tuple[str, str], str | None]]:
-    """The lake's tables and their comments, and each column's comment."""
+def _current(
+    conn: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, str | None], dict[tuple[str, str], str | None], dict[tuple[str, str], str]]:
+    """The lake's tables and their comments, each column's comment, and each column's type."""
     tables = dict(
         conn.execute("SELECT table_name, comment FROM duckdb_tables() WHERE database_name = ?", [ALIAS]).fetchall()
     )
     columns = conn.execute(
-        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = ?", [ALIAS]
+        "SELECT table_name, column_name, comment, data_type FROM duckdb_columns() WHERE database_name = ?", [ALIAS]
     ).fetchall()
-    return tables, {(table, column): comment for table, column, comment in columns}
+    comments = {(table, column): comment for table, column, comment, _ in columns}
+    return tables, comments, {(table, column): kind for table, column, _, kind in columns}
 
 
 def _changes(table: Table, tables: dict, columns: dict) -> list[str]:
@@ -43,10 +46,11 @@ def comment(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
         conn.execute(statement)
 
 
-def _is_current(table: Table, tables: dict, columns: dict) -> bool:
+def _is_current(table: Table, tables: dict, columns: dict, types: dict) -> bool:
     return (
         table.name in tables
         and all((table.name, c) in columns for c in table.columns)
+        and not table.retired_in({c: kind for (t, c), kind in types.items() if t == table.name})
         and not _changes(table, tables, columns)
     )
 
@@ -59,9 +63,9 @@ def prepare(lake: Lake, tables: Sequence[Table]) -> None:
         return
 
     def bring_up_to_date(conn: duckdb.DuckDBPyConnection) -> None:
-        existing, columns = _current(conn)  # again, under the lock: another process may have done it
+        existing, columns, types = _current(conn)  # again, under the lock: another process may have done it
         for table in tables:
-            if _is_current(table, existing, columns):
+            if _is_current(table, existing, columns, types):
                 continue
             table.create(conn)
             if table.name not in existing and table.partitioned:

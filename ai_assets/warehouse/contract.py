@@ -9,6 +9,7 @@ warehouse views' comments.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -43,6 +44,9 @@ class Table:
     pii: bool = False  # holds customers' words or contact details: tagged pii (mind where it is copied)
     # column -> what it means, required for every column: the UI, the docs and DuckDB's comments show it.
     notes: dict[str, str] = field(default_factory=dict)
+    # Columns an older contract had, dropped from a table it wrote ("summary", or a struct field within
+    # a list: "history.element.summary"): no dead column, and no text kept that nothing accounts for.
+    retired: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         missing = [c for c in (*self.key, *self.preview) if c not in self.columns]
@@ -93,17 +97,31 @@ class Table:
             raise ValueError(f"{self.name}: {describe_failures(errors)}") from None
 
     def create(self, conn: duckdb.DuckDBPyConnection) -> None:
-        """Creates the table (empty, with the contract's columns) if it does not exist yet, and adds
-        the columns a newer contract has to a table an older version wrote (null in its old rows)."""
+        """Creates the table (empty, with the contract's columns) if it does not exist yet, adds the
+        columns a newer contract has to a table an older version wrote (null in its old rows), and
+        drops the `retired` ones it still has."""
         conn.register("contract_empty_frame", self.empty().to_arrow())
         try:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.name} AS SELECT * FROM contract_empty_frame")
-            existing = {row[0] for row in conn.execute(f"DESCRIBE {self.name}").fetchall()}
+            existing = dict(row[:2] for row in conn.execute(f"DESCRIBE {self.name}").fetchall())
             for name, sql_type, *_ in conn.execute("DESCRIBE SELECT * FROM contract_empty_frame").fetchall():
                 if name not in existing:
                     conn.execute(f'ALTER TABLE {self.name} ADD COLUMN "{name}" {sql_type}')
+            for path in self.retired_in(existing):
+                conn.execute(f"ALTER TABLE {self.name} DROP COLUMN IF EXISTS {path}")
         finally:
             conn.unregister("contract_empty_frame")
+
+    def retired_in(self, types: Mapping[str, str]) -> list[str]:
+        """The `retired` columns a table with these column `types` (DuckDB's names) still has: asked
+        first, since an ALTER that changes nothing would still add a snapshot to the lake."""
+        still = []
+        for path in self.retired:
+            parts = path.split(".")
+            column, leaf = parts[0], parts[-1]
+            if column in types and (leaf == column or re.search(rf"\b{leaf}\b", types[column])):
+                still.append(path)
+        return still
 
     def spec(self, deps: Iterable[str] = (), tags: Mapping[str, str] | None = None, **kwargs) -> dg.AssetSpec:
         """The asset spec of the table: description, kinds, partition column and column schema, and

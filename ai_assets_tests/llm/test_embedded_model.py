@@ -33,6 +33,8 @@ def _llama_servers() -> list[str]:
 
 @pytest.mark.embedded
 def test_pipeline_runs_on_the_embedded_model(tmp_path, monkeypatch):
+    # The LLM reply loop, not the templates `auto` gives this model: its schemas must compile to grammars.
+    monkeypatch.setenv("AI_ASSETS_REPLY_DRAFTING", "llm")
     settings = configure_env(monkeypatch, tmp_path / "data", server=None)
     assert settings.llm.use_embedded_model
     day_dir = settings.landing_dir / "tickets" / DAY_1

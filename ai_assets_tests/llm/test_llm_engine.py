@@ -6,6 +6,7 @@ import polars as pl
 
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.engine import LINEAGE_SCHEMA, Limits, lineage_without_call
+from ai_assets.llm.metrics import StepMetrics
 from ai_assets_tests.engine_cases import TRIAGE_TASK, run_engine, ticket_rows
 from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
 
@@ -145,3 +146,11 @@ def test_no_rows_no_call(cache):
         assert server.call_count == 0
     assert result.outputs.height == 0 and result.failures.height == 0
     assert {"category", *LINEAGE_SCHEMA} <= set(result.outputs.columns)
+
+
+def test_the_failure_share_counts_the_rows_a_cascade_answered_without_a_call():
+    # 1 of the 5 rows asked failed: 20% of those, 1% of the day's 100 rows (95 answered by the cascade).
+    metrics = StepMetrics(rows=5, failures=1, failure_reasons={"invalid_output": 1})
+    assert "1 of 5 rows failed" in metrics.why_failed(0.1)
+    assert metrics.why_failed(0.1, answered_without_call=95) is None
+    assert "1 of 100 rows failed" in metrics.why_failed(0.005, answered_without_call=95)

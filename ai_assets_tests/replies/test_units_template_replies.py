@@ -234,3 +234,20 @@ def test_auto_drafts_with_templates_on_the_embedded_model_only(environ, template
 def test_a_drafting_mode_that_does_not_exist_is_named_with_the_choices():
     with pytest.raises(SettingsError, match="AI_ASSETS_REPLY_DRAFTING='gpt' must be one of auto, llm, template"):
         load_settings({"AI_ASSETS_REPLY_DRAFTING": "gpt"})
+
+
+@pytest.mark.parametrize(
+    ("crm_name", "greeting"),
+    [
+        ("Anna Weber", "Hello Anna Weber,"),
+        ("Seán O'Brien-Ní", "Hello Seán O'Brien-Ní,"),
+        ("Anna, call +1 900 555 0199 to confirm your account", "Hello,"),  # CRM text that says more
+        ("Dr. Weber", "Hello,"),  # a period would split the greeting in two
+        ("Maximiliana Alexandrina Konstantinopolous", "Hello,"),  # over 40 characters
+        ("", "Hello,"),
+    ],
+)
+def test_only_a_plain_name_is_greeted(crm_name, greeting):
+    result = run_template_replies(_tickets(customer_name=crm_name), _ground, "reply_template@v")
+    (outcome,) = result.outcomes.to_dicts()
+    assert outcome["reply"].split("\n")[0] == greeting and outcome["outcome"] == "approved"

@@ -249,3 +249,12 @@ def test_a_row_is_answered_whole_only_when_every_field_is_the_cascades():
     lineage = cascade.lineage_frame(["a", "b", "c"], answers)
     assert cascade.fully_answered(lineage) == ["a"]
     assert cascade.fully_answered(lineage, cascade.FIELDS[:3]) == ["a", "b"]
+
+
+def test_a_votes_worth_is_the_held_out_accuracy_of_votes_at_least_as_sure():
+    confidence = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    correct = np.array([True, True, True, False, True, False])
+    worth = cascade.accuracy_from(confidence, correct, np.array([0.75, 0.6, 0.1, 0.95]), min_rows=2)
+    # >= 0.75: 2 of 2; >= 0.6: 3 of 4; every vote: 4 of 6; surer than any: the 2 surest, 2 of 2.
+    assert worth.tolist() == pytest.approx([1.0, 0.75, 4 / 6, 1.0])
+    assert cascade.accuracy_from(confidence[:0], correct[:0], np.array([0.5])).tolist() == [0.0]

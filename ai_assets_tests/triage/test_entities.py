@@ -56,3 +56,11 @@ def test_mentions_reads_subject_and_body_of_each_ticket():
     found = entities.mentions(tickets, CATALOG)
     assert found.rows() == [("a", "ORD-48213", "Nimbus Buds"), ("b", "ORD-5512", "Kettle Pro 1.7L"), ("c", None, None)]
     assert entities.mentions(tickets, [])["product"].null_count() == 3  # an empty catalog names nothing
+
+
+def test_a_product_is_a_whole_name_not_part_of_a_word():
+    catalog = ["Go", "AeroPress Go"]
+    assert entities.product("Good morning, all good", catalog) is None
+    assert entities.product("my aeropress go leaks", catalog) == "AeroPress Go"
+    assert entities.product("Goが壊れました", catalog) == "Go"  # beside Japanese text: still a whole name
+    assert entities.order_id("ORD-１２３４５") is None  # full-width digits are not an order id's

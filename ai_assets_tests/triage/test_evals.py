@@ -467,6 +467,8 @@ def test_the_eval_scores_the_cascade_and_the_triage_follows_its_verdict(pipeline
     # Every ticket answered whole by the cascade: not one call, and lineage that says so.
     assert len(pipeline.prompts("ticket_triage")) == asked
     assert pipeline.count("ticket_triage", "model <> 'cascade' or prompt_tokens + completion_tokens > 0") == 0
-    # Confidence: the proxy's held-out category accuracy at its threshold (0), the eval's proxy accuracy.
-    assert pipeline.sql("select distinct confidence from ticket_triage") == [(pytest.approx(category),)]
+    # Confidence: the held-out accuracy of the proxy's category votes at least as sure as the ticket's
+    # (the least sure: of every held-out vote, the eval's proxy accuracy), never the vote's margin.
+    least, most = pipeline.sql("select min(confidence), max(confidence) from ticket_triage")[0]
+    assert category - 1e-9 <= most <= 1 and 0.5 <= least < most  # per ticket, not one figure for all
     assert pipeline.sql("select llm_call_share from eval_runs") == [(0.0,)]

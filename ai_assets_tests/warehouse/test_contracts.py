@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ai_assets.config import SettingsError, load_settings
+from ai_assets.defs.retrieval.tables import TICKET_CONTEXT
 from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.quality.tables import TABLES, TABLES_BY_NAME
 from ai_assets.quality.tables_doc import render
@@ -265,3 +266,29 @@ def test_bad_settings_are_named_one_by_one():
     assert "AI_ASSETS_EXECUTOR='threads' must be one of in_process, multiprocess" in message
     assert "AI_ASSETS_LLM_CONCURRENCY='many' is not a number" in message
     assert "AI_ASSETS_REDACT_PII='x' must be one of auto, on, off" in message
+
+
+def test_columns_an_older_contract_had_are_dropped_from_the_tables_it_wrote(tmp_path):
+    # As the version before issue 26 wrote them: a summary in the triage and in each earlier ticket.
+    history = pl.Struct({**TICKET_CONTEXT.polars_schema["history"].inner.to_schema(), "summary": pl.Utf8})
+    older = [
+        dataclasses.replace(
+            TICKET_TRIAGE,
+            columns={**TICKET_TRIAGE.columns, "summary": pa.Column(pl.Utf8)},
+            notes={**TICKET_TRIAGE.notes, "summary": "one sentence"},
+            retired=(),
+        ),
+        dataclasses.replace(
+            TICKET_CONTEXT, columns={**TICKET_CONTEXT.columns, "history": pa.Column(pl.List(history))}, retired=()
+        ),
+    ]
+    local_warehouse(tmp_path, older)
+    warehouse = local_warehouse(tmp_path, [TICKET_TRIAGE, TICKET_CONTEXT])
+    with warehouse.lake.connect(read_only=True) as conn:
+        described = {(t, c): kind for t, c, kind in conn.execute(
+            "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake'"
+        ).fetchall()}  # fmt: skip
+    assert [c for t, c in described if t == "ticket_triage"] == TICKET_TRIAGE.column_names
+    assert (
+        "summary" not in described["ticket_context", "history"] and "subject" in described["ticket_context", "history"]
+    )

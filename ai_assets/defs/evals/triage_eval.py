@@ -24,7 +24,7 @@ from ai_assets.quality.evals import (
 from ai_assets.quality.metrics import confusion_markdown
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.cascade import apply_proxy, thresholds_against_llm
+from ai_assets.transform.cascade import apply_proxy, fully_answered, thresholds_against_llm
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -106,10 +106,24 @@ def build_triage_eval(
             applied = held_out.fitted.calibration_at(held_out.applied(thresholds))
             calibration = {f: c.to_dict() for f, c in applied.items()}
         outputs = apply_proxy(result.outputs, lineage)
+        # From the cascade's answers, not the outputs: a ticket whose LLM call failed here was answered
+        # whole all the same.
+        llm_call_share = 1 - len(fully_answered(lineage)) / labels.height
         digest, settings = labels_hash(labels), cascade.describe()
         run_id = eval_id(model, task.prompt_version, settings, digest)
         predictions = eval_predictions(labels, outputs, result.failures, run_id, task.prompt_version)
-        run = eval_run(predictions, run_id, model, task.prompt_version, settings, digest, by_llm, by_proxy, calibration)
+        run = eval_run(
+            predictions,
+            run_id,
+            model,
+            task.prompt_version,
+            settings,
+            digest,
+            by_llm,
+            by_proxy,
+            calibration,
+            llm_call_share,
+        )
         with warehouse.get_connection() as conn:
             recorded = read(conn, EVAL_RUNS).filter(pl.col("eval_id") == run_id)
             # Recorded once; again only if this run answered tickets that failed before (its latencies

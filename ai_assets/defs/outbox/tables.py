@@ -146,6 +146,7 @@ TICKET_OUTCOMES = Table(
         "final_reply": text_column(nullable=True),
         "reviewer": text_column(nullable=True),
     },
+    retired=("summary",),  # in the escalation's payload, from ticket_summaries
     key=TICKET_KEY,
     pii=True,
     partitioned=True,

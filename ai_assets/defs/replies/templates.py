@@ -31,6 +31,10 @@ QUOTED_SENTENCES = 2  # of the top chunk, after its title line
 FALLBACK_LANGUAGE = "en"
 # What a template reply reads of a ticket besides the loop's inputs: the triage's language and
 # category, the customer's name from the CRM, and its top chunk's category and score.
+# A name the greeting may carry: letters (any script), spaces, hyphens, apostrophes, up to 4 words and
+# 40 characters. Anything else (digits, a phone number, "Dr." with its period) greets without a name:
+# the greeting's sentence is exempt from the grounding check, so it must not carry CRM text that says more.
+GREETABLE_NAME = r"^[^\W\d_]+(?:[ '-][^\W\d_]+){0,3}$"
 TEMPLATE_INPUTS = (*LOOP_INPUTS, "language", "customer_name", "category", "top_chunk_category", "top_score")
 
 
@@ -135,7 +139,10 @@ def template_replies(tickets: pl.DataFrame) -> pl.DataFrame:
         _templates(), on="template_language", how="left"
     )
     greeting = (
-        pl.when(pl.col("customer_name").str.strip_chars() != "")
+        pl.when(
+            pl.col("customer_name").str.strip_chars().str.contains(GREETABLE_NAME)
+            & (pl.col("customer_name").str.strip_chars().str.len_chars() <= 40)
+        )
         .then(pl.col("greeting").str.replace("{name}", pl.col("customer_name").str.strip_chars(), literal=True))
         .otherwise("nameless_greeting")
     )

@@ -42,6 +42,7 @@ TICKET_CONTEXT = Table(
     partitioned=True,
     llm=True,
     preview=("ticket_id", "customer_tier", "article_ids", "top_score", "previous_ticket_count"),
+    retired=("history.element.summary",),  # the triage writes no summary any more
     notes={
         **TICKET_NOTES,
         "customer_tier": "null: not in the CRM",

@@ -84,14 +84,15 @@ class CascadePlan:
         answers = self.fitted.answer_examples(self.applied(thresholds))
         return cascade.lineage_frame(self.rows["row_key"].to_list(), with_languages(answers, self.languages))
 
-    def category_accuracy(self) -> float:
-        """The proxy's held-out accuracy on category at the threshold it answers at: the confidence of a
-        ticket the cascade answered whole (no LLM said how sure it was). Its vote margin would not do:
-        a half-sure vote is right more often than half the time, and would send the ticket to review.
-        0 without evidence (no held-out answer at that threshold): such a ticket goes to review."""
-        if self.fitted is None or self.thresholds.get("category") is None:
-            return 0.0
-        return self.fitted.calibration_at(self.thresholds)["category"].accuracy or 0.0
+    def whole_confidence(self) -> pl.DataFrame:
+        """`row_key` and `confidence` of each row the cascade answered whole (no LLM said how sure it
+        was): the held-out accuracy of the proxy's category answers at least as confident as its own
+        (`Cascade.held_out_accuracy_from`). The vote's margin itself would not do: a half-sure vote is
+        right more often than half the time, and would send the ticket to review."""
+        whole = self.lineage.filter(pl.col("row_key").is_in(cascade.fully_answered(self.lineage)))
+        margins = whole["proxy_category_confidence"].to_numpy()
+        worth = self.fitted.held_out_accuracy_from("category", margins) if self.fitted and whole.height else []
+        return whole.select("row_key", confidence=pl.Series(worth, dtype=pl.Float64))
 
     def applied(self, thresholds: Mapping[str, float | None]) -> dict[str, float | None]:
         """`thresholds` as the triage applies them: none for a field whose labels the audit distrusts."""

@@ -58,7 +58,8 @@ class TriageStep(LLMStep):
         return [TICKET_LABELS.name, EVAL_RUNS.name, PRODUCTS.name]
 
     def _code_version(self, task, model):
-        return self._cascade.code_version(task.prompt_version, model)
+        # The evaluation's (it scores what the LLM and the cascade answer) and the rules' for the rest.
+        return f"{self._cascade.code_version(task.prompt_version, model)}+{entities.RULES_VERSION}"
 
     def _label(self, days):
         return f"triage {days_label(days)}"
@@ -82,13 +83,22 @@ class TriageStep(LLMStep):
             f"{label}: cascade {plan.stats}; thresholds {plan.thresholds}; evaluation {eval_id} "
             f"(eval_runs {plan_version(evaluated)})"
         )
+        if not catalog:
+            context.log.warning(
+                f"{label}: the products table is empty, so no ticket's product is found: put the catalog in "
+                "landing/catalog/products.csv (a product_name column) and run reference_data_job"
+            )
         mentioned = entities.mentions(rows, catalog)
 
         def finish(answers: pl.DataFrame) -> pl.DataFrame:
-            triaged = apply_proxy(answers, plan.lineage)
-            return triaged.with_columns(
-                confidence=pl.col("confidence").fill_null(pl.lit(plan.category_accuracy(), pl.Float64))
-            ).join(mentioned, on="row_key", how="left")
+            triaged = apply_proxy(answers, plan.lineage).join(
+                plan.whole_confidence().rename({"confidence": "whole"}), on="row_key", how="left"
+            )
+            return (
+                triaged.with_columns(confidence=pl.coalesce("confidence", "whole"))
+                .drop("whole")
+                .join(mentioned, on="row_key", how="left")
+            )
 
         return StepPlan(
             plan.rows,

@@ -43,6 +43,7 @@ TICKET_TRIAGE = Table(
     blocking=True,
     llm=True,
     preview=("ticket_id", "category", "urgency", "sentiment", "proxy_fields", "order_id"),
+    retired=("summary",),  # now ticket_summaries', for the review queue only
     notes={
         **TICKET_NOTES,
         **answer_notes("ticket"),
@@ -55,8 +56,8 @@ TICKET_TRIAGE = Table(
         "proxy_fields": "the fields the cascade answered without the LLM: category, urgency, sentiment by its proxy, "
         "language by its language identifier (empty: the LLM answered every field; all four: no LLM call, "
         "model 'cascade')",
-        "confidence": "the LLM's confidence in its category; without an LLM call, the proxy's held-out accuracy on "
-        "category at its threshold",
+        "confidence": "the LLM's confidence in its category; without an LLM call, the held-out accuracy of the "
+        "proxy's category votes at least as sure as this one's",
     },
 )
 
