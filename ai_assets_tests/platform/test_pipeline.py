@@ -330,7 +330,7 @@ def test_definitions_load_with_groups_checks_and_dbt(pipeline: Pipeline):
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     features = {"landing", "reference", "triage", "retrieval", "investigation", "replies", "outbox", "kb_updates"}
-    assert set(groups.values()) == features | {"evals", "marts", "reviews"}  # reviews: ai_assets/defs/reviews/
+    assert set(groups.values()) == features | {"evals", "marts", "reviews", "summaries"}  # declared in ai_assets/defs/
     assert groups["raw_tickets"] == "landing" and groups["ticket_triage"] == "triage"
     assert groups["ticket_labels"] == "reference" and groups["eval_runs"] == "evals"
     assert groups["ticket_kpis_daily"] == "marts" and groups["review_decisions"] == "outbox"
