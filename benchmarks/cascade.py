@@ -16,7 +16,10 @@ labels and `ticket_triage` triages the day, as `make run` does:
 - cascade, defaults: the settings a user of this endpoint gets (on the embedded model the proxy
   answers every proxied field: target 0; elsewhere target 0.9);
 - cascade, target 0.9 (embedded only): the LLM gets the fields the proxy is unsure of, with the
-  three nearest labelled tickets as examples.
+  three nearest labelled tickets as examples;
+- target 0.9, eval's plan: `eval_job` first, as `make run` does: it measures proxy only, proxy + LLM and
+  LLM alone on the golden set (eval_plans, printed) and the triage runs the cheapest that meets
+  AI_ASSETS_EVAL_TARGETS.
 
 Prints per variant the accuracy per field against the hand labels, the proxy's share of the
 category/urgency/sentiment answers, LLM calls, prompt and completion tokens and wall time; then
@@ -73,7 +76,7 @@ def land(data_dir: Path, heldout: list[dict]) -> None:
     (day_dir / "heldout.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tickets))
 
 
-def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict:
+def run_variant(name: str, heldout: list[dict], environ: dict[str, str], evaluate: bool = False) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="cascade_bench_"))
     for key in [k for k in os.environ if k.startswith(("AI_ASSETS_", "OPENAI_"))]:
         del os.environ[key]
@@ -83,6 +86,8 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict
     defs = build_definitions(settings)
     with dg.DagsterInstance.ephemeral() as instance:
         reference = defs.resolve_job_def("reference_data_job").execute_in_process(instance=instance)
+        if evaluate:  # as `make run` does: the evaluation on the golden set chooses the triage's plan
+            assert defs.resolve_job_def("eval_job").execute_in_process(instance=instance).success
         started = time.perf_counter()
         result = defs.resolve_job_def("daily_tickets_job").execute_in_process(
             instance=instance, partition_key=DAY, asset_selection=TRIAGE, raise_on_error=False
@@ -97,6 +102,10 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict
     meta = {k: v.value for k, v in materialization.metadata.items()}
     with settings.warehouse.lake.connect(read_only=True) as conn:
         rows = conn.execute(f"select ticket_id, {', '.join(FIELDS)}, proxy_fields from ticket_triage").fetchall()
+        plans = conn.execute(
+            "select plan, accuracy_category, accuracy_urgency, accuracy_sentiment, accuracy_language, "
+            "llm_calls_per_1k, meets_targets, chosen from eval_plans order by plan desc"
+        ).fetchall()
     answers = {row[0]: row[1:5] for row in rows}
     answered_without_llm = {row[0]: set(row[5]) for row in rows}
     accuracy = {
@@ -124,6 +133,8 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str]) -> dict
         "wall_s": wall,
         "cascade": meta.get("cascade"),
         "own": {field: (float(np.mean(hits)), len(hits)) for field, hits in own.items() if hits},
+        "plans": plans,
+        "plan": meta.get("plan"),
     }
 
 
@@ -149,6 +160,12 @@ def print_variants(rows: list[dict]) -> None:
         )
         own = ", ".join(f"{field} {score:.2f} of {n}" for field, (score, n) in r["own"].items())
         print(f"  answered without the LLM (accuracy of those answers on the held-out tickets): {own or 'none'}")
+        if r["plans"]:
+            print(f"  eval_job measured the plans on the golden set; the triage ran {r['plan']}:")
+            for plan, *scores, per_1k, meets, chosen in r["plans"]:
+                cells = " ".join(f"{score:.2f}" for score in scores)
+                runs = "  <- runs" if chosen else ""
+                print(f"    {plan:<11} {cells}  {per_1k:>6,.0f} calls/1k  meets targets {meets}{runs}")
 
 
 def print_grid() -> None:
@@ -180,10 +197,12 @@ def main() -> None:
     server = FakeLLMServer(model_name="fake-model") if args.fake else nullcontext()
     with server:
         endpoint = server.environ() if args.fake else {}
-        variants = [("LLM alone", {"AI_ASSETS_CASCADE": "off"}), ("cascade, defaults", {})]
+        variants = [("LLM alone", {"AI_ASSETS_CASCADE": "off"}, False), ("cascade, defaults", {}, False)]
         if not args.fake:
-            variants.append(("cascade, target 0.9", {"AI_ASSETS_CASCADE_TARGET_ACCURACY": "0.9"}))
-        rows = [run_variant(name, heldout, {**endpoint, **env}) for name, env in variants]
+            variants.append(("cascade, target 0.9", {"AI_ASSETS_CASCADE_TARGET_ACCURACY": "0.9"}, False))
+        # The plan an evaluation chooses: at target 0.9 the cascade alone would ask the LLM about most tickets.
+        variants.append(("target 0.9, eval's plan", {"AI_ASSETS_CASCADE_TARGET_ACCURACY": "0.9"}, True))
+        rows = [run_variant(name, heldout, {**endpoint, **env}, evaluate) for name, env, evaluate in variants]
     print_variants(rows)
     if not args.fake:
         print_grid()

@@ -93,6 +93,18 @@ class CascadeRows:
     rows: pl.DataFrame
     lineage: pl.DataFrame
     metadata: dict
+    fitted: cascade.Cascade | None = None
+
+    def lineage_of(self, plan: str, fields: Sequence[str]) -> pl.DataFrame:
+        """The lineage of the labelled rows under another plan (`cascade.plan_thresholds`): only for
+        rows planned with `rows_are_labels` (an evaluation), each answered held out."""
+        n = self.rows.height
+        if plan == cascade.LLM_ALONE or self.fitted is None:
+            answers = cascade.answers_at_thresholds({}, {}, n, fields)
+        else:
+            thresholds = cascade.plan_thresholds(plan, self.fitted.calibration, {})
+            answers = cascade.answers_at_thresholds(self.fitted.held_out, thresholds, n, fields)
+        return cascade.lineage_frame(self.rows["row_key"].to_list(), answers, fields)
 
 
 def labelled_rows(step: StepCascade, labels: pl.DataFrame) -> pl.DataFrame:
@@ -108,15 +120,21 @@ def plan_rows(
     rows: pl.DataFrame,
     *,
     rows_are_labels: bool = False,
+    plan: str = cascade.PROXY_LLM,
 ) -> CascadeRows:
-    """Fits the proxy on `labels` and answers `rows` (keyed by row_key) where it is sure; off, or with
-    no labelled rows, it answers nothing and `examples` is empty. With `rows_are_labels` (an
-    evaluation), `rows` are `labelled_rows(labels)` themselves, each answered by a proxy fitted
-    without it and its near-copies, and never its own example."""
+    """Fits the proxy on `labels` and answers `rows` (keyed by row_key) where `plan` says
+    (`cascade.plan_thresholds`; the step's evaluation chooses it): by default where it is sure. Off,
+    with no labelled rows, or under llm_alone, it answers nothing and `examples` is empty. With
+    `rows_are_labels` (an evaluation), `rows` are `labelled_rows(labels)` themselves, each answered by
+    a proxy fitted without it and its near-copies, and never its own example."""
     keys = rows["row_key"].to_list()
     labelled = labelled_rows(step, labels)
-    if not step.enabled or labelled.is_empty() or rows.is_empty():
-        why = "off (AI_ASSETS_CASCADE)" if not step.enabled else f"no labelled rows in {step.labels.name}"
+    if not step.enabled or labelled.is_empty() or rows.is_empty() or plan == cascade.LLM_ALONE:
+        why = f"no labelled rows in {step.labels.name}"
+        if plan == cascade.LLM_ALONE:
+            why = f"{cascade.LLM_ALONE} (the plan the latest evaluation chose)"
+        if not step.enabled:
+            why = "off (AI_ASSETS_CASCADE)"
         answers = cascade.answers_at_thresholds({}, {}, rows.height, step.fields)
         return CascadeRows(
             rows.with_columns(examples=pl.lit("")),
@@ -126,12 +144,13 @@ def plan_rows(
     label_vectors, label_stats = _embed(embeddings, labelled, step.text_columns)
     truth = {name: labelled[name].cast(pl.Utf8).to_list() for name in step.fields}
     fitted = cascade.fit_cascade(label_vectors, truth, step.proxy, step.target_accuracy)
+    thresholds = cascade.plan_thresholds(plan, fitted.calibration, {})
     if rows_are_labels:
         vectors, row_stats = label_vectors, None
-        answers = cascade.answers_at_thresholds(fitted.held_out, fitted.thresholds, rows.height, step.fields)
+        answers = cascade.answers_at_thresholds(fitted.held_out, thresholds, rows.height, step.fields)
     else:
         vectors, row_stats = _embed(embeddings, rows, step.text_columns)
-        answers = cascade.answers_at_thresholds(fitted.votes(vectors), fitted.thresholds, rows.height, step.fields)
+        answers = cascade.answers_at_thresholds(fitted.votes(vectors), thresholds, rows.height, step.fields)
     examples = cascade.few_shot_texts(
         step.few_shot,
         label_vectors,
@@ -147,8 +166,9 @@ def plan_rows(
     answered = {name: sum(name in a.answered for a in answers) for name in step.fields}
     metadata = {
         "cascade": step.describe(),
+        "plan": plan,
         "cascade_labels": labelled.height,
-        "thresholds": {name: t for name, t in fitted.thresholds.items()},
+        "thresholds": thresholds,
         **{f"proxy_answered_{name}": count for name, count in answered.items()},
         "proxy_share": sum(answered.values()) / (rows.height * len(step.fields)),
         "embedding_calls": label_stats.calls + (row_stats.calls if row_stats else 0),
@@ -157,6 +177,7 @@ def plan_rows(
         rows.with_columns(examples=pl.Series(examples, dtype=pl.Utf8)),
         cascade.lineage_frame(keys, answers, step.fields),
         metadata,
+        fitted,
     )
 
 

@@ -35,7 +35,7 @@ from ai_assets.components.fields import OutputField
 from ai_assets.components.landing_table import LandingTable
 from ai_assets.components.loading import current
 from ai_assets.components.scaffold import LLMStepScaffolder
-from ai_assets.components.step_eval import EvalOption, evals_table, evaluate, gate
+from ai_assets.components.step_eval import EvalOption, evals_table, evaluate, gate, latest_eval
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.engine import lineage_without_call, output_schema
 from ai_assets.llm.task import LLMTask, PromptTemplate
@@ -43,7 +43,7 @@ from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.columns import ANSWER_COLUMNS, FAILURE_COLUMNS, answer_notes, failure_notes
 from ai_assets.quality.tables import TABLES
 from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.cascade import apply_proxy, fully_answered
+from ai_assets.transform.cascade import PROXY_LLM, apply_proxy, fully_answered
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -202,8 +202,9 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
 
     def _upstream(self, source: Table) -> list[str]:
         """The assets the output table depends on besides its input (e.g. what decides how it answers)."""
-        gated = [self._evals.name] if self.eval and self.eval.blocking else []
-        return [self._cascade_plan.labels.name, *gated] if self._cascade_plan else []
+        # The evaluation chooses the plan (and with `blocking` gates the step): a new one marks the step stale.
+        evaluated = [self._evals.name] if self.eval else []
+        return [self._cascade_plan.labels.name, *evaluated] if self._cascade_plan else []
 
     def _code_version(self, task: LLMTask, model: str) -> str:
         cascade = f"+{self._cascade_plan.describe()}" if self._cascade_plan else ""
@@ -221,17 +222,24 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
             return StepPlan(rows)
         with step.warehouse.get_connection() as conn:
             labels = read(conn, cascade.labels)
-            evals = read(conn, self._evals) if self.eval and self.eval.blocking else None
-        problem = evals is not None and gate(evals, self.name, step.model, step.task, cascade, self.eval.targets)
-        if problem:
-            raise dg.Failure(problem, allow_retries=False)
-        planned = plan_rows(cascade, step.embeddings, labels, rows)
-        context.log.info(f"{self._label(partition_days(context))}: {planned.metadata}")
+            evals = read(conn, self._evals) if self.eval else None
+        evaluated = None
+        if evals is not None:
+            if self.eval.blocking and (
+                problem := gate(evals, self.name, step.model, step.task, cascade, self.eval.targets)
+            ):
+                raise dg.Failure(problem, allow_retries=False)
+            # The plan the latest evaluation chose (the cheapest that met its targets); without one, the cascade.
+            evaluated = latest_eval(evals, step.model, step.task.prompt_version, cascade.describe())
+        plan = (evaluated or {}).get("plan") or PROXY_LLM
+        planned = plan_rows(cascade, step.embeddings, labels, rows, plan=plan)
+        why = (evaluated or {}).get("plan_reason") or ("no evaluation yet" if self.eval else "no eval declared")
+        context.log.info(f"{self._label(partition_days(context))}: plan {plan} ({why}); {planned.metadata}")
         fields = output_schema(step.task.output_model)
         return StepPlan(
             planned.rows,
             finish=lambda answers: apply_proxy(answers, planned.lineage, cascade.fields),
-            metadata=lambda answered: planned.metadata,
+            metadata=lambda answered: {**planned.metadata, "plan_reason": why},
             answered=fully_answered(planned.lineage, list(fields)) if set(fields) <= set(cascade.fields) else (),
         )
 

@@ -21,12 +21,15 @@ import pandera.polars as pa
 import polars as pl
 from pydantic import Field
 
-from ai_assets.components.cascade import StepCascade, labelled_rows, plan_rows
+from ai_assets.components.cascade import CascadeRows, StepCascade, labelled_rows, plan_rows
+from ai_assets.llm.engine import output_schema
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.columns import count_column, text_column
 from ai_assets.quality.evals import shortfalls
 from ai_assets.quality.metrics import accuracy
-from ai_assets.transform.cascade import apply_proxy
+from ai_assets.quality.plans import PlanScore, choose_plan, score_plan
+from ai_assets.quality.vocabulary import CASCADE_PLANS
+from ai_assets.transform.cascade import LLM_ALONE, PLANS, PROXY_LLM, apply_proxy, fully_answered
 from ai_assets.transform.llm_step import as_prompt_text, keyed, run_llm_step
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.tables import materializations, read, row_count
@@ -69,13 +72,16 @@ def evals_table(step: str, fields: tuple[str, ...]) -> Table:
             "failures": count_column(),
             "proxy_share": pa.Column(pl.Float64, nullable=True),
             "cost_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+            "plan": pa.Column(pl.Utf8, pa.Check.isin(CASCADE_PLANS), nullable=True),
+            "plan_reason": text_column(nullable=True),
+            "llm_calls_per_1k": pa.Column(pl.Float64, nullable=True),
             **per_field,
         },
         key=("eval_id",),
         llm=True,
         preview=("evaluated_at", "model", "prompt_version", "n", *per_field),
         notes={
-            "eval_id": "hash of model, prompt version, cascade and labels: the same evaluation, the same id",
+            "eval_id": "hash of model, prompt version, cascade, labels and targets: the same evaluation, the same id",
             "evaluated_at": "UTC",
             "model": "the model that answered",
             "prompt_version": "`<prompt>@<hash>` of the prompt, output schema and sampling parameters",
@@ -85,6 +91,11 @@ def evals_table(step: str, fields: tuple[str, ...]) -> Table:
             "failures": "of them, rows the LLM failed to answer (counted wrong)",
             "proxy_share": "share of the fields the proxy answered",
             "cost_usd": "what the evaluation's calls cost (0 from the caches)",
+            "plan": "how the step answers after this evaluation: the cheapest plan (proxy_only, proxy_llm, "
+            "llm_alone) that meets every target, or the closest; proxy_llm without targets; the accuracies "
+            "here are its; null: recorded before this column",
+            "plan_reason": "why that plan: each plan's LLM calls and cost per 1,000 rows and the targets it misses",
+            "llm_calls_per_1k": "LLM calls per 1,000 rows under that plan (a row the proxy answers whole needs none)",
             **notes,
         },
     )
@@ -134,17 +145,13 @@ def evaluate(
     task = resources.task
     label = f"{name} eval of {labels.height} labelled rows"
     result = run_llm_step(context, resources.llm, config, task, as_prompt_text(planned.rows, task), label)
-    answers = apply_proxy(result.outputs, planned.lineage, cascade.fields)
-    scored = labels.select("row_key", *cascade.fields).join(
-        answers.select("row_key", *(pl.col(f).alias(f"answer_{f}") for f in cascade.fields)), on="row_key", how="left"
-    )
-    llm = labels.select("row_key", *cascade.fields).join(
-        result.outputs.select("row_key", *(pl.col(f).alias(f"answer_{f}") for f in cascade.fields)),
-        on="row_key",
-    )
+    llm = _predictions(labels, result.outputs, cascade.fields, how="inner")
+    chosen, reason, lineage = _choose_plan(planned, labels, result.outputs, cascade, task, targets)
+    context.log.info(f"Plan {reason}")
     settings = cascade.describe()
-    eval_id = _digest(json.dumps([name, resources.model, task.prompt_version, settings, digest]))
-    proxied = planned.lineage["proxy_fields"].list.len().sum()
+    identity = [name, resources.model, task.prompt_version, settings, digest, sorted(targets.items())]
+    eval_id = _digest(json.dumps(identity))
+    proxied = lineage["proxy_fields"].list.len().sum()
     run = {
         "eval_id": eval_id,
         "evaluated_at": datetime.now(UTC).replace(tzinfo=None),
@@ -156,19 +163,35 @@ def evaluate(
         "failures": result.failures.height,
         "proxy_share": proxied / (labels.height * len(cascade.fields)),
         "cost_usd": result.metrics.cost_usd,
-        **{f"accuracy_{f}": accuracy(scored[f], scored[f"answer_{f}"]) for f in cascade.fields},
-        **{f"llm_accuracy_{f}": accuracy(llm[f], llm[f"answer_{f}"]) for f in cascade.fields},
+        "plan": chosen.plan,
+        "plan_reason": reason,
+        "llm_calls_per_1k": chosen.llm_calls_per_1k,
+        **{f"accuracy_{f}": chosen.accuracy[f] for f in cascade.fields},
+        **{f"llm_accuracy_{f}": accuracy(llm[f"expected_{f}"], llm[f"predicted_{f}"]) for f in cascade.fields},
     }
     frame = pl.DataFrame([run], schema={c: table.columns[c].dtype.type for c in table.columns})
+    latest = latest_eval(recorded, resources.model, task.prompt_version, settings)
     if recorded.filter(pl.col("eval_id") == eval_id).is_empty():
         resources.warehouse.upsert({table: frame})
         context.log.info(f"Recorded evaluation {eval_id} of {name}")
+    elif latest is not None and latest["eval_id"] != eval_id:
+        # Evaluated again after another one (other labels or targets): the latest again, so the step follows it.
+        resources.warehouse.upsert({table: frame})
+        context.log.info(f"Evaluation {eval_id} of {name}, recorded before {latest['eval_id']}, is the latest again")
     else:
         context.log.info(f"Evaluation {eval_id} of {name} is already recorded; {table.name} unchanged")
     scores = {f"accuracy_{f}": run[f"accuracy_{f}"] for f in cascade.fields if run[f"accuracy_{f}"] is not None}
     with resources.warehouse.get_connection() as conn:
         total = row_count(conn, table)
-    metadata = {"eval_id": eval_id, "n": run["n"], **scores, "cascade": settings, "proxy_share": run["proxy_share"]}
+    metadata = {
+        "eval_id": eval_id,
+        "n": run["n"],
+        **scores,
+        "cascade": settings,
+        "proxy_share": run["proxy_share"],
+        "plan": chosen.plan,
+        "plan_reason": reason,
+    }
     # The evaluation's id as the table's data version: the same evaluation recorded again changes nothing
     # downstream; a new one marks a step it gates stale.
     yield from materializations({table: frame}, {table: {**metadata, "dagster/row_count": total}}, {table: eval_id})
@@ -181,6 +204,38 @@ def evaluate(
         description="; ".join(problems) or "every field meets its target",
         metadata={**scores, **{f"target_{f}": t for f, t in targets.items()}},
     )
+
+
+def _predictions(labels: pl.DataFrame, answers: pl.DataFrame, fields, how: str = "left") -> pl.DataFrame:
+    """`expected_<field>` and `predicted_<field>` per labelled row (a row the LLM failed: null predictions)."""
+    return labels.select("row_key", *(pl.col(f).cast(pl.Utf8).alias(f"expected_{f}") for f in fields)).join(
+        answers.select("row_key", *(pl.col(f).cast(pl.Utf8).alias(f"predicted_{f}") for f in fields)),
+        on="row_key",
+        how=how,
+    )
+
+
+def _choose_plan(
+    planned: CascadeRows, labels: pl.DataFrame, outputs: pl.DataFrame, cascade: StepCascade, task: LLMTask, targets
+) -> tuple[PlanScore, str, pl.DataFrame]:
+    """Each plan scored on the same answers (the LLM's for every labelled row, the proxy's held out),
+    and the one the step runs (quality/plans.py), why, and its lineage. Without targets, proxy_llm:
+    the cascade as declared (the cheapest plan would be the proxy alone however wrong)."""
+    fields = list(output_schema(task.output_model))
+    # A row needs no call only when the proxy may answer every field of the step.
+    can_skip = set(fields) <= set(cascade.fields)
+    scores, lineages = {}, {}
+    for plan in PLANS if planned.fitted is not None else (LLM_ALONE,):
+        lineage = planned.lineage_of(plan, cascade.fields)
+        skipped = len(fully_answered(lineage, fields)) if can_skip else 0
+        predictions = _predictions(labels, apply_proxy(outputs, lineage, cascade.fields), cascade.fields)
+        scores[plan] = score_plan(plan, predictions, 1 - skipped / labels.height, outputs, targets, cascade.fields)
+        lineages[plan] = lineage
+    if targets or PROXY_LLM not in scores:
+        chosen, reason = choose_plan(list(scores.values()), targets)
+    else:
+        chosen, reason = scores[PROXY_LLM], f"{PROXY_LLM}: no eval targets to choose a cheaper plan by"
+    return chosen, reason, lineages[chosen.plan]
 
 
 def _digest(text: str) -> str:

@@ -2,7 +2,8 @@
 of an evaluation, and whether a model and prompt version meet their accuracy targets.
 
 An evaluation is identified by what decides its outcome: the task, the model, the prompt version,
-the cascade settings and the labelled tickets themselves (`eval_id`). The same evaluation run
+the cascade settings, the labelled tickets themselves and the accuracy targets, which choose the plan
+the triage runs (`eval_id`). The same evaluation run
 again gets the same id, so its row in `eval_runs` is never duplicated.
 """
 
@@ -35,8 +36,13 @@ def labels_hash(labels: pl.DataFrame) -> str:
     return _digest(labels.select(columns).sort("created_date", "ticket_id").write_ndjson())
 
 
-def eval_id(model: str, prompt_version: str, cascade: str, labels_digest: str) -> str:
-    return _digest(json.dumps([TASK, model, prompt_version, cascade, labels_digest]))
+def eval_id(model: str, prompt_version: str, cascade: str, labels_digest: str, targets: Mapping[str, float]) -> str:
+    return _digest(json.dumps([TASK, model, prompt_version, cascade, labels_digest, describe_targets(targets)]))
+
+
+def describe_targets(targets: Mapping[str, float]) -> str:
+    """`field=share,...` as AI_ASSETS_EVAL_TARGETS takes them, in field order."""
+    return ",".join(f"{field}={share:g}" for field, share in sorted(targets.items()))
 
 
 def _proxied_count() -> pl.Expr:
@@ -97,12 +103,15 @@ def eval_run(
     proxy_accuracy: Mapping[str, float],
     proxy_calibration: Mapping[str, Mapping] | None = None,
     llm_call_share: float | None = None,
+    plan: tuple[str, str] | None = None,
+    targets: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
     """The one `eval_runs` row of an evaluation's predictions (at least one); `llm_accuracy` and
     `proxy_accuracy` are each one's own accuracy per proxied field (before the cascade combines them);
     `proxy_calibration` the proxy's threshold per field and the lower bound it guarantees
     (`FieldCalibration.to_dict`); `llm_call_share` the share of the labelled tickets the triage would
-    still send to the LLM (the rest the cascade answers whole)."""
+    still send to the LLM (the rest the cascade answers whole); `plan` the plan it runs, and why
+    (quality/plans.py), chosen at `targets`."""
     calibration = proxy_calibration or {}
     n = predictions.height
     reviewed = predictions.filter(pl.col("source") == "review")
@@ -139,6 +148,9 @@ def eval_run(
         # Of the (ticket, proxied field) answers, the share the proxy gave.
         "proxy_share": predictions.select(_proxied_count().sum()).item() / (n * len(PROXIED_FIELDS)),
         "llm_call_share": llm_call_share,
+        "plan": plan[0] if plan else None,
+        "plan_reason": plan[1] if plan else None,
+        "targets": describe_targets(targets) if targets is not None else None,
         "cost_per_1k_usd": predictions["cost_usd"].sum() / n * 1000,
         "latency_p50_ms": called.quantile(0.5, "linear") if called.len() else None,
         "latency_p95_ms": called.quantile(0.95, "linear") if called.len() else None,
@@ -176,12 +188,13 @@ def llm_accuracy_of(run: Mapping[str, object] | None) -> dict[str, float]:
 
 
 def plan_version(run: Mapping[str, object] | None) -> str:
-    """What an evaluation tells ticket_triage (which evaluation, and the LLM's accuracy per proxied
-    field, which decides the fields the proxy answers on every row): eval_runs' data version, so a
-    new evaluation that changes it marks ticket_triage stale, and one that does not leaves it fresh."""
+    """What an evaluation tells ticket_triage (which evaluation, the plan it chose, and the LLM's
+    accuracy per proxied field, which decides the fields the proxy answers on every row): eval_runs'
+    data version, so a new evaluation that changes it marks ticket_triage stale, and one that does not
+    leaves it fresh."""
     if run is None:
         return "no evaluation"
-    return _digest(json.dumps([run["eval_id"], llm_accuracy_of(run)], sort_keys=True))
+    return _digest(json.dumps([run["eval_id"], llm_accuracy_of(run), run.get("plan")], sort_keys=True))
 
 
 def triage_gate(

@@ -11,6 +11,7 @@ re-validate against them, and dbt's sources must agree with them (a test).
 from __future__ import annotations
 
 from ai_assets.defs.evals.tables import (
+    EVAL_PLANS,
     EVAL_PREDICTIONS,
     EVAL_RUNS,
     REPLY_EVAL_RUNS,
@@ -86,6 +87,7 @@ TABLES: tuple[Table, ...] = (
     TICKET_TRIAGE_FAILURES,
     EVAL_PREDICTIONS,
     EVAL_RUNS,
+    EVAL_PLANS,
     REPLY_EVAL_RUNS,
     KB_EMBEDDINGS,
     TICKET_CONTEXT,

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from ai_assets.quality.metrics import accuracy_lower_bound
-from ai_assets.quality.vocabulary import PROXIED_FIELDS
+from ai_assets.quality.vocabulary import CASCADE_PLANS, PROXIED_FIELDS
 
 # The triage fields a row's lineage accounts for; summary, order_id and product are always the LLM's.
 FIELDS = ("category", "urgency", "sentiment", "language")
@@ -440,6 +440,25 @@ def thresholds_against_llm(
         name: 0.0 if name in llm_accuracy and c.top_vote_accuracy >= llm_accuracy[name] else c.threshold
         for name, c in calibration.items()
     }
+
+
+PLANS = CASCADE_PLANS
+PROXY_ONLY, PROXY_LLM, LLM_ALONE = CASCADE_PLANS
+
+
+def plan_thresholds(
+    plan: str, calibration: Mapping[str, FieldCalibration], llm_accuracy: Mapping[str, float]
+) -> dict[str, float | None]:
+    """The thresholds a plan answers at: 0 for every field (proxy_only), none (llm_alone), or the
+    calibrated ones with the proxy on every row where it beat the LLM (proxy_llm,
+    `thresholds_against_llm`)."""
+    if plan not in PLANS:
+        raise ValueError(f"unknown plan {plan!r}: expected one of {PLANS}")
+    if plan == PROXY_ONLY:
+        return dict.fromkeys(calibration, 0.0)
+    if plan == LLM_ALONE:
+        return dict.fromkeys(calibration)
+    return thresholds_against_llm(calibration, llm_accuracy)
 
 
 def answers_at_thresholds(

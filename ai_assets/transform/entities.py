@@ -44,9 +44,14 @@ def product(text: str | None, catalog: Sequence[str]) -> str | None:
     return next((name for name, pattern in _name_patterns(tuple(catalog)) if pattern.search(squeezed)), None)
 
 
+def ticket_texts(tickets: pl.DataFrame) -> list[str]:
+    """Each ticket's subject and body as one text, what the rules (and the language identifier) read."""
+    return [f"{subject or ''}\n{body or ''}" for subject, body in tickets.select("subject", "body").iter_rows()]
+
+
 def mentions(tickets: pl.DataFrame, catalog: Sequence[str]) -> pl.DataFrame:
     """Per ticket (`row_key`, `subject`, `body`): the order id and the product its text mentions."""
-    texts = [f"{subject or ''}\n{body or ''}" for subject, body in tickets.select("subject", "body").iter_rows()]
+    texts = ticket_texts(tickets)
     return pl.DataFrame(
         {
             "row_key": tickets["row_key"],

@@ -231,13 +231,22 @@ def test_a_declared_evaluation_scores_the_step_on_its_labels_and_gates_it(pipeli
         assert checks["shop_review_tone_accuracy_meets_target"] == (score >= target)
         # A blocking check that fails stops what comes after it in the run, the schema check too.
         assert checks.get("shop_review_tone_evals_matches_contract") == (True if score >= target else None)
+        # The plan: the proxy's tone on every row is right most often (and the cheapest, were the gist not a
+        # call on every row anyway); the step runs it.
+        ((plan, why, calls_per_1k),) = pipeline.sql(
+            "select plan, plan_reason, llm_calls_per_1k from shop_review_tone_evals"
+        )
+        assert (plan, calls_per_1k) == ("proxy_only", 1000.0) and "llm_alone 1,000 calls $0.0000 (1 short)" in why
+        assert why.startswith("proxy_only: the cheapest plan" if score >= target else "proxy_only: no plan meets")
         # Unchanged: the same evaluation, not a second row, and no call.
         evaluate()
         assert pipeline.server.call_count == calls and pipeline.count("shop_review_tone_evals") == 1
 
         step = materialise(pipeline, defs, DAY_1, STEP_ASSETS, succeed=score >= target)
-    if score >= target:  # evaluated and above its target: the step writes
+    if score >= target:  # evaluated and above its target: the step writes, every tone the proxy's
         assert pipeline.count("shop_review_tone") == 15
+        assert pipeline.count("shop_review_tone", "proxy_fields <> ['tone']") == 0
+        assert step.asset_materializations_for_node("shop_review_tone")[0].metadata["plan"].value == "proxy_only"
     else:  # below it: the step writes nothing, and says why
         assert (
             f"tone accuracy {score:.3f} is below its target 0.95"

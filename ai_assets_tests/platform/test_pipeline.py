@@ -234,11 +234,13 @@ def test_materialising_everything_twice_asks_nothing_the_second_time(pipeline: P
 
     # An evaluation that changes nothing leaves the triage fresh; one that changes the plan (new labels:
     # a new evaluation) marks it stale, and the UI says eval_runs is why.
-    _everything(pipeline, only=["eval_predictions", "eval_runs"])
+    _everything(pipeline, only=["eval_predictions", "eval_runs", "eval_plans"])
     assert stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "FRESH"
     labels = pipeline.settings.data_dir / "landing" / "labels" / "golden.jsonl"
     labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:-10]))
-    _everything(pipeline, only=["ticket_labels", "ticket_labels_quarantine", "eval_predictions", "eval_runs"])
+    _everything(
+        pipeline, only=["ticket_labels", "ticket_labels_quarantine", "eval_predictions", "eval_runs", "eval_plans"]
+    )
     assert stale_status(pipeline, pipeline.defs, "ticket_triage", DAY_1) == "STALE"
     causes = {
         (c.dependency.asset_key.to_user_string(), c.reason) for c in stale_causes(pipeline, "ticket_triage", DAY_1)

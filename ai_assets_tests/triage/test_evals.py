@@ -472,3 +472,68 @@ def test_the_eval_scores_the_cascade_and_the_triage_follows_its_verdict(pipeline
     least, most = pipeline.sql("select min(confidence), max(confidence) from ticket_triage")[0]
     assert category - 1e-9 <= most <= 1 and 0.5 <= least < most  # per ticket, not one figure for all
     assert pipeline.sql("select llm_call_share from eval_runs") == [(0.0,)]
+
+
+def _latest_plans(pipeline: Pipeline) -> dict[str, tuple]:
+    """plan -> (llm_calls_per_1k, meets_targets, chosen) of the latest evaluation."""
+    rows = pipeline.sql(
+        "select plan, llm_calls_per_1k, meets_targets, chosen from eval_plans where eval_id = "
+        "(select eval_id from eval_runs order by evaluated_at desc limit 1)"
+    )
+    return {plan: tuple(rest) for plan, *rest in rows}
+
+
+def test_the_eval_chooses_the_cheapest_plan_that_meets_the_targets_and_the_triage_runs_it(
+    pipeline: Pipeline, monkeypatch
+):
+    # Labels the fake LLM gets right on every field: its own answers to the golden tickets (cascade off).
+    _land_labels(pipeline)
+    _rebuilt(pipeline, monkeypatch, AI_ASSETS_CASCADE="off").run("eval_job")
+    fields = ("category", "urgency", "sentiment", "language")
+    columns = ", ".join(f"predicted_{f}" for f in fields)
+    answers = {
+        tid: dict(zip(fields, rest))
+        for tid, *rest in pipeline.sql(f"select ticket_id, {columns} from eval_predictions")
+    }
+    golden = pipeline.settings.landing_dir / "labels" / "golden.jsonl"
+    tickets = [json.loads(line) for line in golden.read_text().splitlines()]
+    _write_labels(pipeline, [{**t, "labels": {**t["labels"], **answers[t["ticket_id"]]}} for t in tickets])
+    monkeypatch.delenv("AI_ASSETS_CASCADE")
+    _land_labels(pipeline)
+
+    # Every target at 1: only the LLM reaches them all, at a call per ticket.
+    strict = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS="category=1,urgency=1,sentiment=1,language=1")
+    result = strict.run("eval_job")
+    assert _latest_plans(strict) == {
+        "proxy_only": (0.0, False, False),
+        "proxy_llm": (500.0, False, False),
+        "llm_alone": (1000.0, True, True),
+    }
+    metadata = _eval_metadata(result)
+    assert metadata["plan"] == "llm_alone" and metadata["plan_reason"].startswith("llm_alone: the cheapest plan")
+    assert "proxy_llm 500 calls" in metadata["plan_reason"] and "| **llm_alone** (runs) |" in metadata["plans"]
+    asked = len(strict.prompts("ticket_triage"))
+    day = _triage_day(strict)
+    assert day.success and strict.count("ticket_triage", "len(proxy_fields) > 0") == 0  # not even the language
+    # A call per ticket not in the cache (tickets with the same text, one), none answered by the cascade.
+    distinct = strict.sql("select count(distinct input_hash) from ticket_triage where not cache_hit")[0][0]
+    assert len(strict.prompts("ticket_triage")) - asked == distinct > 30
+    assert strict.count("ticket_triage", "model = 'cascade'") == 0
+    triage = _metadata(day, "ticket_triage", "ticket_triage")
+    assert triage["plan"] == "llm_alone" and triage["plan_reason"] == metadata["plan_reason"]
+
+    # No target: the proxy alone, the cheapest, answers every ticket whole; not one call.
+    lenient = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS="category=0,urgency=0,sentiment=0,language=0")
+    assert lenient.run("eval_job").success
+    assert {plan: chosen for plan, (_, _, chosen) in _latest_plans(lenient).items()}["proxy_only"]
+    asked = len(lenient.prompts("ticket_triage"))
+    day = _triage_day(lenient)
+    assert day.success and len(lenient.prompts("ticket_triage")) == asked
+    assert lenient.count("ticket_triage", "model <> 'cascade'") == 0
+    assert _metadata(day, "ticket_triage", "ticket_triage")["plan"] == "proxy_only"
+
+    # Back to the strict targets: that evaluation, already recorded, is the latest again (no new row), and
+    # the triage follows it.
+    runs = strict.count("eval_runs")
+    assert strict.run("eval_job").success and strict.count("eval_runs") == runs
+    assert _metadata(_triage_day(strict), "ticket_triage", "ticket_triage")["plan"] == "llm_alone"

@@ -14,7 +14,7 @@ from ai_assets.quality.columns import (
     one_of,
     text_column,
 )
-from ai_assets.quality.vocabulary import ANSWERERS, LABEL_FIELDS, LABEL_SOURCES, PROXIED_FIELDS
+from ai_assets.quality.vocabulary import ANSWERERS, CASCADE_PLANS, LABEL_FIELDS, LABEL_SOURCES, PROXIED_FIELDS
 from ai_assets.warehouse.contract import Table
 
 
@@ -114,6 +114,9 @@ EVAL_RUNS = Table(
         "coverage": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
         "proxy_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
         "llm_call_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True),
+        "plan": one_of(CASCADE_PLANS, nullable=True),
+        "plan_reason": text_column(nullable=True),
+        "targets": text_column(nullable=True),
         "cost_per_1k_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
         "latency_p50_ms": pa.Column(pl.Float64, nullable=True),
         "latency_p95_ms": pa.Column(pl.Float64, nullable=True),
@@ -122,7 +125,8 @@ EVAL_RUNS = Table(
     key=("eval_id",),
     preview=("evaluated_at", "model", "prompt_version", "n", "accuracy_category", "accuracy_urgency", "coverage"),
     notes={
-        "eval_id": "hash of task, model, prompt_version, cascade and labels_hash: the same evaluation, the same id",
+        "eval_id": "hash of task, model, prompt_version, cascade, labels_hash and targets: the same evaluation, the "
+        "same id",
         "cascade": "the cascade settings (`none`: every ticket goes to the LLM)",
         "labels_hash": "hash of the labelled tickets evaluated",
         "task": "the task evaluated (ticket_triage)",
@@ -175,6 +179,12 @@ EVAL_RUNS = Table(
         "llm_call_share": "share of the tickets ticket_triage would ask the LLM about (the rest the cascade answers "
         "whole: category, urgency, sentiment and language); the evaluation itself asks about every one, to measure "
         "the LLM; null: recorded before this column",
+        "plan": "how ticket_triage answers after this evaluation, the cheapest plan that meets every target "
+        "(eval_plans; proxy_only, proxy_llm or llm_alone); the accuracies here are that plan's; null: recorded "
+        "before this column (proxy_llm)",
+        "plan_reason": "why that plan: the plans' calls and cost per 1,000 tickets and the targets they miss",
+        "targets": "the accuracy targets the plan was chosen at (AI_ASSETS_EVAL_TARGETS, field=share,...); null: "
+        "recorded before this column",
         "n_reviewed": "labels from a reviewer's correction (source review); null: recorded before this column",
         "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",
         **dict.fromkeys(
@@ -225,6 +235,48 @@ REPLY_EVAL_RUNS = Table(
         "approved_seen_by_human": "replies the loop approved that a reviewer also decided on",
         "approved_overruled": "of them, rejected or edited by the reviewer",
         "overruled_share": "approved_overruled / approved_seen_by_human; null: no reviewer saw an approved reply",
+        "evaluated_at": "UTC",
+    },
+)
+
+EVAL_PLANS = Table(
+    "eval_plans",
+    "One row per evaluation and plan of the triage (proxy only, proxy + the evaluation's LLM, LLM alone): its "
+    "accuracy per field on the labelled tickets and the LLM calls, tokens and cost per 1,000 tickets it takes; the "
+    "chosen one is the cheapest that meets every target, and ticket_triage runs it. Appended with eval_runs.",
+    {
+        "eval_id": text_column(),
+        "plan": one_of(CASCADE_PLANS),
+        "model": text_column(),
+        **{f"accuracy_{field}": _share() for field in LABEL_FIELDS},
+        "llm_calls_per_1k": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1000.0)),
+        "tokens_per_1k": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "cost_per_1k_usd": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "meets_targets": pa.Column(pl.Boolean),
+        "shortfall": text_column(nullable=True),
+        "chosen": pa.Column(pl.Boolean),
+        "evaluated_at": pa.Column(pl.Datetime("us")),
+    },
+    key=("eval_id", "plan"),
+    preview=("evaluated_at", "model", "plan", "accuracy_category", "llm_calls_per_1k", "cost_per_1k_usd", "chosen"),
+    notes={
+        "eval_id": "the evaluation (eval_runs)",
+        "plan": "proxy_only: the proxy's top vote for category, urgency and sentiment, the language identifier's "
+        "language (the LLM only where it is unsure); proxy_llm: the proxy where sure, the LLM for the rest; "
+        "llm_alone: the LLM for every field",
+        "model": "the evaluation's model: the LLM of proxy_llm and llm_alone",
+        **{
+            f"accuracy_{field}": f"share of the tickets labelled with a {field} that the plan answers right (a failed "
+            "call: wrong); null: none labelled"
+            for field in LABEL_FIELDS
+        },
+        "llm_calls_per_1k": "LLM calls per 1,000 tickets: the tickets the plan does not answer whole without one",
+        "tokens_per_1k": "prompt and completion tokens per 1,000 tickets, at the evaluation's mean per call",
+        "cost_per_1k_usd": "cost per 1,000 tickets, at the evaluation's mean per call (0 on the embedded model)",
+        "meets_targets": "every field reaches its AI_ASSETS_EVAL_TARGETS accuracy",
+        "shortfall": "the fields below their target; null: none",
+        "chosen": "the plan ticket_triage runs (eval_runs.plan): the cheapest that meets every target, or the "
+        "closest when none does",
         "evaluated_at": "UTC",
     },
 )

@@ -1,9 +1,11 @@
 """The triage evaluation: the production triage run on the labelled tickets, scored, with a history."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 import polars as pl
 
-from ai_assets.defs.evals.tables import EVAL_PREDICTIONS, EVAL_RUNS
+from ai_assets.defs.evals.tables import EVAL_PLANS, EVAL_PREDICTIONS, EVAL_RUNS
 from ai_assets.defs.reference.tables import TICKET_LABELS
 from ai_assets.defs.triage.cascade import (
     CascadeSettings,
@@ -22,9 +24,10 @@ from ai_assets.quality.evals import (
     shortfalls,
 )
 from ai_assets.quality.metrics import confusion_markdown
+from ai_assets.quality.plans import choose_plan, plans_frame, plans_markdown, score_plan
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.cascade import apply_proxy, fully_answered, thresholds_against_llm
+from ai_assets.transform.cascade import LLM_ALONE, PLANS, PROXY_LLM, apply_proxy, fully_answered, plan_thresholds
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -63,7 +66,7 @@ def build_triage_eval(
 
     @dg.multi_asset(
         name="triage_eval",
-        specs=[EVAL_PREDICTIONS.spec(deps=[TICKET_LABELS.name]), EVAL_RUNS.spec(deps=[TICKET_LABELS.name])],
+        specs=[table.spec(deps=[TICKET_LABELS.name]) for table in (EVAL_PREDICTIONS, EVAL_RUNS, EVAL_PLANS)],
         check_specs=[check, labels_check],
         group_name="evals",
         code_version=cascade.code_version(task.prompt_version, model),  # ticket_triage's
@@ -93,25 +96,31 @@ def build_triage_eval(
         audit = held_out.audit or audit_ticket_labels(cascade, embeddings, labels)
         label = f"triage eval of {labels.height} labelled tickets"
         result = run_llm_step(context, llm, config, task, held_out.rows, label)
-        # As ticket_triage will once this evaluation is recorded: a field where the LLM was no better
-        # than the proxy is the proxy's on every row.
         by_llm = llm_accuracy(result.outputs, labels)
-        lineage, by_proxy, calibration = held_out.lineage, {}, {}
+        digest, settings = labels_hash(labels), cascade.describe()
+        run_id = eval_id(model, task.prompt_version, settings, digest, targets)
+        # Every plan scored on the same answers: the LLM's for every ticket, the proxy's held out.
+        scored = {}
+        for plan in PLANS if held_out.fitted is not None else (LLM_ALONE,):
+            lineage = held_out.lineage_of(plan, by_llm)
+            predictions = eval_predictions(
+                labels, apply_proxy(result.outputs, lineage), result.failures, run_id, task.prompt_version
+            )
+            # From the cascade's answers, not the outputs: a ticket whose LLM call failed here is answered
+            # whole all the same.
+            llm_call_share = 1 - len(fully_answered(lineage)) / labels.height
+            scored[plan] = (score_plan(plan, predictions, llm_call_share, result.outputs, targets), predictions)
+        chosen, reason = choose_plan([score for score, _ in scored.values()], targets)
+        context.log.info(f"Plan {reason}")
+        predictions, plan = scored[chosen.plan][1], chosen.plan
+        by_proxy, calibration = {}, {}
         if held_out.fitted is not None:
-            thresholds = thresholds_against_llm(held_out.fitted.calibration, by_llm)
-            lineage = held_out.answers_at(thresholds)
             by_proxy = {f: c.top_vote_accuracy for f, c in held_out.fitted.calibration.items()}
-            # At the thresholds the triage applies (0 where the LLM did no better, none where the labels
-            # are distrusted), not only at the calibrated ones.
+            # At the thresholds the triage applies (the plan's; none where the labels are distrusted), not
+            # only at the calibrated ones.
+            thresholds = plan_thresholds(plan, held_out.fitted.calibration, by_llm)
             applied = held_out.fitted.calibration_at(held_out.applied(thresholds))
             calibration = {f: c.to_dict() for f, c in applied.items()}
-        outputs = apply_proxy(result.outputs, lineage)
-        # From the cascade's answers, not the outputs: a ticket whose LLM call failed here was answered
-        # whole all the same.
-        llm_call_share = 1 - len(fully_answered(lineage)) / labels.height
-        digest, settings = labels_hash(labels), cascade.describe()
-        run_id = eval_id(model, task.prompt_version, settings, digest)
-        predictions = eval_predictions(labels, outputs, result.failures, run_id, task.prompt_version)
         run = eval_run(
             predictions,
             run_id,
@@ -122,21 +131,34 @@ def build_triage_eval(
             by_llm,
             by_proxy,
             calibration,
-            llm_call_share,
+            chosen.llm_calls_per_1k / 1000,
+            (plan, reason),
+            targets,
         )
+        plans = plans_frame(run_id, model, [score for score, _ in scored.values()], plan, run["evaluated_at"][0])
         with warehouse.get_connection() as conn:
             recorded = read(conn, EVAL_RUNS).filter(pl.col("eval_id") == run_id)
             # Recorded once; again only if this run answered tickets that failed before (its latencies
             # are the first run's: a rerun is answered from the cache).
             if recorded.is_empty() or recorded["coverage"][0] < run["coverage"][0]:
-                warehouse.upsert({EVAL_PREDICTIONS: predictions, EVAL_RUNS: run})
+                warehouse.upsert({EVAL_PREDICTIONS: predictions, EVAL_RUNS: run, EVAL_PLANS: plans})
                 context.log.info(f"Recorded evaluation {run_id}")
             else:
                 run = recorded
-                context.log.info(f"Evaluation {run_id} is already recorded; eval_runs unchanged")
-            totals = {table: {"dagster/row_count": row_count(conn, table)} for table in (EVAL_PREDICTIONS, EVAL_RUNS)}
+                plans = read(conn, EVAL_PLANS).filter(pl.col("eval_id") == run_id)
+                latest = latest_eval(conn, model, task.prompt_version, settings)
+                if latest is not None and latest["eval_id"] != run_id:
+                    # Evaluated again after another one (other labels or targets): the latest again, so
+                    # the triage follows it, with the first run's figures.
+                    run = run.with_columns(evaluated_at=pl.lit(datetime.now(UTC).replace(tzinfo=None)))
+                    warehouse.upsert({EVAL_RUNS: run})
+                    context.log.info(f"Evaluation {run_id}, recorded before {latest['eval_id']}, is the latest again")
+                else:
+                    context.log.info(f"Evaluation {run_id} is already recorded; eval_runs unchanged")
+            tables = (EVAL_PREDICTIONS, EVAL_RUNS, EVAL_PLANS)
+            totals = {table: {"dagster/row_count": row_count(conn, table)} for table in tables}
             # What ticket_triage will read from eval_runs, as its data version: staleness follows the plan.
-            plan = plan_version(latest_eval(conn, model, task.prompt_version, settings))
+            version = plan_version(latest_eval(conn, model, task.prompt_version, settings))
         summary = run.row(0, named=True)
         scores = {
             f"accuracy_{f}": summary[f"accuracy_{f}"] for f in LABEL_FIELDS if summary[f"accuracy_{f}"] is not None
@@ -155,6 +177,9 @@ def build_triage_eval(
             "cascade": settings,
             "proxy_share": summary["proxy_share"],
             "llm_call_share": summary["llm_call_share"],
+            "plan": summary["plan"] or PROXY_LLM,
+            "plan_reason": summary["plan_reason"] or "recorded before plans were compared",
+            "plans": dg.MetadataValue.md(plans_markdown(plans)),
             **{
                 f"{who}_accuracy_{f}": summary[f"{who}_accuracy_{f}"]
                 for who in ("llm", "proxy")
@@ -180,9 +205,13 @@ def build_triage_eval(
             },
             **llm_metadata(context, result.metrics, llm),
         }
-        metadata_by_table = {EVAL_PREDICTIONS: totals[EVAL_PREDICTIONS], EVAL_RUNS: {**totals[EVAL_RUNS], **metadata}}
+        metadata_by_table = {
+            EVAL_PREDICTIONS: totals[EVAL_PREDICTIONS],
+            EVAL_RUNS: {**totals[EVAL_RUNS], **metadata},
+            EVAL_PLANS: totals[EVAL_PLANS],
+        }
         yield from materializations(
-            {EVAL_PREDICTIONS: predictions, EVAL_RUNS: run}, metadata_by_table, {EVAL_RUNS: plan}
+            {EVAL_PREDICTIONS: predictions, EVAL_RUNS: run, EVAL_PLANS: plans}, metadata_by_table, {EVAL_RUNS: version}
         )
         problems = shortfalls(summary, targets)
         yield dg.AssetCheckResult(

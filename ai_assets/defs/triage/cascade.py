@@ -21,6 +21,7 @@ from ai_assets.quality import label_trust
 from ai_assets.quality.metrics import accuracy
 from ai_assets.resources import EmbeddingResource
 from ai_assets.transform import cascade
+from ai_assets.transform.entities import ticket_texts
 from ai_assets.transform.language import LanguageIdentifier
 
 EXAMPLE_CHARS = 300  # of an example's subject and of its body: the gist, not the thread
@@ -77,12 +78,17 @@ class CascadePlan:
     audit: label_trust.LabelAudit | None = None
     languages: list[tuple[str, float] | None] = field(default_factory=list)  # the identifier's, per row
 
-    def answers_at(self, thresholds: Mapping[str, float | None]) -> pl.DataFrame:
-        """The lineage for the labelled rows at other thresholds (triage_eval, once it knows how the
-        LLM did), never for a field whose labels the audit distrusts: only for a plan made with
-        `rows_are_labels`."""
+    def lineage_of(self, plan: str, llm_accuracy: Mapping[str, float]) -> pl.DataFrame:
+        """The lineage for the labelled rows under another plan (triage_eval, once it knows how the LLM
+        did: `cascade.plan_thresholds`), never with the proxy on a field whose labels the audit
+        distrusts: only for a plan made with `rows_are_labels`."""
+        keys = self.rows["row_key"].to_list()
+        if plan == cascade.LLM_ALONE or self.fitted is None:
+            languages = [] if plan == cascade.LLM_ALONE else self.languages
+            return cascade.lineage_frame(keys, with_languages(cascade.no_answers(len(keys)), languages))
+        thresholds = cascade.plan_thresholds(plan, self.fitted.calibration, llm_accuracy)
         answers = self.fitted.answer_examples(self.applied(thresholds))
-        return cascade.lineage_frame(self.rows["row_key"].to_list(), with_languages(answers, self.languages))
+        return cascade.lineage_frame(keys, with_languages(answers, self.languages))
 
     def whole_confidence(self) -> pl.DataFrame:
         """`row_key` and `confidence` of each row the cascade answered whole (no LLM said how sure it
@@ -112,8 +118,7 @@ def with_languages(
 
 
 def identify_languages(settings: CascadeSettings, rows: pl.DataFrame) -> list[tuple[str, float] | None]:
-    texts = [f"{subject or ''}\n{body or ''}" for subject, body in rows.select("subject", "body").iter_rows()]
-    return settings.languages.identify(texts)
+    return settings.languages.identify(ticket_texts(rows))
 
 
 def _label_lists(labels: pl.DataFrame) -> dict[str, list[str | None]]:
@@ -153,18 +158,24 @@ def plan_cascade(
     *,
     rows_are_labels: bool = False,
     llm_accuracy: Mapping[str, float] | None = None,
+    plan: str = cascade.PROXY_LLM,
 ) -> CascadePlan:
     """Fits the proxy on `labels` (ticket_labels) and answers `rows` (keyed by `row_key`; with
-    `rows_are_labels`, `rows` are `labels` themselves and each is answered held out). With
-    `llm_accuracy` (the LLM's accuracy per field on the labels, from an evaluation) a field where the
-    proxy's answers were at least as accurate is answered by the proxy on every row. Off, or with
-    no labels, the proxy answers nothing and `examples` is empty. A field whose labels the audit
-    distrusts (`audit_labels`) is never the proxy's: its labels would teach it the wrong answer."""
+    `rows_are_labels`, `rows` are `labels` themselves and each is answered held out) under `plan`
+    (`cascade.plan_thresholds`; an evaluation chooses it). With `llm_accuracy` (the LLM's accuracy per
+    field on the labels, from an evaluation) a field where the proxy's answers were at least as
+    accurate is answered by the proxy on every row. Off, with no labels, or under llm_alone, the
+    proxy answers nothing and `examples` is empty. A field whose labels the audit distrusts
+    (`audit_labels`) is never the proxy's: its labels would teach it the wrong answer."""
     keys = rows["row_key"].to_list()
-    if not settings.enabled or labels.is_empty() or rows.is_empty():
-        languages = identify_languages(settings, rows) if settings.enabled else []
+    if not settings.enabled or labels.is_empty() or rows.is_empty() or plan == cascade.LLM_ALONE:
+        languages = identify_languages(settings, rows) if settings.enabled and plan != cascade.LLM_ALONE else []
         off = with_languages(cascade.no_answers(rows.height), languages)
-        reason = "off (AI_ASSETS_CASCADE)" if not settings.enabled else "no labelled tickets"
+        reason = "no labelled tickets"
+        if plan == cascade.LLM_ALONE:
+            reason = f"{cascade.LLM_ALONE} (the plan the latest evaluation chose)"
+        if not settings.enabled:
+            reason = "off (AI_ASSETS_CASCADE)"
         return CascadePlan(
             rows.with_columns(examples=pl.lit("")),
             cascade.lineage_frame(keys, off),
@@ -175,9 +186,7 @@ def plan_cascade(
         )
     label_vectors, label_stats, _ = embed_with(embeddings, ticket_query_texts(labels, embeddings), "query")
     fitted = cascade.fit_cascade(label_vectors, _label_lists(labels), settings.proxy, settings.target_accuracy)
-    thresholds = fitted.thresholds
-    if llm_accuracy:
-        thresholds = cascade.thresholds_against_llm(fitted.calibration, llm_accuracy)
+    thresholds = cascade.plan_thresholds(plan, fitted.calibration, llm_accuracy or {})
     audit = audit_labels(settings, embeddings, labels, label_vectors)
     thresholds = audit.withhold(thresholds)
     if rows_are_labels:
@@ -201,6 +210,7 @@ def plan_cascade(
     answered = {name: sum(name in a.answered for a in answers) for name in cascade.CASCADE_FIELDS}
     stats = {
         "cascade": settings.describe(),
+        "plan": plan,
         "cascade_labels": labels.height,
         **{f"proxy_answered_{name}": count for name, count in answered.items()},
         "proxy_share": sum(answered.values()) / (len(answers) * len(cascade.CASCADE_FIELDS)),

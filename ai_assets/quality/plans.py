@@ -1,0 +1,129 @@
+"""The cheapest plan at a target: each way the triage can answer, measured on the labelled tickets, and
+the one it runs.
+
+An evaluation asks the LLM about every labelled ticket and answers each with the proxy held out, so
+every plan (`cascade.PLANS`: proxy only, proxy + LLM, LLM alone) is scored on the labels from that one
+run, at no extra call: its accuracy per field, and the LLM calls, tokens and cost per 1,000 tickets it
+would take (a ticket the plan answers whole costs nothing, any other one call at the evaluation's mean
+tokens and cost per call). The triage runs the cheapest plan that meets every target
+(AI_ASSETS_EVAL_TARGETS): least cost per 1,000 tickets, then fewest calls, then the order of PLANS.
+When none meets them, the one closest: fewest fields short, then the highest mean accuracy over the
+targeted fields.
+
+The LLM scored is the evaluation's model: an evaluation of the embedded model measures proxy +
+embedded LLM, one of an endpoint proxy + that endpoint, and eval_plans keeps both side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from ai_assets.defs.evals.tables import EVAL_PLANS
+from ai_assets.quality.evals import shortfalls
+from ai_assets.quality.metrics import accuracy
+from ai_assets.transform.cascade import FIELDS
+
+
+@dataclass(frozen=True)
+class PlanScore:
+    """One plan on the labelled tickets."""
+
+    plan: str
+    accuracy: dict[str, float | None]  # per triage field
+    llm_calls_per_1k: float
+    tokens_per_1k: float
+    cost_per_1k_usd: float
+    shortfalls: list[str]  # the targets it misses (`evals.shortfalls`)
+
+    @property
+    def meets_targets(self) -> bool:
+        return not self.shortfalls
+
+    def mean_accuracy(self, fields: Sequence[str]) -> float:
+        scores = [self.accuracy[f] for f in fields if self.accuracy.get(f) is not None]
+        return sum(scores) / len(scores) if scores else 0.0
+
+
+def score_plan(
+    plan: str,
+    predictions: pl.DataFrame,
+    llm_call_share: float,
+    calls: pl.DataFrame,
+    targets: Mapping[str, float],
+    fields: Sequence[str] = FIELDS,
+) -> PlanScore:
+    """`plan` scored from its predictions (`expected_<field>` and `predicted_<field>` per field of
+    `fields`: `evals.eval_predictions` of the labels under it), the share of rows it sends to the
+    LLM, and `calls`: the evaluation's LLM answers (one per row asked, with prompt_tokens,
+    completion_tokens and cost_usd), which price a call."""
+    scores = {f: accuracy(predictions[f"expected_{f}"], predictions[f"predicted_{f}"]) for f in fields}
+    tokens = (calls["prompt_tokens"] + calls["completion_tokens"]).mean() if calls.height else 0.0
+    cost = calls["cost_usd"].mean() if calls.height else 0.0
+    per_1k = 1000 * llm_call_share
+    return PlanScore(
+        plan,
+        scores,
+        per_1k,
+        per_1k * tokens,
+        per_1k * cost,
+        shortfalls({f"accuracy_{f}": score for f, score in scores.items()}, targets),
+    )
+
+
+def choose_plan(scores: Sequence[PlanScore], targets: Mapping[str, float]) -> tuple[PlanScore, str]:
+    """The plan to run and why (for the run log and the UI's metadata)."""
+    compared = "; ".join(
+        f"{s.plan} {s.llm_calls_per_1k:,.0f} calls ${s.cost_per_1k_usd:.4f}"
+        + ("" if s.meets_targets else f" ({len(s.shortfalls)} short)")
+        for s in scores
+    )
+    meeting = [s for s in scores if s.meets_targets]
+    if meeting:
+        best = min(meeting, key=lambda s: (s.cost_per_1k_usd, s.llm_calls_per_1k))
+        return best, f"{best.plan}: the cheapest plan that meets every target (per 1,000 rows: {compared})"
+    best = min(scores, key=lambda s: (len(s.shortfalls), -s.mean_accuracy(list(targets))))
+    return best, (
+        f"{best.plan}: no plan meets every target, this one comes closest ({'; '.join(best.shortfalls)}; "
+        f"per 1,000 rows: {compared})"
+    )
+
+
+def plans_frame(
+    run_id: str, model: str, scores: Sequence[PlanScore], chosen: str, evaluated_at: datetime
+) -> pl.DataFrame:
+    """The `eval_plans` rows of an evaluation: one per plan measured."""
+    rows = [
+        {
+            "eval_id": run_id,
+            "plan": s.plan,
+            "model": model,
+            **{f"accuracy_{f}": s.accuracy.get(f) for f in FIELDS},
+            "llm_calls_per_1k": s.llm_calls_per_1k,
+            "tokens_per_1k": s.tokens_per_1k,
+            "cost_per_1k_usd": s.cost_per_1k_usd,
+            "meets_targets": s.meets_targets,
+            "shortfall": "; ".join(s.shortfalls) or None,
+            "chosen": s.plan == chosen,
+            "evaluated_at": evaluated_at,
+        }
+        for s in scores
+    ]
+    return pl.DataFrame(rows, schema=EVAL_PLANS.polars_schema)
+
+
+def plans_markdown(plans: pl.DataFrame) -> str:
+    """An evaluation's `eval_plans` rows side by side, for its metadata."""
+    header = "| plan | " + " | ".join(FIELDS) + " | LLM calls / 1k | cost / 1k (USD) | meets targets |"
+    lines = [header, "|" + "---|" * (len(FIELDS) + 4)]
+    for row in plans.iter_rows(named=True):
+        cells = [f"{row[f'accuracy_{f}']:.3f}" if row[f"accuracy_{f}"] is not None else "" for f in FIELDS]
+        name = f"**{row['plan']}** (runs)" if row["chosen"] else row["plan"]
+        lines.append(
+            f"| {name} | {' | '.join(cells)} | {row['llm_calls_per_1k']:,.0f} | {row['cost_per_1k_usd']:.4f} | "
+            f"{'yes' if row['meets_targets'] else 'no'} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""The cheapest plan at a target (quality/plans.py): scored plans in, the plan to run and why out."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from ai_assets.quality.plans import PlanScore, choose_plan, score_plan
+from ai_assets.transform import cascade
+
+TARGETS = {"category": 0.8, "sentiment": 0.7}
+
+
+def _score(plan: str, category: float, sentiment: float, calls: float, cost: float) -> PlanScore:
+    accuracy = {"category": category, "urgency": None, "sentiment": sentiment, "language": 1.0}
+    short = [f for f, target in TARGETS.items() if accuracy[f] < target]
+    return PlanScore(plan, accuracy, calls, calls * 300, cost, short)
+
+
+def test_the_cheapest_plan_that_meets_every_target_runs():
+    scores = [
+        _score("proxy_only", 0.85, 0.72, 0, 0.0),
+        _score("proxy_llm", 0.90, 0.80, 400, 0.2),
+        _score("llm_alone", 0.92, 0.81, 1000, 0.5),
+    ]
+    chosen, why = choose_plan(scores, TARGETS)
+    assert chosen.plan == "proxy_only"
+    assert why.startswith("proxy_only: the cheapest plan that meets every target") and "llm_alone 1,000 calls" in why
+
+    # The proxy short on sentiment: the cascade, cheaper than the LLM alone, though less accurate.
+    scores[0] = _score("proxy_only", 0.85, 0.60, 0, 0.0)
+    chosen, why = choose_plan(scores, TARGETS)
+    assert chosen.plan == "proxy_llm" and "proxy_only 0 calls $0.0000 (1 short)" in why
+
+    # On the embedded model every plan costs nothing: the fewest calls decide.
+    free = [_score("proxy_llm", 0.9, 0.8, 400, 0.0), _score("llm_alone", 0.9, 0.8, 1000, 0.0)]
+    assert choose_plan(free, TARGETS)[0].plan == "proxy_llm"
+
+
+def test_when_no_plan_meets_the_targets_the_closest_runs_and_says_what_is_short():
+    scores = [
+        _score("proxy_only", 0.70, 0.60, 0, 0.0),  # two short
+        _score("proxy_llm", 0.75, 0.75, 500, 0.0),  # one short, mean 0.75
+        _score("llm_alone", 0.79, 0.72, 1000, 0.0),  # one short, mean 0.755
+    ]
+    chosen, why = choose_plan(scores, TARGETS)
+    assert chosen.plan == "llm_alone"
+    assert why.startswith("llm_alone: no plan meets every target") and "category" in why
+
+
+def test_a_plan_is_priced_at_the_evaluations_mean_call():
+    predictions = pl.DataFrame(
+        {
+            **{f"expected_{f}": ["a", "b", "c", "d"] for f in cascade.FIELDS},
+            **{f"predicted_{f}": ["a", "b", "x", None] for f in cascade.FIELDS},
+        }
+    )
+    calls = pl.DataFrame({"prompt_tokens": [100, 300], "completion_tokens": [20, 20], "cost_usd": [0.001, 0.003]})
+    score = score_plan("proxy_llm", predictions, 0.25, calls, {"category": 0.6})
+    assert score.accuracy["category"] == 0.5 and score.shortfalls == ["category accuracy 0.500 is below its target 0.6"]
+    assert (score.llm_calls_per_1k, score.tokens_per_1k) == (250, 250 * 220)
+    assert score.cost_per_1k_usd == pytest.approx(250 * 0.002)
+
+
+def test_each_plan_has_its_thresholds():
+    calibration = {
+        name: cascade.FieldCalibration(threshold=0.4, rows=10, answered=5, accuracy=0.9, top_vote_accuracy=0.7)
+        for name in ("category", "sentiment")
+    }
+    assert cascade.plan_thresholds("proxy_only", calibration, {}) == {"category": 0.0, "sentiment": 0.0}
+    assert cascade.plan_thresholds("llm_alone", calibration, {}) == {"category": None, "sentiment": None}
+    # The cascade: calibrated, except where the LLM was no better than the proxy's top vote.
+    assert cascade.plan_thresholds("proxy_llm", calibration, {"category": 0.6, "sentiment": 0.8}) == {
+        "category": 0.0,
+        "sentiment": 0.4,
+    }
+    with pytest.raises(ValueError, match="unknown plan 'cheap'"):
+        cascade.plan_thresholds("cheap", calibration, {})
