@@ -35,6 +35,7 @@ QUICK_RUNS = [
     (["triage_quality.py"], ["category    64", "language    64", "model fake-model: 64 rows"]),
     (["shared_rate_limit.py"], ["1 worker ", "2 workers, shared limit ", "2 workers, own limits "]),
     (["language_id.py"], ["threshold whose 95% lower bound", "held-out (hand-written), whole"]),
+    (["proxy_choice.py"], ["CV on the golden set: accuracy dup / scen", "chosen for sentiment:"]),
     (
         ["template_replies.py"],
         [
