@@ -123,18 +123,15 @@ def plan_rows(
     plan: str = cascade.PROXY_LLM,
 ) -> CascadeRows:
     """Fits the proxy on `labels` and answers `rows` (keyed by row_key) where `plan` says
-    (`cascade.plan_thresholds`; the step's evaluation chooses it): by default where it is sure. Off,
-    with no labelled rows, or under llm_alone, it answers nothing and `examples` is empty. With
+    (`cascade.plan_thresholds`; the step's evaluation chooses it): by default where it is sure; under
+    llm_alone nowhere, the LLM still shown the nearest labelled rows, as in the evaluation that
+    measured it. Off, or with no labelled rows, it answers nothing and `examples` is empty. With
     `rows_are_labels` (an evaluation), `rows` are `labelled_rows(labels)` themselves, each answered by
     a proxy fitted without it and its near-copies, and never its own example."""
     keys = rows["row_key"].to_list()
     labelled = labelled_rows(step, labels)
-    if not step.enabled or labelled.is_empty() or rows.is_empty() or plan == cascade.LLM_ALONE:
-        why = f"no labelled rows in {step.labels.name}"
-        if plan == cascade.LLM_ALONE:
-            why = f"{cascade.LLM_ALONE} (the plan the latest evaluation chose)"
-        if not step.enabled:
-            why = "off (AI_ASSETS_CASCADE)"
+    if not step.enabled or labelled.is_empty() or rows.is_empty():
+        why = "off (AI_ASSETS_CASCADE)" if not step.enabled else f"no labelled rows in {step.labels.name}"
         answers = cascade.answers_at_thresholds({}, {}, rows.height, step.fields)
         return CascadeRows(
             rows.with_columns(examples=pl.lit("")),

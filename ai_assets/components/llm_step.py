@@ -239,7 +239,7 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         return StepPlan(
             planned.rows,
             finish=lambda answers: apply_proxy(answers, planned.lineage, cascade.fields),
-            metadata=lambda answered: {**planned.metadata, "plan_reason": why},
+            metadata=lambda answered: {**planned.metadata, "plan": plan, "plan_reason": why},
             answered=fully_answered(planned.lineage, list(fields)) if set(fields) <= set(cascade.fields) else (),
         )
 
@@ -501,7 +501,7 @@ def _eval_asset(step: LLMStep, task: LLMTask, model: str) -> dg.AssetsDefinition
         specs=[table.spec(deps=[cascade.labels.name])],
         check_specs=[check],
         group_name="evals",
-        code_version=step._code_version(task, model),  # the step's
+        code_version=f"{step._code_version(task, model)}+targets {goal}",  # the step's, and what chooses its plan
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
     )

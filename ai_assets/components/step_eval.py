@@ -14,6 +14,7 @@ evaluation marks the step stale.
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -27,9 +28,9 @@ from ai_assets.llm.task import LLMTask
 from ai_assets.quality.columns import count_column, text_column
 from ai_assets.quality.evals import shortfalls
 from ai_assets.quality.metrics import accuracy
-from ai_assets.quality.plans import PlanScore, choose_plan, score_plan
+from ai_assets.quality.plans import PlanScore, choose_plan, score_plan, unmeasured
 from ai_assets.quality.vocabulary import CASCADE_PLANS
-from ai_assets.transform.cascade import LLM_ALONE, PLANS, PROXY_LLM, apply_proxy, fully_answered
+from ai_assets.transform.cascade import LLM_ALONE, PROXY_LLM, apply_proxy, fully_answered, plan_answers
 from ai_assets.transform.llm_step import as_prompt_text, keyed, run_llm_step
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.tables import materializations, read, row_count
@@ -141,10 +142,15 @@ def evaluate(
     key = list(cascade.labels.key)
     digest = _digest(labels.select(sorted(labels.columns)).sort(key).write_ndjson())
     labels = keyed(labels, key)
-    planned = plan_rows(cascade, resources.embeddings, labels, labels, rows_are_labels=True)
+    # The LLM asked about every row (with the nearest labelled rows, as every plan that asks it does), the
+    # proxy's held-out answers beside: every plan is scored on these.
+    planned = plan_rows(cascade, resources.embeddings, labels, labels, rows_are_labels=True, plan=LLM_ALONE)
     task = resources.task
     label = f"{name} eval of {labels.height} labelled rows"
     result = run_llm_step(context, resources.llm, config, task, as_prompt_text(planned.rows, task), label)
+    problem = unmeasured(result.outputs.height, result.failures, labels.height, resources.llm.max_failure_share, "rows")
+    if problem:
+        raise dg.Failure(problem, allow_retries=False)
     llm = _predictions(labels, result.outputs, cascade.fields, how="inner")
     chosen, reason, lineage = _choose_plan(planned, labels, result.outputs, cascade, task, targets)
     context.log.info(f"Plan {reason}")
@@ -175,7 +181,9 @@ def evaluate(
         resources.warehouse.upsert({table: frame})
         context.log.info(f"Recorded evaluation {eval_id} of {name}")
     elif latest is not None and latest["eval_id"] != eval_id:
-        # Evaluated again after another one (other labels or targets): the latest again, so the step follows it.
+        # Evaluated again after another one (other labels or targets): the latest again, with its first figures,
+        # so that the step follows it.
+        frame = recorded.filter(pl.col("eval_id") == eval_id).with_columns(evaluated_at=pl.lit(run["evaluated_at"]))
         resources.warehouse.upsert({table: frame})
         context.log.info(f"Evaluation {eval_id} of {name}, recorded before {latest['eval_id']}, is the latest again")
     else:
@@ -206,7 +214,7 @@ def evaluate(
     )
 
 
-def _predictions(labels: pl.DataFrame, answers: pl.DataFrame, fields, how: str = "left") -> pl.DataFrame:
+def _predictions(labels: pl.DataFrame, answers: pl.DataFrame, fields: Sequence[str], how: str = "left") -> pl.DataFrame:
     """`expected_<field>` and `predicted_<field>` per labelled row (a row the LLM failed: null predictions)."""
     return labels.select("row_key", *(pl.col(f).cast(pl.Utf8).alias(f"expected_{f}") for f in fields)).join(
         answers.select("row_key", *(pl.col(f).cast(pl.Utf8).alias(f"predicted_{f}") for f in fields)),
@@ -216,7 +224,12 @@ def _predictions(labels: pl.DataFrame, answers: pl.DataFrame, fields, how: str =
 
 
 def _choose_plan(
-    planned: CascadeRows, labels: pl.DataFrame, outputs: pl.DataFrame, cascade: StepCascade, task: LLMTask, targets
+    planned: CascadeRows,
+    labels: pl.DataFrame,
+    outputs: pl.DataFrame,
+    cascade: StepCascade,
+    task: LLMTask,
+    targets: Mapping[str, float],
 ) -> tuple[PlanScore, str, pl.DataFrame]:
     """Each plan scored on the same answers (the LLM's for every labelled row, the proxy's held out),
     and the one the step runs (quality/plans.py), why, and its lineage. Without targets, proxy_llm:
@@ -225,10 +238,11 @@ def _choose_plan(
     # A row needs no call only when the proxy may answer every field of the step.
     can_skip = set(fields) <= set(cascade.fields)
     scores, lineages = {}, {}
-    for plan in PLANS if planned.fitted is not None else (LLM_ALONE,):
+    for plan in CASCADE_PLANS if planned.fitted is not None else (LLM_ALONE,):
         lineage = planned.lineage_of(plan, cascade.fields)
         skipped = len(fully_answered(lineage, fields)) if can_skip else 0
-        predictions = _predictions(labels, apply_proxy(outputs, lineage, cascade.fields), cascade.fields)
+        answers = (plan_answers if can_skip else apply_proxy)(outputs, lineage, cascade.fields)
+        predictions = _predictions(labels, answers, cascade.fields)
         scores[plan] = score_plan(plan, predictions, 1 - skipped / labels.height, outputs, targets, cascade.fields)
         lineages[plan] = lineage
     if targets or PROXY_LLM not in scores:

@@ -26,6 +26,7 @@ from ai_assets.defs.evals.tables import EVAL_PLANS
 from ai_assets.quality.evals import shortfalls
 from ai_assets.quality.metrics import accuracy
 from ai_assets.transform.cascade import FIELDS
+from ai_assets.warehouse.metadata import counts_by
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,21 @@ def score_plan(
         per_1k * tokens,
         per_1k * cost,
         shortfalls({f"accuracy_{f}": score for f, score in scores.items()}, targets),
+    )
+
+
+def unmeasured(answered: int, failures: pl.DataFrame, n: int, max_failure_share: float, rows: str) -> str | None:
+    """Why an evaluation's plans cannot be compared, or None: the LLM answered too few of its `n`
+    labelled rows. Unlike a step's own failure share, rows over budget count: the LLM would be
+    measured on a fraction, and the plans that need it judged on that."""
+    if not n or (n - answered) / n <= max_failure_share:
+        return None
+    reasons = counts_by(failures, "error_type")
+    return (
+        f"The LLM answered {answered} of the {n} labelled {rows} (failed: {reasons}), so the plans cannot be "
+        f"compared and nothing is recorded (more than AI_ASSETS_LLM_MAX_FAILURE_SHARE={max_failure_share:g} "
+        "failed): check the endpoint (the run log has each error) and the budget (AI_ASSETS_LLM_MAX_TOKENS_PER_RUN, "
+        "AI_ASSETS_LLM_MAX_COST_PER_RUN_USD or the run's max_cost_usd). A rerun asks only the rows not answered."
     )
 
 

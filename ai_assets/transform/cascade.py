@@ -442,7 +442,6 @@ def thresholds_against_llm(
     }
 
 
-PLANS = CASCADE_PLANS
 PROXY_ONLY, PROXY_LLM, LLM_ALONE = CASCADE_PLANS
 
 
@@ -452,8 +451,8 @@ def plan_thresholds(
     """The thresholds a plan answers at: 0 for every field (proxy_only), none (llm_alone), or the
     calibrated ones with the proxy on every row where it beat the LLM (proxy_llm,
     `thresholds_against_llm`)."""
-    if plan not in PLANS:
-        raise ValueError(f"unknown plan {plan!r}: expected one of {PLANS}")
+    if plan not in CASCADE_PLANS:
+        raise ValueError(f"unknown plan {plan!r}: expected one of {CASCADE_PLANS}")
     if plan == PROXY_ONLY:
         return dict.fromkeys(calibration, 0.0)
     if plan == LLM_ALONE:
@@ -508,6 +507,15 @@ def fully_answered(lineage: pl.DataFrame, fields: Sequence[str] = FIELDS) -> lis
     return lineage.filter(pl.col("proxy_fields").list.set_intersection(list(fields)).list.len() == len(fields))[
         "row_key"
     ].to_list()
+
+
+def plan_answers(outputs: pl.DataFrame, lineage: pl.DataFrame, fields: Sequence[str] = FIELDS) -> pl.DataFrame:
+    """What a plan answers for rows an evaluation asked the LLM about (`outputs`, keyed by row_key):
+    `apply_proxy`, and also the rows the plan answers whole whose call failed there (the plan would
+    not have called), with the LLM's columns null."""
+    missing = set(fully_answered(lineage, fields)) - set(outputs["row_key"].to_list())
+    unasked = pl.DataFrame({"row_key": sorted(missing)}, schema={"row_key": pl.Utf8})
+    return apply_proxy(pl.concat([outputs, unasked], how="diagonal_relaxed"), lineage, fields)
 
 
 def apply_proxy(answers: pl.DataFrame, lineage: pl.DataFrame, fields: Sequence[str] = FIELDS) -> pl.DataFrame:

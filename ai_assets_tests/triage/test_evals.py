@@ -489,6 +489,7 @@ def test_the_eval_chooses_the_cheapest_plan_that_meets_the_targets_and_the_triag
     # Labels the fake LLM gets right on every field: its own answers to the golden tickets (cascade off).
     _land_labels(pipeline)
     _rebuilt(pipeline, monkeypatch, AI_ASSETS_CASCADE="off").run("eval_job")
+    assert pipeline.sql("select plan, chosen from eval_plans") == [("llm_alone", True)]  # nothing else to run
     fields = ("category", "urgency", "sentiment", "language")
     columns = ", ".join(f"predicted_{f}" for f in fields)
     answers = {
@@ -537,3 +538,15 @@ def test_the_eval_chooses_the_cheapest_plan_that_meets_the_targets_and_the_triag
     runs = strict.count("eval_runs")
     assert strict.run("eval_job").success and strict.count("eval_runs") == runs
     assert _metadata(_triage_day(strict), "ticket_triage", "ticket_triage")["plan"] == "llm_alone"
+
+
+def test_an_eval_the_llm_mostly_did_not_answer_records_nothing_and_says_why(pipeline: Pipeline, monkeypatch):
+    _land_labels(pipeline)
+    broke = _rebuilt(pipeline, monkeypatch, AI_ASSETS_LLM_MAX_TOKENS_PER_RUN="1")  # every call over budget
+    result = broke.defs.resolve_job_def("eval_job").execute_in_process(instance=broke.instance, raise_on_error=False)
+    assert not result.success
+    message = _failure_messages(result)
+    # The budget lets the first call through, then stops: one answer of 100 measures nothing.
+    assert "The LLM answered 1 of the 100 labelled tickets (failed: {'budget_exceeded': 99})" in message
+    assert "AI_ASSETS_LLM_MAX_TOKENS_PER_RUN" in message
+    assert broke.count("eval_runs") == 0 and broke.count("eval_plans") == 0

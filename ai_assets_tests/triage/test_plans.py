@@ -7,6 +7,7 @@ import pytest
 
 from ai_assets.quality.plans import PlanScore, choose_plan, score_plan
 from ai_assets.transform import cascade
+from ai_assets.transform.cascade import ProxyAnswer, lineage_frame, plan_answers
 
 TARGETS = {"category": 0.8, "sentiment": 0.7}
 
@@ -76,3 +77,32 @@ def test_each_plan_has_its_thresholds():
     }
     with pytest.raises(ValueError, match="unknown plan 'cheap'"):
         cascade.plan_thresholds("cheap", calibration, {})
+
+
+def test_a_ticket_a_plan_answers_whole_is_answered_though_the_evaluations_call_failed():
+    whole = {
+        "category": ("billing", 0.9),
+        "urgency": ("low", 0.9),
+        "sentiment": ("neutral", 0.9),
+        "language": ("en", 1),
+    }
+    lineage = lineage_frame(
+        ["a", "b", "c"],
+        [
+            ProxyAnswer(whole, ()),
+            ProxyAnswer({"language": ("de", 1.0)}, ("category", "urgency", "sentiment")),
+            ProxyAnswer(),
+        ],
+    )
+    # Only "c" was answered by the LLM; "a" needs no call under this plan, "b" does (its call failed).
+    outputs = pl.DataFrame(
+        {"row_key": ["c"], "category": ["shipping"], "urgency": ["high"], "sentiment": ["negative"], "language": ["fr"]}
+    )
+    answers = plan_answers(outputs, lineage).sort("row_key")
+    assert answers["row_key"].to_list() == ["a", "c"]
+    fields = ["category", "urgency", "sentiment", "language"]
+    assert answers.select(fields).rows() == [
+        ("billing", "low", "neutral", "en"),
+        ("shipping", "high", "negative", "fr"),
+    ]
+    assert [sorted(f) for f in answers["proxy_fields"]] == [sorted(fields), []]

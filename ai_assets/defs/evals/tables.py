@@ -186,7 +186,8 @@ EVAL_RUNS = Table(
         "targets": "the accuracy targets the plan was chosen at (AI_ASSETS_EVAL_TARGETS, field=share,...); null: "
         "recorded before this column",
         "n_reviewed": "labels from a reviewer's correction (source review); null: recorded before this column",
-        "cost_per_1k_usd": "cost of the answers (cached or not) per 1,000 tickets",
+        "cost_per_1k_usd": "cost per 1,000 tickets of the plan chosen (eval_plans: LLM calls at the evaluation's "
+        "mean cost per call, cached or not)",
         **dict.fromkeys(
             ("latency_p50_ms", "latency_p95_ms"),
             "of the calls made in the run that recorded the evaluation; null: all from the cache",

@@ -15,6 +15,7 @@ from ai_assets.defs.triage.cascade import (
 )
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.evals import (
+    describe_targets,
     eval_id,
     eval_predictions,
     eval_run,
@@ -24,10 +25,10 @@ from ai_assets.quality.evals import (
     shortfalls,
 )
 from ai_assets.quality.metrics import confusion_markdown
-from ai_assets.quality.plans import choose_plan, plans_frame, plans_markdown, score_plan
-from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
+from ai_assets.quality.plans import choose_plan, plans_frame, plans_markdown, score_plan, unmeasured
+from ai_assets.quality.vocabulary import CASCADE_PLANS, LABEL_FIELDS, PROXIED_FIELDS
 from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.cascade import LLM_ALONE, PLANS, PROXY_LLM, apply_proxy, fully_answered, plan_thresholds
+from ai_assets.transform.cascade import LLM_ALONE, PROXY_LLM, fully_answered, plan_answers, plan_thresholds
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -69,7 +70,8 @@ def build_triage_eval(
         specs=[table.spec(deps=[TICKET_LABELS.name]) for table in (EVAL_PREDICTIONS, EVAL_RUNS, EVAL_PLANS)],
         check_specs=[check, labels_check],
         group_name="evals",
-        code_version=cascade.code_version(task.prompt_version, model),  # ticket_triage's
+        # ticket_triage's, and the targets, which choose its plan
+        code_version=f"{cascade.code_version(task.prompt_version, model)}+{describe_targets(targets)}",
         pool=LLM_POOL,
         retry_policy=LLM_STEP_RETRY_POLICY,
     )
@@ -91,20 +93,25 @@ def build_triage_eval(
                 "landing/reviews/) and materialise ticket_labels first",
                 allow_retries=False,
             )
-        held_out = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True)
+        # The LLM asked about every ticket (with the nearest labelled tickets, as every plan that asks it
+        # does), the proxy's held-out answers beside: every plan is scored on these.
+        held_out = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True, plan=LLM_ALONE)
         # Judged even with the cascade off: the labels are also what the evaluation scores against.
         audit = held_out.audit or audit_ticket_labels(cascade, embeddings, labels)
         label = f"triage eval of {labels.height} labelled tickets"
         result = run_llm_step(context, llm, config, task, held_out.rows, label)
+        problem = unmeasured(result.outputs.height, result.failures, labels.height, llm.max_failure_share, "tickets")
+        if problem:
+            raise dg.Failure(problem, allow_retries=False)
         by_llm = llm_accuracy(result.outputs, labels)
         digest, settings = labels_hash(labels), cascade.describe()
         run_id = eval_id(model, task.prompt_version, settings, digest, targets)
         # Every plan scored on the same answers: the LLM's for every ticket, the proxy's held out.
         scored = {}
-        for plan in PLANS if held_out.fitted is not None else (LLM_ALONE,):
+        for plan in CASCADE_PLANS if held_out.fitted is not None else (LLM_ALONE,):
             lineage = held_out.lineage_of(plan, by_llm)
             predictions = eval_predictions(
-                labels, apply_proxy(result.outputs, lineage), result.failures, run_id, task.prompt_version
+                labels, plan_answers(result.outputs, lineage), result.failures, run_id, task.prompt_version
             )
             # From the cascade's answers, not the outputs: a ticket whose LLM call failed here is answered
             # whole all the same.
@@ -134,7 +141,7 @@ def build_triage_eval(
             chosen.llm_calls_per_1k / 1000,
             (plan, reason),
             targets,
-        )
+        ).with_columns(cost_per_1k_usd=pl.lit(chosen.cost_per_1k_usd))
         plans = plans_frame(run_id, model, [score for score, _ in scored.values()], plan, run["evaluated_at"][0])
         with warehouse.get_connection() as conn:
             recorded = read(conn, EVAL_RUNS).filter(pl.col("eval_id") == run_id)
@@ -150,8 +157,9 @@ def build_triage_eval(
                 if latest is not None and latest["eval_id"] != run_id:
                     # Evaluated again after another one (other labels or targets): the latest again, so
                     # the triage follows it, with the first run's figures.
-                    run = run.with_columns(evaluated_at=pl.lit(datetime.now(UTC).replace(tzinfo=None)))
-                    warehouse.upsert({EVAL_RUNS: run})
+                    now = pl.lit(datetime.now(UTC).replace(tzinfo=None))
+                    run, plans = run.with_columns(evaluated_at=now), plans.with_columns(evaluated_at=now)
+                    warehouse.upsert({EVAL_RUNS: run, EVAL_PLANS: plans})
                     context.log.info(f"Evaluation {run_id}, recorded before {latest['eval_id']}, is the latest again")
                 else:
                     context.log.info(f"Evaluation {run_id} is already recorded; eval_runs unchanged")

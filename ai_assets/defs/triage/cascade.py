@@ -164,18 +164,16 @@ def plan_cascade(
     `rows_are_labels`, `rows` are `labels` themselves and each is answered held out) under `plan`
     (`cascade.plan_thresholds`; an evaluation chooses it). With `llm_accuracy` (the LLM's accuracy per
     field on the labels, from an evaluation) a field where the proxy's answers were at least as
-    accurate is answered by the proxy on every row. Off, with no labels, or under llm_alone, the
-    proxy answers nothing and `examples` is empty. A field whose labels the audit distrusts
-    (`audit_labels`) is never the proxy's: its labels would teach it the wrong answer."""
+    accurate is answered by the proxy on every row. Under llm_alone the LLM answers every field (not
+    even the language identifier's answer is taken), still shown the nearest labelled tickets, as in
+    the evaluation that measured it. Off, or with no labels, the proxy answers nothing and `examples`
+    is empty. A field whose labels the audit distrusts (`audit_labels`) is never the proxy's: its
+    labels would teach it the wrong answer."""
     keys = rows["row_key"].to_list()
-    if not settings.enabled or labels.is_empty() or rows.is_empty() or plan == cascade.LLM_ALONE:
-        languages = identify_languages(settings, rows) if settings.enabled and plan != cascade.LLM_ALONE else []
+    if not settings.enabled or labels.is_empty() or rows.is_empty():
+        languages = identify_languages(settings, rows) if settings.enabled else []
         off = with_languages(cascade.no_answers(rows.height), languages)
-        reason = "no labelled tickets"
-        if plan == cascade.LLM_ALONE:
-            reason = f"{cascade.LLM_ALONE} (the plan the latest evaluation chose)"
-        if not settings.enabled:
-            reason = "off (AI_ASSETS_CASCADE)"
+        reason = "off (AI_ASSETS_CASCADE)" if not settings.enabled else "no labelled tickets"
         return CascadePlan(
             rows.with_columns(examples=pl.lit("")),
             cascade.lineage_frame(keys, off),
@@ -206,7 +204,7 @@ def plan_cascade(
         rows_are_labels=rows_are_labels,
     )
     languages = identify_languages(settings, rows)
-    lineage = cascade.lineage_frame(keys, with_languages(answers, languages))
+    lineage = cascade.lineage_frame(keys, with_languages(answers, [] if plan == cascade.LLM_ALONE else languages))
     answered = {name: sum(name in a.answered for a in answers) for name in cascade.CASCADE_FIELDS}
     stats = {
         "cascade": settings.describe(),
