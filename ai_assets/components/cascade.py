@@ -124,8 +124,9 @@ def plan_rows(
 ) -> CascadeRows:
     """Fits the proxy on `labels` and answers `rows` (keyed by row_key) where `plan` says
     (`cascade.plan_thresholds`; the step's evaluation chooses it): by default where it is sure; under
-    llm_alone nowhere, the LLM still shown the nearest labelled rows, as in the evaluation that
-    measured it. Off, or with no labelled rows, it answers nothing and `examples` is empty. With
+    llm_alone nowhere. Whatever the plan, a row the proxy is unsure of at its calibrated thresholds
+    shows the LLM the nearest labelled rows, as in the evaluation that measured the plans. Off, or
+    with no labelled rows, it answers nothing and `examples` is empty. With
     `rows_are_labels` (an evaluation), `rows` are `labelled_rows(labels)` themselves, each answered by
     a proxy fitted without it and its near-copies, and never its own example."""
     keys = rows["row_key"].to_list()
@@ -144,16 +145,20 @@ def plan_rows(
     thresholds = cascade.plan_thresholds(plan, fitted.calibration, {})
     if rows_are_labels:
         vectors, row_stats = label_vectors, None
-        answers = cascade.answers_at_thresholds(fitted.held_out, thresholds, rows.height, step.fields)
+        votes = fitted.held_out
     else:
         vectors, row_stats = _embed(embeddings, rows, step.text_columns)
-        answers = cascade.answers_at_thresholds(fitted.votes(vectors), thresholds, rows.height, step.fields)
+        votes = fitted.votes(vectors)
+    answers = cascade.answers_at_thresholds(votes, thresholds, rows.height, step.fields)
+    # Examples wherever the proxy at its calibrated thresholds leaves a field to the LLM, whatever the plan:
+    # the prompts the evaluation asked the LLM with, so that a plan runs as it was scored.
+    unsure = cascade.answers_at_thresholds(votes, fitted.thresholds, rows.height, step.fields)
     examples = cascade.few_shot_texts(
         step.few_shot,
         label_vectors,
         labelled,
         vectors,
-        answers,
+        unsure,
         lambda example: _example_text(step, example),
         fields=step.fields,
         text_columns=step.text_columns,

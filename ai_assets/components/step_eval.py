@@ -142,8 +142,8 @@ def evaluate(
     key = list(cascade.labels.key)
     digest = _digest(labels.select(sorted(labels.columns)).sort(key).write_ndjson())
     labels = keyed(labels, key)
-    # The LLM asked about every row (with the nearest labelled rows, as every plan that asks it does), the
-    # proxy's held-out answers beside: every plan is scored on these.
+    # The LLM asked about every row (with examples where any plan would show them), the proxy's held-out
+    # answers beside: every plan is scored on these.
     planned = plan_rows(cascade, resources.embeddings, labels, labels, rows_are_labels=True, plan=LLM_ALONE)
     task = resources.task
     label = f"{name} eval of {labels.height} labelled rows"

@@ -93,8 +93,8 @@ def build_triage_eval(
                 "landing/reviews/) and materialise ticket_labels first",
                 allow_retries=False,
             )
-        # The LLM asked about every ticket (with the nearest labelled tickets, as every plan that asks it
-        # does), the proxy's held-out answers beside: every plan is scored on these.
+        # The LLM asked about every ticket (with examples where any plan would show them), the proxy's
+        # held-out answers beside: every plan is scored on these.
         held_out = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True, plan=LLM_ALONE)
         # Judged even with the cascade off: the labels are also what the evaluation scores against.
         audit = held_out.audit or audit_ticket_labels(cascade, embeddings, labels)

@@ -164,10 +164,11 @@ def plan_cascade(
     `rows_are_labels`, `rows` are `labels` themselves and each is answered held out) under `plan`
     (`cascade.plan_thresholds`; an evaluation chooses it). With `llm_accuracy` (the LLM's accuracy per
     field on the labels, from an evaluation) a field where the proxy's answers were at least as
-    accurate is answered by the proxy on every row. Under llm_alone the LLM answers every field (not
-    even the language identifier's answer is taken), still shown the nearest labelled tickets, as in
-    the evaluation that measured it. Off, or with no labels, the proxy answers nothing and `examples`
-    is empty. A field whose labels the audit distrusts (`audit_labels`) is never the proxy's: its
+    accurate is answered by the proxy on every row; under llm_alone the LLM answers every field (not
+    even the language identifier's answer is taken). Whatever the plan, a ticket the proxy is unsure
+    of at its calibrated thresholds shows the LLM the nearest labelled tickets, as in the evaluation
+    that measured the plans. Off, or with no labels, the proxy answers nothing and `examples` is
+    empty. A field whose labels the audit distrusts (`audit_labels`) is never the proxy's: its
     labels would teach it the wrong answer."""
     keys = rows["row_key"].to_list()
     if not settings.enabled or labels.is_empty() or rows.is_empty():
@@ -189,16 +190,20 @@ def plan_cascade(
     thresholds = audit.withhold(thresholds)
     if rows_are_labels:
         vectors, row_stats = label_vectors, label_stats
-        answers = fitted.answer_examples(thresholds)
+        votes = fitted.held_out
     else:
         vectors, row_stats, _ = embed_with(embeddings, ticket_query_texts(rows, embeddings), "query")
-        answers = fitted.answer(vectors, thresholds)
+        votes = fitted.votes(vectors)
+    answers = cascade.answers_at_thresholds(votes, thresholds, rows.height)
+    # Examples wherever the proxy at its calibrated thresholds leaves a field to the LLM, whatever the plan:
+    # the prompts the evaluation asked the LLM with, so that a plan runs as it was scored.
+    unsure = cascade.answers_at_thresholds(votes, audit.withhold(fitted.thresholds), rows.height)
     examples = cascade.few_shot_texts(
         settings.few_shot,
         label_vectors,
         labels,
         vectors,
-        answers,
+        unsure,
         _example_text,
         max_chars=EXAMPLE_CHARS,
         rows_are_labels=rows_are_labels,
