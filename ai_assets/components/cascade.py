@@ -102,8 +102,7 @@ class CascadeRows:
         if plan == cascade.LLM_ALONE or self.fitted is None:
             answers = cascade.answers_at_thresholds({}, {}, n, fields)
         else:
-            thresholds = cascade.plan_thresholds(plan, self.fitted.calibration, {})
-            answers = cascade.answers_at_thresholds(self.fitted.held_out, thresholds, n, fields)
+            answers = self.fitted.answer_examples(cascade.plan_thresholds(plan, self.fitted.calibration, {}), fields)
         return cascade.lineage_frame(self.rows["row_key"].to_list(), answers, fields)
 
 

@@ -142,9 +142,9 @@ def evaluate(
     key = list(cascade.labels.key)
     digest = _digest(labels.select(sorted(labels.columns)).sort(key).write_ndjson())
     labels = keyed(labels, key)
-    # The LLM asked about every row (with examples where any plan would show them), the proxy's held-out
-    # answers beside: every plan is scored on these.
-    planned = plan_rows(cascade, resources.embeddings, labels, labels, rows_are_labels=True, plan=LLM_ALONE)
+    # The LLM asked about every row (examples are the same under every plan), the proxy's held-out answers
+    # beside: every plan is scored on these (`lineage_of`).
+    planned = plan_rows(cascade, resources.embeddings, labels, labels, rows_are_labels=True)
     task = resources.task
     label = f"{name} eval of {labels.height} labelled rows"
     result = run_llm_step(context, resources.llm, config, task, as_prompt_text(planned.rows, task), label)

@@ -401,11 +401,13 @@ class Cascade:
         """`accuracy_from` the held-out answers of field `name`: what a vote of each confidence is worth."""
         return accuracy_from(*_scored(self.held_out[name], self.example_labels[name]), confidences)
 
-    def answer_examples(self, thresholds: Mapping[str, float | None] | None = None) -> list[ProxyAnswer]:
+    def answer_examples(
+        self, thresholds: Mapping[str, float | None] | None = None, fields: Sequence[str] = FIELDS
+    ) -> list[ProxyAnswer]:
         """What the proxy answers for its own labelled examples, each held out (as calibrated): an
         example never answers itself, so this is fit to evaluate on."""
         chosen = self.thresholds if thresholds is None else thresholds
-        return answers_at_thresholds(self.held_out, chosen, len(self.example_vectors))
+        return answers_at_thresholds(self.held_out, chosen, len(self.example_vectors), fields)
 
 
 def fit_cascade(

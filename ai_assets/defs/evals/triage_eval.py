@@ -93,9 +93,9 @@ def build_triage_eval(
                 "landing/reviews/) and materialise ticket_labels first",
                 allow_retries=False,
             )
-        # The LLM asked about every ticket (with examples where any plan would show them), the proxy's
-        # held-out answers beside: every plan is scored on these.
-        held_out = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True, plan=LLM_ALONE)
+        # The LLM asked about every ticket (examples are the same under every plan), the proxy's held-out
+        # answers beside: every plan is scored on these (`lineage_of`).
+        held_out = plan_cascade(cascade, embeddings, labels, labels, rows_are_labels=True)
         # Judged even with the cascade off: the labels are also what the evaluation scores against.
         audit = held_out.audit or audit_ticket_labels(cascade, embeddings, labels)
         label = f"triage eval of {labels.height} labelled tickets"
