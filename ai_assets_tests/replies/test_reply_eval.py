@@ -92,3 +92,6 @@ def test_the_leaderboard_puts_evaluated_versions_side_by_side(pipeline: Pipeline
         assert mean == pytest.approx(runs[cascade], abs=1e-4) and n == off.count("ticket_labels")
     assert [rank for rank, *_ in board] == sorted(rank for rank, *_ in board) and board[0][0] == 1
     assert board[0][2] >= board[1][2]
+    # Each version is ranked as it runs: the plan its evaluation chose (cascade off: the LLM alone).
+    plans = dict(off.sql("select cascade, plan from model_leaderboard"))
+    assert plans == dict(off.sql("select cascade, plan from eval_runs")) and plans["none"] == "llm_alone"

@@ -1,5 +1,6 @@
 -- One row per triage version (model, prompt version, cascade settings) on the current labelled set:
--- its latest evaluation side by side with the others, best mean accuracy first. A version evaluated on
+-- its latest evaluation side by side with the others, best mean accuracy first: the accuracy of the plan
+-- the evaluation chose and the triage runs (eval_runs.plan), so a version is ranked as it would run. A version evaluated on
 -- an older label set drops off once the labels change: only scores on the same tickets compare.
 with current_labels as (
     select labels_hash from {{ source('warehouse', 'eval_runs') }}
@@ -21,6 +22,7 @@ select
     model,
     prompt_version,
     cascade,
+    plan,
     n,
     round((coalesce(accuracy_category, 0) + coalesce(accuracy_urgency, 0) + coalesce(accuracy_sentiment, 0)
         + coalesce(accuracy_language, 0)) / 4, 4) as mean_accuracy,
@@ -30,6 +32,7 @@ select
     accuracy_language,
     macro_f1_category,
     llm_accuracy_category,
+    llm_call_share,
     proxy_accuracy_category,
     proxy_share,
     coverage,
