@@ -177,13 +177,15 @@ def evaluate(
     }
     frame = pl.DataFrame([run], schema={c: table.columns[c].dtype.type for c in table.columns})
     latest = latest_eval(recorded, resources.model, task.prompt_version, settings)
-    if recorded.filter(pl.col("eval_id") == eval_id).is_empty():
+    before = recorded.filter(pl.col("eval_id") == eval_id)
+    # Recorded once; again only if this run answered rows that failed before, as triage_eval does.
+    if before.is_empty() or before["failures"][0] > run["failures"]:
         resources.warehouse.upsert({table: frame})
         context.log.info(f"Recorded evaluation {eval_id} of {name}")
     elif latest is not None and latest["eval_id"] != eval_id:
         # Evaluated again after another one (other labels or targets): the latest again, with its first figures,
         # so that the step follows it.
-        frame = recorded.filter(pl.col("eval_id") == eval_id).with_columns(evaluated_at=pl.lit(run["evaluated_at"]))
+        frame = before.with_columns(evaluated_at=pl.lit(run["evaluated_at"]))
         resources.warehouse.upsert({table: frame})
         context.log.info(f"Evaluation {eval_id} of {name}, recorded before {latest['eval_id']}, is the latest again")
     else:

@@ -13,6 +13,7 @@ import pytest
 
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.declared import check_results, declare, errors_said, materialise, with_project
+from ai_assets_tests.fakes.llm_server import Fault
 
 # Each tone's words; the fillers say nothing about tone.
 TONE_WORDS = {
@@ -252,6 +253,28 @@ def test_a_declared_evaluation_scores_the_step_on_its_labels_and_gates_it(pipeli
             f"tone accuracy {score:.3f} is below its target 0.95"
             in step.failure_data_for_node("shop_review_tone").error.message
         )
+
+
+def test_a_declared_evaluation_is_recorded_again_when_a_rerun_answers_rows_that_failed(pipeline: Pipeline, sandbox):
+    _land(pipeline)
+    evaluated = {**STEP["attributes"], "eval": {"targets": {"tone": 0.7}}}
+    _declare_all(sandbox, {**STEP, "attributes": evaluated})
+    with sandbox.build_all_defs() as declared:
+        defs = with_project(pipeline, declared)
+        for table in ("shop_reviews", "shop_review_labels"):
+            materialise(pipeline, defs, DAY_1, [table, f"{table}_quarantine"])
+        eval_job = defs.resolve_job_def("eval_job")
+        keys = [dg.AssetKey("shop_review_tone_evals")]
+        # Two labelled rows the provider refuses (not retried): answered by neither LLM nor evaluation.
+        for (text,) in pipeline.sql("select text from shop_review_labels order by label_id limit 2"):
+            pipeline.server.inject(Fault(status=400, match=text))
+        assert eval_job.execute_in_process(instance=pipeline.instance, asset_selection=keys).success
+        assert pipeline.sql("select failures from shop_review_tone_evals") == [(2,)]
+        calls = pipeline.server.call_count
+        # The rerun asks only about the two (the rest from the cache) and replaces the row: one evaluation.
+        assert eval_job.execute_in_process(instance=pipeline.instance, asset_selection=keys).success
+        assert pipeline.server.call_count == calls + 2
+        assert pipeline.sql("select failures from shop_review_tone_evals") == [(0,)]
 
 
 @pytest.mark.parametrize(
