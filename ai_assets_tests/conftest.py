@@ -183,7 +183,7 @@ def configure_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, server: FakeL
 @pytest.fixture
 def pipeline(tmp_path, monkeypatch, llm_server) -> Pipeline:
     settings = configure_env(monkeypatch, tmp_path / "data", llm_server)
-    generate_sample_data(settings.data_dir, days=2, tickets_per_day=30, golden_size=100)
+    generate_sample_data(settings.data_dir, days=2, tickets_per_day=30, golden_size=100, handwritten=False)
     with dg.DagsterInstance.ephemeral() as instance:
         yield Pipeline(settings, build_definitions(settings), instance, llm_server)
 

@@ -4,13 +4,16 @@
     .venv/bin/python benchmarks/cascade.py --fake     # the loopback fake server (calls and tokens), seconds
     .venv/bin/python benchmarks/cascade.py --quick    # the same as --fake, the name every benchmark takes for CI
 
-The sample golden set (generated from templates, 120 tickets) is in landing/labels, as the generator
-writes it. The held-out tickets (benchmarks/heldout/triage_labels.jsonl: written by hand, in other
-words and six languages, never used as examples or to calibrate) are landed as one day of tickets
-without their labels (an empty subject or customer id, which the ticket contract quarantines, is
-filled with "(no subject)" / "C-UNKNOWN" so that all 64 are triaged). Each variant is a fresh
-data directory (fresh caches, so every call is counted) where `reference_data_job` lands the
-labels and `ticket_triage` triages the day, as `make run` does:
+The sample's labels are in landing/labels, as the generator writes them: the golden set (generated from
+templates, 120 tickets) and 110 hand-written training tickets (ai_assets/sample_data/
+handwritten_labels.jsonl, decontaminated against the held-out set: HANDWRITTEN.md); the variants marked
+"generated labels" leave the hand-written ones out (the labels before them, the baseline of this run).
+The held-out tickets (benchmarks/heldout/triage_labels.jsonl: written by hand, in other words and six
+languages, never used as examples or to calibrate) are landed as one day of tickets without their labels
+(an empty subject or customer id, which the ticket contract quarantines, is filled with "(no subject)" /
+"C-UNKNOWN" so that all 64 are triaged). Each variant is a fresh data directory (fresh caches, so every
+call is counted) where `reference_data_job` lands the labels and `ticket_triage` triages the day, as
+`make run` does:
 
 - LLM alone: AI_ASSETS_CASCADE=off;
 - cascade, defaults: the settings a user of this endpoint gets (on the embedded model the proxy
@@ -57,9 +60,10 @@ FIELDS = ("category", "urgency", "sentiment", "language")
 TRIAGE = [dg.AssetKey(k) for k in ("raw_tickets", "raw_tickets_quarantine", "ticket_triage", "ticket_triage_failures")]
 
 
-def land(data_dir: Path, heldout: list[dict]) -> None:
-    """The sample data (its golden set in landing/labels), with the held-out tickets as the only day."""
-    generate_sample_data(data_dir, days=1, start=datetime.date.fromisoformat(DAY), tickets_per_day=10)
+def land(data_dir: Path, heldout: list[dict], handwritten: bool) -> None:
+    """The sample data (its labels in landing/labels), with the held-out tickets as the only day."""
+    start = datetime.date.fromisoformat(DAY)
+    generate_sample_data(data_dir, days=1, start=start, tickets_per_day=10, handwritten=handwritten)
     day_dir = data_dir / "landing" / "tickets" / DAY
     for path in day_dir.iterdir():
         path.unlink()
@@ -76,13 +80,15 @@ def land(data_dir: Path, heldout: list[dict]) -> None:
     (day_dir / "heldout.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tickets))
 
 
-def run_variant(name: str, heldout: list[dict], environ: dict[str, str], evaluate: bool = False) -> dict:
+def run_variant(
+    name: str, heldout: list[dict], environ: dict[str, str], evaluate: bool = False, handwritten: bool = True
+) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="cascade_bench_"))
     for key in [k for k in os.environ if k.startswith(("AI_ASSETS_", "OPENAI_"))]:
         del os.environ[key]
     os.environ.update(AI_ASSETS_DATA_DIR=str(data_dir), **environ)
     settings = load_settings()
-    land(data_dir, heldout)
+    land(data_dir, heldout, handwritten)
     defs = build_definitions(settings)
     with dg.DagsterInstance.ephemeral() as instance:
         reference = defs.resolve_job_def("reference_data_job").execute_in_process(instance=instance)
@@ -139,12 +145,12 @@ def run_variant(name: str, heldout: list[dict], environ: dict[str, str], evaluat
 
 
 def print_variants(rows: list[dict]) -> None:
-    print(f"{'variant':<26} {'category':>8} {'urgency':>7} {'sentiment':>9} {'language':>8} {'proxy':>6} "
+    print(f"{'variant':<30} {'category':>8} {'urgency':>7} {'sentiment':>9} {'language':>8} {'proxy':>6} "
           f"{'calls':>5} {'per 1k':>6} {'prompt tok':>10} {'compl tok':>9} {'wall s':>7}  cascade")  # fmt: skip
     base = rows[0]
     for r in rows:
         print(
-            f"{r['name']:<26} {r['category']:>8.2f} {r['urgency']:>7.2f} {r['sentiment']:>9.2f} {r['language']:>8.2f} "
+            f"{r['name']:<30} {r['category']:>8.2f} {r['urgency']:>7.2f} {r['sentiment']:>9.2f} {r['language']:>8.2f} "
             f"{r['proxy_share']:>6.2f} {r['calls']:>5} {r['calls_per_1k']:>6.0f} {r['prompt_tokens']:>10} "
             f"{r['completion_tokens']:>9} "
             f"{r['wall_s']:>7.1f}  {r['cascade']}"
@@ -197,12 +203,19 @@ def main() -> None:
     server = FakeLLMServer(model_name="fake-model") if args.fake else nullcontext()
     with server:
         endpoint = server.environ() if args.fake else {}
-        variants = [("LLM alone", {"AI_ASSETS_CASCADE": "off"}, False), ("cascade, defaults", {}, False)]
+        target = {"AI_ASSETS_CASCADE_TARGET_ACCURACY": "0.9"}
+        # (name, settings, evaluate first, with the hand-written labels)
+        variants = [
+            ("LLM alone", {"AI_ASSETS_CASCADE": "off"}, False, True),
+            ("defaults, generated labels", {}, False, False),
+            ("cascade, defaults", {}, False, True),
+        ]
         if not args.fake:
-            variants.append(("cascade, target 0.9", {"AI_ASSETS_CASCADE_TARGET_ACCURACY": "0.9"}, False))
+            variants.append(("cascade, target 0.9", target, False, True))
         # The plan an evaluation chooses: at target 0.9 the cascade alone would ask the LLM about most tickets.
-        variants.append(("target 0.9, eval's plan", {"AI_ASSETS_CASCADE_TARGET_ACCURACY": "0.9"}, True))
-        rows = [run_variant(name, heldout, {**endpoint, **env}, evaluate) for name, env, evaluate in variants]
+        variants.append(("eval's plan, generated labels", target, True, False))
+        variants.append(("target 0.9, eval's plan", target, True, True))
+        rows = [run_variant(name, heldout, {**endpoint, **env}, *how) for name, env, *how in variants]
     print_variants(rows)
     if not args.fake:
         print_grid()

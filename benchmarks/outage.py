@@ -46,7 +46,7 @@ def run_day(base_url: str, tickets: int) -> tuple[bool, float, str]:
         AI_ASSETS_CHAT_MODEL="fake-model",
     )
     settings = load_settings()
-    generate_sample_data(settings.data_dir, days=1, tickets_per_day=tickets, golden_size=20)
+    generate_sample_data(settings.data_dir, days=1, tickets_per_day=tickets, golden_size=20, handwritten=False)
     defs = build_definitions(settings)
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:

@@ -154,7 +154,7 @@ def day(args: argparse.Namespace, data_dir: Path) -> None:
             AI_ASSETS_CHAT_MODEL="fake-model",
         )
         settings = load_settings()
-        generate_sample_data(settings.data_dir, days=1, tickets_per_day=args.tickets, golden_size=20)
+        generate_sample_data(settings.data_dir, days=1, tickets_per_day=args.tickets, golden_size=20, handwritten=False)
         defs = build_definitions(settings)
         print(
             f"\n{'run':26} {'outcome':8} {'wall s':>8} {'tickets':>8} {'tickets/s':>9} "

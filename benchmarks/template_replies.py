@@ -53,7 +53,7 @@ def run_variant(name: str, tickets: int, environ: dict[str, str]) -> dict:
         del os.environ[key]
     os.environ.update(AI_ASSETS_DATA_DIR=str(data_dir), AI_ASSETS_PARTITIONS_START=DAY.isoformat(), **environ)
     settings = load_settings()
-    generate_sample_data(data_dir, days=1, start=DAY, tickets_per_day=tickets, golden_size=42)
+    generate_sample_data(data_dir, days=1, start=DAY, tickets_per_day=tickets, golden_size=42, handwritten=False)
     defs = build_definitions(settings)
     reference = run_job(defs, "reference_data_job")
     day = run_job(defs, "daily_tickets_job", DAY.isoformat())

@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         f"to {args.data_dir.resolve()}: {summary.tickets_written} records, of which {valid} distinct "
         f"valid tickets and {bad} deliberately bad ones (every bad and hostile kind appears on "
         f"{summary.days[0]}), plus {summary.customers} customers, {summary.kb_articles} KB articles "
-        f"and {summary.golden_tickets} golden tickets (seed {args.seed}). Expected per-day outcomes "
+        f"and {summary.golden_tickets} golden and {summary.handwritten_tickets} hand-written labelled tickets "
+        f"(seed {args.seed}). Expected per-day outcomes "
         f"are in eval/landing_expectations.json, true labels in eval/ticket_labels.jsonl."
     )
 

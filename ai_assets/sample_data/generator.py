@@ -72,6 +72,8 @@ SOURCE_SYSTEMS = ("zendesk", "intercom", "web-form-v2")
 OWN_LANGUAGE_SHARE = 0.5  # how often a non-English-speaking customer writes in their own language
 ASIDE_SHARE = 0.2
 SPRINKLE_SHARE = 0.35  # chance that a later day carries a given bad or hostile kind
+# Written by hand, unlike any template (HANDWRITTEN.md); never the held-out set's tickets.
+HANDWRITTEN_LABELS = Path(__file__).with_name("handwritten_labels.jsonl")
 GOLDEN_DAYS = 28  # golden tickets are dated in the four weeks before the landing data
 GOLDEN_HOSTILE_KINDS = ("html_body", "emoji", "non_english", "pii", "prompt_injection", "csv_multiline")
 
@@ -174,6 +176,7 @@ class SampleSummary:
     customers: int
     kb_articles: int
     golden_tickets: int
+    handwritten_tickets: int
     expectations: dict[str, DayExpectation]
 
 
@@ -213,10 +216,13 @@ def generate_sample_data(
     tickets_per_day: int = 150,
     golden_size: int = 120,
     reviews_per_day: int = 0,
+    handwritten: bool = True,
 ) -> SampleSummary:
     """Write landing data, the KB, the CRM export, the product catalog and the eval answer keys under
-    `data_dir`; with
-    `reviews_per_day`, product reviews too (the demo's second domain, sample_data/reviews.py)."""
+    `data_dir`; with `reviews_per_day`, product reviews too (the demo's second domain,
+    sample_data/reviews.py). Labelled tickets in landing/labels: `golden_size` generated ones and, with
+    `handwritten`, the hand-written ones (HANDWRITTEN.md), realistic text for the triage's proxy to
+    learn from."""
     if days < 1 or tickets_per_day < 10 or golden_size < 0:
         # Fewer than 10 tickets leaves too few ordinary JSONL records to duplicate.
         raise ValueError("need days >= 1, tickets_per_day >= 10 and golden_size >= 0")
@@ -244,6 +250,9 @@ def generate_sample_data(
     _write(eval_dir / "golden_tickets.jsonl", golden_lines)
     # The same set as a labelled-data source: ticket_labels reads landing/labels/.
     _write(landing / "labels" / "golden.jsonl", golden_lines)
+    handwritten_lines = HANDWRITTEN_LABELS.read_bytes() if handwritten else b""
+    if handwritten:
+        _write(landing / "labels" / "handwritten.jsonl", handwritten_lines)
     labels = ({"ticket_id": tid, **asdict(lab)} for d in built for tid, lab in d.labels)
     _write(eval_dir / "ticket_labels.jsonl", _jsonl(labels).encode("utf-8"))
     expectations_json = json.dumps({day: asdict(e) for day, e in expectations.items()}, indent=2)
@@ -255,6 +264,7 @@ def generate_sample_data(
         customers=len(customers),
         kb_articles=len(KB_ARTICLES),
         golden_tickets=len(golden),
+        handwritten_tickets=handwritten_lines.count(b"\n"),
         expectations=expectations,
     )
 

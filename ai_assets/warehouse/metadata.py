@@ -16,6 +16,9 @@ def markdown_preview(frame: pl.DataFrame, limit: int = 10, empty: str = "_no row
         tbl_hide_dataframe_shape=True,
         tbl_rows=limit,
         fmt_str_lengths=80,
+        # Polars wraps a table wider than the terminal onto two lines, which breaks the markdown table.
+        tbl_width_chars=65_535,  # the most Polars takes (u16)
+        tbl_cols=-1,
     ):
         return dg.MetadataValue.md(str(frame.head(limit)))
 

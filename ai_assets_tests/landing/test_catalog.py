@@ -116,7 +116,7 @@ def test_a_cp1252_byte_in_the_catalog_costs_only_its_row(tmp_path):
 
 def test_the_products_asset_loads_the_sample_catalog_and_a_rerun_changes_nothing(tmp_path, monkeypatch):
     settings = configure_env(monkeypatch, tmp_path / "data", None)
-    generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=0)
+    generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=0, handwritten=False)
     (settings.landing_dir / "catalog" / "prices.xlsx").write_text("not read")
     resources = {"landing": DataDirResource(data_dir=str(settings.data_dir)), "warehouse": settings.warehouse}
 

@@ -135,7 +135,9 @@ def test_a_wrong_landing_declaration_names_what_is_wrong(sandbox, change, messag
 
 def test_the_shipped_reviews_domain_runs_with_each_day_of_tickets(pipeline: Pipeline):
     """ai_assets/defs/reviews/ (two defs.yaml files and a prompt) in the day's job, on the demo's sample."""
-    generate_sample_data(pipeline.settings.data_dir, days=1, tickets_per_day=30, golden_size=100, reviews_per_day=6)
+    generate_sample_data(
+        pipeline.settings.data_dir, days=1, tickets_per_day=30, golden_size=100, handwritten=False, reviews_per_day=6
+    )
     pipeline.run("daily_tickets_job", DAY_1)
     assert pipeline.count("product_reviews") == 6 == pipeline.count("review_sentiment")
     reasons = [reason for (reason,) in pipeline.sql("select reason from product_reviews_quarantine order by 1")]

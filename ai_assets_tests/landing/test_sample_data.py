@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+from ai_assets.extract.labels import read_label_files
 from ai_assets.quality.vocabulary import CATEGORIES, CHANNELS, SENTIMENTS, URGENCIES
 from ai_assets.sample_data import BAD_KINDS, HOSTILE_KINDS, generate_sample_data
+from ai_assets.sample_data import catalog as catalog_module
 from ai_assets.sample_data.__main__ import main
 from ai_assets.sample_data.catalog import HOSTILE_SCENARIOS, KB_ARTICLES, PRODUCTS, SCENARIOS
+from ai_assets.sample_data.generator import HANDWRITTEN_LABELS
 
 FIELDS = ("ticket_id", "customer_id", "created_at", "channel", "subject", "body")
 LABEL_KEYS = {"category", "urgency", "sentiment", "language", "order_id", "product", "kb_article_id"}
@@ -214,3 +218,37 @@ def test_cli_writes_and_summarises(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "2 days" in out and "320 customers" in out
     assert (tmp_path / "from-env/landing/tickets/2026-11-02/tickets-a.jsonl").exists()
+
+
+def _word_runs(ticket: dict, n: int) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", f"{ticket['subject']} {ticket['body']}".lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def test_the_hand_written_labels_ship_with_the_sample_data(tmp_path):
+    summary = generate_sample_data(tmp_path, days=1, tickets_per_day=10, golden_size=10)
+    shipped = tmp_path / "landing/labels/handwritten.jsonl"
+    assert shipped.read_bytes() == HANDWRITTEN_LABELS.read_bytes()
+    tickets = _jsonl(shipped)
+    assert summary.handwritten_tickets == len(tickets) >= 100
+    # Every one a label the triage learns from: none quarantined, none the same ticket as another.
+    labels, rejected = read_label_files(tmp_path / "landing/labels")
+    assert rejected.is_empty() and labels.height == len(tickets) + summary.golden_tickets
+    customers = {c["customer_id"] for c in _csv_rows(tmp_path / "landing/crm/customers.csv")}
+    assert {t["customer_id"] for t in tickets} <= customers
+    for field, vocabulary in (("category", CATEGORIES), ("urgency", URGENCIES), ("sentiment", SENTIMENTS)):
+        assert {t["labels"][field] for t in tickets} == set(vocabulary)
+    assert {t["labels"]["language"] for t in tickets} == {"en", "de", "fr", "es", "it", "nl"}
+    # Written unlike the templates: no run of five words of a ticket is in the catalog (but for a salutation).
+    catalog = _word_runs({"subject": "", "body": Path(catalog_module.__file__).read_text(encoding="utf-8")}, 5)
+    overlaps = {" ".join(run) for t in tickets for run in _word_runs(t, 5) & catalog}
+    assert overlaps <= {"sehr geehrte damen und herren"}
+    # Never like the held-out set (HANDWRITTEN.md, decontamination): read here only to compare against.
+    heldout = _jsonl(Path(__file__).parents[2] / "benchmarks/heldout/triage_labels.jsonl")
+    shared = {
+        (t["ticket_id"], h["ticket_id"]): len(_word_runs(t, 5) & _word_runs(h, 5)) for t in tickets for h in heldout
+    }
+    assert max(shared.values()) <= 1, {pair: n for pair, n in shared.items() if n > 1}
+
+    generate_sample_data(tmp_path / "without", days=1, tickets_per_day=10, golden_size=10, handwritten=False)
+    assert not (tmp_path / "without/landing/labels/handwritten.jsonl").exists()

@@ -25,7 +25,7 @@ def slow_pipeline(tmp_path, monkeypatch):
     with FakeLLMServer(model_name="fake-model", latency=0.2) as server:
         settings = configure_env(monkeypatch, tmp_path / "data", server)
         monkeypatch.setenv("AI_ASSETS_LLM_CONCURRENCY", "1")
-        generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20)
+        generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20, handwritten=False)
         defs = build_definitions(load_settings())
         with dg.DagsterInstance.ephemeral() as instance:
             yield defs, instance

@@ -35,7 +35,7 @@ def test_a_second_machine_asks_nothing_the_first_already_answered(tmp_path, monk
         for machine in ("first", "second"):
             settings = configure_env(monkeypatch, tmp_path / machine, server)
             monkeypatch.setenv("AI_ASSETS_STATE_URL", url)
-            generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=0)
+            generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=0, handwritten=False)
             defs = build_definitions(load_settings())
             chat, embeddings = server.call_count, len(server.embedding_requests)
             with dg.DagsterInstance.ephemeral() as instance:

@@ -86,7 +86,7 @@ def test_two_workers_backfill_three_days_and_rerun_one_on_both_at_once(tmp_path)
             AI_ASSETS_OUTBOX_WEBHOOK_URL=hook.url,
         )
         # The landing files in the bucket: no machine has any of its own (each mirrors the bucket)...
-        generate_sample_data(tmp_path / "sample", days=3, tickets_per_day=10, golden_size=20)
+        generate_sample_data(tmp_path / "sample", days=3, tickets_per_day=10, golden_size=20, handwritten=False)
         assert cluster.land(tmp_path / "sample" / "landing") > 0
         # ... but machine C, which reads a local folder that never saw day 3.
         shutil.copytree(tmp_path / "sample", cluster.data_dir("machine-c"))

@@ -114,7 +114,7 @@ def test_a_backfill_without_a_webserver_says_what_to_start(tmp_path, monkeypatch
     from ai_assets_tests.fakes.loopback import free_port
 
     settings = configure_env(monkeypatch, tmp_path / "data", None)
-    generate_sample_data(settings.data_dir, days=2, tickets_per_day=10, golden_size=0)
+    generate_sample_data(settings.data_dir, days=2, tickets_per_day=10, golden_size=0, handwritten=False)
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
 
     assert ai_assets_cli(["backfill", "2026-11-01", "2026-11-02", "--url", url]) == 1

@@ -62,7 +62,7 @@ def test_definitions_load_without_a_superseded_or_deprecated_dagster_api(tmp_pat
 
 
 def test_dg_launch_materialises_assets_into_the_warehouse(tmp_path):
-    generate_sample_data(tmp_path / "data", days=1, tickets_per_day=10, golden_size=20)
+    generate_sample_data(tmp_path / "data", days=1, tickets_per_day=10, golden_size=20, handwritten=False)
     launched = _dg(tmp_path, "launch", "--assets", "customers,customers_quarantine")
     assert launched.returncode == 0, launched.stderr[-3000:]
     data = tmp_path / "data"

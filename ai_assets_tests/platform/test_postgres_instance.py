@@ -20,7 +20,7 @@ from ai_assets_tests.fakes.llm_server import FakeLLMServer
 def test_the_instance_in_postgres_records_the_projects_runs(tmp_path, monkeypatch):
     with FakeLLMServer() as server, get_server(tmp_path / "postgres", cleanup_mode="delete") as postgres:
         settings = configure_env(monkeypatch, tmp_path / "data", server)
-        generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=0)
+        generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=0, handwritten=False)
         url = postgres.get_uri()
         # The user's own dagster.yaml: the shipped one without its first line (so ai-assets leaves it
         # alone), and the storage block docs/operations.md gives.

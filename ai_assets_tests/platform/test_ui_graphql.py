@@ -30,7 +30,9 @@ def ui(tmp_path, monkeypatch):
     with FakeLLMServer(model_name="fake-model") as server:
         settings = configure_env(monkeypatch, tmp_path / "data", server)
         yesterday = datetime.now(UTC).date() - timedelta(days=1)
-        generate_sample_data(settings.data_dir, start=yesterday, days=1, tickets_per_day=12, golden_size=20)
+        generate_sample_data(
+            settings.data_dir, start=yesterday, days=1, tickets_per_day=12, golden_size=20, handwritten=False
+        )
         mark = f"{os.environ[MARK]} ai-assets demo"
         monkeypatch.setenv(MARK, mark)
         demo = subprocess.run([str(Path(sys.executable).parent / "ai-assets"), "demo"], capture_output=True, text=True)

@@ -36,7 +36,7 @@ def test_chunks_follow_headings_then_size():
 
 
 def test_embedded_e5_finds_the_labelled_article_for_golden_tickets(tmp_path):
-    generate_sample_data(tmp_path, days=1, tickets_per_day=10, golden_size=60)
+    generate_sample_data(tmp_path, days=1, tickets_per_day=10, golden_size=60, handwritten=False)
     articles, _ = read_kb_articles(tmp_path / "landing" / "kb")
     chunks = chunk_articles(articles, KB_CHUNK_MAX_CHARS)
     golden = [json.loads(line) for line in (tmp_path / "eval" / "golden_tickets.jsonl").read_text().splitlines()]

@@ -72,7 +72,7 @@ def test_the_category_descriptions_come_from_the_triage_prompt():
 
 
 def test_on_e5_the_judge_flags_the_flip_and_passes_the_clean_set(tmp_path):
-    generate_sample_data(tmp_path, days=1, tickets_per_day=10, golden_size=120)
+    generate_sample_data(tmp_path, days=1, tickets_per_day=10, golden_size=120, handwritten=False)
     clean = _audit(_golden(tmp_path), _e5)
     assert clean.trusted_judge and not clean.distrusted, clean.describe()
     flipped = _flip_shipping_to_billing(tmp_path)
@@ -84,7 +84,7 @@ def test_on_e5_the_judge_flags_the_flip_and_passes_the_clean_set(tmp_path):
 
 
 def test_a_judge_that_cannot_tell_the_categories_apart_flags_nothing(tmp_path):
-    generate_sample_data(tmp_path, days=1, tickets_per_day=10, golden_size=120)
+    generate_sample_data(tmp_path, days=1, tickets_per_day=10, golden_size=120, handwritten=False)
     _flip_shipping_to_billing(tmp_path)
     audit = _audit(_golden(tmp_path), _bag_of_words)
     # Bag-of-words against one-line descriptions agrees with ~0.4 of a category's labels: guessing.
@@ -99,7 +99,7 @@ def embedded_default(tmp_path, monkeypatch, llm_server) -> Pipeline:
     monkeypatch.setenv("AI_ASSETS_EMBED_BASE_URL", "embedded")
     monkeypatch.setenv("AI_ASSETS_CASCADE_TARGET_ACCURACY", "0")
     settings = configure_env(monkeypatch, tmp_path / "data", llm_server)
-    generate_sample_data(settings.data_dir, days=1, tickets_per_day=15, golden_size=120)
+    generate_sample_data(settings.data_dir, days=1, tickets_per_day=15, golden_size=120, handwritten=False)
     with dg.DagsterInstance.ephemeral() as instance:
         yield Pipeline(settings, build_definitions(load_settings()), instance, llm_server)
 

@@ -292,7 +292,7 @@ def test_machines_share_the_lake_through_its_catalog_in_postgresql(tmp_path, mon
 def test_the_pipeline_and_dbt_build_on_a_catalog_in_postgresql(tmp_path, monkeypatch, llm_server, postgres):
     monkeypatch.setenv("AI_ASSETS_STATE_URL", postgres.new_database().replace("postgres:@", "postgres:pg-password@"))
     settings = configure_env(monkeypatch, tmp_path / "data", llm_server)
-    generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20)
+    generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20, handwritten=False)
     # A reviewer's decision before any run: the sensor waits for the ticket (a fresh catalog has no table).
     tickets = settings.landing_dir / "tickets" / DAY_1 / "tickets-a.jsonl"
     ticket_id = next(
@@ -383,7 +383,7 @@ def test_a_remote_root_holds_the_days_and_the_marts_and_answers_queries(tmp_path
     monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", "s3://lake/warehouse")
     monkeypatch.setenv("AI_ASSETS_STORAGE_ENDPOINT_URL", s3_server)
     settings = load_settings()
-    generate_sample_data(settings.data_dir, days=2, tickets_per_day=10, golden_size=20)
+    generate_sample_data(settings.data_dir, days=2, tickets_per_day=10, golden_size=20, handwritten=False)
     defs = build_definitions(settings)
     with dg.DagsterInstance.ephemeral() as instance:
         for job, partition in (
@@ -436,7 +436,7 @@ def test_three_days_in_parallel_processes_overlap_and_keep_every_ticket(tmp_path
     # retrying a held request alongside itself.
     with FakeLLMServer(model_name="fake-model", latency=0.1, rendezvous=3, rendezvous_timeout_s=300) as server:
         settings = configure_env(monkeypatch, tmp_path / "data", server)
-        generate_sample_data(settings.data_dir, days=3, tickets_per_day=15, golden_size=20)
+        generate_sample_data(settings.data_dir, days=3, tickets_per_day=15, golden_size=20, handwritten=False)
         monkeypatch.setenv("DAGSTER_HOME", str(ensure_dagster_home(settings.dagster_home)))
         monkeypatch.setenv("AI_ASSETS_LLM_CONCURRENCY", "1")
         monkeypatch.setenv("AI_ASSETS_LLM_TIMEOUT_S", "600")
@@ -501,7 +501,7 @@ def test_a_remote_root_takes_its_credentials_from_an_aws_profile(tmp_path, monke
     monkeypatch.setenv("AI_ASSETS_STORAGE_ROOT", "s3://lake/warehouse")
     monkeypatch.setenv("AI_ASSETS_STORAGE_ENDPOINT_URL", s3_server)
     settings = load_settings()
-    generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20)
+    generate_sample_data(settings.data_dir, days=1, tickets_per_day=10, golden_size=20, handwritten=False)
     defs = build_definitions(settings)
     with enable_iam_authentication():
         monkeypatch.setenv("AWS_PROFILE", "stranger")  # a key the store does not know: refused

@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from ai_assets.quality.metrics import FAILED, accuracy, confusion_markdown, confusion_matrix, macro_f1
+from ai_assets.warehouse.metadata import markdown_preview
 
 # Row 6 is not labelled (expected null): left out. Row 4 failed (predicted null): a miss.
 EXPECTED = pl.Series(["a", "a", "b", "b", "c", None])
@@ -39,3 +40,12 @@ def test_confusion_matrix_rows_expected_columns_predicted():
         "| b | 0 | 1 | 0 | 1 |",
         "| c | 1 | 0 | 0 | 0 |",
     ]
+
+
+def test_a_wide_preview_stays_one_markdown_table():
+    # Ten long columns: wider than any terminal, which Polars would wrap onto two lines.
+    frame = pl.DataFrame({f"accuracy_of_a_long_field_{i}": ["2026-12-07 20:00:46.626573 " * 2] for i in range(10)})
+    lines = markdown_preview(frame).value.splitlines()
+    assert len(lines) == 3  # header, separator, the row
+    assert all(line.startswith("|") and line.endswith("|") and line.count("|") == 11 for line in lines)
+    assert "accuracy_of_a_long_field_9" in lines[0]
