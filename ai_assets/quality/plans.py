@@ -100,7 +100,10 @@ def choose_plan(scores: Sequence[PlanScore], targets: Mapping[str, float]) -> tu
     meeting = [s for s in scores if s.meets_targets]
     if meeting:
         best = min(meeting, key=lambda s: (s.cost_per_1k_usd, s.llm_calls_per_1k))
-        return best, f"{best.plan}: the cheapest plan that meets every target (per 1,000 rows: {compared})"
+        return best, (
+            f"{best.plan}: the cheapest plan that meets every target (by cost, then LLM calls; per 1,000 rows: "
+            f"{compared})"
+        )
     best = min(scores, key=lambda s: (len(s.shortfalls), -s.mean_accuracy(list(targets))))
     return best, (
         f"{best.plan}: no plan meets every target, this one comes closest ({'; '.join(best.shortfalls)}; "
@@ -131,15 +134,19 @@ def plans_frame(
     return pl.DataFrame(rows, schema=EVAL_PLANS.polars_schema)
 
 
-def plans_markdown(plans: pl.DataFrame) -> str:
-    """An evaluation's `eval_plans` rows side by side, for its metadata."""
-    header = "| plan | " + " | ".join(FIELDS) + " | LLM calls / 1k | cost / 1k (USD) | meets targets |"
-    lines = [header, "|" + "---|" * (len(FIELDS) + 4)]
+def plans_markdown(plans: pl.DataFrame, targets: Mapping[str, float]) -> str:
+    """An evaluation's `eval_plans` rows side by side, for its metadata: each field's target in its
+    header, and the fields a plan falls short of."""
+    heads = [f"{f} (target {targets[f]:g})" if f in targets else f for f in FIELDS]
+    lines = ["| plan | " + " | ".join(heads) + " | calls / 1k | $ / 1k | meets targets |"]
+    lines.append("|" + "---|" * (len(FIELDS) + 4))
     for row in plans.iter_rows(named=True):
-        cells = [f"{row[f'accuracy_{f}']:.3f}" if row[f"accuracy_{f}"] is not None else "" for f in FIELDS]
+        scores = {f: row[f"accuracy_{f}"] for f in FIELDS}
+        cells = [f"{score:.3f}" if score is not None else "" for score in scores.values()]
+        short = [f for f, score in scores.items() if f in targets and score is not None and score < targets[f]]
         name = f"**{row['plan']}** (runs)" if row["chosen"] else row["plan"]
         lines.append(
             f"| {name} | {' | '.join(cells)} | {row['llm_calls_per_1k']:,.0f} | {row['cost_per_1k_usd']:.4f} | "
-            f"{'yes' if row['meets_targets'] else 'no'} |"
+            f"{'no: ' + ', '.join(short) if short else 'yes'} |"
         )
     return "\n".join(lines)

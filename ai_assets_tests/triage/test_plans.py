@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import polars as pl
 import pytest
 
-from ai_assets.quality.plans import PlanScore, choose_plan, score_plan
+from ai_assets.quality.plans import PlanScore, choose_plan, plans_frame, plans_markdown, score_plan
 from ai_assets.transform import cascade
 from ai_assets.transform.cascade import ProxyAnswer, lineage_frame, plan_answers
 
@@ -47,6 +49,16 @@ def test_when_no_plan_meets_the_targets_the_closest_runs_and_says_what_is_short(
     chosen, why = choose_plan(scores, TARGETS)
     assert chosen.plan == "llm_alone"
     assert why.startswith("llm_alone: no plan meets every target") and "category" in why
+
+
+def test_the_plans_table_names_each_target_and_what_a_plan_falls_short_of():
+    scores = [_score("proxy_only", 0.85, 0.60, 0, 0.0), _score("llm_alone", 0.92, 0.81, 1000, 0.5)]
+    plans = plans_frame("e1", "m", scores, "llm_alone", datetime(2026, 12, 7))
+    header, _, proxy_only, llm_alone = plans_markdown(plans, TARGETS).splitlines()
+    assert "| category (target 0.8) | urgency | sentiment (target 0.7) | language |" in header
+    assert proxy_only.startswith("| proxy_only | 0.850 |  | 0.600 | 1.000 | 0 | 0.0000 |")
+    assert proxy_only.endswith("| no: sentiment |")
+    assert llm_alone.startswith("| **llm_alone** (runs) |") and llm_alone.endswith("| 1,000 | 0.5000 | yes |")
 
 
 def test_a_plan_is_priced_at_the_evaluations_mean_call():

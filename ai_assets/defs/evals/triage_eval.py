@@ -187,7 +187,7 @@ def build_triage_eval(
             "llm_call_share": summary["llm_call_share"],
             "plan": summary["plan"] or PROXY_LLM,
             "plan_reason": summary["plan_reason"] or "recorded before plans were compared",
-            "plans": dg.MetadataValue.md(plans_markdown(plans)),
+            "plans": dg.MetadataValue.md(plans_markdown(plans, targets)),
             **{
                 f"{who}_accuracy_{f}": summary[f"{who}_accuracy_{f}"]
                 for who in ("llm", "proxy")
