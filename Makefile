@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # llama-cpp-python builds from source; for this CPU (GGML_NATIVE, its default) it crashed on its first
 # answer on a Xeon with AMX and AVX-512, so it is built for any x86-64 (README, Troubleshooting).
+# No slower there: a 588-token prompt and 60 tokens out took 1.44 s built so, 1.45 s with AVX-512 on.
 
 .PHONY: run test lint dev setup clean
 
