@@ -8,6 +8,7 @@ from pathlib import Path
 # The first line marks the file as ours: ensure_dagster_home rewrites such a file when the shipped
 # config changes, and leaves any other dagster.yaml alone.
 HEADER = "# Written by ai_assets"
+DBT_POOL = "dbt_build"  # the pool of dbt builds (LLM steps: transform/llm_step.LLM_POOL)
 
 DAGSTER_YAML = f"""\
 {HEADER} (see docs/operations.md, "The instance"): rewritten when ai_assets ships a new one, unless you

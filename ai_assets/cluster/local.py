@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from ai_assets.automation.instance import DAGSTER_YAML, HEADER
+from ai_assets.automation.instance import DAGSTER_YAML, DBT_POOL, HEADER
 from ai_assets.cluster.celery import BACKEND_VARIABLE, BROKER_VARIABLE, MARTS_QUEUE, STEPS_QUEUE, worker_command
+from ai_assets.transform.llm_step import LLM_POOL
 
 BUCKET = "lake"
 COMPUTE_LOGS_PREFIX = "compute_logs"
@@ -143,6 +144,18 @@ def _dagster_yaml(dagster_url: str, endpoint: str, staging: Path) -> str:
     )
 
 
+def initialize_pools(dagster_home: Path) -> None:
+    """Each pool's limit row in the instance, before any run. Dagster makes it on a pool's first
+    claim, and on PostgreSQL two runs claiming a new pool at once fail one of them (a UniqueViolation
+    that aborts the claim's transaction: dagster-io/dagster#33552, measured here: one backfill in
+    three); made once beforehand, it is never made again while the default limit stays."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for pool in (LLM_POOL, DBT_POOL):
+            instance.event_log_storage.initialize_concurrency_limit_to_default(pool)
+
+
 @contextmanager
 def local_cluster(root: Path, workers: Sequence[Worker] = ()) -> Iterator[LocalCluster]:
     """PostgreSQL, the S3 server and `workers` running, until the block ends."""
@@ -165,6 +178,7 @@ def local_cluster(root: Path, workers: Sequence[Worker] = ()) -> Iterator[LocalC
         dagster_home = root / "dagster_home"
         dagster_home.mkdir(exist_ok=True)
         (dagster_home / "dagster.yaml").write_text(_dagster_yaml(urls["dagster"], endpoint, root / "compute_logs"))
+        initialize_pools(dagster_home)
         broker = urls["broker"].removeprefix("postgresql://")
         env = {
             **credentials,

@@ -21,6 +21,7 @@ import polars as pl
 import yaml
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ai_assets.automation.instance import DBT_POOL
 from ai_assets.cluster.celery import MARTS_QUEUE, QUEUE_TAG
 from ai_assets.quality.freshness import FRESHNESS_BY_ASSET
 from ai_assets.warehouse.contract import column_type
@@ -197,7 +198,7 @@ def build_dbt_marts() -> dg.AssetsDefinition:
         manifest=project.manifest_path,
         project=project,
         dagster_dbt_translator=MartsTranslator(),
-        pool="dbt_build",
+        pool=DBT_POOL,
         # On Celery workers, the builds take their own queue: one worker's machine holds dbt's artifacts.
         op_tags={QUEUE_TAG: MARTS_QUEUE},
     )

@@ -12,9 +12,13 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import dagster as dg
+
+from ai_assets.automation.instance import DBT_POOL
 from ai_assets.cluster.celery import MARTS_QUEUE, STEPS_QUEUE
 from ai_assets.cluster.local import COMPUTE_LOGS_PREFIX, LocalCluster, Worker, local_cluster
 from ai_assets.sample_data.generator import generate_sample_data
+from ai_assets.transform.llm_step import LLM_POOL
 from ai_assets_tests.fakes.llm_server import FakeLLMServer
 from ai_assets_tests.fakes.webhook_receiver import WebhookReceiver
 
@@ -85,6 +89,9 @@ def test_two_workers_backfill_three_days_and_rerun_one_on_both_at_once(tmp_path)
             AI_ASSETS_PARTITIONS_START=DAYS[0],
             AI_ASSETS_OUTBOX_WEBHOOK_URL=hook.url,
         )
+        # The pools' limits exist before any run: no two runs race to make one (local.initialize_pools).
+        with dg.DagsterInstance.from_config(cluster.env["DAGSTER_HOME"]) as instance:
+            assert {LLM_POOL, DBT_POOL} <= instance.event_log_storage.get_concurrency_keys()
         # The landing files in the bucket: no machine has any of its own (each mirrors the bucket)...
         generate_sample_data(tmp_path / "sample", days=3, tickets_per_day=10, golden_size=20, handwritten=False)
         assert cluster.land(tmp_path / "sample" / "landing") > 0
