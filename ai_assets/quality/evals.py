@@ -159,14 +159,19 @@ def eval_run(
     return pl.DataFrame([row], schema=EVAL_RUNS.polars_schema)
 
 
+def short_fields(run: Mapping[str, object], targets: Mapping[str, float]) -> list[str]:
+    """Every targeted field whose accuracy (`accuracy_<field>` of `run`) is below its target."""
+    return [
+        f for f, target in targets.items() if (run.get(f"accuracy_{f}") is not None) and run[f"accuracy_{f}"] < target
+    ]
+
+
 def shortfalls(run: Mapping[str, object], targets: Mapping[str, float]) -> list[str]:
     """Every field whose accuracy is below its target, as `<field> accuracy <score> < target <target>`."""
-    problems = []
-    for field, target in targets.items():
-        score = run.get(f"accuracy_{field}")
-        if score is not None and score < target:
-            problems.append(f"{field} accuracy {score:.3f} is below its target {target:g}")
-    return problems
+    return [
+        f"{f} accuracy {run[f'accuracy_{f}']:.3f} is below its target {targets[f]:g}"
+        for f in short_fields(run, targets)
+    ]
 
 
 def latest_eval(conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str, cascade: str) -> dict | None:

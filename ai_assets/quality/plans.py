@@ -23,7 +23,7 @@ from datetime import datetime
 import polars as pl
 
 from ai_assets.defs.evals.tables import EVAL_PLANS
-from ai_assets.quality.evals import shortfalls
+from ai_assets.quality.evals import short_fields, shortfalls
 from ai_assets.quality.metrics import accuracy
 from ai_assets.transform.cascade import FIELDS
 from ai_assets.warehouse.metadata import counts_by
@@ -141,9 +141,8 @@ def plans_markdown(plans: pl.DataFrame, targets: Mapping[str, float]) -> str:
     lines = ["| plan | " + " | ".join(heads) + " | calls / 1k | $ / 1k | meets targets |"]
     lines.append("|" + "---|" * (len(FIELDS) + 4))
     for row in plans.iter_rows(named=True):
-        scores = {f: row[f"accuracy_{f}"] for f in FIELDS}
-        cells = [f"{score:.3f}" if score is not None else "" for score in scores.values()]
-        short = [f for f, score in scores.items() if f in targets and score is not None and score < targets[f]]
+        cells = [f"{row[f'accuracy_{f}']:.3f}" if row[f"accuracy_{f}"] is not None else "" for f in FIELDS]
+        short = short_fields(row, targets)
         name = f"**{row['plan']}** (runs)" if row["chosen"] else row["plan"]
         lines.append(
             f"| {name} | {' | '.join(cells)} | {row['llm_calls_per_1k']:,.0f} | {row['cost_per_1k_usd']:.4f} | "

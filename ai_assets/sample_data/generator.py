@@ -251,7 +251,7 @@ def generate_sample_data(
     # The same set as a labelled-data source: ticket_labels reads landing/labels/.
     _write(landing / "labels" / "golden.jsonl", golden_lines)
     handwritten_lines = HANDWRITTEN_LABELS.read_bytes() if handwritten else b""
-    if handwritten:
+    if handwritten_lines:
         _write(landing / "labels" / "handwritten.jsonl", handwritten_lines)
     labels = ({"ticket_id": tid, **asdict(lab)} for d in built for tid, lab in d.labels)
     _write(eval_dir / "ticket_labels.jsonl", _jsonl(labels).encode("utf-8"))
