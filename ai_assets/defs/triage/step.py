@@ -37,8 +37,9 @@ class TriageStep(LLMStep):
     _eval_targets: dict[str, float] | None = PrivateAttr(default=None)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        project = current().settings.project
-        self._cascade = CascadeSettings.from_settings(project)
+        settings = current().settings
+        project = settings.project
+        self._cascade = CascadeSettings.from_settings(project, settings.small_llm.describe())
         self._eval_targets = project.eval_targets if project.eval_blocking else None
         return super().build_defs(context)
 
@@ -119,4 +120,5 @@ class TriageStep(LLMStep):
                 "by_category": counts_by(triaged, "category"),
             },
             answered=fully_answered(plan.lineage),
+            llm=step.llm_of(chosen),
         )
