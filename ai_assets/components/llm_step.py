@@ -41,9 +41,10 @@ from ai_assets.llm.engine import lineage_without_call, output_schema
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.columns import ANSWER_COLUMNS, FAILURE_COLUMNS, answer_notes, failure_notes
+from ai_assets.quality.evals import evaluated_plan
 from ai_assets.quality.tables import TABLES
 from ai_assets.resources import EmbeddingResource, LLMResource, SmallLLMResource
-from ai_assets.transform.cascade import PROXY_LLM, PROXY_SMALL_LLM, apply_proxy, fully_answered
+from ai_assets.transform.cascade import PROXY_SMALL_LLM, apply_proxy, fully_answered
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -239,15 +240,14 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
                 raise dg.Failure(problem, allow_retries=False)
             # The plan the latest evaluation chose (the cheapest that met its targets); without one, the cascade.
             evaluated = latest_eval(evals, step.model, step.task.prompt_version, cascade.describe())
-        plan = (evaluated or {}).get("plan") or PROXY_LLM
+        plan, why = evaluated_plan(evaluated, "no evaluation yet" if self.eval else "no eval declared")
         planned = plan_rows(cascade, step.embeddings, labels, rows, plan=plan)
-        why = (evaluated or {}).get("plan_reason") or ("no evaluation yet" if self.eval else "no eval declared")
         context.log.info(f"{self._label(partition_days(context))}: plan {plan} ({why}); {planned.metadata}")
         fields = output_schema(step.task.output_model)
         return StepPlan(
             planned.rows,
             finish=lambda answers: apply_proxy(answers, planned.lineage, cascade.fields),
-            metadata=lambda answered: {**planned.metadata, "plan": plan, "plan_reason": why},
+            metadata=lambda answered: {"plan": plan, "plan_reason": why, **planned.metadata},
             answered=fully_answered(planned.lineage, list(fields)) if set(fields) <= set(cascade.fields) else (),
             llm=step.llm_of(plan),
         )
