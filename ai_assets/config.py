@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ai_assets.extract.remote_landing import Landing
 from ai_assets.load.resources import OutboxResource
 from ai_assets.quality.vocabulary import LABEL_FIELDS
-from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource, uses_embedded_model
+from ai_assets.resources import EmbeddingResource, LLMResource, SmallLLMResource, ToolsResource, uses_embedded_model
 from ai_assets.settings import SettingsError, embedded_given, environment, read_environment, setting, storage_url
 from ai_assets.transform.language import DEFAULT_LANGUAGES, DEFAULT_MIN_CONFIDENCE, language_codes
 from ai_assets.warehouse.resource import WarehouseResource
@@ -179,6 +179,7 @@ class Settings:
 
     project: ProjectSettings
     llm: LLMResource
+    small_llm: SmallLLMResource
     embeddings: EmbeddingResource
     tools: ToolsResource
     outbox: OutboxResource
@@ -214,6 +215,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     data_dir = project.data_dir if project else Path("data").resolve()
     settings = {
         "llm": read(LLMResource.from_env, data_dir),
+        "small_llm": read(SmallLLMResource.from_env),
         "embeddings": read(EmbeddingResource.from_env, data_dir),
         "tools": read(ToolsResource.from_env, data_dir),
         "outbox": read(OutboxResource.from_env, data_dir),

@@ -1,13 +1,14 @@
 """The model and tool resources. Each declares its settings (default, bounds, environment variable)
 and reads them with `from_env`; the description of every field shows on its page in the Dagster UI."""
 
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import dagster as dg
-from pydantic import PrivateAttr, field_validator
+from pydantic import PrivateAttr, field_validator, model_validator
 
 from ai_assets.extract.remote_landing import Landing, mirror
 from ai_assets.llm.cache import EmbeddingCache, ResponseCache
@@ -15,7 +16,7 @@ from ai_assets.llm.client import Endpoint
 from ai_assets.llm.cost import Pricing
 from ai_assets.llm.embeddings import Embedder, LocalE5Embedder
 from ai_assets.llm.engine import Limits
-from ai_assets.llm.local_chat_server import EmbeddedModelServer
+from ai_assets.llm.local_chat_server import EMBEDDED_MODEL_ALIAS, EmbeddedModelServer
 from ai_assets.settings import embedded_given, http_url, read_environment, setting
 from ai_assets.state import shared_or
 from ai_assets.tools.registry import ToolCache
@@ -219,6 +220,92 @@ class LLMResource(_ModelResource):
 
     def open_cache(self) -> ResponseCache:
         return ResponseCache(shared_or(Path(self.cache_path)))
+
+
+class SmallLLMResource(dg.ConfigurableResource):
+    """A second, smaller chat model for the cascade: a step's evaluation also measures the plan
+    proxy_small_llm (the proxy where sure, this model for the rest) beside the llm resource's plans,
+    and the step asks this model instead when that plan is the cheapest to meet its targets (e.g.
+    the embedded model on this machine beside a hosted endpoint, or a cheaper hosted model beside a
+    larger one). Unset: none. The embedded model starts only when a step first asks it."""
+
+    url: str | None = setting(
+        "AI_ASSETS_SMALL_LLM", None, "'embedded' or its OpenAI-compatible endpoint; unset: no small model"
+    )
+    chat_model: str | None = setting("AI_ASSETS_SMALL_LLM_MODEL", None, "its model (embedded: smollm2)")
+    price_input_per_1m: float = setting(
+        "AI_ASSETS_SMALL_LLM_PRICE_INPUT_PER_1M", 0.0, "USD per million prompt tokens", ge=0
+    )
+    price_output_per_1m: float = setting(
+        "AI_ASSETS_SMALL_LLM_PRICE_OUTPUT_PER_1M", 0.0, "USD per million completion tokens", ge=0
+    )
+
+    _server: EmbeddedModelServer | None = PrivateAttr(default=None)
+    _starting: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @field_validator("url")
+    @classmethod
+    def check_url(cls, value: str | None) -> str | None:
+        return http_url(value, also=("embedded",))
+
+    @model_validator(mode="after")
+    def _model_named(self) -> "SmallLLMResource":
+        if self.url and self.url != "embedded" and not self.chat_model:
+            raise ValueError(f"AI_ASSETS_SMALL_LLM={self.url!r} needs AI_ASSETS_SMALL_LLM_MODEL: its model's name")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "SmallLLMResource":
+        small = read_environment(cls, environ)
+        if small.url == "embedded" and uses_embedded_model(environ):
+            return cls()  # the llm resource's own model: nothing smaller to measure
+        return small
+
+    @property
+    def embedded(self) -> bool:
+        return self.url == "embedded"
+
+    @property
+    def served_model(self) -> str:
+        return EMBEDDED_MODEL_ALIAS if self.embedded else self.chat_model or ""
+
+    def describe(self) -> str:
+        """The model and where it answers ('' for none): part of a cascade's settings, so that an
+        evaluation without it is never taken for one with it."""
+        if not self.url:
+            return ""
+        return f"{self.served_model}@{self.url}"
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["SmallLLMResource"]:
+        try:
+            yield self
+        finally:
+            if self._server is not None:
+                self._server.stop()
+                context.log.info("Stopped the small model's embedded server")
+
+    def resource(self, llm: LLMResource) -> LLMResource:
+        """The small model as an LLMResource: `llm`'s limits, budget, cache and logs, this endpoint,
+        model and prices (the embedded model's defaults, and its server, when embedded)."""
+        if not self.url:
+            raise ValueError("no small model: set AI_ASSETS_SMALL_LLM")
+        settings = llm.model_dump() | {
+            "chat_model": self.served_model,
+            "price_input_per_1m": self.price_input_per_1m,
+            "price_output_per_1m": self.price_output_per_1m,
+            "use_embedded_model": self.embedded,
+            "response_format": "auto",
+        }
+        if self.embedded:
+            settings |= LLMResource.embedded_defaults
+        return LLMResource(**settings | {"base_url": self._served_url(llm) if self.embedded else self.url})
+
+    def _served_url(self, llm: LLMResource) -> str:
+        with self._starting:
+            if self._server is None:
+                self._server = EmbeddedModelServer(Path(llm.log_dir) / "embedded_llm.log").start()
+            return self._server.base_url
 
 
 class EmbeddingResource(_ModelResource):

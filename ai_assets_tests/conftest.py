@@ -166,7 +166,14 @@ def no_dagster_home(monkeypatch):
 
 def configure_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, server: FakeLLMServer | None) -> Settings:
     monkeypatch.setenv("AI_ASSETS_DATA_DIR", str(data_dir))
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "AI_ASSETS_CHAT_MODEL", "AI_ASSETS_RESPONSE_FORMAT"):
+    for name in (
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "AI_ASSETS_CHAT_MODEL",
+        "AI_ASSETS_RESPONSE_FORMAT",
+        "AI_ASSETS_SMALL_LLM",
+        "AI_ASSETS_SMALL_LLM_MODEL",
+    ):
         monkeypatch.delenv(name, raising=False)
     if server is not None:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)

@@ -61,10 +61,16 @@ class StepCascade:
     proxy: str
     target_accuracy: float
     few_shot: int
+    small_llm: str = ""  # the small model its evaluation also measures (SmallLLMResource.describe)
 
     @classmethod
     def of(
-        cls, option: CascadeOption, labels: Table, text_columns: Sequence[str], project: ProjectSettings
+        cls,
+        option: CascadeOption,
+        labels: Table,
+        text_columns: Sequence[str],
+        project: ProjectSettings,
+        small_llm: str = "",
     ) -> "StepCascade":
         return cls(
             labels,
@@ -74,15 +80,17 @@ class StepCascade:
             option.proxy or project.cascade_proxy,
             option.target_accuracy or project.cascade_target_accuracy,
             project.cascade_few_shot if option.few_shot is None else option.few_shot,
+            small_llm,
         )
 
     def describe(self) -> str:
         """What decides its answers besides the labels' rows: part of the step's code version."""
         if not self.enabled:
             return "cascade off"
+        small = f" small_llm={self.small_llm}" if self.small_llm else ""
         return (
             f"cascade {self.labels.name}[{','.join(self.fields)}] {self.proxy} target={self.target_accuracy:g} "
-            f"few_shot={self.few_shot}"
+            f"few_shot={self.few_shot}{small}"
         )
 
 

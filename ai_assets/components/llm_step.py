@@ -20,7 +20,7 @@ the output schema and the model, so an edit marks it unsynced and an unchanged r
 import importlib
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -41,9 +41,10 @@ from ai_assets.llm.engine import lineage_without_call, output_schema
 from ai_assets.llm.task import LLMTask, PromptTemplate
 from ai_assets.quality.checks import conservation_check, schema_check
 from ai_assets.quality.columns import ANSWER_COLUMNS, FAILURE_COLUMNS, answer_notes, failure_notes
+from ai_assets.quality.evals import evaluated_plan
 from ai_assets.quality.tables import TABLES
-from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.cascade import PROXY_LLM, apply_proxy, fully_answered
+from ai_assets.resources import EmbeddingResource, LLMResource, SmallLLMResource
+from ai_assets.transform.cascade import PROXY_SMALL_LLM, apply_proxy, fully_answered
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -76,6 +77,11 @@ class StepResources:
     warehouse: WarehouseResource
     task: LLMTask
     model: str
+    small_llm: SmallLLMResource = field(default_factory=SmallLLMResource)
+
+    def llm_of(self, plan: str) -> LLMResource | None:
+        """The LLM `plan` asks instead of the step's (the small model under proxy_small_llm), or None."""
+        return self.small_llm.resource(self.llm) if plan == PROXY_SMALL_LLM else None
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class StepPlan:
     finish: Callable[[pl.DataFrame], pl.DataFrame] = lambda answers: answers
     metadata: Callable[[pl.DataFrame], dict] = lambda rows: {}
     answered: Sequence[str] = ()
+    llm: LLMResource | None = None  # asked instead of the step's LLM (StepResources.llm_of)
 
 
 class ModelPrices(dg.Model, dg.Resolvable):
@@ -153,7 +160,9 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         source = _input_table(self.input, context)
         task, fields = self._task(context, source)
         if self.cascade:
-            self._cascade_plan = self._cascade_of(context, task, fields, settings.project)
+            # The small model matters only to a step whose evaluation may choose it.
+            small = settings.small_llm.describe() if self.eval else ""
+            self._cascade_plan = self._cascade_of(context, task, fields, settings.project, small)
         if self.eval:
             self._evals = self._evals_of()
         output, failures = self._tables(source, fields)
@@ -231,16 +240,16 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
                 raise dg.Failure(problem, allow_retries=False)
             # The plan the latest evaluation chose (the cheapest that met its targets); without one, the cascade.
             evaluated = latest_eval(evals, step.model, step.task.prompt_version, cascade.describe())
-        plan = (evaluated or {}).get("plan") or PROXY_LLM
+        plan, why = evaluated_plan(evaluated, "no evaluation yet" if self.eval else "no eval declared")
         planned = plan_rows(cascade, step.embeddings, labels, rows, plan=plan)
-        why = (evaluated or {}).get("plan_reason") or ("no evaluation yet" if self.eval else "no eval declared")
         context.log.info(f"{self._label(partition_days(context))}: plan {plan} ({why}); {planned.metadata}")
         fields = output_schema(step.task.output_model)
         return StepPlan(
             planned.rows,
             finish=lambda answers: apply_proxy(answers, planned.lineage, cascade.fields),
-            metadata=lambda answered: {**planned.metadata, "plan": plan, "plan_reason": why},
+            metadata=lambda answered: {"plan": plan, "plan_reason": why, **planned.metadata},
             answered=fully_answered(planned.lineage, list(fields)) if set(fields) <= set(cascade.fields) else (),
+            llm=step.llm_of(plan),
         )
 
     def _evals_of(self) -> Table:
@@ -254,7 +263,7 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         return registry.declare(evals_table(self.name, self._cascade_plan.fields))
 
     def _cascade_of(
-        self, context: dg.ComponentLoadContext, task: LLMTask, fields: list[OutputField], project
+        self, context: dg.ComponentLoadContext, task: LLMTask, fields: list[OutputField], project, small_llm: str
     ) -> StepCascade:
         """The cascade option with the project's defaults, refused with what is wrong: a field the proxy
         cannot answer, or a labels table without the prompt's columns or the fields."""
@@ -267,7 +276,7 @@ class LLMStep(dg.Component, dg.Model, dg.Resolvable):
         problems += [f"labels table {labels.name} has no column {c!r}" for c in wanted if c not in labels.columns]
         if problems or not self.cascade.fields:
             raise ValueError(f"LLMStep {self.name}: " + ("; ".join(problems) or "cascade has no fields"))
-        return StepCascade.of(self.cascade, labels, text, project)
+        return StepCascade.of(self.cascade, labels, text, project, small_llm)
 
     def _model_of(self, llm: LLMResource) -> str:
         """The model that answers this step: part of its code version, so a new one marks it unsynced."""
@@ -443,6 +452,7 @@ def _step_asset(
         context: dg.AssetExecutionContext,
         config: LLMRunConfig,
         llm: LLMResource,
+        small_llm: SmallLLMResource,
         embeddings: EmbeddingResource,
         warehouse: WarehouseResource,
     ):
@@ -459,7 +469,8 @@ def _step_asset(
                 f"{', '.join(doubled.head(3))}): `key` ({', '.join(step.key)}) must identify one row per day",
                 allow_retries=False,
             )
-        plan = step._plan(context, rows, StepResources(llm, embeddings, warehouse, task, model))
+        plan = step._plan(context, rows, StepResources(llm, embeddings, warehouse, task, model, small_llm))
+        llm = plan.llm if plan.llm is not None else llm
         asked = as_prompt_text(plan.rows, task)
         skipped = pl.col("row_key").is_in(list(plan.answered))
         without_llm = asked.filter(skipped)
@@ -475,7 +486,7 @@ def _step_asset(
         failed = result.failures.join(keys, on="row_key")
         context.log.info(f"{label}: answered {answered.height}, failed {failed.height}; {result.metrics.to_dict()}")
         stats = {
-            "model": model,
+            "model": llm.chat_model if plan.llm else model,
             "prompt_version": task.prompt_version,
             **llm_metadata(context, result.metrics, llm),
             "rows_without_llm": without_llm.height,
@@ -509,10 +520,11 @@ def _eval_asset(step: LLMStep, task: LLMTask, model: str) -> dg.AssetsDefinition
         context: dg.AssetExecutionContext,
         config: LLMRunConfig,
         llm: LLMResource,
+        small_llm: SmallLLMResource,
         embeddings: EmbeddingResource,
         warehouse: WarehouseResource,
     ):
-        resources = StepResources(step._llm_of(context, llm), embeddings, warehouse, task, model)
+        resources = StepResources(step._llm_of(context, llm), embeddings, warehouse, task, model, small_llm)
         yield from evaluate(context, resources, config, step.name, cascade, table, option.targets, option.blocking)
 
     return step_eval

@@ -28,9 +28,16 @@ from ai_assets.llm.task import LLMTask
 from ai_assets.quality.columns import count_column, text_column
 from ai_assets.quality.evals import shortfalls
 from ai_assets.quality.metrics import accuracy
-from ai_assets.quality.plans import PlanScore, choose_plan, score_plan, unmeasured
+from ai_assets.quality.plans import PlanScore, choose_plan, score_plan, small_llm_answers, unmeasured
 from ai_assets.quality.vocabulary import CASCADE_PLANS
-from ai_assets.transform.cascade import LLM_ALONE, PROXY_LLM, apply_proxy, fully_answered, plan_answers
+from ai_assets.transform.cascade import (
+    LLM_ALONE,
+    PROXY_LLM,
+    PROXY_SMALL_LLM,
+    apply_proxy,
+    fully_answered,
+    plan_answers,
+)
 from ai_assets.transform.llm_step import as_prompt_text, keyed, run_llm_step
 from ai_assets.warehouse.contract import Table
 from ai_assets.warehouse.tables import materializations, read, row_count
@@ -92,9 +99,9 @@ def evals_table(step: str, fields: tuple[str, ...]) -> Table:
             "failures": "of them, rows the LLM failed to answer (counted wrong)",
             "proxy_share": "share of the fields the proxy answered",
             "cost_usd": "what the evaluation's calls cost (0 from the caches)",
-            "plan": "how the step answers after this evaluation: the cheapest plan (proxy_only, proxy_llm, "
-            "llm_alone) that meets every target, or the closest; proxy_llm without targets; the accuracies "
-            "here are its; null: recorded before this column",
+            "plan": "how the step answers after this evaluation: the cheapest plan (proxy_only, proxy_small_llm "
+            "with AI_ASSETS_SMALL_LLM, proxy_llm, llm_alone) that meets every target, or the closest; proxy_llm "
+            "without targets; the accuracies here are its; null: recorded before this column",
             "plan_reason": "why that plan: each plan's LLM calls and cost per 1,000 rows and the targets it misses",
             "llm_calls_per_1k": "LLM calls per 1,000 rows under that plan (a row the proxy answers whole needs none)",
             **notes,
@@ -152,7 +159,17 @@ def evaluate(
     if problem:
         raise dg.Failure(problem, allow_retries=False)
     llm = _predictions(labels, result.outputs, cascade.fields, how="inner")
-    chosen, reason, lineage = _choose_plan(planned, labels, result.outputs, cascade, task, targets)
+    # Each plan's LLM answers: the step's, and with the proxy the small model's (AI_ASSETS_SMALL_LLM) too.
+    small = None
+    if planned.fitted is not None:
+        prompts = as_prompt_text(planned.rows, task)
+        small = small_llm_answers(context, resources.small_llm, resources.llm, config, task, prompts, label, "rows")
+    asked = {
+        plan: (small.outputs, resources.small_llm.served_model) if plan == PROXY_SMALL_LLM else (result.outputs, "")
+        for plan in CASCADE_PLANS
+        if plan != PROXY_SMALL_LLM or small is not None
+    }
+    chosen, reason, lineage = _choose_plan(planned, labels, asked, cascade, task, targets)
     context.log.info(f"Plan {reason}")
     settings = cascade.describe()
     identity = [name, resources.model, task.prompt_version, settings, digest, sorted(targets.items())]
@@ -228,24 +245,27 @@ def _predictions(labels: pl.DataFrame, answers: pl.DataFrame, fields: Sequence[s
 def _choose_plan(
     planned: CascadeRows,
     labels: pl.DataFrame,
-    outputs: pl.DataFrame,
+    asked: Mapping[str, tuple[pl.DataFrame, str]],
     cascade: StepCascade,
     task: LLMTask,
     targets: Mapping[str, float],
 ) -> tuple[PlanScore, str, pl.DataFrame]:
-    """Each plan scored on the same answers (the LLM's for every labelled row, the proxy's held out),
-    and the one the step runs (quality/plans.py), why, and its lineage. Without targets, proxy_llm:
-    the cascade as declared (the cheapest plan would be the proxy alone however wrong)."""
+    """Each plan of `asked` (plan -> its LLM's answers to every labelled row, and that LLM when not the
+    step's) scored on those answers and the proxy's held out, and the one the step runs
+    (quality/plans.py), why, and its lineage. Without targets, proxy_llm: the cascade as declared
+    (the cheapest plan would be the proxy alone however wrong)."""
     fields = list(output_schema(task.output_model))
     # A row needs no call only when the proxy may answer every field of the step.
     can_skip = set(fields) <= set(cascade.fields)
     scores, lineages = {}, {}
-    for plan in CASCADE_PLANS if planned.fitted is not None else (LLM_ALONE,):
+    for plan in asked if planned.fitted is not None else (LLM_ALONE,):
+        outputs, model = asked[plan]
         lineage = planned.lineage_of(plan, cascade.fields)
         skipped = len(fully_answered(lineage, fields)) if can_skip else 0
         answers = (plan_answers if can_skip else apply_proxy)(outputs, lineage, cascade.fields)
         predictions = _predictions(labels, answers, cascade.fields)
-        scores[plan] = score_plan(plan, predictions, 1 - skipped / labels.height, outputs, targets, cascade.fields)
+        share = 1 - skipped / labels.height
+        scores[plan] = score_plan(plan, predictions, share, outputs, targets, cascade.fields, model)
         lineages[plan] = lineage
     if targets or PROXY_LLM not in scores:
         chosen, reason = choose_plan(list(scores.values()), targets)

@@ -29,6 +29,7 @@ def resources() -> dg.Definitions:
             "embeddings": settings.embeddings,
             "outbox_sink": settings.outbox,
             "llm": settings.llm,
+            "small_llm": settings.small_llm,
             "tools": settings.tools,
         },
         executor=EXECUTORS[settings.project.executor](),

@@ -21,6 +21,7 @@ from ai_assets.defs.evals.tables import EVAL_PREDICTIONS, EVAL_RUNS
 from ai_assets.defs.reference.tables import TICKET_LABELS
 from ai_assets.quality.metrics import accuracy, macro_f1
 from ai_assets.quality.vocabulary import LABEL_FIELDS, PROXIED_FIELDS
+from ai_assets.transform.cascade import PROXY_LLM
 from ai_assets.warehouse.tables import read
 
 TASK = "ticket_triage"
@@ -183,6 +184,15 @@ def latest_eval(conn: duckdb.DuckDBPyConnection, model: str, prompt_version: str
         & (pl.col("cascade") == cascade)
     )
     return runs.sort("evaluated_at").row(-1, named=True) if runs.height else None
+
+
+def evaluated_plan(run: Mapping[str, object] | None, without: str) -> tuple[str, str]:
+    """The plan a step runs after its latest evaluation (`run`: an eval_runs or `<step>_evals` row),
+    and why: the one the evaluation chose, or proxy_llm (the cascade as configured) for a row recorded
+    before plans were compared, or for no evaluation at all (`without` says why)."""
+    if run is None:
+        return PROXY_LLM, without
+    return run.get("plan") or PROXY_LLM, run.get("plan_reason") or f"the evaluation {run['eval_id']} compared no plans"
 
 
 def llm_accuracy_of(run: Mapping[str, object] | None) -> dict[str, float]:

@@ -10,8 +10,10 @@ tokens and cost per call). The triage runs the cheapest plan that meets every ta
 When none meets them, the one closest: fewest fields short, then the highest mean accuracy over the
 targeted fields.
 
-The LLM scored is the evaluation's model: an evaluation of the embedded model measures proxy +
-embedded LLM, one of an endpoint proxy + that endpoint, and eval_plans keeps both side by side.
+The LLM of proxy_llm and llm_alone is the evaluation's model. With a small model set
+(AI_ASSETS_SMALL_LLM: the embedded model beside an endpoint, or a cheaper endpoint) the evaluation
+asks it about every labelled ticket too, and scores proxy_small_llm on its answers: proxy + small
+LLM and proxy + configured LLM in one choice, and the step asks the small model when it wins.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import dagster as dg
 import polars as pl
 
 from ai_assets.defs.evals.tables import EVAL_PLANS
+from ai_assets.llm.engine import TaskResult
+from ai_assets.llm.task import LLMTask
 from ai_assets.quality.evals import short_fields, shortfalls
 from ai_assets.quality.metrics import accuracy
+from ai_assets.resources import LLMResource, SmallLLMResource
 from ai_assets.transform.cascade import FIELDS
+from ai_assets.transform.llm_step import LLMRunConfig, run_llm_step
 from ai_assets.warehouse.metadata import counts_by
 
 
@@ -39,6 +46,7 @@ class PlanScore:
     tokens_per_1k: float
     cost_per_1k_usd: float
     shortfalls: list[str]  # the targets it misses (`evals.shortfalls`)
+    model: str = ""  # the LLM it asks, when not the evaluation's model (proxy_small_llm)
 
     @property
     def meets_targets(self) -> bool:
@@ -56,6 +64,7 @@ def score_plan(
     calls: pl.DataFrame,
     targets: Mapping[str, float],
     fields: Sequence[str] = FIELDS,
+    model: str = "",
 ) -> PlanScore:
     """`plan` scored from its predictions (`expected_<field>` and `predicted_<field>` per field of
     `fields`: `evals.eval_predictions` of the labels under it), the share of rows it sends to the
@@ -72,6 +81,7 @@ def score_plan(
         per_1k * tokens,
         per_1k * cost,
         shortfalls({f"accuracy_{f}": score for f, score in scores.items()}, targets),
+        model,
     )
 
 
@@ -88,6 +98,31 @@ def unmeasured(answered: int, failures: pl.DataFrame, n: int, max_failure_share:
         "failed): check the endpoint (the run log has each error) and the budget (AI_ASSETS_LLM_MAX_TOKENS_PER_RUN, "
         "AI_ASSETS_LLM_MAX_COST_PER_RUN_USD or the run's max_cost_usd). A rerun asks only the rows not answered."
     )
+
+
+def small_llm_answers(
+    context: dg.AssetExecutionContext,
+    small_llm: SmallLLMResource,
+    llm: LLMResource,
+    config: LLMRunConfig,
+    task: LLMTask,
+    rows: pl.DataFrame,
+    label: str,
+    what: str,
+) -> TaskResult | None:
+    """The small model's answers to an evaluation's labelled `rows` (None without a small model), for
+    proxy_small_llm to be scored on as the other plans are on the LLM's; the evaluation fails, saying
+    why, when it answered too few of them."""
+    if not small_llm.url:
+        return None
+    small = small_llm.resource(llm)
+    result = run_llm_step(context, small, config, task, rows, f"{label}, small model {small.chat_model}")
+    problem = unmeasured(result.outputs.height, result.failures, rows.height, small.max_failure_share, what)
+    if problem:
+        raise dg.Failure(
+            f"The small model {small_llm.describe()} (AI_ASSETS_SMALL_LLM): {problem}", allow_retries=False
+        )
+    return result
 
 
 def choose_plan(scores: Sequence[PlanScore], targets: Mapping[str, float]) -> tuple[PlanScore, str]:
@@ -119,7 +154,7 @@ def plans_frame(
         {
             "eval_id": run_id,
             "plan": s.plan,
-            "model": model,
+            "model": s.model or model,
             **{f"accuracy_{f}": s.accuracy.get(f) for f in FIELDS},
             "llm_calls_per_1k": s.llm_calls_per_1k,
             "tokens_per_1k": s.tokens_per_1k,

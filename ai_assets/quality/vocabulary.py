@@ -58,8 +58,9 @@ LABEL_FIELDS = ("category", "urgency", "sentiment", "language")
 # Who answered a ticket in an evaluation: the LLM, (with the cascade) a cheap proxy model, or both.
 ANSWERERS = ("llm", "proxy", "both")
 # How a cascaded step answers (transform/cascade.plan_thresholds; quality/plans.py chooses one): the
-# proxy's top vote on every row, the proxy where sure and the LLM for the rest, or the LLM alone.
-CASCADE_PLANS = ("proxy_only", "proxy_llm", "llm_alone")
+# proxy's top vote on every row, the proxy where sure and the small LLM (AI_ASSETS_SMALL_LLM) or the
+# configured one for the rest, or the LLM alone. In this order: the first of equally cheap plans runs.
+CASCADE_PLANS = ("proxy_only", "proxy_small_llm", "proxy_llm", "llm_alone")
 # The fields the cascade's proxy can answer.
 PROXIED_FIELDS = ("category", "urgency", "sentiment")
 # A reviewer's decision on a knowledge-base article proposal (landing/kb_reviews/).

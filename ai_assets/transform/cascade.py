@@ -444,15 +444,15 @@ def thresholds_against_llm(
     }
 
 
-PROXY_ONLY, PROXY_LLM, LLM_ALONE = CASCADE_PLANS
+PROXY_ONLY, PROXY_SMALL_LLM, PROXY_LLM, LLM_ALONE = CASCADE_PLANS
 
 
 def plan_thresholds(
     plan: str, calibration: Mapping[str, FieldCalibration], llm_accuracy: Mapping[str, float]
 ) -> dict[str, float | None]:
     """The thresholds a plan answers at: 0 for every field (proxy_only), none (llm_alone), or the
-    calibrated ones with the proxy on every row where it beat the LLM (proxy_llm,
-    `thresholds_against_llm`)."""
+    calibrated ones with the proxy on every row where it beat the plan's LLM, whose accuracy
+    `llm_accuracy` is (proxy_llm and proxy_small_llm, `thresholds_against_llm`)."""
     if plan not in CASCADE_PLANS:
         raise ValueError(f"unknown plan {plan!r}: expected one of {CASCADE_PLANS}")
     if plan == PROXY_ONLY:

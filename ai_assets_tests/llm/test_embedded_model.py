@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import openai
 import pytest
 
 from ai_assets.definitions import build_definitions
+from ai_assets.resources import LLMResource, SmallLLMResource
 from ai_assets_tests.conftest import DAY_1, configure_env
 
 TICKETS = [
@@ -70,3 +72,32 @@ def test_pipeline_runs_on_the_embedded_model(tmp_path, monkeypatch):
     # The reply schemas compile to llama.cpp grammars (a long maxLength once crashed its server).
     assert drafted >= 1 and provider_errors == []
     assert len(_llama_servers()) == before, "the embedded model server outlived the run"
+
+
+@pytest.mark.embedded
+def test_the_embedded_small_model_starts_when_first_asked_and_stops_with_the_step(tmp_path, llm_server):
+    llm = LLMResource.from_env({"OPENAI_BASE_URL": llm_server.base_url, "OPENAI_API_KEY": "sk-test"}, tmp_path)
+    small_llm = SmallLLMResource.from_env({"OPENAI_BASE_URL": llm_server.base_url, "AI_ASSETS_SMALL_LLM": "embedded"})
+    before = len(_llama_servers())
+    seen = {}
+
+    @dg.asset
+    def untouched(small_llm: SmallLLMResource) -> None:
+        seen["untouched"] = len(_llama_servers())
+
+    @dg.asset
+    def asked(llm: LLMResource, small_llm: SmallLLMResource) -> None:
+        small = small_llm.resource(llm)
+        endpoint = small.endpoint()
+        client = openai.OpenAI(base_url=endpoint.base_url, api_key="none")
+        answer = client.chat.completions.create(
+            model=endpoint.model, messages=[{"role": "user", "content": "Say hi."}], max_tokens=8
+        )
+        seen["asked"] = (len(_llama_servers()), small.use_embedded_model, answer.model, small.redact_pii)
+
+    resources = {"llm": llm, "small_llm": small_llm}
+    assert dg.materialize([untouched], resources=resources).success
+    assert seen["untouched"] == before  # not asked: not started
+    assert dg.materialize([asked], resources=resources).success
+    assert seen["asked"] == (before + 1, True, "smollm2", False)  # in-machine: nothing redacted
+    assert len(_llama_servers()) == before, "the small model's server outlived the step"

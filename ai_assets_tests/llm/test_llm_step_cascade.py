@@ -6,14 +6,16 @@ embeddings are bags of words: a review's keyword is what the proxy can learn."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from random import Random
 
 import dagster as dg
 import pytest
 
+from ai_assets.config import load_settings
 from ai_assets_tests.conftest import DAY_1, Pipeline
 from ai_assets_tests.declared import check_results, declare, errors_said, materialise, with_project
-from ai_assets_tests.fakes.llm_server import Fault
+from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
 
 # Each tone's words; the fillers say nothing about tone.
 TONE_WORDS = {
@@ -289,3 +291,42 @@ def test_a_wrong_evaluation_names_what_is_wrong(sandbox, change, message):
     with pytest.raises(Exception) as raised, sandbox.build_all_defs():
         pass
     assert message in errors_said(raised.value)
+
+
+def _right_tone(body: dict) -> str:
+    """A small model that reads a review's tone from its words (neutral when it has none)."""
+    words = body["messages"][-1]["content"].rsplit("Review:", 1)[-1].split()
+    tone = next((t for t, said in TONE_WORDS.items() if any(w in words for w in said)), "neutral")
+    return json.dumps({"tone": tone, "gist": "a review"})
+
+
+def test_a_declared_evaluation_measures_the_small_model_and_the_step_asks_it_when_its_plan_wins(
+    pipeline: Pipeline, sandbox, monkeypatch
+):
+    _land(pipeline)
+    evaluated = {**STEP["attributes"], "eval": {"targets": {"tone": 0.86}}}
+    _declare_all(sandbox, {**STEP, "attributes": evaluated})
+    with FakeLLMServer(model_name="fake-small", responder=_right_tone) as small_server:
+        monkeypatch.setenv("AI_ASSETS_SMALL_LLM", small_server.base_url)
+        monkeypatch.setenv("AI_ASSETS_SMALL_LLM_MODEL", "fake-small")
+        small = replace(pipeline, settings=load_settings())
+        with sandbox.build_all_defs() as declared:
+            defs = with_project(small, declared)
+            for table in ("shop_reviews", "shop_review_labels"):
+                materialise(small, defs, DAY_1, [table, f"{table}_quarantine"])
+            keys = [dg.AssetKey("shop_review_tone_evals")]
+            assert defs.resolve_job_def("eval_job").execute_in_process(instance=small.instance, asset_selection=keys)
+            # Both models asked about every labelled row; the proxy + the small model is the plan that meets the target.
+            assert len(small_server.requests) == pipeline.server.call_count == 75
+            ((plan, why, score, cascade),) = small.sql(
+                "select plan, plan_reason, accuracy_tone, cascade from shop_review_tone_evals"
+            )
+            assert plan == "proxy_small_llm" and why.startswith("proxy_small_llm: the cheapest plan that meets")
+            assert score >= 0.86 and "small_llm=fake-small@" in cascade and "proxy_llm 1,000 calls" in why
+            calls = pipeline.server.call_count
+            step = materialise(small, defs, DAY_1, STEP_ASSETS)
+        # Every review needs a call (its gist): each went to the small model, none to the endpoint.
+        assert pipeline.server.call_count == calls and len(small_server.requests) == 75 + 15
+        assert small.count("shop_review_tone", "model <> 'fake-small'") == 0
+        metadata = step.asset_materializations_for_node("shop_review_tone")[0].metadata
+        assert metadata["plan"].value == "proxy_small_llm" and metadata["model"].value == "fake-small"

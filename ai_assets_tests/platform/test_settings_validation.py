@@ -6,7 +6,7 @@ import pytest
 
 from ai_assets.config import ProjectSettings, SettingsError, load_settings
 from ai_assets.load.resources import OutboxResource
-from ai_assets.resources import EmbeddingResource, LLMResource, ToolsResource
+from ai_assets.resources import EmbeddingResource, LLMResource, SmallLLMResource, ToolsResource
 from ai_assets.settings import env_name
 from ai_assets.warehouse.resource import WarehouseResource
 
@@ -27,6 +27,11 @@ from ai_assets.warehouse.resource import WarehouseResource
         ({"OPENAI_BASE_URL": "localhost:8000/v1"}, "OPENAI_BASE_URL='localhost:8000/v1' is not an http(s) URL"),
         ({"AI_ASSETS_OUTBOX_WEBHOOK_URL": "ftp://x"}, "AI_ASSETS_OUTBOX_WEBHOOK_URL='ftp://x' is not an http(s) URL"),
         ({"AI_ASSETS_PARTITIONS_START": "yesterday"}, "AI_ASSETS_PARTITIONS_START='yesterday' is not a date"),
+        ({"AI_ASSETS_SMALL_LLM": "small"}, "AI_ASSETS_SMALL_LLM='small' is not an http(s) URL; give e.g."),
+        (
+            {"AI_ASSETS_SMALL_LLM": "http://127.0.0.1:11434/v1"},
+            "AI_ASSETS_SMALL_LLM='http://127.0.0.1:11434/v1' needs AI_ASSETS_SMALL_LLM_MODEL",
+        ),
     ],
 )
 def test_a_nonsense_setting_is_named_with_what_to_give(environ, message):
@@ -69,7 +74,15 @@ def test_ai_assets_dev_starts_dagster_with_the_dagster_home_set(tmp_path, monkey
     assert not (tmp_path / "data" / "dagster_home").exists()
 
 
-SETTINGS_OWNERS = (ProjectSettings, LLMResource, EmbeddingResource, ToolsResource, OutboxResource, WarehouseResource)
+SETTINGS_OWNERS = (
+    ProjectSettings,
+    LLMResource,
+    SmallLLMResource,
+    EmbeddingResource,
+    ToolsResource,
+    OutboxResource,
+    WarehouseResource,
+)
 
 
 def test_every_setting_names_its_variable_in_the_description_dagster_shows():
@@ -102,6 +115,31 @@ def test_a_resource_reads_only_its_own_settings_and_defaults_for_the_embedded_mo
     assert llm.cache_path == str(tmp_path / "llm_cache.sqlite")
     with pytest.raises(SettingsError, match="AI_ASSETS_TOOL_RETRIES='-1' must be at least 0"):
         ToolsResource.from_env({"AI_ASSETS_TOOL_RETRIES": "-1"}, tmp_path)
+
+
+def test_the_small_model_takes_the_llm_resources_limits_with_its_own_endpoint_model_and_prices(tmp_path):
+    environ = {
+        "OPENAI_BASE_URL": "https://api.example.com/v1",
+        "AI_ASSETS_LLM_MAX_TOKENS_PER_RUN": "5000",
+        "AI_ASSETS_SMALL_LLM": "http://127.0.0.1:11434/v1",
+        "AI_ASSETS_SMALL_LLM_MODEL": "qwen2.5:0.5b",
+        "AI_ASSETS_SMALL_LLM_PRICE_INPUT_PER_1M": "0.02",
+    }
+    llm = LLMResource.from_env(environ, tmp_path)
+    small = SmallLLMResource.from_env(environ).resource(llm)
+    assert (small.base_url, small.chat_model, small.price_input_per_1m, small.price_output_per_1m) == (
+        "http://127.0.0.1:11434/v1",
+        "qwen2.5:0.5b",
+        0.02,
+        0.0,
+    )
+    assert (small.max_tokens_per_run, small.cache_path, small.redact_pii) == (5000, llm.cache_path, True)
+    assert SmallLLMResource.from_env(environ).describe() == "qwen2.5:0.5b@http://127.0.0.1:11434/v1"
+    # Unset, or the embedded model when it is already the llm resource's: no small model.
+    assert SmallLLMResource.from_env({}).describe() == ""
+    assert SmallLLMResource.from_env({"AI_ASSETS_SMALL_LLM": "embedded"}).describe() == ""
+    embedded = SmallLLMResource.from_env({**environ, "AI_ASSETS_SMALL_LLM": "embedded"})
+    assert embedded.describe() == "smollm2@embedded"
 
 
 def test_ai_assets_dev_starts_the_partitions_at_the_first_landed_day(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from ai_assets.definitions import build_definitions
 from ai_assets.llm.task import packaged_prompt
 from ai_assets.transform.language import LanguageIdentifier
 from ai_assets_tests.conftest import DAY_1, Pipeline
-from ai_assets_tests.fakes.llm_server import Fault
+from ai_assets_tests.fakes.llm_server import FakeLLMServer, Fault
 
 
 def _ticket(ticket_id: str, subject: str, body: str, day: str = "2026-10-20") -> dict:
@@ -483,10 +483,8 @@ def _latest_plans(pipeline: Pipeline) -> dict[str, tuple]:
     return {plan: tuple(rest) for plan, *rest in rows}
 
 
-def test_the_eval_chooses_the_cheapest_plan_that_meets_the_targets_and_the_triage_runs_it(
-    pipeline: Pipeline, monkeypatch
-):
-    # Labels the fake LLM gets right on every field: its own answers to the golden tickets (cascade off).
+def _labels_the_llm_gets_right(pipeline: Pipeline, monkeypatch) -> None:
+    """The golden tickets labelled with the fake LLM's own answers (an evaluation with the cascade off)."""
     _land_labels(pipeline)
     _rebuilt(pipeline, monkeypatch, AI_ASSETS_CASCADE="off").run("eval_job")
     assert pipeline.sql("select plan, chosen from eval_plans") == [("llm_alone", True)]  # nothing else to run
@@ -501,6 +499,12 @@ def test_the_eval_chooses_the_cheapest_plan_that_meets_the_targets_and_the_triag
     _write_labels(pipeline, [{**t, "labels": {**t["labels"], **answers[t["ticket_id"]]}} for t in tickets])
     monkeypatch.delenv("AI_ASSETS_CASCADE")
     _land_labels(pipeline)
+
+
+def test_the_eval_chooses_the_cheapest_plan_that_meets_the_targets_and_the_triage_runs_it(
+    pipeline: Pipeline, monkeypatch
+):
+    _labels_the_llm_gets_right(pipeline, monkeypatch)
 
     # Every target at 1: only the LLM reaches them all, at a call per ticket.
     strict = _rebuilt(pipeline, monkeypatch, AI_ASSETS_EVAL_TARGETS="category=1,urgency=1,sentiment=1,language=1")
@@ -538,6 +542,58 @@ def test_the_eval_chooses_the_cheapest_plan_that_meets_the_targets_and_the_triag
     runs = strict.count("eval_runs")
     assert strict.run("eval_job").success and strict.count("eval_runs") == runs
     assert _metadata(_triage_day(strict), "ticket_triage", "ticket_triage")["plan"] == "llm_alone"
+
+
+def test_a_small_model_beside_the_endpoint_is_measured_in_the_same_choice_and_asked_when_it_wins(
+    pipeline: Pipeline, monkeypatch
+):
+    _labels_the_llm_gets_right(pipeline, monkeypatch)
+    priced = {"AI_ASSETS_PRICE_INPUT_PER_1M": "1", "AI_ASSETS_PRICE_OUTPUT_PER_1M": "4"}
+    alone = _rebuilt(pipeline, monkeypatch, **priced)
+    assert alone.run("eval_job").success
+    # Targets the proxy alone misses and the proxy + the endpoint meets: that plan's own accuracies.
+    fields = ("category", "urgency", "sentiment", "language")
+    columns = ", ".join(f"accuracy_{f}" for f in fields)
+    (cascaded,) = alone.sql(f"select {columns} from eval_plans where plan = 'proxy_llm'")
+    (proxy_only,) = alone.sql(f"select {columns} from eval_plans where plan = 'proxy_only'")
+    assert any(p < c for p, c in zip(proxy_only, cascaded))
+    targets = ",".join(f"{f}={a!r}" for f, a in zip(fields, cascaded))
+    assert _rebuilt(alone, monkeypatch, AI_ASSETS_EVAL_TARGETS=targets).run("eval_job").success
+    assert {plan for plan, (*_, chosen) in _latest_plans(alone).items() if chosen} == {"proxy_llm"}
+
+    # A second server, unpriced (a model on one's own machine), answering as the endpoint does.
+    with FakeLLMServer(model_name="fake-small") as small_server:
+        small = _rebuilt(alone, monkeypatch, AI_ASSETS_SMALL_LLM=small_server.base_url,
+                         AI_ASSETS_SMALL_LLM_MODEL="fake-small")  # fmt: skip
+        asked = alone.calls("ticket_triage")
+        result = small.run("eval_job")
+        # The small model asked about every labelled ticket, the endpoint nothing new (its answers are cached).
+        assert alone.calls("ticket_triage") == asked and len(small_server.requests) == small.count("ticket_labels")
+        plans = _latest_plans(small)
+        assert list(plans) == ["proxy_only", "proxy_small_llm", "proxy_llm", "llm_alone"]
+        assert plans["proxy_small_llm"][1:] == (True, True) and plans["proxy_llm"][1:] == (True, False)
+        assert small.sql("select plan, model, cost_per_1k_usd = 0 from eval_plans where plan like 'proxy_%llm' and "
+                         "eval_id = (select eval_id from eval_runs order by evaluated_at desc limit 1) order by plan"
+                         ) == [("proxy_llm", "fake-model", False), ("proxy_small_llm", "fake-small", True)]  # fmt: skip
+        metadata = _eval_metadata(result)
+        assert metadata["plan"] == "proxy_small_llm" and "small_llm=fake-small@" in metadata["cascade"]
+        assert metadata["small_llm_calls"] == len(small_server.requests) and metadata["small_llm_accuracy_category"]
+        assert metadata["plan_reason"].startswith("proxy_small_llm: the cheapest plan that meets every target")
+
+        # The triage follows: its LLM calls go to the small model, none to the endpoint.
+        day = _triage_day(small)
+        assert day.success and alone.calls("ticket_triage") == asked
+        assert small.count("ticket_triage", "model = 'fake-small'") > 0
+        assert small.count("ticket_triage", "model not in ('fake-small', 'cascade')") == 0
+        assert _metadata(day, "ticket_triage", "ticket_triage")["plan"] == "proxy_small_llm"
+
+        # Another small model that answers nothing fails its evaluation, naming it; nothing is recorded.
+        runs = small.count("eval_runs")
+        down = _rebuilt(small, monkeypatch, AI_ASSETS_SMALL_LLM_MODEL="fake-tiny")
+        small_server.inject(*[Fault(status=401)] * down.count("ticket_labels"))
+        failed = down.defs.resolve_job_def("eval_job").execute_in_process(instance=down.instance, raise_on_error=False)
+        assert not failed.success and "small model fake-tiny" in _failure_messages(failed)
+        assert down.count("eval_runs") == runs
 
 
 def test_an_eval_the_llm_mostly_did_not_answer_records_nothing_and_says_why(pipeline: Pipeline, monkeypatch):

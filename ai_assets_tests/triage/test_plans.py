@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import polars as pl
@@ -40,6 +41,18 @@ def test_the_cheapest_plan_that_meets_every_target_runs():
     assert choose_plan(free, TARGETS)[0].plan == "proxy_llm"
 
 
+def test_the_small_model_runs_when_it_is_cheaper_and_first_when_as_cheap():
+    small = _score("proxy_small_llm", 0.88, 0.75, 400, 0.0)
+    configured = _score("proxy_llm", 0.90, 0.80, 400, 0.2)
+    assert choose_plan([small, configured], TARGETS)[0].plan == "proxy_small_llm"
+    # Unpriced, both: the order of the plans decides, the model on one's own machine first.
+    assert choose_plan([small, _score("proxy_llm", 0.90, 0.80, 400, 0.0)], TARGETS)[0].plan == "proxy_small_llm"
+    # Short of a target: the configured model, though it costs.
+    short = _score("proxy_small_llm", 0.70, 0.75, 400, 0.0)
+    assert choose_plan([short, configured], TARGETS)[0].plan == "proxy_llm"
+    assert cascade.plan_thresholds("proxy_small_llm", {}, {}) == {}
+
+
 def test_when_no_plan_meets_the_targets_the_closest_runs_and_says_what_is_short():
     scores = [
         _score("proxy_only", 0.70, 0.60, 0, 0.0),  # two short
@@ -54,6 +67,9 @@ def test_when_no_plan_meets_the_targets_the_closest_runs_and_says_what_is_short(
 def test_the_plans_table_names_each_target_and_what_a_plan_falls_short_of():
     scores = [_score("proxy_only", 0.85, 0.60, 0, 0.0), _score("llm_alone", 0.92, 0.81, 1000, 0.5)]
     plans = plans_frame("e1", "m", scores, "llm_alone", datetime(2026, 12, 7))
+    assert plans["model"].to_list() == ["m", "m"]
+    small = replace(scores[0], plan="proxy_small_llm", model="smollm2")
+    assert plans_frame("e1", "m", [small], "llm_alone", datetime(2026, 12, 7))["model"].to_list() == ["smollm2"]
     header, _, proxy_only, llm_alone = plans_markdown(plans, TARGETS).splitlines()
     assert "| category (target 0.8) | urgency | sentiment (target 0.7) | language |" in header
     assert proxy_only.startswith("| proxy_only | 0.850 |  | 0.600 | 1.000 | 0 | 0.0000 |")

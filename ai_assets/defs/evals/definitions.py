@@ -14,6 +14,6 @@ def evals() -> dg.Definitions:
     settings = current().settings
     project = settings.project
     task = triage_task(project.prompts_dir, project.triage_batch_size)  # ticket_triage's
-    cascade = CascadeSettings.from_settings(project)
+    cascade = CascadeSettings.from_settings(project, settings.small_llm.describe())
     triage_eval = build_triage_eval(task, settings.llm.chat_model, cascade, project.eval_targets, project.eval_blocking)
     return dg.Definitions(assets=[triage_eval, build_reply_eval(settings.embeddings.model)])

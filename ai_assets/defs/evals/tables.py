@@ -152,8 +152,8 @@ EVAL_RUNS = Table(
         },
         "coverage": "share of tickets answered (not failed)",
         **{
-            f"llm_accuracy_{field}": "the LLM's own answers' accuracy, before the cascade; null: no cascade field "
-            "labelled"
+            f"llm_accuracy_{field}": "the own answers' accuracy of the LLM the plan asks (the small model under "
+            "proxy_small_llm), before the cascade; null: no cascade field labelled"
             for field in PROXIED_FIELDS
         },
         **{
@@ -180,8 +180,8 @@ EVAL_RUNS = Table(
         "whole: category, urgency, sentiment and language); the evaluation itself asks about every one, to measure "
         "the LLM; null: recorded before this column",
         "plan": "how ticket_triage answers after this evaluation, the cheapest plan that meets every target "
-        "(eval_plans; proxy_only, proxy_llm or llm_alone); the accuracies here are that plan's; null: recorded "
-        "before this column (proxy_llm)",
+        "(eval_plans; proxy_only, proxy_small_llm, proxy_llm or llm_alone); the accuracies here are that plan's; "
+        "null: recorded before this column (proxy_llm)",
         "plan_reason": "why that plan: the plans' calls and cost per 1,000 tickets and the targets they miss",
         "targets": "the accuracy targets the plan was chosen at (AI_ASSETS_EVAL_TARGETS, field=share,...); null: "
         "recorded before this column",
@@ -242,7 +242,8 @@ REPLY_EVAL_RUNS = Table(
 
 EVAL_PLANS = Table(
     "eval_plans",
-    "One row per evaluation and plan of the triage (proxy only, proxy + the evaluation's LLM, LLM alone): its "
+    "One row per evaluation and plan of the triage (proxy only, proxy + the small LLM when AI_ASSETS_SMALL_LLM is "
+    "set, proxy + the evaluation's LLM, LLM alone): its "
     "accuracy per field on the labelled tickets and the LLM calls, tokens and cost per 1,000 tickets it takes; the "
     "chosen one is the cheapest that meets every target, and ticket_triage runs it. Appended with eval_runs.",
     {
@@ -263,9 +264,10 @@ EVAL_PLANS = Table(
     notes={
         "eval_id": "the evaluation (eval_runs)",
         "plan": "proxy_only: the proxy's top vote for category, urgency and sentiment, the language identifier's "
-        "language (the LLM only where it is unsure); proxy_llm: the proxy where sure, the LLM for the rest; "
-        "llm_alone: the LLM for every field",
-        "model": "the evaluation's model: the LLM of proxy_llm and llm_alone",
+        "language (the LLM only where it is unsure); proxy_small_llm: the proxy where sure, the small LLM "
+        "(AI_ASSETS_SMALL_LLM) for the rest; proxy_llm: the proxy where sure, the LLM for the rest; llm_alone: the "
+        "LLM for every field",
+        "model": "the LLM the plan asks: the small model under proxy_small_llm, else the evaluation's model",
         **{
             f"accuracy_{field}": f"share of the tickets labelled with a {field} that the plan answers right (a failed "
             "call: wrong); null: none labelled"

@@ -13,6 +13,7 @@ from ai_assets.defs.triage.cascade import (
     llm_accuracy,
     plan_cascade,
 )
+from ai_assets.llm.engine import TaskResult
 from ai_assets.llm.task import LLMTask
 from ai_assets.quality.evals import (
     describe_targets,
@@ -25,10 +26,24 @@ from ai_assets.quality.evals import (
     shortfalls,
 )
 from ai_assets.quality.metrics import confusion_markdown
-from ai_assets.quality.plans import choose_plan, plans_frame, plans_markdown, score_plan, unmeasured
+from ai_assets.quality.plans import (
+    choose_plan,
+    plans_frame,
+    plans_markdown,
+    score_plan,
+    small_llm_answers,
+    unmeasured,
+)
 from ai_assets.quality.vocabulary import CASCADE_PLANS, LABEL_FIELDS, PROXIED_FIELDS
-from ai_assets.resources import EmbeddingResource, LLMResource
-from ai_assets.transform.cascade import LLM_ALONE, PROXY_LLM, fully_answered, plan_answers, plan_thresholds
+from ai_assets.resources import EmbeddingResource, LLMResource, SmallLLMResource
+from ai_assets.transform.cascade import (
+    LLM_ALONE,
+    PROXY_LLM,
+    PROXY_SMALL_LLM,
+    fully_answered,
+    plan_answers,
+    plan_thresholds,
+)
 from ai_assets.transform.llm_step import (
     LLM_POOL,
     LLM_STEP_RETRY_POLICY,
@@ -79,6 +94,7 @@ def build_triage_eval(
         context: dg.AssetExecutionContext,
         config: LLMRunConfig,
         llm: LLMResource,
+        small_llm: SmallLLMResource,
         embeddings: EmbeddingResource,
         warehouse: WarehouseResource,
     ):
@@ -103,23 +119,35 @@ def build_triage_eval(
         problem = unmeasured(result.outputs.height, result.failures, labels.height, llm.max_failure_share, "tickets")
         if problem:
             raise dg.Failure(problem, allow_retries=False)
-        by_llm = llm_accuracy(result.outputs, labels)
+        # With the proxy, the small model's answers too (AI_ASSETS_SMALL_LLM), for proxy_small_llm.
+        small = None
+        if held_out.fitted is not None:
+            small = small_llm_answers(context, small_llm, llm, config, task, held_out.rows, label, "tickets")
+        # Each plan's LLM answers, its own accuracy and its model when not the evaluation's, in the order of
+        # CASCADE_PLANS (the first of equally cheap plans runs).
+        main = (result, llm_accuracy(result.outputs, labels), "")
+        by_small = (small, llm_accuracy(small.outputs, labels), small_llm.served_model) if small else None
+        asked = {plan: by_small if plan == PROXY_SMALL_LLM else main for plan in CASCADE_PLANS}
+        asked = {plan: answers for plan, answers in asked.items() if answers is not None}
         digest, settings = labels_hash(labels), cascade.describe()
         run_id = eval_id(model, task.prompt_version, settings, digest, targets)
-        # Every plan scored on the same answers: the LLM's for every ticket, the proxy's held out.
+        # Every plan scored on the same answers: its LLM's for every ticket, the proxy's held out.
         scored = {}
-        for plan in CASCADE_PLANS if held_out.fitted is not None else (LLM_ALONE,):
+        for plan in asked if held_out.fitted is not None else (LLM_ALONE,):
+            answers, by_llm, asked_model = asked[plan]
             lineage = held_out.lineage_of(plan, by_llm)
             predictions = eval_predictions(
-                labels, plan_answers(result.outputs, lineage), result.failures, run_id, task.prompt_version
+                labels, plan_answers(answers.outputs, lineage), answers.failures, run_id, task.prompt_version
             )
             # From the cascade's answers, not the outputs: a ticket whose LLM call failed here is answered
             # whole all the same.
             llm_call_share = 1 - len(fully_answered(lineage)) / labels.height
-            scored[plan] = (score_plan(plan, predictions, llm_call_share, result.outputs, targets), predictions)
+            score = score_plan(plan, predictions, llm_call_share, answers.outputs, targets, model=asked_model)
+            scored[plan] = (score, predictions)
         chosen, reason = choose_plan([score for score, _ in scored.values()], targets)
         context.log.info(f"Plan {reason}")
         predictions, plan = scored[chosen.plan][1], chosen.plan
+        by_llm = asked[plan][1]  # the accuracy of the LLM the plan asks: it decides the plan's thresholds
         by_proxy, calibration = {}, {}
         if held_out.fitted is not None:
             by_proxy = {f: c.top_vote_accuracy for f, c in held_out.fitted.calibration.items()}
@@ -212,6 +240,7 @@ def build_triage_eval(
                 for f in LABEL_FIELDS
             },
             **llm_metadata(context, result.metrics, llm),
+            **(small_metadata(small, asked[PROXY_SMALL_LLM][1], small_llm) if small else {}),
         }
         metadata_by_table = {
             EVAL_PREDICTIONS: totals[EVAL_PREDICTIONS],
@@ -240,3 +269,13 @@ def build_triage_eval(
         )
 
     return triage_eval
+
+
+def small_metadata(small: TaskResult, accuracy: dict[str, float], small_llm: SmallLLMResource) -> dict:
+    """What the small model did in an evaluation: its own accuracy per field, calls and tokens."""
+    return {
+        "small_llm": small_llm.describe(),
+        **{f"small_llm_accuracy_{f}": score for f, score in accuracy.items()},
+        "small_llm_calls": small.metrics.calls,
+        "small_llm_tokens": small.metrics.prompt_tokens + small.metrics.completion_tokens,
+    }

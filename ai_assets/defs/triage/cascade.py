@@ -39,9 +39,11 @@ class CascadeSettings:
     category_descriptions: dict[str, str] = field(default_factory=dict)
     # Answers `language` before the LLM (transform/language.py).
     languages: LanguageIdentifier = field(default_factory=LanguageIdentifier)
+    # The small model an evaluation also measures (SmallLLMResource.describe; '': none).
+    small_llm: str = ""
 
     @classmethod
-    def from_settings(cls, settings: ProjectSettings) -> CascadeSettings:
+    def from_settings(cls, settings: ProjectSettings, small_llm: str = "") -> CascadeSettings:
         return cls(
             settings.cascade,
             settings.cascade_proxy,
@@ -50,6 +52,7 @@ class CascadeSettings:
             settings.label_max_suspect_share,
             label_trust.category_descriptions(PromptTemplate.load("ticket_triage", settings.prompts_dir).system),
             LanguageIdentifier(tuple(settings.triage_languages.split(",")), settings.language_min_confidence),
+            small_llm,
         )
 
     def describe(self) -> str:
@@ -58,7 +61,8 @@ class CascadeSettings:
         if not self.enabled:
             return "none"
         proxy = f"{self.proxy} target={self.target_accuracy:g} few_shot={self.few_shot}"
-        return f"{proxy} language={self.languages.describe()}"
+        small = f" small_llm={self.small_llm}" if self.small_llm else ""
+        return f"{proxy} language={self.languages.describe()}{small}"
 
     def code_version(self, prompt_version: str, model: str) -> str:
         """The code version of the triage and of its evaluation: prompt, schema and parameters, model and

@@ -19,9 +19,9 @@ from ai_assets.defs.reference.tables import PRODUCTS, TICKET_LABELS
 from ai_assets.defs.triage.cascade import CascadeSettings, plan_cascade
 from ai_assets.defs.triage.tables import TICKET_TRIAGE, TICKET_TRIAGE_FAILURES
 from ai_assets.defs.triage.tasks import triage_task
-from ai_assets.quality.evals import latest_eval, llm_accuracy_of, plan_version, triage_gate
+from ai_assets.quality.evals import evaluated_plan, latest_eval, llm_accuracy_of, plan_version, triage_gate
 from ai_assets.transform import entities
-from ai_assets.transform.cascade import PROXY_LLM, apply_proxy, fully_answered
+from ai_assets.transform.cascade import apply_proxy, fully_answered
 from ai_assets.transform.llm_step import days_label
 from ai_assets.warehouse.metadata import counts_by
 from ai_assets.warehouse.partitions import partition_days
@@ -37,8 +37,9 @@ class TriageStep(LLMStep):
     _eval_targets: dict[str, float] | None = PrivateAttr(default=None)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        project = current().settings.project
-        self._cascade = CascadeSettings.from_settings(project)
+        settings = current().settings
+        project = settings.project
+        self._cascade = CascadeSettings.from_settings(project, settings.small_llm.describe())
         self._eval_targets = project.eval_targets if project.eval_blocking else None
         return super().build_defs(context)
 
@@ -77,14 +78,12 @@ class TriageStep(LLMStep):
             labels = read(conn, TICKET_LABELS)
             evaluated = latest_eval(conn, step.model, version, cascade.describe())
             catalog = read(conn, PRODUCTS)["product_name"].to_list()
-        # The cheapest plan that met the targets in the latest evaluation (quality/plans.py); without one,
-        # the proxy where sure and the LLM for the rest.
-        chosen, why = (evaluated or {}).get("plan") or PROXY_LLM, (evaluated or {}).get("plan_reason")
+        # The cheapest plan that met the targets in the latest evaluation (quality/plans.py).
+        chosen, why = evaluated_plan(evaluated, "no evaluation yet (triage_eval)")
         plan = plan_cascade(
             cascade, step.embeddings, labels, rows, llm_accuracy=llm_accuracy_of(evaluated), plan=chosen
         )
         eval_id = evaluated["eval_id"] if evaluated else "none"
-        why = why or (f"the evaluation {eval_id} compared no plans" if evaluated else "no evaluation yet (triage_eval)")
         context.log.info(
             f"{label}: plan {chosen}: {why}; cascade {plan.stats}; thresholds {plan.thresholds}; evaluation "
             f"{eval_id} (eval_runs {plan_version(evaluated)})"
@@ -110,13 +109,14 @@ class TriageStep(LLMStep):
             plan.rows,
             finish=finish,
             metadata=lambda triaged: {
-                "eval_id": eval_id,
-                **plan.stats,
                 "plan": chosen,
                 "plan_reason": why,
+                "eval_id": eval_id,
+                **plan.stats,
                 "order_ids_found": triaged["order_id"].count(),
                 "products_found": triaged["product"].count(),
                 "by_category": counts_by(triaged, "category"),
             },
             answered=fully_answered(plan.lineage),
+            llm=step.llm_of(chosen),
         )
