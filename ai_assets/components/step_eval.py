@@ -28,11 +28,12 @@ from ai_assets.llm.task import LLMTask
 from ai_assets.quality.columns import count_column, text_column
 from ai_assets.quality.evals import shortfalls
 from ai_assets.quality.metrics import accuracy
-from ai_assets.quality.plans import PlanScore, choose_plan, score_plan, small_llm_answers, unmeasured
+from ai_assets.quality.plans import PlanScore, choose_plan, score_plan, small_llm_answers, unbeatable, unmeasured
 from ai_assets.quality.vocabulary import CASCADE_PLANS
 from ai_assets.transform.cascade import (
     LLM_ALONE,
     PROXY_LLM,
+    PROXY_ONLY,
     PROXY_SMALL_LLM,
     apply_proxy,
     fully_answered,
@@ -159,17 +160,21 @@ def evaluate(
     if problem:
         raise dg.Failure(problem, allow_retries=False)
     llm = _predictions(labels, result.outputs, cascade.fields, how="inner")
-    # Each plan's LLM answers: the step's, and with the proxy the small model's (AI_ASSETS_SMALL_LLM) too.
-    small = None
-    if planned.fitted is not None:
-        prompts = as_prompt_text(planned.rows, task)
-        small = small_llm_answers(context, resources.small_llm, resources.llm, config, task, prompts, label, "rows")
-    asked = {
-        plan: (small.outputs, resources.small_llm.served_model) if plan == PROXY_SMALL_LLM else (result.outputs, "")
-        for plan in CASCADE_PLANS
-        if plan != PROXY_SMALL_LLM or small is not None
-    }
-    chosen, reason, lineage = _choose_plan(planned, labels, asked, cascade, task, targets)
+    plans = [plan for plan in CASCADE_PLANS if plan != PROXY_SMALL_LLM] if planned.fitted is not None else [LLM_ALONE]
+    scored = {plan: _scored_plan(plan, planned, labels, result.outputs, cascade, task, targets) for plan in plans}
+    # The small model (AI_ASSETS_SMALL_LLM) asked only where its plan could be chosen.
+    small_llm = resources.small_llm
+    if small_llm.url and planned.fitted is not None:
+        if unbeatable(scored[PROXY_ONLY][0]):
+            context.log.info(f"The small model {small_llm.describe()} was not asked: proxy_only meets every target "
+                             "with no LLM call, so no plan can be cheaper")  # fmt: skip
+        else:
+            prompts = as_prompt_text(planned.rows, task)
+            small = small_llm_answers(context, small_llm, resources.llm, config, task, prompts, label, "rows")
+            scored[PROXY_SMALL_LLM] = _scored_plan(
+                PROXY_SMALL_LLM, planned, labels, small.outputs, cascade, task, targets, small_llm.served_model
+            )
+    chosen, reason, lineage = _choose_plan({plan: scored[plan] for plan in CASCADE_PLANS if plan in scored}, targets)
     context.log.info(f"Plan {reason}")
     settings = cascade.describe()
     identity = [name, resources.model, task.prompt_version, settings, digest, sorted(targets.items())]
@@ -242,36 +247,40 @@ def _predictions(labels: pl.DataFrame, answers: pl.DataFrame, fields: Sequence[s
     )
 
 
-def _choose_plan(
+def _scored_plan(
+    plan: str,
     planned: CascadeRows,
     labels: pl.DataFrame,
-    asked: Mapping[str, tuple[pl.DataFrame, str]],
+    outputs: pl.DataFrame,
     cascade: StepCascade,
     task: LLMTask,
     targets: Mapping[str, float],
-) -> tuple[PlanScore, str, pl.DataFrame]:
-    """Each plan of `asked` (plan -> its LLM's answers to every labelled row, and that LLM when not the
-    step's) scored on those answers and the proxy's held out, and the one the step runs
-    (quality/plans.py), why, and its lineage. Without targets, proxy_llm: the cascade as declared
-    (the cheapest plan would be the proxy alone however wrong)."""
+    model: str = "",
+) -> tuple[PlanScore, pl.DataFrame]:
+    """The plan scored on its LLM's answers to every labelled row (`outputs`; `model` that LLM when
+    not the step's) and the proxy's held out, with its lineage."""
     fields = list(output_schema(task.output_model))
     # A row needs no call only when the proxy may answer every field of the step.
     can_skip = set(fields) <= set(cascade.fields)
-    scores, lineages = {}, {}
-    for plan in asked if planned.fitted is not None else (LLM_ALONE,):
-        outputs, model = asked[plan]
-        lineage = planned.lineage_of(plan, cascade.fields)
-        skipped = len(fully_answered(lineage, fields)) if can_skip else 0
-        answers = (plan_answers if can_skip else apply_proxy)(outputs, lineage, cascade.fields)
-        predictions = _predictions(labels, answers, cascade.fields)
-        share = 1 - skipped / labels.height
-        scores[plan] = score_plan(plan, predictions, share, outputs, targets, cascade.fields, model)
-        lineages[plan] = lineage
-    if targets or PROXY_LLM not in scores:
-        chosen, reason = choose_plan(list(scores.values()), targets)
+    lineage = planned.lineage_of(plan, cascade.fields)
+    skipped = len(fully_answered(lineage, fields)) if can_skip else 0
+    answers = (plan_answers if can_skip else apply_proxy)(outputs, lineage, cascade.fields)
+    predictions = _predictions(labels, answers, cascade.fields)
+    share = 1 - skipped / labels.height
+    return score_plan(plan, predictions, share, outputs, targets, cascade.fields, model), lineage
+
+
+def _choose_plan(
+    scored: Mapping[str, tuple[PlanScore, pl.DataFrame]], targets: Mapping[str, float]
+) -> tuple[PlanScore, str, pl.DataFrame]:
+    """The plan the step runs of those `scored` (in the order of CASCADE_PLANS; quality/plans.py),
+    why, and its lineage. Without targets, proxy_llm: the cascade as declared (the cheapest plan
+    would be the proxy alone however wrong)."""
+    if targets or PROXY_LLM not in scored:
+        chosen, reason = choose_plan([score for score, _ in scored.values()], targets)
     else:
-        chosen, reason = scores[PROXY_LLM], f"{PROXY_LLM}: no eval targets to choose a cheaper plan by"
-    return chosen, reason, lineages[chosen.plan]
+        chosen, reason = scored[PROXY_LLM][0], f"{PROXY_LLM}: no eval targets to choose a cheaper plan by"
+    return chosen, reason, scored[chosen.plan][1]
 
 
 def _digest(text: str) -> str:

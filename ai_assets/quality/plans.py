@@ -100,6 +100,12 @@ def unmeasured(answered: int, failures: pl.DataFrame, n: int, max_failure_share:
     )
 
 
+def unbeatable(score: PlanScore) -> bool:
+    """Whether no plan can be chosen over this one: it meets every target with no LLM call (no cost,
+    no call; proxy_only, first of the plans). Then the small model need not be asked."""
+    return score.meets_targets and score.llm_calls_per_1k == 0
+
+
 def small_llm_answers(
     context: dg.AssetExecutionContext,
     small_llm: SmallLLMResource,

@@ -587,9 +587,16 @@ def test_a_small_model_beside_the_endpoint_is_measured_in_the_same_choice_and_as
         assert small.count("ticket_triage", "model not in ('fake-small', 'cascade')") == 0
         assert _metadata(day, "ticket_triage", "ticket_triage")["plan"] == "proxy_small_llm"
 
+        # Targets the proxy alone meets with no call: no plan can be cheaper, so the small model is not asked.
+        requests = len(small_server.requests)
+        lenient = _rebuilt(small, monkeypatch, AI_ASSETS_EVAL_TARGETS="category=0,urgency=0,sentiment=0,language=0")
+        result = lenient.run("eval_job")
+        assert len(small_server.requests) == requests and "proxy_small_llm" not in _latest_plans(lenient)
+        assert "not asked (proxy_only meets every target with no LLM call" in _eval_metadata(result)["small_llm"]
+
         # Another small model that answers nothing fails its evaluation, naming it; nothing is recorded.
         runs = small.count("eval_runs")
-        down = _rebuilt(small, monkeypatch, AI_ASSETS_SMALL_LLM_MODEL="fake-tiny")
+        down = _rebuilt(small, monkeypatch, AI_ASSETS_SMALL_LLM_MODEL="fake-tiny", AI_ASSETS_EVAL_TARGETS=targets)
         small_server.inject(*[Fault(status=401)] * down.count("ticket_labels"))
         failed = down.defs.resolve_job_def("eval_job").execute_in_process(instance=down.instance, raise_on_error=False)
         assert not failed.success and "small model fake-tiny" in _failure_messages(failed)

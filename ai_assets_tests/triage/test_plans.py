@@ -8,7 +8,7 @@ from datetime import datetime
 import polars as pl
 import pytest
 
-from ai_assets.quality.plans import PlanScore, choose_plan, plans_frame, plans_markdown, score_plan
+from ai_assets.quality.plans import PlanScore, choose_plan, plans_frame, plans_markdown, score_plan, unbeatable
 from ai_assets.transform import cascade
 from ai_assets.transform.cascade import ProxyAnswer, lineage_frame, plan_answers
 
@@ -51,6 +51,10 @@ def test_the_small_model_runs_when_it_is_cheaper_and_first_when_as_cheap():
     short = _score("proxy_small_llm", 0.70, 0.75, 400, 0.0)
     assert choose_plan([short, configured], TARGETS)[0].plan == "proxy_llm"
     assert cascade.plan_thresholds("proxy_small_llm", {}, {}) == {}
+    # A plan that meets every target with no call cannot be undercut: the small model need not be asked.
+    assert unbeatable(_score("proxy_only", 0.85, 0.72, 0, 0.0))
+    assert not unbeatable(_score("proxy_only", 0.85, 0.72, 10, 0.0))  # the language identifier unsure of some
+    assert not unbeatable(_score("proxy_only", 0.85, 0.60, 0, 0.0))
 
 
 def test_when_no_plan_meets_the_targets_the_closest_runs_and_says_what_is_short():

@@ -32,6 +32,7 @@ from ai_assets.quality.plans import (
     plans_markdown,
     score_plan,
     small_llm_answers,
+    unbeatable,
     unmeasured,
 )
 from ai_assets.quality.vocabulary import CASCADE_PLANS, LABEL_FIELDS, PROXIED_FIELDS
@@ -39,6 +40,7 @@ from ai_assets.resources import EmbeddingResource, LLMResource, SmallLLMResource
 from ai_assets.transform.cascade import (
     LLM_ALONE,
     PROXY_LLM,
+    PROXY_ONLY,
     PROXY_SMALL_LLM,
     fully_answered,
     plan_answers,
@@ -119,22 +121,12 @@ def build_triage_eval(
         problem = unmeasured(result.outputs.height, result.failures, labels.height, llm.max_failure_share, "tickets")
         if problem:
             raise dg.Failure(problem, allow_retries=False)
-        # With the proxy, the small model's answers too (AI_ASSETS_SMALL_LLM), for proxy_small_llm.
-        small = None
-        if held_out.fitted is not None:
-            small = small_llm_answers(context, small_llm, llm, config, task, held_out.rows, label, "tickets")
-        # Each plan's LLM answers, its own accuracy and its model when not the evaluation's, in the order of
-        # CASCADE_PLANS (the first of equally cheap plans runs).
-        main = (result, llm_accuracy(result.outputs, labels), "")
-        by_small = (small, llm_accuracy(small.outputs, labels), small_llm.served_model) if small else None
-        asked = {plan: by_small if plan == PROXY_SMALL_LLM else main for plan in CASCADE_PLANS}
-        asked = {plan: answers for plan, answers in asked.items() if answers is not None}
         digest, settings = labels_hash(labels), cascade.describe()
         run_id = eval_id(model, task.prompt_version, settings, digest, targets)
-        # Every plan scored on the same answers: its LLM's for every ticket, the proxy's held out.
-        scored = {}
-        for plan in asked if held_out.fitted is not None else (LLM_ALONE,):
-            answers, by_llm, asked_model = asked[plan]
+
+        def scored_plan(plan: str, answers: TaskResult, by_llm: dict[str, float], asked_model: str = ""):
+            """The plan scored on its LLM's answers to every ticket (`by_llm`: that LLM's own accuracy)
+            and the proxy's held out, with its predictions."""
             lineage = held_out.lineage_of(plan, by_llm)
             predictions = eval_predictions(
                 labels, plan_answers(answers.outputs, lineage), answers.failures, run_id, task.prompt_version
@@ -143,11 +135,30 @@ def build_triage_eval(
             # whole all the same.
             llm_call_share = 1 - len(fully_answered(lineage)) / labels.height
             score = score_plan(plan, predictions, llm_call_share, answers.outputs, targets, model=asked_model)
-            scored[plan] = (score, predictions)
-        chosen, reason = choose_plan([score for score, _ in scored.values()], targets)
+            return score, predictions, by_llm
+
+        by_main = llm_accuracy(result.outputs, labels)
+        if held_out.fitted is None:
+            scored = {LLM_ALONE: scored_plan(LLM_ALONE, result, by_main)}
+        else:
+            scored = {plan: scored_plan(plan, result, by_main) for plan in CASCADE_PLANS if plan != PROXY_SMALL_LLM}
+        # The small model (AI_ASSETS_SMALL_LLM) asked only where its plan could be chosen.
+        small, small_note = None, small_llm.describe()
+        if small_note and held_out.fitted is not None:
+            if unbeatable(scored[PROXY_ONLY][0]):
+                small_note += ": not asked (proxy_only meets every target with no LLM call: no plan can be cheaper)"
+                context.log.info(f"The small model {small_note}")
+            else:
+                small = small_llm_answers(context, small_llm, llm, config, task, held_out.rows, label, "tickets")
+                by_small = llm_accuracy(small.outputs, labels)
+                scored[PROXY_SMALL_LLM] = scored_plan(PROXY_SMALL_LLM, small, by_small, small_llm.served_model)
+        # In the order of CASCADE_PLANS: the first of equally cheap plans runs.
+        scored = {plan: scored[plan] for plan in CASCADE_PLANS if plan in scored}
+        chosen, reason = choose_plan([score for score, *_ in scored.values()], targets)
         context.log.info(f"Plan {reason}")
-        predictions, plan = scored[chosen.plan][1], chosen.plan
-        by_llm = asked[plan][1]  # the accuracy of the LLM the plan asks: it decides the plan's thresholds
+        # by_llm: the accuracy of the LLM the plan asks, which decides the plan's thresholds.
+        _, predictions, by_llm = scored[chosen.plan]
+        plan = chosen.plan
         by_proxy, calibration = {}, {}
         if held_out.fitted is not None:
             by_proxy = {f: c.top_vote_accuracy for f, c in held_out.fitted.calibration.items()}
@@ -170,7 +181,7 @@ def build_triage_eval(
             (plan, reason),
             targets,
         ).with_columns(cost_per_1k_usd=pl.lit(chosen.cost_per_1k_usd))
-        plans = plans_frame(run_id, model, [score for score, _ in scored.values()], plan, run["evaluated_at"][0])
+        plans = plans_frame(run_id, model, [score for score, *_ in scored.values()], plan, run["evaluated_at"][0])
         with warehouse.get_connection() as conn:
             recorded = read(conn, EVAL_RUNS).filter(pl.col("eval_id") == run_id)
             # Recorded once; again only if this run answered tickets that failed before (its latencies
@@ -240,7 +251,8 @@ def build_triage_eval(
                 for f in LABEL_FIELDS
             },
             **llm_metadata(context, result.metrics, llm),
-            **(small_metadata(small, asked[PROXY_SMALL_LLM][1], small_llm) if small else {}),
+            **(small_metadata(small, scored[PROXY_SMALL_LLM][2], small_note) if small else {}),
+            **({"small_llm": small_note} if small_note and not small else {}),
         }
         metadata_by_table = {
             EVAL_PREDICTIONS: totals[EVAL_PREDICTIONS],
@@ -271,10 +283,10 @@ def build_triage_eval(
     return triage_eval
 
 
-def small_metadata(small: TaskResult, accuracy: dict[str, float], small_llm: SmallLLMResource) -> dict:
+def small_metadata(small: TaskResult, accuracy: dict[str, float], described: str) -> dict:
     """What the small model did in an evaluation: its own accuracy per field, calls and tokens."""
     return {
-        "small_llm": small_llm.describe(),
+        "small_llm": described,
         **{f"small_llm_accuracy_{f}": score for f, score in accuracy.items()},
         "small_llm_calls": small.metrics.calls,
         "small_llm_tokens": small.metrics.prompt_tokens + small.metrics.completion_tokens,
