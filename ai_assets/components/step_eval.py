@@ -28,7 +28,7 @@ from ai_assets.llm.task import LLMTask
 from ai_assets.quality.columns import count_column, text_column
 from ai_assets.quality.evals import shortfalls
 from ai_assets.quality.metrics import accuracy
-from ai_assets.quality.plans import PlanScore, choose_plan, score_plan, small_llm_answers, unbeatable, unmeasured
+from ai_assets.quality.plans import PlanScore, choose_plan, score_plan, small_llm_answers, unmeasured
 from ai_assets.quality.vocabulary import CASCADE_PLANS
 from ai_assets.transform.cascade import (
     LLM_ALONE,
@@ -155,7 +155,8 @@ def evaluate(
     planned = plan_rows(cascade, resources.embeddings, labels, labels, rows_are_labels=True)
     task = resources.task
     label = f"{name} eval of {labels.height} labelled rows"
-    result = run_llm_step(context, resources.llm, config, task, as_prompt_text(planned.rows, task), label)
+    prompts = as_prompt_text(planned.rows, task)
+    result = run_llm_step(context, resources.llm, config, task, prompts, label)
     problem = unmeasured(result.outputs.height, result.failures, labels.height, resources.llm.max_failure_share, "rows")
     if problem:
         raise dg.Failure(problem, allow_retries=False)
@@ -164,16 +165,12 @@ def evaluate(
     scored = {plan: _scored_plan(plan, planned, labels, result.outputs, cascade, task, targets) for plan in plans}
     # The small model (AI_ASSETS_SMALL_LLM) asked only where its plan could be chosen.
     small_llm = resources.small_llm
-    if small_llm.url and planned.fitted is not None:
-        if unbeatable(scored[PROXY_ONLY][0]):
-            context.log.info(f"The small model {small_llm.describe()} was not asked: proxy_only meets every target "
-                             "with no LLM call, so no plan can be cheaper")  # fmt: skip
-        else:
-            prompts = as_prompt_text(planned.rows, task)
-            small = small_llm_answers(context, small_llm, resources.llm, config, task, prompts, label, "rows")
-            scored[PROXY_SMALL_LLM] = _scored_plan(
-                PROXY_SMALL_LLM, planned, labels, small.outputs, cascade, task, targets, small_llm.served_model
-            )
+    proxy_only = scored[PROXY_ONLY][0] if PROXY_ONLY in scored else None
+    small, _ = small_llm_answers(context, small_llm, resources.llm, config, task, prompts, label, "rows", proxy_only)
+    if small is not None:
+        scored[PROXY_SMALL_LLM] = _scored_plan(
+            PROXY_SMALL_LLM, planned, labels, small.outputs, cascade, task, targets, small_llm.served_model
+        )
     chosen, reason, lineage = _choose_plan({plan: scored[plan] for plan in CASCADE_PLANS if plan in scored}, targets)
     context.log.info(f"Plan {reason}")
     settings = cascade.describe()

@@ -115,20 +115,25 @@ def small_llm_answers(
     rows: pl.DataFrame,
     label: str,
     what: str,
-) -> TaskResult | None:
-    """The small model's answers to an evaluation's labelled `rows` (None without a small model), for
-    proxy_small_llm to be scored on as the other plans are on the LLM's; the evaluation fails, saying
-    why, when it answered too few of them."""
-    if not small_llm.url:
-        return None
+    proxy_only: PlanScore | None,
+) -> tuple[TaskResult | None, str]:
+    """The small model's answers to an evaluation's labelled `rows`, for proxy_small_llm to be scored
+    on as the other plans are on the LLM's, and its description (with why it was not asked). None
+    without a small model, without a proxy (`proxy_only` None), or when proxy_only is `unbeatable`.
+    The evaluation fails, saying why, when it answered too few of them."""
+    described = small_llm.describe()
+    if not described or proxy_only is None:
+        return None, described
+    if unbeatable(proxy_only):
+        described += ": not asked (proxy_only meets every target with no LLM call: no plan can be cheaper)"
+        context.log.info(f"The small model {described}")
+        return None, described
     small = small_llm.resource(llm)
     result = run_llm_step(context, small, config, task, rows, f"{label}, small model {small.chat_model}")
     problem = unmeasured(result.outputs.height, result.failures, rows.height, small.max_failure_share, what)
     if problem:
-        raise dg.Failure(
-            f"The small model {small_llm.describe()} (AI_ASSETS_SMALL_LLM): {problem}", allow_retries=False
-        )
-    return result
+        raise dg.Failure(f"The small model {described} (AI_ASSETS_SMALL_LLM): {problem}", allow_retries=False)
+    return result, described
 
 
 def choose_plan(scores: Sequence[PlanScore], targets: Mapping[str, float]) -> tuple[PlanScore, str]:

@@ -32,7 +32,6 @@ from ai_assets.quality.plans import (
     plans_markdown,
     score_plan,
     small_llm_answers,
-    unbeatable,
     unmeasured,
 )
 from ai_assets.quality.vocabulary import CASCADE_PLANS, LABEL_FIELDS, PROXIED_FIELDS
@@ -143,15 +142,13 @@ def build_triage_eval(
         else:
             scored = {plan: scored_plan(plan, result, by_main) for plan in CASCADE_PLANS if plan != PROXY_SMALL_LLM}
         # The small model (AI_ASSETS_SMALL_LLM) asked only where its plan could be chosen.
-        small, small_note = None, small_llm.describe()
-        if small_note and held_out.fitted is not None:
-            if unbeatable(scored[PROXY_ONLY][0]):
-                small_note += ": not asked (proxy_only meets every target with no LLM call: no plan can be cheaper)"
-                context.log.info(f"The small model {small_note}")
-            else:
-                small = small_llm_answers(context, small_llm, llm, config, task, held_out.rows, label, "tickets")
-                by_small = llm_accuracy(small.outputs, labels)
-                scored[PROXY_SMALL_LLM] = scored_plan(PROXY_SMALL_LLM, small, by_small, small_llm.served_model)
+        proxy_only = scored[PROXY_ONLY][0] if PROXY_ONLY in scored else None
+        small, small_note = small_llm_answers(
+            context, small_llm, llm, config, task, held_out.rows, label, "tickets", proxy_only
+        )
+        if small is not None:
+            by_small = llm_accuracy(small.outputs, labels)
+            scored[PROXY_SMALL_LLM] = scored_plan(PROXY_SMALL_LLM, small, by_small, small_llm.served_model)
         # In the order of CASCADE_PLANS: the first of equally cheap plans runs.
         scored = {plan: scored[plan] for plan in CASCADE_PLANS if plan in scored}
         chosen, reason = choose_plan([score for score, *_ in scored.values()], targets)
